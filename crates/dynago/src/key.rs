@@ -1,0 +1,206 @@
+//! Keys: the value of an item's primary key, and the names of a table's key attributes.
+
+use std::fmt;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::value::Item;
+
+/// The primary key of one item: a partition key value and, on tables that
+/// have one, a sort key value. The attribute names come from the table.
+///
+/// ```
+/// use dynago::{number_value, string_value, Key};
+///
+/// let user = Key::new(string_value("user#1"));
+/// let event = Key::new(string_value("order#7")).sort(number_value(3));
+/// assert!(event.sort_value().is_some());
+/// # let _ = user;
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    partition: AttributeValue,
+    sort: Option<AttributeValue>,
+}
+
+impl Key {
+    /// A key with only a partition key value.
+    pub fn new(partition: AttributeValue) -> Self {
+        Self {
+            partition,
+            sort: None,
+        }
+    }
+
+    /// Adds the sort key value.
+    #[must_use]
+    pub fn sort(mut self, sort: AttributeValue) -> Self {
+        self.sort = Some(sort);
+        self
+    }
+
+    /// The partition key value.
+    pub fn partition_value(&self) -> &AttributeValue {
+        &self.partition
+    }
+
+    /// The sort key value, if any.
+    pub fn sort_value(&self) -> Option<&AttributeValue> {
+        self.sort.as_ref()
+    }
+}
+
+/// The names of a table's key attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeySchema {
+    pub(crate) partition: String,
+    pub(crate) sort: Option<String>,
+}
+
+impl KeySchema {
+    /// The key attributes of `key`, named, checked against DynamoDB's rules.
+    pub(crate) fn item(&self, table: &str, key: &Key) -> Result<Item> {
+        let mut item = Item::with_capacity(2);
+        check_key_value(table, &self.partition, &key.partition)?;
+        item.insert(self.partition.clone(), key.partition.clone());
+        match (&self.sort, &key.sort) {
+            (Some(name), Some(value)) => {
+                check_key_value(table, name, value)?;
+                item.insert(name.clone(), value.clone());
+            }
+            (Some(name), None) => {
+                return Err(Error::InvalidKey {
+                    table: table.to_owned(),
+                    reason: format!("the sort key `{name}` has no value"),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(Error::InvalidKey {
+                    table: table.to_owned(),
+                    reason: "a sort key value was given but the table has no sort key".into(),
+                })
+            }
+            (None, None) => {}
+        }
+        Ok(item)
+    }
+
+    /// The key of a stored item, for identifying it (in errors, in batch results).
+    pub(crate) fn id_of(&self, item: &Item) -> Option<KeyId> {
+        let partition = KeyPart::from_value(item.get(&self.partition)?)?;
+        let sort = match &self.sort {
+            Some(name) => Some(KeyPart::from_value(item.get(name)?)?),
+            None => None,
+        };
+        Some(KeyId { partition, sort })
+    }
+
+    /// The key of an item as text, `?` if it has none.
+    pub(crate) fn describe(&self, item: &Item) -> String {
+        self.id_of(item)
+            .map_or_else(|| "?".to_owned(), |id| id.to_string())
+    }
+}
+
+fn check_key_value(table: &str, name: &str, value: &AttributeValue) -> Result<()> {
+    let problem = match value {
+        AttributeValue::S(s) if s.is_empty() => "is an empty string",
+        AttributeValue::B(b) if b.as_ref().is_empty() => "is an empty binary value",
+        AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_) => return Ok(()),
+        _ => "is not a string, number or binary value",
+    };
+    Err(Error::InvalidKey {
+        table: table.to_owned(),
+        reason: format!("the key attribute `{name}` {problem}"),
+    })
+}
+
+/// One key attribute value in a form that can be hashed, compared and serialized.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) enum KeyPart {
+    S(String),
+    N(String),
+    B(Vec<u8>),
+}
+
+impl KeyPart {
+    pub(crate) fn from_value(value: &AttributeValue) -> Option<Self> {
+        match value {
+            AttributeValue::S(s) => Some(KeyPart::S(s.clone())),
+            AttributeValue::N(n) => Some(KeyPart::N(n.clone())),
+            AttributeValue::B(b) => Some(KeyPart::B(b.as_ref().to_vec())),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn into_value(self) -> AttributeValue {
+        match self {
+            KeyPart::S(s) => AttributeValue::S(s),
+            KeyPart::N(n) => AttributeValue::N(n),
+            KeyPart::B(b) => AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(b)),
+        }
+    }
+}
+
+impl fmt::Display for KeyPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyPart::S(s) => write!(f, "{s:?}"),
+            KeyPart::N(n) => f.write_str(n),
+            KeyPart::B(b) => write!(f, "<{} bytes>", b.len()),
+        }
+    }
+}
+
+/// The identity of an item by its key values.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct KeyId {
+    partition: KeyPart,
+    sort: Option<KeyPart>,
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.sort {
+            Some(sort) => write!(f, "({}, {})", self.partition, sort),
+            None => write!(f, "({})", self.partition),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{binary_value, number_value, string_value};
+
+    fn schema() -> KeySchema {
+        KeySchema {
+            partition: "pk".into(),
+            sort: Some("sk".into()),
+        }
+    }
+
+    #[test]
+    fn key_items_are_checked() {
+        let key = Key::new(string_value("a")).sort(number_value(1));
+        let item = schema().item("t", &key).expect("valid key");
+        assert_eq!(schema().describe(&item), "(\"a\", 1)");
+
+        for bad in [
+            Key::new(string_value("")).sort(number_value(1)),
+            Key::new(string_value("a")).sort(binary_value(Vec::new())),
+            Key::new(string_value("a")),
+            Key::new(AttributeValue::Bool(true)).sort(number_value(1)),
+        ] {
+            let err = schema().item("t", &bad).expect_err("invalid key");
+            assert!(matches!(err, Error::InvalidKey { .. }), "{err}");
+        }
+        let no_sort = KeySchema {
+            partition: "pk".into(),
+            sort: None,
+        };
+        assert!(no_sort.item("t", &key).is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! A typed, safe face over one Amazon DynamoDB table.
+//!
+//! `dynago` carries any `serde` type in and out of DynamoDB and keeps the
+//! promises a DynamoDB user relies on without writing them by hand:
+//!
+//! - **Optimistic locking** on a version attribute: a write with a stale
+//!   version is a typed [`Error::VersionConflict`], never a silent overwrite,
+//!   and version 0 means "create, never replace" ([`OptimisticLock`]).
+//! - **Batches of any size**: [`Table::batch_get_items`] and
+//!   [`Table::batch_write`] split, send concurrently, and retry what DynamoDB
+//!   leaves unprocessed under bounded backoff; nothing is dropped.
+//! - **Queries that page correctly**: a limit counts items returned, cursors
+//!   are signed opaque strings ([`Page`]), and [`Query::stream`] pages for you.
+//! - **Transactions** whose failures say which action failed and why
+//!   ([`TransactionCanceled`]).
+//! - **Limits checked before sending**: 400 KB an item ([`MAX_ITEM_SIZE`]),
+//!   100 actions and 4 MB a transaction ([`MAX_TRANSACTION_ACTIONS`],
+//!   [`MAX_TRANSACTION_SIZE`]), 100 keys a batch get and 25 writes a batch
+//!   write request (split for you), 1 MB a query page (paged for you).
+//! - **Tracing**: a span on every request, with the table, the operation,
+//!   the item count and the consumed capacity ([`telemetry`]).
+//!
+//! ```no_run
+//! use dynago::{string_value, Key, Table, TableOptions};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Account {
+//!     owner: String,
+//!     balance: i64,
+//!     version: u64,
+//! }
+//!
+//! # async fn run() -> dynago::Result<()> {
+//! let table = Table::connect(TableOptions::new("accounts").partition_key("pk")).await?;
+//! let key = Key::new(string_value("account#1"));
+//!
+//! // Create: version 0 means "must not exist yet"; the item is stored as version 1.
+//! let account = Account { owner: "ada".into(), balance: 0, version: 0 };
+//! table.put_item(key.clone(), &account).optimistic_lock("version", 0).send().await?;
+//!
+//! // Update: read, change, write back under the version read.
+//! let mut account: Account = table.get_item(key.clone()).consistent_read(true).send().await?.expect("just created");
+//! account.balance += 100;
+//! table.put_item(key, &account).optimistic_lock("version", account.version).send().await?;
+//! # Ok(())
+//! # }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod admin;
+mod batch;
+mod condition;
+mod cursor;
+mod error;
+mod get;
+pub mod item;
+mod key;
+mod query;
+mod retry;
+mod table;
+pub mod telemetry;
+pub mod transact;
+mod value;
+mod write;
+
+pub use admin::{GlobalIndex, TableDefinition};
+pub use batch::{BatchGet, BatchWrite, MAX_BATCH_GET, MAX_BATCH_WRITE};
+pub use condition::{Condition, OptimisticLock};
+pub use error::{CancellationReason, Error, Result, TransactionCanceled};
+pub use get::GetItem;
+pub use item::{item_size, MAX_ITEM_SIZE};
+pub use key::Key;
+pub use query::{Page, Query};
+pub use retry::RetryPolicy;
+pub use table::{Endpoint, Table, TableOptions};
+pub use transact::{TransactWrite, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE};
+pub use value::{binary_value, number_value, string_value, Item, Number};
+pub use write::{DeleteItem, PutItem, WriteOutcome};
+
+/// The SDK types that appear in this crate's API, re-exported so that your
+/// code and `dynago` always agree on one version of `aws-sdk-dynamodb`.
+pub use aws_sdk_dynamodb::{
+    self as sdk, primitives::Blob, types::AttributeValue, types::ScalarAttributeType, Client,
+};

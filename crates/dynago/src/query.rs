@@ -1,0 +1,275 @@
+//! Queries: one page at a time with a resumable cursor, or as a stream.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
+use futures::stream::{self, Stream, TryStreamExt};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::cursor::Scope;
+use crate::error::{from_sdk, Result};
+use crate::item::from_item;
+use crate::table::Table;
+use crate::telemetry::{record_capacity, request_span};
+use crate::value::Item;
+
+/// A query on a table or one of its indexes, built by [`Table::query`].
+///
+/// `send` returns one [`Page`]; `stream` and `pages` page for you.
+#[derive(Debug, Clone)]
+#[must_use = "a query does nothing until it is sent"]
+pub struct Query {
+    table: Table,
+    key_condition: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+    index: Option<String>,
+    ascending: bool,
+    limit: Option<u32>,
+    filter: Option<String>,
+    projection: Option<String>,
+    consistent_read: bool,
+    cursor: Option<String>,
+}
+
+/// One page of query results.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Page<T> {
+    /// The items of this page, in the query's order.
+    pub items: Vec<T>,
+    /// Where the next page starts, if DynamoDB may have more items: pass it to
+    /// [`Query::cursor`]. An opaque, URL-safe string, safe to hand to a client
+    /// and back.
+    pub cursor: Option<String>,
+}
+
+impl Table {
+    /// A query with the key condition `key_condition`, whose placeholders are
+    /// defined with [`Query::value`] and [`Query::name`].
+    ///
+    /// ```no_run
+    /// # use serde::Deserialize;
+    /// # #[derive(Deserialize)] struct Person { name: String }
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use dynago::string_value;
+    ///
+    /// let page = table
+    ///     .query("pk = :pk_val")
+    ///     .value(":pk_val", string_value("merchant#id"))
+    ///     .send::<Person>()
+    ///     .await?;
+    /// for person in page.items {
+    ///     println!("{}", person.name);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query(&self, key_condition: impl Into<String>) -> Query {
+        Query {
+            table: self.clone(),
+            key_condition: key_condition.into(),
+            names: HashMap::new(),
+            values: HashMap::new(),
+            index: None,
+            ascending: true,
+            limit: None,
+            filter: None,
+            projection: None,
+            consistent_read: false,
+            cursor: None,
+        }
+    }
+}
+
+impl Query {
+    /// Defines the value placeholder `placeholder` (`:value`) used in the key
+    /// condition or the filter.
+    pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.into(), value);
+        self
+    }
+
+    /// Defines the name placeholder `placeholder` (`#name`) as `attribute`.
+    pub fn name(mut self, placeholder: impl Into<String>, attribute: impl Into<String>) -> Self {
+        self.names.insert(placeholder.into(), attribute.into());
+        self
+    }
+
+    /// Queries the index `index` instead of the table.
+    pub fn index(mut self, index: impl Into<String>) -> Self {
+        self.index = Some(index.into());
+        self
+    }
+
+    /// Orders by sort key ascending (`true`, the default) or descending.
+    pub fn ascending(mut self, ascending: bool) -> Self {
+        self.ascending = ascending;
+        self
+    }
+
+    /// Orders by sort key descending.
+    pub fn descending(self) -> Self {
+        self.ascending(false)
+    }
+
+    /// Returns at most `limit` items per page.
+    ///
+    /// Unlike DynamoDB's own `Limit`, which counts the items *evaluated*
+    /// before a filter, this counts the items *returned*: a page holds
+    /// `limit` items unless the query runs out, sending more requests if a
+    /// filter or the 1 MB page size left it short. The cursor then points at
+    /// the last item returned, so the next page starts right after it.
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit.max(1));
+        self
+    }
+
+    /// Keeps only the items for which `filter` holds (evaluated after the
+    /// read: filtered items still cost read capacity).
+    pub fn filter(mut self, filter: impl Into<String>) -> Self {
+        self.filter = Some(filter.into());
+        self
+    }
+
+    /// Reads only the attributes named in `projection` (such as `"pk, sk, #n"`).
+    pub fn projection(mut self, projection: impl Into<String>) -> Self {
+        self.projection = Some(projection.into());
+        self
+    }
+
+    /// Reads with strong consistency (not available on global secondary indexes).
+    pub fn consistent_read(mut self, consistent: bool) -> Self {
+        self.consistent_read = consistent;
+        self
+    }
+
+    /// Starts after the place that `cursor`, from an earlier [`Page`] of the
+    /// same query, points at.
+    pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
+        self.cursor = Some(cursor.into());
+        self
+    }
+
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            table: self.table.name(),
+            index: self.index.as_deref(),
+            key_condition: &self.key_condition,
+        }
+    }
+
+    /// Sends the query and returns one page.
+    ///
+    /// With a [`limit`](Self::limit), the page holds up to that many items;
+    /// without, it is one DynamoDB response (up to 1 MB of items read).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidCursor`](crate::Error::InvalidCursor) before sending,
+    /// [`Error::Deserialize`](crate::Error::Deserialize) for an item that is
+    /// not a `T`, [`Error::TableNotFound`](crate::Error::TableNotFound) and
+    /// [`Error::Dynamo`](crate::Error::Dynamo) from DynamoDB (such as a
+    /// malformed expression).
+    pub async fn send<T: DeserializeOwned>(&self) -> Result<Page<T>> {
+        let mut start = match &self.cursor {
+            Some(cursor) => Some(self.table.cursor_key().decode(&self.scope(), cursor)?),
+            None => None,
+        };
+        let mut items: Vec<Item> = Vec::new();
+        loop {
+            let remaining = self.limit.map(|limit| limit as usize - items.len());
+            let (page, last_key) = self.request(start.take(), remaining).await?;
+            items.extend(page);
+            start = last_key;
+            let page_full = match self.limit {
+                Some(limit) => items.len() >= limit as usize,
+                None => true,
+            };
+            if start.is_none() || page_full {
+                break;
+            }
+        }
+        let cursor = start
+            .map(|key| self.table.cursor_key().encode(&self.scope(), &key))
+            .transpose()?;
+        let table = &self.table;
+        let items = items
+            .into_iter()
+            .map(|item| from_item(item, table.name(), |i| table.describe(i)))
+            .collect::<Result<_>>()?;
+        Ok(Page { items, cursor })
+    }
+
+    /// One DynamoDB `Query` request.
+    async fn request(&self, start: Option<Item>, limit: Option<usize>) -> Result<(Vec<Item>, Option<Item>)> {
+        let table = &self.table;
+        let span = request_span(table, "Query", 0);
+        let output = table
+            .client()
+            .query()
+            .table_name(table.name())
+            .set_index_name(self.index.clone())
+            .key_condition_expression(&self.key_condition)
+            .set_filter_expression(self.filter.clone())
+            .set_projection_expression(self.projection.clone())
+            .set_select(self.projection.as_ref().map(|_| Select::SpecificAttributes))
+            .set_expression_attribute_names((!self.names.is_empty()).then(|| self.names.clone()))
+            .set_expression_attribute_values((!self.values.is_empty()).then(|| self.values.clone()))
+            .scan_index_forward(self.ascending)
+            .consistent_read(self.consistent_read)
+            .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await
+            .map_err(|e| from_sdk(table.name(), "Query", e))?;
+        record_capacity(&span, output.consumed_capacity());
+        let items = output.items.unwrap_or_default();
+        span.record("dynago.items", items.len());
+        Ok((items, output.last_evaluated_key.filter(|k| !k.is_empty())))
+    }
+
+    /// Every page of the query, one after the other, starting at the
+    /// [`cursor`](Self::cursor) if one is set. Each page is what
+    /// [`send`](Self::send) returns; the stream ends after the page without a
+    /// cursor, or after the first error.
+    pub fn pages<T: DeserializeOwned + Send + 'static>(self) -> impl Stream<Item = Result<Page<T>>> + Send + 'static {
+        stream::try_unfold(Some(self), |query| async move {
+            let Some(query) = query else {
+                return Ok(None);
+            };
+            let page: Page<T> = query.send().await?;
+            let next = page.cursor.clone().map(|cursor| query.cursor(cursor));
+            Ok(Some((page, next)))
+        })
+    }
+
+    /// Every item of the query, paging as it goes. The [`limit`](Self::limit),
+    /// if set, is the size of each page read.
+    ///
+    /// ```no_run
+    /// # use serde::Deserialize;
+    /// # #[derive(Deserialize)] struct Order { total: u64 }
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use dynago::string_value;
+    /// use futures::TryStreamExt;
+    ///
+    /// let orders: Vec<Order> = table
+    ///     .query("pk = :pk")
+    ///     .value(":pk", string_value("customer#42"))
+    ///     .stream()
+    ///     .try_collect()
+    ///     .await?;
+    /// # let _ = orders;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stream<T: DeserializeOwned + Send + 'static>(self) -> impl Stream<Item = Result<T>> + Send + 'static {
+        self.pages::<T>()
+            .map_ok(|page| stream::iter(page.items.into_iter().map(Ok)))
+            .try_flatten()
+    }
+}

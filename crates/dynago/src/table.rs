@@ -1,0 +1,367 @@
+//! The table handle and the options that build it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::Client;
+
+use crate::cursor::CursorKey;
+use crate::error::{Error, Result};
+use crate::key::{Key, KeyId, KeySchema};
+use crate::retry::RetryPolicy;
+use crate::value::Item;
+
+/// One DynamoDB table, typed: the handle every operation starts from.
+///
+/// A `Table` holds an SDK client and the table's key names. It is cheap to
+/// clone (an [`Arc`] inside): create it once and share it.
+///
+/// ```no_run
+/// use dynago::{Table, TableOptions};
+///
+/// # async fn run() -> dynago::Result<()> {
+/// let table = Table::connect(
+///     TableOptions::new("orders")
+///         .partition_key("pk")
+///         .sort_key("sk")
+///         .region("eu-west-1"),
+/// )
+/// .await?;
+/// # let _ = table;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Table {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    name: String,
+    keys: KeySchema,
+    cursor_key: CursorKey,
+    retry: RetryPolicy,
+    batch_concurrency: usize,
+    requests: AtomicU64,
+}
+
+impl fmt::Debug for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("name", &self.inner.name)
+            .field("partition_key", &self.inner.keys.partition)
+            .field("sort_key", &self.inner.keys.sort)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How to reach a table: its name, its key names, and where DynamoDB is.
+///
+/// Without an [`endpoint`](TableOptions::endpoint), [`Table::connect`] uses
+/// the standard AWS configuration chain (environment, profile, instance role)
+/// for credentials and region.
+#[derive(Clone, Default)]
+#[must_use]
+pub struct TableOptions {
+    name: String,
+    partition_key: String,
+    sort_key: Option<String>,
+    region: Option<String>,
+    endpoint: Option<Endpoint>,
+    cursor_secret: Option<Vec<u8>>,
+    retry: RetryPolicy,
+    batch_concurrency: Option<usize>,
+}
+
+impl fmt::Debug for TableOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TableOptions")
+            .field("name", &self.name)
+            .field("partition_key", &self.partition_key)
+            .field("sort_key", &self.sort_key)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("cursor_secret", &self.cursor_secret.as_ref().map(|_| "<secret>"))
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TableOptions {
+    /// Options for the table called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The name of the partition key attribute (required).
+    pub fn partition_key(mut self, name: impl Into<String>) -> Self {
+        self.partition_key = name.into();
+        self
+    }
+
+    /// The name of the sort key attribute, for tables that have one.
+    pub fn sort_key(mut self, name: impl Into<String>) -> Self {
+        self.sort_key = Some(name.into());
+        self
+    }
+
+    /// The AWS region; without it, the standard chain decides
+    /// (`us-east-1` with an [`endpoint`](Self::endpoint)).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// A DynamoDB endpoint with static credentials, such as DynamoDB Local.
+    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = Some(endpoint);
+        self
+    }
+
+    /// The secret that signs pagination cursors.
+    ///
+    /// Cursors always carry a checksum that rejects corrupted or edited
+    /// cursors. With a secret (at least 16 bytes, the same on every server that
+    /// reads the cursors), nobody without it can forge one either: set it when
+    /// cursors travel through clients you do not trust.
+    pub fn cursor_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.cursor_secret = Some(secret.into());
+        self
+    }
+
+    /// How batch operations retry unprocessed keys and items.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// How many chunk requests of one batch operation are in flight at once
+    /// (default 4).
+    pub fn batch_concurrency(mut self, requests: usize) -> Self {
+        self.batch_concurrency = Some(requests);
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.name.is_empty() {
+            return Err(Error::Config("the table name is empty".into()));
+        }
+        if self.partition_key.is_empty() {
+            return Err(Error::Config(format!(
+                "table `{}` has no partition key name",
+                self.name
+            )));
+        }
+        if self.sort_key.as_deref() == Some("") {
+            return Err(Error::Config(format!(
+                "table `{}` has an empty sort key name",
+                self.name
+            )));
+        }
+        if self.cursor_secret.as_ref().is_some_and(|s| s.len() < 16) {
+            return Err(Error::Config(
+                "the cursor secret must be at least 16 bytes long".into(),
+            ));
+        }
+        if self.batch_concurrency == Some(0) {
+            return Err(Error::Config("the batch concurrency must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A DynamoDB endpoint with static credentials, for DynamoDB Local and other
+/// servers that are not AWS.
+///
+/// ```
+/// use dynago::Endpoint;
+/// let local = Endpoint::new("http://localhost:8000").credentials("dummy", "dummy");
+/// assert_eq!(local.url(), "http://localhost:8000");
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct Endpoint {
+    url: String,
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// The endpoint at `url`, with the access key `dummy` and secret `dummy`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            access_key_id: "dummy".into(),
+            secret_access_key: "dummy".into(),
+        }
+    }
+
+    /// The static access key and secret to sign requests with.
+    pub fn credentials(
+        mut self,
+        access_key_id: impl Into<String>,
+        secret_access_key: impl Into<String>,
+    ) -> Self {
+        self.access_key_id = access_key_id.into();
+        self.secret_access_key = secret_access_key.into();
+        self
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Table {
+    /// Builds the SDK client from `options` and returns the table handle.
+    ///
+    /// No request is sent: a missing table shows on the first operation as
+    /// [`Error::TableNotFound`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the options are not usable.
+    pub async fn connect(options: TableOptions) -> Result<Self> {
+        options.validate()?;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(endpoint) = &options.endpoint {
+            loader = loader
+                .endpoint_url(&endpoint.url)
+                .credentials_provider(Credentials::new(
+                    &endpoint.access_key_id,
+                    &endpoint.secret_access_key,
+                    None,
+                    None,
+                    "dynago-static",
+                ))
+                .region(Region::new(
+                    options.region.clone().unwrap_or_else(|| "us-east-1".into()),
+                ));
+        } else if let Some(region) = &options.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let config = loader.load().await;
+        Self::with_client(Client::new(&config), options)
+    }
+
+    /// The table handle on an SDK client you built yourself; the options'
+    /// region and endpoint are ignored.
+    ///
+    /// ```no_run
+    /// # async fn run() -> dynago::Result<()> {
+    /// let config = aws_config::load_from_env().await;
+    /// let client = dynago::Client::new(&config);
+    /// let table = dynago::Table::with_client(client, dynago::TableOptions::new("t").partition_key("pk"))?;
+    /// # let _ = table;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the options are not usable.
+    pub fn with_client(client: Client, options: TableOptions) -> Result<Self> {
+        options.validate()?;
+        let cursor_key = CursorKey::new(options.cursor_secret.as_deref());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                cursor_key,
+                keys: KeySchema {
+                    partition: options.partition_key,
+                    sort: options.sort_key,
+                },
+                name: options.name,
+                retry: options.retry,
+                batch_concurrency: options.batch_concurrency.unwrap_or(4),
+                requests: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The name of the partition key attribute.
+    pub fn partition_key(&self) -> &str {
+        &self.inner.keys.partition
+    }
+
+    /// The name of the sort key attribute, if the table has one.
+    pub fn sort_key(&self) -> Option<&str> {
+        self.inner.keys.sort.as_deref()
+    }
+
+    /// The SDK client, for what this crate does not cover.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// How many requests this handle (and its clones) has sent to DynamoDB,
+    /// counting each batch chunk and each retry of one.
+    pub fn request_count(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// The key attributes of `key`, named as this table names them.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidKey`] for an empty value, a key type DynamoDB refuses
+    /// or a sort key that is missing or not expected.
+    pub fn key_item(&self, key: &Key) -> Result<Item> {
+        self.inner.keys.item(&self.inner.name, key)
+    }
+
+    pub(crate) fn keys(&self) -> &KeySchema {
+        &self.inner.keys
+    }
+
+    pub(crate) fn cursor_key(&self) -> &CursorKey {
+        &self.inner.cursor_key
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    pub(crate) fn batch_concurrency(&self) -> usize {
+        self.inner.batch_concurrency
+    }
+
+    pub(crate) fn count_request(&self) {
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The identity of an item by its key attributes.
+    pub(crate) fn key_id(&self, item: &Item) -> Result<KeyId> {
+        self.inner.keys.id_of(item).ok_or_else(|| Error::InvalidKey {
+            table: self.inner.name.clone(),
+            reason: "the item lacks a key attribute of this table".into(),
+        })
+    }
+
+    /// The key of a stored item as text, for errors.
+    pub(crate) fn describe(&self, item: &Item) -> String {
+        self.inner.keys.describe(item)
+    }
+}

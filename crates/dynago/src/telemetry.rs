@@ -1,0 +1,56 @@
+//! Tracing spans for DynamoDB calls, in the OpenTelemetry shape.
+//!
+//! Every request runs in a span named `dynamodb` with `otel.name`
+//! (`DynamoDB.PutItem`), `db.system`, `db.operation`, `db.name` (the table),
+//! `dynago.items` (items or keys sent) and, once DynamoDB answered,
+//! `aws.dynamodb.consumed_capacity` (capacity units). Item values are never
+//! recorded.
+
+use aws_sdk_dynamodb::types::ConsumedCapacity;
+use tracing::field::Empty;
+use tracing::Span;
+
+use crate::table::Table;
+
+/// Opens the span of one request and counts the request on the table.
+pub(crate) fn request_span(table: &Table, operation: &'static str, items: usize) -> Span {
+    table.count_request();
+    tracing::info_span!(
+        "dynamodb",
+        otel.name = operation_name(operation),
+        db.system = "dynamodb",
+        db.operation = operation,
+        db.name = table.name(),
+        dynago.items = items,
+        aws.dynamodb.consumed_capacity = Empty,
+    )
+}
+
+fn operation_name(operation: &'static str) -> &'static str {
+    match operation {
+        "GetItem" => "DynamoDB.GetItem",
+        "PutItem" => "DynamoDB.PutItem",
+        "DeleteItem" => "DynamoDB.DeleteItem",
+        "UpdateItem" => "DynamoDB.UpdateItem",
+        "Query" => "DynamoDB.Query",
+        "BatchGetItem" => "DynamoDB.BatchGetItem",
+        "BatchWriteItem" => "DynamoDB.BatchWriteItem",
+        "TransactWriteItems" => "DynamoDB.TransactWriteItems",
+        "CreateTable" => "DynamoDB.CreateTable",
+        "DescribeTable" => "DynamoDB.DescribeTable",
+        "DeleteTable" => "DynamoDB.DeleteTable",
+        _ => "DynamoDB",
+    }
+}
+
+/// Records the capacity DynamoDB says a request consumed.
+pub(crate) fn record_capacity<'a>(
+    span: &Span,
+    capacity: impl IntoIterator<Item = &'a ConsumedCapacity>,
+) {
+    let units: f64 = capacity
+        .into_iter()
+        .filter_map(ConsumedCapacity::capacity_units)
+        .sum();
+    span.record("aws.dynamodb.consumed_capacity", units);
+}

@@ -1,0 +1,441 @@
+//! Transactions: up to 100 puts, updates, deletes and condition checks that
+//! all happen or none does.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    self as sdk, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::condition::{none_if_empty, Condition, OptimisticLock, WriteCondition};
+use crate::error::{from_sdk, CancellationReason, Error, Result, TransactionCanceled};
+use crate::item::{check_size, item_size, to_item};
+use crate::key::{Key, KeyId};
+use crate::table::Table;
+use crate::telemetry::{record_capacity, request_span};
+use crate::value::Item;
+use crate::write::put_item_attributes;
+
+/// The most actions one transaction holds.
+pub const MAX_TRANSACTION_ACTIONS: usize = 100;
+/// The most bytes of items one transaction holds.
+pub const MAX_TRANSACTION_SIZE: usize = 4 * 1024 * 1024;
+
+/// A transaction on one table, built by [`Table::transact_write`].
+///
+/// ```no_run
+/// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+/// use dynago::transact::{Check, Update};
+/// use dynago::{number_value, string_value, Condition, Key};
+///
+/// let from = Key::new(string_value("account#1"));
+/// let to = Key::new(string_value("account#2"));
+/// let amount = number_value(250);
+/// let result = table
+///     .transact_write()
+///     .update(
+///         Update::new(from, "SET balance = balance - :amount")
+///             .value(":amount", amount.clone())
+///             .condition(Condition::new("balance >= :amount")),
+///     )
+///     .update(Update::new(to, "SET balance = balance + :amount").value(":amount", amount))
+///     .send()
+///     .await;
+/// if let Err(dynago::Error::TransactionCanceled { reasons, .. }) = &result {
+///     for failed in reasons.failed() {
+///         println!("action {} failed: {}", failed.index, failed.code);
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use = "a transaction does nothing until it is sent"]
+pub struct TransactWrite {
+    table: Table,
+    actions: Vec<Action>,
+    token: Option<String>,
+}
+
+#[derive(Debug)]
+enum Action {
+    Put(Put),
+    Update(Update),
+    Delete(Delete),
+    Check(Check),
+}
+
+/// A put in a transaction.
+#[derive(Debug)]
+#[must_use]
+pub struct Put {
+    key: Key,
+    item: Result<Item>,
+    condition: WriteCondition,
+}
+
+impl Put {
+    /// Writes `item` under `key`, as [`Table::put_item`] does.
+    pub fn new<T: Serialize + ?Sized>(key: Key, item: &T) -> Self {
+        Self {
+            key,
+            item: to_item(item, || "a transaction's item".to_owned()),
+            condition: WriteCondition::default(),
+        }
+    }
+
+    /// Guards the put with an optimistic lock (see [`OptimisticLock`]).
+    pub fn optimistic_lock(mut self, attribute: impl Into<String>, expected: u64) -> Self {
+        self.condition.lock = Some(OptimisticLock::new(attribute, expected));
+        self
+    }
+
+    /// Writes only if `condition` holds.
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition.condition = Some(condition);
+        self
+    }
+}
+
+/// An update expression in a transaction.
+#[derive(Debug)]
+#[must_use]
+pub struct Update {
+    key: Key,
+    expression: String,
+    names: HashMap<String, String>,
+    values: Item,
+    condition: Option<Condition>,
+}
+
+impl Update {
+    /// Applies the update `expression` (such as `SET #n = #n + :one`) to the
+    /// item under `key`.
+    pub fn new(key: Key, expression: impl Into<String>) -> Self {
+        Self {
+            key,
+            expression: expression.into(),
+            names: HashMap::new(),
+            values: Item::new(),
+            condition: None,
+        }
+    }
+
+    /// Defines a name placeholder of the update expression.
+    pub fn name(mut self, placeholder: impl Into<String>, attribute: impl Into<String>) -> Self {
+        self.names.insert(placeholder.into(), attribute.into());
+        self
+    }
+
+    /// Defines a value placeholder of the update expression.
+    pub fn value(mut self, placeholder: impl Into<String>, value: sdk::AttributeValue) -> Self {
+        self.values.insert(placeholder.into(), value);
+        self
+    }
+
+    /// Updates only if `condition` holds; its placeholders share the update's.
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+}
+
+/// A delete in a transaction.
+#[derive(Debug)]
+#[must_use]
+pub struct Delete {
+    key: Key,
+    condition: WriteCondition,
+}
+
+impl Delete {
+    /// Deletes the item under `key`.
+    pub fn new(key: Key) -> Self {
+        Self {
+            key,
+            condition: WriteCondition::default(),
+        }
+    }
+
+    /// Deletes only under an optimistic lock (see [`OptimisticLock`]).
+    pub fn optimistic_lock(mut self, attribute: impl Into<String>, expected: u64) -> Self {
+        self.condition.lock = Some(OptimisticLock::new(attribute, expected));
+        self
+    }
+
+    /// Deletes only if `condition` holds.
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition.condition = Some(condition);
+        self
+    }
+}
+
+/// A condition that an item must meet for the transaction to go ahead,
+/// without writing it.
+#[derive(Debug)]
+#[must_use]
+pub struct Check {
+    key: Key,
+    condition: Condition,
+}
+
+impl Check {
+    /// Requires `condition` to hold on the item under `key`.
+    pub fn new(key: Key, condition: Condition) -> Self {
+        Self { key, condition }
+    }
+}
+
+impl Table {
+    /// A transaction of up to 100 actions on this table: see [`TransactWrite`].
+    pub fn transact_write(&self) -> TransactWrite {
+        TransactWrite {
+            table: self.clone(),
+            actions: Vec::new(),
+            token: None,
+        }
+    }
+}
+
+/// An action ready to send, with what the checks before sending need.
+struct Prepared {
+    item: TransactWriteItem,
+    id: KeyId,
+    size: usize,
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> Error {
+    Error::Config(format!("cannot build a transaction action: {e}"))
+}
+
+impl TransactWrite {
+    /// Adds a put.
+    pub fn put(mut self, put: Put) -> Self {
+        self.actions.push(Action::Put(put));
+        self
+    }
+
+    /// Adds an update.
+    pub fn update(mut self, update: Update) -> Self {
+        self.actions.push(Action::Update(update));
+        self
+    }
+
+    /// Adds a delete.
+    pub fn delete(mut self, delete: Delete) -> Self {
+        self.actions.push(Action::Delete(delete));
+        self
+    }
+
+    /// Adds a condition check.
+    pub fn check(mut self, check: Check) -> Self {
+        self.actions.push(Action::Check(check));
+        self
+    }
+
+    /// Sets the idempotency token (at most 36 characters): DynamoDB applies a
+    /// transaction sent again with the same token within ten minutes only
+    /// once. Without it, the SDK makes one per call, which covers its own
+    /// retries.
+    pub fn client_request_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// How many actions the transaction holds.
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
+
+    /// Whether the transaction holds no action.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    fn prepare(table: &Table, index: usize, action: Action) -> Result<Prepared> {
+        let partition_key = table.partition_key();
+        let describe = |key: &Item| format!("{} (action {index})", table.describe(key));
+        let (key, builder) = match action {
+            Action::Put(put) => {
+                let item = put_item_attributes(table, &put.key, put.item?, put.condition.lock.as_ref())
+                    .map_err(|e| match e {
+                        Error::ItemTooLarge { item, size, limit } => Error::ItemTooLarge {
+                            item: format!("{item} (action {index})"),
+                            size,
+                            limit,
+                        },
+                        other => other,
+                    })?;
+                let key = table.key_item(&put.key)?;
+                let size = item_size(&item);
+                let (expression, names, values) = put.condition.parts(partition_key);
+                let put = sdk::Put::builder()
+                    .table_name(table.name())
+                    .set_item(Some(item))
+                    .set_condition_expression(expression)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .build()
+                    .map_err(build_error)?;
+                let id = table.key_id(&key)?;
+                return Ok(Prepared {
+                    item: TransactWriteItem::builder().put(put).build(),
+                    id,
+                    size,
+                });
+            }
+            Action::Update(update) => {
+                let key = table.key_item(&update.key)?;
+                let mut names = update.names;
+                let mut values = update.values;
+                let condition = update.condition.map(|c| {
+                    names.extend(c.names);
+                    values.extend(c.values);
+                    c.expression
+                });
+                let built = sdk::Update::builder()
+                    .table_name(table.name())
+                    .set_key(Some(key.clone()))
+                    .update_expression(update.expression)
+                    .set_condition_expression(condition)
+                    .set_expression_attribute_names(none_if_empty(names))
+                    .set_expression_attribute_values(none_if_empty(values))
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .build()
+                    .map_err(build_error)?;
+                (key, TransactWriteItem::builder().update(built))
+            }
+            Action::Delete(delete) => {
+                let key = table.key_item(&delete.key)?;
+                let (expression, names, values) = delete.condition.parts(partition_key);
+                let built = sdk::Delete::builder()
+                    .table_name(table.name())
+                    .set_key(Some(key.clone()))
+                    .set_condition_expression(expression)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .build()
+                    .map_err(build_error)?;
+                (key, TransactWriteItem::builder().delete(built))
+            }
+            Action::Check(check) => {
+                let key = table.key_item(&check.key)?;
+                let Condition {
+                    expression,
+                    names,
+                    values,
+                } = check.condition;
+                let built = sdk::ConditionCheck::builder()
+                    .table_name(table.name())
+                    .set_key(Some(key.clone()))
+                    .condition_expression(expression)
+                    .set_expression_attribute_names(none_if_empty(names))
+                    .set_expression_attribute_values(none_if_empty(values))
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .build()
+                    .map_err(build_error)?;
+                (key, TransactWriteItem::builder().condition_check(built))
+            }
+        };
+        let size = check_size(&key, || describe(&key))?;
+        Ok(Prepared {
+            id: table.key_id(&key)?,
+            item: builder.build(),
+            size,
+        })
+    }
+
+    /// Sends the transaction.
+    ///
+    /// # Errors
+    ///
+    /// Before sending, nothing written: [`Error::TooManyActions`] over 100
+    /// actions, [`Error::TransactionTooLarge`] over 4 MB of items,
+    /// [`Error::ItemTooLarge`], [`Error::DuplicateKey`] when two actions name
+    /// one item, [`Error::InvalidKey`], [`Error::Serialize`]. From DynamoDB:
+    /// [`Error::TransactionCanceled`], whose reasons name each action that
+    /// failed and why (with the stored item when a condition failed);
+    /// [`Error::TableNotFound`]; [`Error::Dynamo`].
+    pub async fn send(self) -> Result<()> {
+        let table = &self.table;
+        let count = self.actions.len();
+        if count == 0 {
+            return Ok(());
+        }
+        if count > MAX_TRANSACTION_ACTIONS {
+            return Err(Error::TooManyActions {
+                operation: "TransactWriteItems",
+                count,
+                limit: MAX_TRANSACTION_ACTIONS,
+            });
+        }
+        let mut items = Vec::with_capacity(count);
+        let mut seen: HashMap<KeyId, usize> = HashMap::with_capacity(count);
+        let mut total = 0;
+        for (index, action) in self.actions.into_iter().enumerate() {
+            let prepared = Self::prepare(table, index, action)?;
+            if let Some(first) = seen.insert(prepared.id.clone(), index) {
+                return Err(Error::DuplicateKey {
+                    operation: "TransactWriteItems",
+                    key: prepared.id.to_string(),
+                    first,
+                    second: index,
+                });
+            }
+            total += prepared.size;
+            items.push(prepared.item);
+        }
+        if total > MAX_TRANSACTION_SIZE {
+            return Err(Error::TransactionTooLarge {
+                size: total,
+                limit: MAX_TRANSACTION_SIZE,
+            });
+        }
+        let span = request_span(table, "TransactWriteItems", count);
+        let result = table
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .set_client_request_token(self.token)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await;
+        match result {
+            Ok(output) => {
+                record_capacity(&span, output.consumed_capacity());
+                Ok(())
+            }
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) =>
+            {
+                let reasons = match e.into_err() {
+                    TransactWriteItemsError::TransactionCanceledException(c) => c.cancellation_reasons.unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                Err(Error::TransactionCanceled {
+                    table: table.name().to_owned(),
+                    reasons: TransactionCanceled::new(
+                        reasons
+                            .into_iter()
+                            .enumerate()
+                            .map(|(index, reason)| CancellationReason {
+                                index,
+                                code: reason.code.unwrap_or_else(|| "None".to_owned()),
+                                message: reason.message,
+                                item: reason.item,
+                            })
+                            .collect(),
+                    ),
+                })
+            }
+            Err(e) => Err(from_sdk(table.name(), "TransactWriteItems", e)),
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Writing one item: put and delete, each optionally guarded by a condition
+//! or an optimistic lock.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::Instrument;
+
+use crate::condition::{Condition, OptimisticLock, WriteCondition};
+use crate::error::{from_sdk, Error, Result};
+use crate::item::{check_size, from_item, to_item};
+use crate::key::Key;
+use crate::table::Table;
+use crate::telemetry::{record_capacity, request_span};
+use crate::value::{number_value, Item};
+
+/// A `PutItem` request, built by [`Table::put_item`].
+#[derive(Debug)]
+#[must_use = "a request does nothing until it is sent"]
+pub struct PutItem {
+    table: Table,
+    key: Key,
+    item: Result<Item>,
+    condition: WriteCondition,
+    return_old: bool,
+}
+
+/// What a put or a delete did.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct WriteOutcome {
+    /// The version the item now carries, for a write under an optimistic lock.
+    pub version: Option<u64>,
+    /// The item the write replaced or removed, when asked for with `return_old`.
+    pub old_item: Option<Item>,
+    /// Whether DynamoDB reported a failed condition for a write that had in
+    /// fact already committed (its first answer was lost and the SDK sent it
+    /// again); the write took place once.
+    pub recovered: bool,
+}
+
+impl WriteOutcome {
+    /// The replaced or removed item, deserialized.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Deserialize`] when it is not a `T`.
+    pub fn old<T: DeserializeOwned>(&self, table: &Table) -> Result<Option<T>> {
+        self.old_item
+            .clone()
+            .map(|item| from_item(item, table.name(), |i| table.describe(i)))
+            .transpose()
+    }
+}
+
+impl Table {
+    /// Writes `item` under `key`, replacing any item stored there.
+    ///
+    /// The key attributes are added to the item; a field of the item that
+    /// carries a key attribute must hold the same value. Fields that are
+    /// `None` are left out of the item (see [`item`](crate::item)).
+    ///
+    /// ```no_run
+    /// # use serde::Serialize;
+    /// # #[derive(Serialize)] struct Event { id: String, timestamp: i64 }
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use dynago::{number_value, string_value, Key};
+    ///
+    /// let event = Event { id: "one".into(), timestamp: 1_700_000_000 };
+    /// table
+    ///     .put_item(
+    ///         Key::new(string_value(format!("event#{}", event.id))).sort(number_value(event.timestamp)),
+    ///         &event,
+    ///     )
+    ///     .send()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn put_item<T: Serialize + ?Sized>(&self, key: Key, item: &T) -> PutItem {
+        PutItem {
+            table: self.clone(),
+            item: to_item(item, || "the item to put".to_owned()),
+            key,
+            condition: WriteCondition::default(),
+            return_old: false,
+        }
+    }
+
+    /// Deletes the item under `key` (nothing happens if there is none, unless
+    /// a condition or lock says otherwise).
+    ///
+    /// ```no_run
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use dynago::{string_value, Key};
+    ///
+    /// table
+    ///     .delete_item(Key::new(string_value("account#1")))
+    ///     .optimistic_lock("version", 12)
+    ///     .send()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn delete_item(&self, key: Key) -> DeleteItem {
+        DeleteItem {
+            table: self.clone(),
+            key,
+            condition: WriteCondition::default(),
+            return_old: false,
+        }
+    }
+}
+
+/// Builds the full item of a put: the key attributes, the item's own
+/// attributes and the lock's next version.
+pub(crate) fn put_item_attributes(
+    table: &Table,
+    key: &Key,
+    item: Item,
+    lock: Option<&OptimisticLock>,
+) -> Result<Item> {
+    let key = table.key_item(key)?;
+    let mut item = item;
+    for (name, value) in key {
+        match item.get(&name) {
+            Some(existing) if *existing != value => {
+                return Err(Error::InvalidKey {
+                    table: table.name().to_owned(),
+                    reason: format!(
+                        "the item's attribute `{name}` differs from the key's value for it"
+                    ),
+                })
+            }
+            _ => {
+                item.insert(name, value);
+            }
+        }
+    }
+    if let Some(lock) = lock {
+        item.insert(lock.attribute().to_owned(), number_value(lock.next_version()));
+    }
+    check_size(&item, || table.describe(&item))?;
+    Ok(item)
+}
+
+/// The error for a failed condition, from the item DynamoDB returned with it.
+pub(crate) fn condition_failed(
+    table: &Table,
+    key: &Key,
+    condition: &WriteCondition,
+    stored: Option<Item>,
+) -> Error {
+    let key_text = table
+        .key_item(key)
+        .map(|k| table.describe(&k))
+        .unwrap_or_else(|_| "?".to_owned());
+    if let Some(lock) = &condition.lock {
+        let actual = stored.as_ref().and_then(|item| lock.version_of(item));
+        let lock_held = match actual {
+            None => lock.expected() == OptimisticLock::INITIAL_VERSION && stored.is_none(),
+            Some(v) => v == lock.expected(),
+        };
+        if !lock_held {
+            return Error::VersionConflict {
+                table: table.name().to_owned(),
+                key: key_text,
+                expected: lock.expected(),
+                actual,
+            };
+        }
+    }
+    Error::ConditionFailed {
+        table: table.name().to_owned(),
+        key: key_text,
+        item: stored.map(Box::new),
+    }
+}
+
+impl PutItem {
+    /// Guards the put with an optimistic lock on the numeric attribute
+    /// `attribute`: see [`OptimisticLock`]. The written item carries
+    /// `expected + 1` in that attribute.
+    ///
+    /// ```no_run
+    /// # use serde::{Deserialize, Serialize};
+    /// # #[derive(Serialize, Deserialize)] struct LedgerAccount { balance: i64, version: u64 }
+    /// # async fn run(table: dynago::Table, key: dynago::Key) -> dynago::Result<()> {
+    /// loop {
+    ///     let mut account: LedgerAccount = table.get_item(key.clone()).send().await?.expect("exists");
+    ///     account.balance += 100;
+    ///     match table
+    ///         .put_item(key.clone(), &account)
+    ///         .optimistic_lock("version", account.version)
+    ///         .send()
+    ///         .await
+    ///     {
+    ///         Err(e) if e.is_conflict() => continue, // someone else wrote first: read again
+    ///         other => break other.map(|_| ()),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn optimistic_lock(mut self, attribute: impl Into<String>, expected: u64) -> Self {
+        self.condition.lock = Some(OptimisticLock::new(attribute, expected));
+        self
+    }
+
+    /// Writes only if `condition` holds (combined with the lock, if any).
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition.condition = Some(condition);
+        self
+    }
+
+    /// Returns the replaced item in [`WriteOutcome::old_item`].
+    pub fn return_old(mut self, return_old: bool) -> Self {
+        self.return_old = return_old;
+        self
+    }
+
+    /// Sends the request.
+    ///
+    /// When a conditional put fails against an item equal to the one it
+    /// writes, the put had committed and its answer was lost (the SDK then
+    /// sent it again): that is reported as success, with `recovered` set.
+    ///
+    /// # Errors
+    ///
+    /// Before sending: [`Error::Serialize`], [`Error::InvalidKey`],
+    /// [`Error::ItemTooLarge`]. From DynamoDB: [`Error::VersionConflict`] when
+    /// the lock does not hold, [`Error::ConditionFailed`] when the condition
+    /// does not, [`Error::TableNotFound`], [`Error::Dynamo`].
+    pub async fn send(self) -> Result<WriteOutcome> {
+        let table = &self.table;
+        let item = self.item?;
+        let item = put_item_attributes(table, &self.key, item, self.condition.lock.as_ref())?;
+        let (expression, names, values) = self.condition.parts(table.partition_key());
+        let span = request_span(table, "PutItem", 1);
+        let result = table
+            .client()
+            .put_item()
+            .table_name(table.name())
+            .set_item(Some(item.clone()))
+            .set_condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .return_values(if self.return_old { ReturnValue::AllOld } else { ReturnValue::None })
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await;
+        let version = self.condition.lock.as_ref().map(OptimisticLock::next_version);
+        match result {
+            Ok(output) => {
+                record_capacity(&span, output.consumed_capacity());
+                Ok(WriteOutcome {
+                    version,
+                    old_item: output.attributes.filter(|_| self.return_old),
+                    recovered: false,
+                })
+            }
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+                let stored = match e.into_err() {
+                    PutItemError::ConditionalCheckFailedException(c) => c.item,
+                    _ => None,
+                };
+                if stored.as_ref() == Some(&item) {
+                    tracing::debug!(table = table.name(), "conditional put had committed before its retry");
+                    return Ok(WriteOutcome {
+                        version,
+                        old_item: None,
+                        recovered: true,
+                    });
+                }
+                Err(condition_failed(table, &self.key, &self.condition, stored))
+            }
+            Err(e) => Err(from_sdk(table.name(), "PutItem", e)),
+        }
+    }
+}
+
+/// A `DeleteItem` request, built by [`Table::delete_item`].
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until it is sent"]
+pub struct DeleteItem {
+    table: Table,
+    key: Key,
+    condition: WriteCondition,
+    return_old: bool,
+}
+
+impl DeleteItem {
+    /// Deletes only if the stored item carries version `expected` in the
+    /// numeric attribute `attribute` (see [`OptimisticLock`]).
+    pub fn optimistic_lock(mut self, attribute: impl Into<String>, expected: u64) -> Self {
+        self.condition.lock = Some(OptimisticLock::new(attribute, expected));
+        self
+    }
+
+    /// Deletes only if `condition` holds (combined with the lock, if any).
+    pub fn condition(mut self, condition: Condition) -> Self {
+        self.condition.condition = Some(condition);
+        self
+    }
+
+    /// Returns the deleted item in [`WriteOutcome::old_item`].
+    pub fn return_old(mut self, return_old: bool) -> Self {
+        self.return_old = return_old;
+        self
+    }
+
+    /// Sends the request.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidKey`] before sending; [`Error::VersionConflict`] when
+    /// the lock does not hold (also when the item is already gone: a delete
+    /// whose answer was lost cannot be told apart from a delete by another
+    /// writer), [`Error::ConditionFailed`], [`Error::TableNotFound`],
+    /// [`Error::Dynamo`].
+    pub async fn send(self) -> Result<WriteOutcome> {
+        let table = &self.table;
+        let key = table.key_item(&self.key)?;
+        let (expression, names, values) = self.condition.parts(table.partition_key());
+        let span = request_span(table, "DeleteItem", 1);
+        let result = table
+            .client()
+            .delete_item()
+            .table_name(table.name())
+            .set_key(Some(key))
+            .set_condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .return_values(if self.return_old { ReturnValue::AllOld } else { ReturnValue::None })
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await;
+        match result {
+            Ok(output) => {
+                record_capacity(&span, output.consumed_capacity());
+                Ok(WriteOutcome {
+                    version: None,
+                    old_item: output.attributes.filter(|_| self.return_old),
+                    recovered: false,
+                })
+            }
+            Err(SdkError::ServiceError(e)) if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) => {
+                let stored = match e.into_err() {
+                    DeleteItemError::ConditionalCheckFailedException(c) => c.item,
+                    _ => None,
+                };
+                Err(condition_failed(table, &self.key, &self.condition, stored))
+            }
+            Err(e) => Err(from_sdk(table.name(), "DeleteItem", e)),
+        }
+    }
+}
