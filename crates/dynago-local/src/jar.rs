@@ -35,7 +35,10 @@ pub(crate) struct JarServer {
 impl JarServer {
     pub(crate) fn start() -> Result<Self> {
         let dir = provision()?;
-        which("java", "install a Java runtime (17 or later), such as Debian's openjdk-17-jre-headless")?;
+        which(
+            "java",
+            "install a Java runtime (17 or later), such as Debian's openjdk-17-jre-headless",
+        )?;
         let port = free_port()?;
         let log = std::env::temp_dir().join(format!("dynago-dynamodb-local-{port}.log"));
         let log_file = fs::File::create(&log).map_err(|source| Error::Start {
@@ -124,7 +127,11 @@ fn free_port() -> Result<u16> {
 
 fn which(program: &'static str, hint: &'static str) -> Result<()> {
     let found = Command::new(program)
-        .arg(if program == "java" { "-version" } else { "--version" })
+        .arg(if program == "java" {
+            "-version"
+        } else {
+            "--version"
+        })
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -161,7 +168,10 @@ pub(crate) fn provision() -> Result<PathBuf> {
         dir: dir.clone(),
         message,
     };
-    which("npm", "install Node.js and npm, or run DynamoDB Local yourself and set DYNAMODB_ENDPOINT")?;
+    which(
+        "npm",
+        "install Node.js and npm, or run DynamoDB Local yourself and set DYNAMODB_ENDPOINT",
+    )?;
     which("tar", "install tar")?;
     fs::create_dir_all(&cache).map_err(|e| fail(e.to_string()))?;
     let work = cache.join(format!(".fetch-{}", std::process::id()));

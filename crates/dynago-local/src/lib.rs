@@ -66,7 +66,10 @@ impl Backend {
     ///
     /// [`Error::UnknownBackend`] for another value of `DYNAGO_BACKEND`.
     pub fn from_env() -> Result<Self> {
-        if let Some(url) = std::env::var("DYNAMODB_ENDPOINT").ok().filter(|u| !u.is_empty()) {
+        if let Some(url) = std::env::var("DYNAMODB_ENDPOINT")
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
             return Ok(Backend::Endpoint(url));
         }
         match std::env::var("DYNAGO_BACKEND").ok().as_deref() {
@@ -97,7 +100,9 @@ pub struct LocalDynamo {
 
 #[derive(Debug)]
 enum Server {
-    Embedded(#[expect(dead_code, reason = "kept to stop the server on drop")] embedded::EmbeddedServer),
+    Embedded(
+        #[expect(dead_code, reason = "kept to stop the server on drop")] embedded::EmbeddedServer,
+    ),
     Jar(jar::JarServer),
     External,
 }
@@ -156,7 +161,9 @@ impl LocalDynamo {
 
     /// [`TableOptions`] for the table `name` on this server.
     pub fn table_options(&self, name: impl Into<String>) -> TableOptions {
-        TableOptions::new(name).endpoint(self.endpoint()).region(REGION)
+        TableOptions::new(name)
+            .endpoint(self.endpoint())
+            .region(REGION)
     }
 
     /// An SDK client for this server.
@@ -197,7 +204,8 @@ impl LocalDynamo {
                     return Err(Error::NotReady {
                         url: self.url.clone(),
                         waited: started.elapsed(),
-                        last_error: aws_sdk_dynamodb::error::DisplayErrorContext(&error).to_string(),
+                        last_error: aws_sdk_dynamodb::error::DisplayErrorContext(&error)
+                            .to_string(),
                     })
                 }
             }

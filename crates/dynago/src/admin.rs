@@ -49,7 +49,11 @@ impl Default for TableDefinition {
 impl TableDefinition {
     /// The type of a key attribute (of the table or an index); the default is
     /// string (`S`).
-    pub fn attribute_type(mut self, attribute: impl Into<String>, kind: ScalarAttributeType) -> Self {
+    pub fn attribute_type(
+        mut self,
+        attribute: impl Into<String>,
+        kind: ScalarAttributeType,
+    ) -> Self {
         self.types.insert(attribute.into(), kind);
         self
     }
@@ -139,7 +143,11 @@ impl Table {
             names.extend(index.sort_key.as_deref());
         }
         for name in names {
-            let kind = definition.types.get(name).cloned().unwrap_or(ScalarAttributeType::S);
+            let kind = definition
+                .types
+                .get(name)
+                .cloned()
+                .unwrap_or(ScalarAttributeType::S);
             attributes.insert(name, kind);
         }
         let definitions = attributes
@@ -158,8 +166,15 @@ impl Table {
             .map(|index| {
                 GlobalSecondaryIndex::builder()
                     .index_name(&index.name)
-                    .set_key_schema(Some(key_schema(&index.partition_key, index.sort_key.as_deref())?))
-                    .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                    .set_key_schema(Some(key_schema(
+                        &index.partition_key,
+                        index.sort_key.as_deref(),
+                    )?))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
                     .build()
                     .map_err(|e| Error::Config(format!("invalid index `{}`: {e}", index.name)))
             })

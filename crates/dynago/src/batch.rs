@@ -137,7 +137,11 @@ impl BatchGet {
     }
 }
 
-async fn get_chunk(table: &Table, keys: Vec<Item>, consistent: bool) -> Result<(Vec<Item>, Vec<Item>)> {
+async fn get_chunk(
+    table: &Table,
+    keys: Vec<Item>,
+    consistent: bool,
+) -> Result<(Vec<Item>, Vec<Item>)> {
     let count = keys.len();
     let request = KeysAndAttributes::builder()
         .set_keys(Some(keys))
@@ -178,7 +182,11 @@ struct ChunkFailure<P> {
 
 /// Sends `pending` until nothing is left, retrying what the server leaves
 /// unprocessed (and retryable errors) under the table's backoff.
-async fn drain<P, F, Fut>(table: &Table, mut pending: Vec<P>, send: F) -> Result<Vec<Item>, ChunkFailure<P>>
+async fn drain<P, F, Fut>(
+    table: &Table,
+    mut pending: Vec<P>,
+    send: F,
+) -> Result<Vec<Item>, ChunkFailure<P>>
 where
     P: Clone,
     F: Fn(Vec<P>) -> Fut,
@@ -357,8 +365,11 @@ impl BatchWrite {
             return Err(error);
         }
         let table = &self.table;
-        let chunks: Vec<Vec<WriteRequest>> =
-            self.requests.chunks(MAX_BATCH_WRITE).map(<[WriteRequest]>::to_vec).collect();
+        let chunks: Vec<Vec<WriteRequest>> = self
+            .requests
+            .chunks(MAX_BATCH_WRITE)
+            .map(<[WriteRequest]>::to_vec)
+            .collect();
         let outcomes: Vec<Result<Vec<Item>, ChunkFailure<WriteRequest>>> = stream::iter(chunks)
             .map(|chunk| drain(table, chunk, |writes| write_chunk(table, writes)))
             .buffer_unordered(table.batch_concurrency())
@@ -372,7 +383,10 @@ impl BatchWrite {
     }
 }
 
-async fn write_chunk(table: &Table, writes: Vec<WriteRequest>) -> Result<(Vec<Item>, Vec<WriteRequest>)> {
+async fn write_chunk(
+    table: &Table,
+    writes: Vec<WriteRequest>,
+) -> Result<(Vec<Item>, Vec<WriteRequest>)> {
     let span = request_span(table, "BatchWriteItem", writes.len());
     let mut output = table
         .client()

@@ -196,7 +196,10 @@ mod tests {
             lock: Some(OptimisticLock::new("v", 3)),
         };
         let c = write.compile("id").expect("a condition");
-        assert_eq!(c.expression, "(#b >= :a) AND (#dynago_version = :dynago_expected)");
+        assert_eq!(
+            c.expression,
+            "(#b >= :a) AND (#dynago_version = :dynago_expected)"
+        );
         assert_eq!(c.values[":dynago_expected"], AttributeValue::N("3".into()));
         assert_eq!(c.names.len(), 2);
         assert!(WriteCondition::default().compile("id").is_none());

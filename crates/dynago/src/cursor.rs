@@ -74,7 +74,9 @@ impl CursorKey {
                 KeyPart::from_value(value)
                     .map(|part| (name.as_str(), part))
                     .ok_or_else(|| Error::InvalidCursor {
-                        reason: format!("the last evaluated key's attribute `{name}` is not a key type"),
+                        reason: format!(
+                            "the last evaluated key's attribute `{name}` is not a key type"
+                        ),
                     })
             })
             .collect::<Result<BTreeMap<_, _>>>()?;
@@ -149,7 +151,9 @@ mod tests {
     fn round_trip() {
         let k = CursorKey::new(None);
         let cursor = k.encode(&scope(), &key()).expect("encodes");
-        assert!(cursor.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(cursor
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_eq!(k.decode(&scope(), &cursor).expect("decodes"), key());
     }
 

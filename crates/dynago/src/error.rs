@@ -387,7 +387,8 @@ where
             true
         }
         SdkError::ServiceError(_) => {
-            code.as_deref().is_some_and(|c| RETRYABLE_CODES.contains(&c))
+            code.as_deref()
+                .is_some_and(|c| RETRYABLE_CODES.contains(&c))
                 || err.http_status().is_some_and(|s| s >= 500)
         }
         _ => false,

@@ -21,19 +21,25 @@ use crate::value::Item;
 pub const MAX_ITEM_SIZE: usize = 400 * 1024;
 
 /// Serializes `value` into an item, leaving `None` fields out.
-pub(crate) fn to_item<T: Serialize + ?Sized>(value: &T, what: impl FnOnce() -> String) -> Result<Item> {
-    let mut item: Item = serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(|source| {
-        Error::Serialize {
+pub(crate) fn to_item<T: Serialize + ?Sized>(
+    value: &T,
+    what: impl FnOnce() -> String,
+) -> Result<Item> {
+    let mut item: Item =
+        serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(|source| Error::Serialize {
             what: what(),
             source,
-        }
-    })?;
+        })?;
     strip_nulls(&mut item);
     Ok(item)
 }
 
 /// Deserializes a stored item.
-pub(crate) fn from_item<T: DeserializeOwned>(item: Item, table: &str, key: impl FnOnce(&Item) -> String) -> Result<T> {
+pub(crate) fn from_item<T: DeserializeOwned>(
+    item: Item,
+    table: &str,
+    key: impl FnOnce(&Item) -> String,
+) -> Result<T> {
     let described = key(&item);
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|source| Error::Deserialize {
         table: table.to_owned(),
@@ -63,7 +69,9 @@ fn strip_nested(value: &mut AttributeValue) {
 /// byte per two significant digits plus one, `NULL` and booleans one byte,
 /// and lists and maps three bytes plus one byte per element.
 pub fn item_size(item: &Item) -> usize {
-    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
 }
 
 fn value_size(value: &AttributeValue) -> usize {
@@ -74,7 +82,12 @@ fn value_size(value: &AttributeValue) -> usize {
         AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
         AttributeValue::Ns(set) => set.iter().map(|n| number_size(n)).sum(),
         AttributeValue::Bs(set) => set.iter().map(|b| b.as_ref().len()).sum(),
-        AttributeValue::M(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| 1 + k.len() + value_size(v))
+                .sum::<usize>()
+        }
         AttributeValue::L(list) => 3 + list.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
         _ => 1,
     }
@@ -88,7 +101,11 @@ fn number_size(n: &str) -> usize {
         .chars()
         .filter(char::is_ascii_digit)
         .collect();
-    let significant = digits.trim_start_matches('0').trim_end_matches('0').len().max(1);
+    let significant = digits
+        .trim_start_matches('0')
+        .trim_end_matches('0')
+        .len()
+        .max(1);
     significant.div_ceil(2) + 1
 }
 
@@ -177,7 +194,10 @@ mod tests {
         assert_eq!(number_size("12345"), 4);
         assert_eq!(number_size("-0.0012300"), 2);
         assert_eq!(number_size("0"), 2);
-        item.insert("l".into(), AttributeValue::L(vec![AttributeValue::Bool(true)]));
+        item.insert(
+            "l".into(),
+            AttributeValue::L(vec![AttributeValue::Bool(true)]),
+        );
         assert_eq!(item_size(&item), 5 + 1 + 3 + 2);
     }
 }

@@ -203,7 +203,11 @@ impl Query {
     }
 
     /// One DynamoDB `Query` request.
-    async fn request(&self, start: Option<Item>, limit: Option<usize>) -> Result<(Vec<Item>, Option<Item>)> {
+    async fn request(
+        &self,
+        start: Option<Item>,
+        limit: Option<usize>,
+    ) -> Result<(Vec<Item>, Option<Item>)> {
         let table = &self.table;
         let span = request_span(table, "Query", 0);
         let output = table
@@ -236,7 +240,9 @@ impl Query {
     /// [`cursor`](Self::cursor) if one is set. Each page is what
     /// [`send`](Self::send) returns; the stream ends after the page without a
     /// cursor, or after the first error.
-    pub fn pages<T: DeserializeOwned + Send + 'static>(self) -> impl Stream<Item = Result<Page<T>>> + Send + 'static {
+    pub fn pages<T: DeserializeOwned + Send + 'static>(
+        self,
+    ) -> impl Stream<Item = Result<Page<T>>> + Send + 'static {
         stream::try_unfold(Some(self), |query| async move {
             let Some(query) = query else {
                 return Ok(None);
@@ -267,7 +273,9 @@ impl Query {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn stream<T: DeserializeOwned + Send + 'static>(self) -> impl Stream<Item = Result<T>> + Send + 'static {
+    pub fn stream<T: DeserializeOwned + Send + 'static>(
+        self,
+    ) -> impl Stream<Item = Result<T>> + Send + 'static {
         self.pages::<T>()
             .map_ok(|page| stream::iter(page.items.into_iter().map(Ok)))
             .try_flatten()

@@ -85,7 +85,10 @@ impl fmt::Debug for TableOptions {
             .field("sort_key", &self.sort_key)
             .field("region", &self.region)
             .field("endpoint", &self.endpoint)
-            .field("cursor_secret", &self.cursor_secret.as_ref().map(|_| "<secret>"))
+            .field(
+                "cursor_secret",
+                &self.cursor_secret.as_ref().map(|_| "<secret>"),
+            )
             .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
@@ -171,7 +174,9 @@ impl TableOptions {
             ));
         }
         if self.batch_concurrency == Some(0) {
-            return Err(Error::Config("the batch concurrency must be at least 1".into()));
+            return Err(Error::Config(
+                "the batch concurrency must be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -354,10 +359,13 @@ impl Table {
 
     /// The identity of an item by its key attributes.
     pub(crate) fn key_id(&self, item: &Item) -> Result<KeyId> {
-        self.inner.keys.id_of(item).ok_or_else(|| Error::InvalidKey {
-            table: self.inner.name.clone(),
-            reason: "the item lacks a key attribute of this table".into(),
-        })
+        self.inner
+            .keys
+            .id_of(item)
+            .ok_or_else(|| Error::InvalidKey {
+                table: self.inner.name.clone(),
+                reason: "the item lacks a key attribute of this table".into(),
+            })
     }
 
     /// The key of a stored item as text, for errors.

@@ -261,15 +261,16 @@ impl TransactWrite {
         let describe = |key: &Item| format!("{} (action {index})", table.describe(key));
         let (key, builder) = match action {
             Action::Put(put) => {
-                let item = put_item_attributes(table, &put.key, put.item?, put.condition.lock.as_ref())
-                    .map_err(|e| match e {
-                        Error::ItemTooLarge { item, size, limit } => Error::ItemTooLarge {
-                            item: format!("{item} (action {index})"),
-                            size,
-                            limit,
-                        },
-                        other => other,
-                    })?;
+                let item =
+                    put_item_attributes(table, &put.key, put.item?, put.condition.lock.as_ref())
+                        .map_err(|e| match e {
+                            Error::ItemTooLarge { item, size, limit } => Error::ItemTooLarge {
+                                item: format!("{item} (action {index})"),
+                                size,
+                                limit,
+                            },
+                            other => other,
+                        })?;
                 let key = table.key_item(&put.key)?;
                 let size = item_size(&item);
                 let (expression, names, values) = put.condition.parts(partition_key);
@@ -279,7 +280,9 @@ impl TransactWrite {
                     .set_condition_expression(expression)
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .build()
                     .map_err(build_error)?;
                 let id = table.key_id(&key)?;
@@ -305,7 +308,9 @@ impl TransactWrite {
                     .set_condition_expression(condition)
                     .set_expression_attribute_names(none_if_empty(names))
                     .set_expression_attribute_values(none_if_empty(values))
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .build()
                     .map_err(build_error)?;
                 (key, TransactWriteItem::builder().update(built))
@@ -319,7 +324,9 @@ impl TransactWrite {
                     .set_condition_expression(expression)
                     .set_expression_attribute_names(names)
                     .set_expression_attribute_values(values)
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .build()
                     .map_err(build_error)?;
                 (key, TransactWriteItem::builder().delete(built))
@@ -337,7 +344,9 @@ impl TransactWrite {
                     .condition_expression(expression)
                     .set_expression_attribute_names(none_if_empty(names))
                     .set_expression_attribute_values(none_if_empty(values))
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .build()
                     .map_err(build_error)?;
                 (key, TransactWriteItem::builder().condition_check(built))
@@ -413,10 +422,15 @@ impl TransactWrite {
                 Ok(())
             }
             Err(SdkError::ServiceError(e))
-                if matches!(e.err(), TransactWriteItemsError::TransactionCanceledException(_)) =>
+                if matches!(
+                    e.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                ) =>
             {
                 let reasons = match e.into_err() {
-                    TransactWriteItemsError::TransactionCanceledException(c) => c.cancellation_reasons.unwrap_or_default(),
+                    TransactWriteItemsError::TransactionCanceledException(c) => {
+                        c.cancellation_reasons.unwrap_or_default()
+                    }
                     _ => Vec::new(),
                 };
                 Err(Error::TransactionCanceled {

@@ -4,7 +4,9 @@
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    ReturnConsumedCapacity, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
@@ -141,7 +143,10 @@ pub(crate) fn put_item_attributes(
         }
     }
     if let Some(lock) = lock {
-        item.insert(lock.attribute().to_owned(), number_value(lock.next_version()));
+        item.insert(
+            lock.attribute().to_owned(),
+            number_value(lock.next_version()),
+        );
     }
     check_size(&item, || table.describe(&item))?;
     Ok(item)
@@ -247,13 +252,21 @@ impl PutItem {
             .set_condition_expression(expression)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
-            .return_values(if self.return_old { ReturnValue::AllOld } else { ReturnValue::None })
+            .return_values(if self.return_old {
+                ReturnValue::AllOld
+            } else {
+                ReturnValue::None
+            })
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .instrument(span.clone())
             .await;
-        let version = self.condition.lock.as_ref().map(OptimisticLock::next_version);
+        let version = self
+            .condition
+            .lock
+            .as_ref()
+            .map(OptimisticLock::next_version);
         match result {
             Ok(output) => {
                 record_capacity(&span, output.consumed_capacity());
@@ -263,13 +276,18 @@ impl PutItem {
                     recovered: false,
                 })
             }
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) => {
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), PutItemError::ConditionalCheckFailedException(_)) =>
+            {
                 let stored = match e.into_err() {
                     PutItemError::ConditionalCheckFailedException(c) => c.item,
                     _ => None,
                 };
                 if stored.as_ref() == Some(&item) {
-                    tracing::debug!(table = table.name(), "conditional put had committed before its retry");
+                    tracing::debug!(
+                        table = table.name(),
+                        "conditional put had committed before its retry"
+                    );
                     return Ok(WriteOutcome {
                         version,
                         old_item: None,
@@ -335,7 +353,11 @@ impl DeleteItem {
             .set_condition_expression(expression)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
-            .return_values(if self.return_old { ReturnValue::AllOld } else { ReturnValue::None })
+            .return_values(if self.return_old {
+                ReturnValue::AllOld
+            } else {
+                ReturnValue::None
+            })
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
@@ -350,7 +372,9 @@ impl DeleteItem {
                     recovered: false,
                 })
             }
-            Err(SdkError::ServiceError(e)) if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) => {
+            Err(SdkError::ServiceError(e))
+                if matches!(e.err(), DeleteItemError::ConditionalCheckFailedException(_)) =>
+            {
                 let stored = match e.into_err() {
                     DeleteItemError::ConditionalCheckFailedException(c) => c.item,
                     _ => None,

@@ -16,17 +16,56 @@ async fn put_get_query() {
     let table = common::table().await;
     for n in 0..5u32 {
         table
-            .put_item(Key::new(string_value("p")).sort(number_value(n)), &Row { name: format!("r{n}"), n, version: None })
+            .put_item(
+                Key::new(string_value("p")).sort(number_value(n)),
+                &Row {
+                    name: format!("r{n}"),
+                    n,
+                    version: None,
+                },
+            )
             .send()
             .await
             .expect("put");
     }
-    let row: Option<Row> = table.get_item(Key::new(string_value("p")).sort(number_value(3))).send().await.expect("get");
+    let row: Option<Row> = table
+        .get_item(Key::new(string_value("p")).sort(number_value(3)))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(row.expect("exists").n, 3);
-    let page = table.query("pk = :p").value(":p", string_value("p")).limit(2).send::<Row>().await.expect("query");
+    let page = table
+        .query("pk = :p")
+        .value(":p", string_value("p"))
+        .limit(2)
+        .send::<Row>()
+        .await
+        .expect("query");
     assert_eq!(page.items.len(), 2);
-    let next = table.query("pk = :p").value(":p", string_value("p")).limit(10).cursor(page.cursor.expect("more")).send::<Row>().await.expect("query");
-    assert_eq!(next.items.iter().map(|r| r.n).collect::<Vec<_>>(), vec![2, 3, 4]);
-    let err = table.put_item(Key::new(string_value("p")).sort(number_value(1)), &Row { name: "x".into(), n: 1, version: None }).optimistic_lock("version", 0).send().await.expect_err("exists");
+    let next = table
+        .query("pk = :p")
+        .value(":p", string_value("p"))
+        .limit(10)
+        .cursor(page.cursor.expect("more"))
+        .send::<Row>()
+        .await
+        .expect("query");
+    assert_eq!(
+        next.items.iter().map(|r| r.n).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
+    let err = table
+        .put_item(
+            Key::new(string_value("p")).sort(number_value(1)),
+            &Row {
+                name: "x".into(),
+                n: 1,
+                version: None,
+            },
+        )
+        .optimistic_lock("version", 0)
+        .send()
+        .await
+        .expect_err("exists");
     assert_eq!(err.version_conflict(), Some((0, None)));
 }
