@@ -13,7 +13,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::error::{from_sdk, Error, Result};
-use crate::item::{from_item, to_item};
+use crate::item::{from_item, to_item_named};
 use crate::key::{Key, KeyId};
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span};
@@ -292,7 +292,7 @@ impl BatchWrite {
     /// Adds a put of `item` under `key`.
     pub fn put<T: Serialize + ?Sized>(mut self, key: Key, item: &T) -> Self {
         let index = self.requests.len();
-        let request = to_item(item, || format!("batch write {index}"))
+        let request = to_item_named(item, || format!("batch write {index}"))
             .and_then(|item| put_item_attributes(&self.table, &key, item, None))
             .and_then(|item| {
                 let id = self.table.key_id(&item)?;

@@ -9,6 +9,7 @@ use crate::item::from_item;
 use crate::key::Key;
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span};
+use crate::value::Item;
 
 /// A `GetItem` request, built by [`Table::get_item`].
 #[derive(Debug, Clone)]
@@ -66,6 +67,19 @@ impl GetItem {
     /// is not a `T`, [`Error::TableNotFound`](crate::Error::TableNotFound) and
     /// [`Error::Dynamo`](crate::Error::Dynamo) from DynamoDB.
     pub async fn send<T: DeserializeOwned>(self) -> Result<Option<T>> {
+        let table = self.table.clone();
+        self.send_raw()
+            .await?
+            .map(|item| from_item(item, table.name(), |i| table.describe(i)))
+            .transpose()
+    }
+
+    /// Sends the request and returns the item as DynamoDB stored it.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), but for deserialization.
+    pub async fn send_raw(self) -> Result<Option<Item>> {
         let table = &self.table;
         let key = table.key_item(&self.key)?;
         let span = request_span(table, "GetItem", 1);
@@ -81,9 +95,6 @@ impl GetItem {
             .await
             .map_err(|e| from_sdk(table.name(), "GetItem", e))?;
         record_capacity(&span, output.consumed_capacity());
-        output
-            .item
-            .map(|item| from_item(item, table.name(), |i| table.describe(i)))
-            .transpose()
+        Ok(output.item)
     }
 }

@@ -20,8 +20,29 @@ use crate::value::Item;
 /// DynamoDB's largest item: 400 KB, names and values.
 pub const MAX_ITEM_SIZE: usize = 400 * 1024;
 
-/// Serializes `value` into an item, leaving `None` fields out.
-pub(crate) fn to_item<T: Serialize + ?Sized>(
+/// Serializes `value` into an item as every write of this crate does,
+/// leaving `None` fields out: for building raw items (see
+/// [`transact::Put::raw`](crate::transact::Put::raw)).
+///
+/// ```
+/// #[derive(serde::Serialize)]
+/// struct Note { text: String, tag: Option<String> }
+///
+/// let item = dynago::item::to_item(&Note { text: "hi".into(), tag: None })?;
+/// assert!(item.contains_key("text") && !item.contains_key("tag"));
+/// # Ok::<(), dynago::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Serialize`] when `value` does not serialize into a map.
+pub fn to_item<T: Serialize + ?Sized>(value: &T) -> Result<Item> {
+    to_item_named(value, || std::any::type_name::<T>().to_owned())
+}
+
+/// Serializes `value` into an item, leaving `None` fields out; `what` names
+/// it in errors.
+pub(crate) fn to_item_named<T: Serialize + ?Sized>(
     value: &T,
     what: impl FnOnce() -> String,
 ) -> Result<Item> {
@@ -150,7 +171,7 @@ mod tests {
                 zip: None,
             },
         };
-        let item = to_item(&profile, || "profile".into()).expect("serializes");
+        let item = to_item_named(&profile, || "profile".into()).expect("serializes");
         assert!(!item.contains_key("nickname"));
         let AttributeValue::M(address) = &item["address"] else {
             panic!("address is a map")
@@ -162,7 +183,7 @@ mod tests {
 
     #[test]
     fn null_reads_as_none() {
-        let mut item = to_item(
+        let mut item = to_item_named(
             &Profile {
                 name: "Ada".into(),
                 nickname: Some("A".into()),
@@ -181,7 +202,7 @@ mod tests {
 
     #[test]
     fn unsupported_shape_is_an_error() {
-        let err = to_item(&42, || "the answer".into()).expect_err("a number is no item");
+        let err = to_item_named(&42, || "the answer".into()).expect_err("a number is no item");
         assert!(matches!(err, Error::Serialize { .. }));
         assert!(err.to_string().contains("the answer"), "{err}");
     }

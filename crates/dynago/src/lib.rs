@@ -83,3 +83,15 @@ pub use write::{DeleteItem, PutItem, WriteOutcome};
 pub use aws_sdk_dynamodb::{
     self as sdk, primitives::Blob, types::AttributeValue, types::ScalarAttributeType, Client,
 };
+
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
+#[doc = include_str!("../../../docs/table-layer.md")]
+#[cfg(doctest)]
+pub struct TableLayerDoctests;
+
+#[doc = include_str!("../../../docs/testing.md")]
+#[cfg(doctest)]
+pub struct TestingDoctests;

@@ -173,6 +173,21 @@ impl Query {
     /// [`Error::Dynamo`](crate::Error::Dynamo) from DynamoDB (such as a
     /// malformed expression).
     pub async fn send<T: DeserializeOwned>(&self) -> Result<Page<T>> {
+        let Page { items, cursor } = self.send_raw().await?;
+        let table = &self.table;
+        let items = items
+            .into_iter()
+            .map(|item| from_item(item, table.name(), |i| table.describe(i)))
+            .collect::<Result<_>>()?;
+        Ok(Page { items, cursor })
+    }
+
+    /// Sends the query and returns one page of items as DynamoDB stored them.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), but for deserialization.
+    pub async fn send_raw(&self) -> Result<Page<Item>> {
         let mut start = match &self.cursor {
             Some(cursor) => Some(self.table.cursor_key().decode(&self.scope(), cursor)?),
             None => None,
@@ -194,11 +209,6 @@ impl Query {
         let cursor = start
             .map(|key| self.table.cursor_key().encode(&self.scope(), &key))
             .transpose()?;
-        let table = &self.table;
-        let items = items
-            .into_iter()
-            .map(|item| from_item(item, table.name(), |i| table.describe(i)))
-            .collect::<Result<_>>()?;
         Ok(Page { items, cursor })
     }
 
@@ -251,6 +261,19 @@ impl Query {
             let next = page.cursor.clone().map(|cursor| query.cursor(cursor));
             Ok(Some((page, next)))
         })
+    }
+
+    /// Every item of the query as DynamoDB stored it, paging as it goes.
+    pub fn stream_raw(self) -> impl Stream<Item = Result<Item>> + Send + 'static {
+        stream::try_unfold(Some(self), |query| async move {
+            let Some(query) = query else {
+                return Ok(None);
+            };
+            let page = query.send_raw().await?;
+            let next = page.cursor.clone().map(|cursor| query.cursor(cursor));
+            Ok(Some((stream::iter(page.items.into_iter().map(Ok)), next)))
+        })
+        .try_flatten()
     }
 
     /// Every item of the query, paging as it goes. The [`limit`](Self::limit),

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use crate::condition::{none_if_empty, Condition, OptimisticLock, WriteCondition};
 use crate::error::{from_sdk, CancellationReason, Error, Result, TransactionCanceled};
-use crate::item::{check_size, item_size, to_item};
+use crate::item::{check_size, item_size, to_item_named};
 use crate::key::{Key, KeyId};
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span};
@@ -83,7 +83,17 @@ impl Put {
     pub fn new<T: Serialize + ?Sized>(key: Key, item: &T) -> Self {
         Self {
             key,
-            item: to_item(item, || "a transaction's item".to_owned()),
+            item: to_item_named(item, || "a transaction's item".to_owned()),
+            condition: WriteCondition::default(),
+        }
+    }
+
+    /// Writes `item`, built by hand or with [`item::to_item`](crate::item::to_item),
+    /// under `key`.
+    pub fn raw(key: Key, item: Item) -> Self {
+        Self {
+            key,
+            item: Ok(item),
             condition: WriteCondition::default(),
         }
     }

@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use crate::condition::{Condition, OptimisticLock, WriteCondition};
 use crate::error::{from_sdk, Error, Result};
-use crate::item::{check_size, from_item, to_item};
+use crate::item::{check_size, from_item, to_item_named};
 use crate::key::Key;
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span};
@@ -38,9 +38,13 @@ pub struct WriteOutcome {
     pub version: Option<u64>,
     /// The item the write replaced or removed, when asked for with `return_old`.
     pub old_item: Option<Item>,
-    /// Whether DynamoDB reported a failed condition for a write that had in
-    /// fact already committed (its first answer was lost and the SDK sent it
-    /// again); the write took place once.
+    /// Always `false`: a conditional write whose condition fails is reported
+    /// as an error, even when the stored item equals the one it writes.
+    ///
+    /// Such a stored item may be this write, committed by an attempt whose
+    /// answer was lost, or an identical item written by another writer that
+    /// read the same version (two increments of one counter): only an error
+    /// keeps the second from being lost. Read the item again to tell.
     pub recovered: bool,
 }
 
@@ -85,7 +89,7 @@ impl Table {
     pub fn put_item<T: Serialize + ?Sized>(&self, key: Key, item: &T) -> PutItem {
         PutItem {
             table: self.clone(),
-            item: to_item(item, || "the item to put".to_owned()),
+            item: to_item_named(item, || "the item to put".to_owned()),
             key,
             condition: WriteCondition::default(),
             return_old: false,
@@ -228,9 +232,8 @@ impl PutItem {
 
     /// Sends the request.
     ///
-    /// When a conditional put fails against an item equal to the one it
-    /// writes, the put had committed and its answer was lost (the SDK then
-    /// sent it again): that is reported as success, with `recovered` set.
+    /// A failed condition is always an error, even against an item equal to
+    /// the one this put writes (see [`WriteOutcome::recovered`]).
     ///
     /// # Errors
     ///
@@ -248,7 +251,7 @@ impl PutItem {
             .client()
             .put_item()
             .table_name(table.name())
-            .set_item(Some(item.clone()))
+            .set_item(Some(item))
             .set_condition_expression(expression)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
@@ -283,17 +286,6 @@ impl PutItem {
                     PutItemError::ConditionalCheckFailedException(c) => c.item,
                     _ => None,
                 };
-                if stored.as_ref() == Some(&item) {
-                    tracing::debug!(
-                        table = table.name(),
-                        "conditional put had committed before its retry"
-                    );
-                    return Ok(WriteOutcome {
-                        version,
-                        old_item: None,
-                        recovered: true,
-                    });
-                }
                 Err(condition_failed(table, &self.key, &self.condition, stored))
             }
             Err(e) => Err(from_sdk(table.name(), "PutItem", e)),

@@ -1,0 +1,431 @@
+//! Executing commands: load, decide, append, and on a conflict reload and
+//! decide again, under a bounded `backon` retry policy.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use backon::Retryable;
+use chrono::Utc;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::aggregate::{Aggregate, DomainEvent};
+use crate::append::{Commit, CommitOutcome, Plan};
+use crate::envelope::{EventEnvelope, Metadata};
+use crate::error::{Error, Result};
+use crate::id::{AggregateId, CommandId};
+use crate::keys;
+use crate::record::CommandRecord;
+use crate::snapshot::SnapshotDue;
+use crate::store::{Cached, EventStore, Requests};
+
+/// What a command carries beside itself: an id for idempotency, and metadata
+/// for its events.
+///
+/// ```
+/// use dynago_es::{CommandId, CommandOptions, Metadata};
+///
+/// let options = CommandOptions::default()
+///     .command_id(CommandId::new("req-7f3a"))
+///     .metadata(Metadata::default().correlation_id("req-7f3a"));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct CommandOptions {
+    command_id: Option<CommandId>,
+    metadata: Metadata,
+}
+
+impl CommandOptions {
+    /// Makes the command idempotent: it is recorded with its events in one
+    /// transaction, and a command carried again with the same id is not
+    /// applied again; the outcome of the first is returned (also when the
+    /// first answer was lost and the caller retried).
+    pub fn command_id(mut self, id: CommandId) -> Self {
+        self.command_id = Some(id);
+        self
+    }
+
+    /// The metadata stored with every event of the command.
+    pub fn metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+/// What executing a command did to one aggregate.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CommandOutcome<A: Aggregate> {
+    /// The aggregate.
+    pub id: AggregateId,
+    /// Its version after the command.
+    pub version: u64,
+    /// The events the command appended (none if it decided none).
+    pub events: Vec<EventEnvelope<A::Event>>,
+    /// The state after the command; `None` when the command had already been
+    /// applied before (`duplicate`).
+    pub state: Option<A>,
+    /// The command carried an id that was already recorded: nothing was
+    /// applied now, and `version` and `events` are those of the first time.
+    pub duplicate: bool,
+    /// How many times the command was decided (1 without conflicts).
+    pub attempts: usize,
+    /// How many requests were sent to DynamoDB for the whole command.
+    pub requests: u32,
+}
+
+/// Where one attempt stands on one aggregate.
+pub(crate) struct Known<A> {
+    pub(crate) state: A,
+    pub(crate) version: u64,
+    pub(crate) snapshot_version: u64,
+}
+
+impl<A: Aggregate> EventStore<A> {
+    /// Executes `command` on the aggregate `id`: see [`execute_with`](Self::execute_with).
+    ///
+    /// # Errors
+    ///
+    /// As [`execute_with`](Self::execute_with).
+    pub async fn execute(
+        &self,
+        id: impl Into<AggregateId>,
+        command: A::Command,
+    ) -> Result<CommandOutcome<A>> {
+        self.execute_with(id, command, CommandOptions::default())
+            .await
+    }
+
+    /// Executes `command` on the aggregate `id`: loads it (or takes it from
+    /// the cache), lets it decide, and appends the events under the version
+    /// it was loaded at. When another writer got there first, the events
+    /// after the version seen are read and the command is decided again,
+    /// with backoff, up to the store's retry policy.
+    ///
+    /// ```no_run
+    /// # async fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>, command: A::Command) -> dynago_es::Result<()> {
+    /// use dynago_es::{CommandId, CommandOptions};
+    ///
+    /// let outcome = store
+    ///     .execute_with("acc-1", command, CommandOptions::default().command_id(CommandId::new("req-1")))
+    ///     .await?;
+    /// println!("now at version {} after {} attempts", outcome.version, outcome.attempts);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] at once when the aggregate refuses the command;
+    /// [`Error::RetriesExhausted`] when conflicts outlast the retry policy;
+    /// [`Error::Table`] for limits (too many events for one transaction, an
+    /// event over 400 KB) and DynamoDB failures; [`Error::CorruptEvent`],
+    /// [`Error::VersionGap`] when the stored stream cannot be read.
+    pub async fn execute_with(
+        &self,
+        id: impl Into<AggregateId>,
+        command: A::Command,
+        options: CommandOptions,
+    ) -> Result<CommandOutcome<A>> {
+        let mut outcomes = self
+            .execute_all(vec![(id.into(), command)], options)
+            .await?;
+        outcomes
+            .pop()
+            .ok_or_else(|| Error::Config("a command produced no outcome".into()))
+    }
+
+    /// Executes one command on each of several aggregates atomically: all
+    /// their events are appended in one transaction, each under its own
+    /// expected version, or none is. A ledger transfer debits one account and
+    /// credits another this way.
+    ///
+    /// The outcomes come in the order of the commands.
+    ///
+    /// # Errors
+    ///
+    /// As [`execute_with`](Self::execute_with); [`Error::Config`] when an
+    /// aggregate appears twice.
+    pub async fn execute_all(
+        &self,
+        commands: Vec<(AggregateId, A::Command)>,
+        options: CommandOptions,
+    ) -> Result<Vec<CommandOutcome<A>>> {
+        let mut distinct = HashSet::new();
+        if let Some((id, _)) = commands.iter().find(|(id, _)| !distinct.insert(id.clone())) {
+            return Err(Error::Config(format!(
+                "aggregate {} appears twice in one command",
+                Self::aggregate_name(id)
+            )));
+        }
+        let span = tracing::info_span!(
+            "dynago_es.execute",
+            aggregate_type = A::TYPE,
+            aggregates = commands.len(),
+            command_id = options.command_id.as_ref().map(CommandId::as_str),
+            attempts = tracing::field::Empty,
+            requests = tracing::field::Empty,
+        );
+        let requests = Requests::default();
+        let attempts = AtomicUsize::new(0);
+        let result = self
+            .execute_inner(&commands, &options, &requests, &attempts)
+            .instrument(span.clone())
+            .await;
+        span.record("attempts", attempts.load(Ordering::Relaxed));
+        span.record("requests", requests.get());
+        result
+    }
+
+    async fn execute_inner(
+        &self,
+        commands: &[(AggregateId, A::Command)],
+        options: &CommandOptions,
+        requests: &Requests,
+        attempts: &AtomicUsize,
+    ) -> Result<Vec<CommandOutcome<A>>> {
+        if let Some(command_id) = &options.command_id {
+            requests.add(1);
+            let record: Option<CommandRecord> = self
+                .table()
+                .get_item(keys::command(A::TYPE, command_id))
+                .consistent_read(true)
+                .send()
+                .await?;
+            if let Some(record) = record {
+                return self.replay_outcome(&record, requests, 1).await;
+            }
+        }
+        let known: Mutex<HashMap<AggregateId, Known<A>>> = Mutex::new(HashMap::new());
+        let result = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            self.attempt(commands, options, &known, requests).await
+        })
+        .retry(self.retry_policy().backoff())
+        .when(Error::is_conflict)
+        .notify(|error, delay| tracing::debug!(%error, ?delay, "conflict; deciding again"))
+        .await;
+        let attempts_made = attempts.load(Ordering::Relaxed);
+        match result {
+            Ok(Attempted::Done(mut outcomes)) => {
+                for outcome in &mut outcomes {
+                    outcome.attempts = attempts_made;
+                    outcome.requests = requests.get();
+                }
+                Ok(outcomes)
+            }
+            Ok(Attempted::Duplicate(record)) => {
+                for (id, _) in commands {
+                    self.remember(id, None);
+                }
+                self.replay_outcome(&record, requests, attempts_made).await
+            }
+            Err(error) if error.is_conflict() => Err(Error::RetriesExhausted {
+                attempts: attempts_made,
+                last: Box::new(error),
+            }),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The state to decide on: after a conflict, the state seen then with
+    /// the events after it; otherwise the cache, or a full load.
+    async fn current(
+        &self,
+        id: &AggregateId,
+        known: &Mutex<HashMap<AggregateId, Known<A>>>,
+        requests: &Requests,
+    ) -> Result<Known<A>> {
+        let seen = lock(known).remove(id);
+        let loaded = match seen {
+            Some(seen) => {
+                self.catch_up(
+                    id,
+                    seen.state,
+                    seen.version,
+                    seen.snapshot_version,
+                    None,
+                    requests,
+                )
+                .await?
+            }
+            None => match self.cached(id) {
+                Some(cached) => {
+                    return Ok(Known {
+                        state: cached.state,
+                        version: cached.version,
+                        snapshot_version: cached.snapshot_version,
+                    })
+                }
+                None => self.load_counted(id, None, requests).await?,
+            },
+        };
+        Ok(Known {
+            state: loaded.state,
+            version: loaded.version,
+            snapshot_version: loaded.snapshot_version,
+        })
+    }
+
+    async fn attempt(
+        &self,
+        commands: &[(AggregateId, A::Command)],
+        options: &CommandOptions,
+        known: &Mutex<HashMap<AggregateId, Known<A>>>,
+        requests: &Requests,
+    ) -> Result<Attempted<A>> {
+        let commit_id = Uuid::now_v7();
+        let now = Utc::now();
+        let mut plans = Vec::with_capacity(commands.len());
+        for (id, command) in commands {
+            let current = self.current(id, known, requests).await?;
+            let decided = match current.state.handle(command) {
+                Ok(events) => events,
+                Err(error) => {
+                    lock(known).insert(id.clone(), current);
+                    return Err(Error::Rejected {
+                        aggregate: Self::aggregate_name(id),
+                        source: Box::new(error),
+                    });
+                }
+            };
+            let mut metadata = options.metadata.clone();
+            metadata.command_id = options.command_id.as_ref().map(|c| c.as_str().to_owned());
+            let mut state = current.state.clone();
+            let events: Vec<EventEnvelope<A::Event>> = decided
+                .into_iter()
+                .zip(current.version + 1..)
+                .map(|(event, version)| {
+                    state.apply(&event);
+                    EventEnvelope {
+                        aggregate_type: A::TYPE.to_owned(),
+                        aggregate_id: id.clone(),
+                        version,
+                        event_id: Uuid::now_v7(),
+                        event_type: event.event_type().to_owned(),
+                        schema_version: event.schema_version(),
+                        timestamp: now,
+                        metadata: metadata.clone(),
+                        payload: event,
+                    }
+                })
+                .collect();
+            let after = current.version + events.len() as u64;
+            let snapshot = !events.is_empty()
+                && self.snapshot_policy().is_due(&SnapshotDue {
+                    before: current.version,
+                    after,
+                    events: events.len(),
+                    last_snapshot: current.snapshot_version,
+                });
+            plans.push(Plan {
+                id: id.clone(),
+                expected: current.version,
+                events,
+                state: Some(state),
+                snapshot,
+                previous: Some(current),
+            });
+        }
+        let commit = Commit {
+            plans: &plans,
+            command_id: options.command_id.as_ref(),
+            commit_id,
+            now,
+        };
+        match self.commit(&commit, requests).await {
+            Ok(CommitOutcome::Committed) => {
+                let outcomes = plans
+                    .into_iter()
+                    .map(|plan| {
+                        let version = plan.expected + plan.events.len() as u64;
+                        let snapshot_version = match (&plan.previous, plan.snapshot) {
+                            (_, true) => version,
+                            (Some(previous), false) => previous.snapshot_version,
+                            (None, false) => 0,
+                        };
+                        if let Some(state) = &plan.state {
+                            self.remember(
+                                &plan.id,
+                                Some(Cached {
+                                    state: state.clone(),
+                                    version,
+                                    snapshot_version,
+                                }),
+                            );
+                        }
+                        CommandOutcome {
+                            id: plan.id,
+                            version,
+                            events: plan.events,
+                            state: plan.state,
+                            duplicate: false,
+                            attempts: 0,
+                            requests: 0,
+                        }
+                    })
+                    .collect();
+                Ok(Attempted::Done(outcomes))
+            }
+            Ok(CommitOutcome::Duplicate(record)) => Ok(Attempted::Duplicate(record)),
+            Err(error) => {
+                // Keep what was seen: the next attempt reads only what came after it.
+                let mut known = lock(known);
+                for plan in plans {
+                    if let Some(previous) = plan.previous {
+                        known.insert(plan.id, previous);
+                    }
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The outcome of a command recorded earlier, read back from its record.
+    async fn replay_outcome(
+        &self,
+        record: &CommandRecord,
+        requests: &Requests,
+        attempts: usize,
+    ) -> Result<Vec<CommandOutcome<A>>> {
+        let mut outcomes = Vec::with_capacity(record.results.len());
+        for result in &record.results {
+            let events = self
+                .read_events(
+                    &result.aggregate_id,
+                    result.first_version,
+                    result.last_version,
+                    requests,
+                )
+                .await?;
+            outcomes.push(CommandOutcome {
+                id: result.aggregate_id.clone(),
+                version: result.last_version,
+                events,
+                state: None,
+                duplicate: true,
+                attempts,
+                requests: 0,
+            });
+        }
+        for outcome in &mut outcomes {
+            outcome.requests = requests.get();
+        }
+        Ok(outcomes)
+    }
+}
+
+/// What one attempt ended with.
+enum Attempted<A: Aggregate> {
+    Done(Vec<CommandOutcome<A>>),
+    Duplicate(CommandRecord),
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

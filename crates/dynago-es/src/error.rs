@@ -1,0 +1,158 @@
+//! The one error type of the event store.
+
+use std::error::Error as StdError;
+
+/// A specialised `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong in the event store.
+///
+/// [`is_conflict`](Error::is_conflict) and [`is_retryable`](Error::is_retryable)
+/// tell the kind; a conflict stays a conflict through every layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The aggregate's stream moved on: an append expected version `expected`
+    /// but the stream was at `actual`. Nothing was written.
+    #[error(
+        "conflict on aggregate {aggregate}: expected version {expected}, found version {actual}"
+    )]
+    Conflict {
+        /// The aggregate, as `type#id`.
+        aggregate: String,
+        /// The version the append expected.
+        expected: u64,
+        /// The version the stream was at, read from the failed condition.
+        actual: u64,
+    },
+
+    /// The aggregate refused the command (its `handle` returned an error).
+    /// Never retried. Read the aggregate's own error with
+    /// [`rejection`](Error::rejection).
+    #[error("aggregate {aggregate} rejected the command: {source}")]
+    Rejected {
+        /// The aggregate, as `type#id`.
+        aggregate: String,
+        /// The aggregate's error.
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+
+    /// A command kept conflicting (or the store kept failing) until the retry
+    /// policy ran out.
+    #[error("gave up after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        /// How many attempts were made.
+        attempts: usize,
+        /// The error of the last attempt.
+        #[source]
+        last: Box<Error>,
+    },
+
+    /// A stored event cannot be read: it does not deserialize into the event
+    /// type (after upcasting), or its item is not an event.
+    #[error("event {version} of aggregate {aggregate} cannot be read: {reason}")]
+    CorruptEvent {
+        /// The aggregate, as `type#id`.
+        aggregate: String,
+        /// The event's version (0 if the item has none).
+        version: u64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// The events of an aggregate are not numbered 1, 2, 3, ...: another
+    /// writer wrote outside this store.
+    #[error("aggregate {aggregate} has a gap: expected version {expected}, found {found}")]
+    VersionGap {
+        /// The aggregate, as `type#id`.
+        aggregate: String,
+        /// The version that should come next.
+        expected: u64,
+        /// The version found instead.
+        found: u64,
+    },
+
+    /// An upcaster failed on a stored event.
+    #[error("upcasting {event_type} v{from} of aggregate {aggregate}: {reason}")]
+    Upcast {
+        /// The aggregate, as `type#id`.
+        aggregate: String,
+        /// The event type.
+        event_type: String,
+        /// The schema version it was being lifted from.
+        from: u32,
+        /// What the upcaster said.
+        reason: String,
+    },
+
+    /// An event, a snapshot or a command record could not be serialized.
+    #[error("cannot serialize {what}: {reason}")]
+    Serialize {
+        /// What.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// The store is not usable with this table or these options.
+    #[error("invalid event store configuration: {0}")]
+    Config(String),
+
+    /// The table layer failed (network, throttling, limits, missing table).
+    #[error(transparent)]
+    Table(#[from] dynago::Error),
+}
+
+impl Error {
+    /// The stream moved on under a write: reload and decide again.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Error::Conflict { .. } => true,
+            Error::Table(e) => e.is_conflict(),
+            _ => false,
+        }
+    }
+
+    /// The same request may succeed when sent again (throttling, transient
+    /// network or server errors). Conflicts and rejections are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Table(e) => e.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// The table does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Table(e) if e.is_not_found())
+    }
+
+    /// The aggregate's own error, if the command was rejected with an `E`.
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct Overdrawn;
+    /// # impl std::fmt::Display for Overdrawn { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("overdrawn") } }
+    /// # impl std::error::Error for Overdrawn {}
+    /// let error = dynago_es::Error::Rejected { aggregate: "account#1".into(), source: Box::new(Overdrawn) };
+    /// assert!(error.rejection::<Overdrawn>().is_some());
+    /// ```
+    pub fn rejection<E: StdError + 'static>(&self) -> Option<&E> {
+        match self {
+            Error::Rejected { source, .. } => source.downcast_ref(),
+            Error::RetriesExhausted { last, .. } => last.rejection(),
+            _ => None,
+        }
+    }
+
+    /// The expected and actual versions, if this is a conflict.
+    pub fn conflict_versions(&self) -> Option<(u64, u64)> {
+        match self {
+            Error::Conflict {
+                expected, actual, ..
+            } => Some((*expected, *actual)),
+            Error::RetriesExhausted { last, .. } => last.conflict_versions(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! An event store on DynamoDB, for aggregates you can trust with money.
+//!
+//! You write an [`Aggregate`]: a `handle` step that decides which events a
+//! command causes, and an `apply` step that folds an event into the state.
+//! [`EventStore::execute`] does the rest: it loads the aggregate (newest
+//! snapshot plus every event after it), lets it decide, and appends the events
+//! in one DynamoDB transaction under the version it loaded. When another
+//! writer got there first, it reads what changed and decides again, under a
+//! bounded `backon` retry policy.
+//!
+//! What the store guarantees:
+//!
+//! - **No lost update, no gap, no duplicate**: versions are exactly 1, 2, 3,
+//!   ...; a stale append writes nothing and fails with [`Error::Conflict`],
+//!   which carries the expected version and the one found, read from the
+//!   failed condition itself.
+//! - **A failed condition is not proof of a failed write**: every append
+//!   carries a commit id, so that when its answer is lost and it is sent
+//!   again, its own earlier success is recognised, never applied twice.
+//! - **Idempotent commands** ([`CommandOptions::command_id`]) and **atomic
+//!   commands across aggregates** ([`EventStore::execute_all`]).
+//! - **Snapshots that are provably right** ([`SnapshotPolicy`]): stamped with
+//!   the version whose state they hold, written in the same transaction as
+//!   the events, never replacing a newer one, ignored when their shape changed.
+//! - **Events as readable data** ([`EventEnvelope`]): a native DynamoDB map per
+//!   payload, with type, schema version, ids, timestamp and [`Metadata`];
+//!   [`Upcaster`]s lift old payloads on read.
+//! - **Cheap hot aggregates**: with [`StoreOptions::cache`], an uncontended
+//!   command costs one write request and no read.
+//!
+//! ```no_run
+//! use dynago::{Table, TableOptions};
+//! use dynago_es::{Aggregate, DomainEvent, EventStore, StoreOptions};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+//! struct Account { balance: u64 }
+//!
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! enum AccountEvent { Deposited { amount: u64 } }
+//!
+//! impl DomainEvent for AccountEvent {
+//!     fn event_type(&self) -> &'static str { "Deposited" }
+//! }
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("amount must be positive")]
+//! struct ZeroAmount;
+//!
+//! impl Aggregate for Account {
+//!     const TYPE: &'static str = "account";
+//!     type Command = u64;
+//!     type Event = AccountEvent;
+//!     type Error = ZeroAmount;
+//!
+//!     fn handle(&self, amount: &u64) -> Result<Vec<AccountEvent>, ZeroAmount> {
+//!         if *amount == 0 { return Err(ZeroAmount); }
+//!         Ok(vec![AccountEvent::Deposited { amount: *amount }])
+//!     }
+//!
+//!     fn apply(&mut self, event: &AccountEvent) {
+//!         match event { AccountEvent::Deposited { amount } => self.balance += amount }
+//!     }
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let table = Table::connect(TableOptions::new("ledger").partition_key("pk").sort_key("sk")).await?;
+//! let accounts = EventStore::<Account>::new(table, StoreOptions::default())?;
+//! let outcome = accounts.execute("acc-1", 250).await?;
+//! println!("balance {} at version {}", outcome.state.map_or(0, |a| a.balance), outcome.version);
+//! # Ok(())
+//! # }
+//! ```
+
+mod aggregate;
+mod append;
+mod command;
+mod envelope;
+mod error;
+mod id;
+pub mod keys;
+mod record;
+mod snapshot;
+mod store;
+pub mod testing;
+mod upcast;
+
+pub use aggregate::{Aggregate, DomainEvent};
+pub use command::{CommandOptions, CommandOutcome};
+pub use envelope::{EventEnvelope, Metadata};
+pub use error::{Error, Result};
+pub use id::{AggregateId, CommandId};
+pub use snapshot::{SnapshotDue, SnapshotPolicy};
+pub use store::{EventStore, Loaded, StoreOptions};
+pub use upcast::Upcaster;

@@ -1,0 +1,435 @@
+//! The event store handle, its options, and reading aggregates back.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dynago::{string_value, Item, Query, RetryPolicy, Table};
+use futures::stream::{Stream, StreamExt, TryStreamExt};
+use lru::LruCache;
+
+use crate::aggregate::Aggregate;
+use crate::envelope::EventEnvelope;
+use crate::error::{Error, Result};
+use crate::id::AggregateId;
+use crate::keys;
+use crate::snapshot::{self, SnapshotPolicy};
+use crate::upcast::{Upcaster, Upcasters};
+
+/// How an [`EventStore`] snapshots, retries and caches.
+///
+/// ```
+/// use dynago_es::{SnapshotPolicy, StoreOptions};
+/// use dynago::RetryPolicy;
+///
+/// let options = StoreOptions::default()
+///     .snapshots(SnapshotPolicy::Every(100))
+///     .retry(RetryPolicy::default().max_attempts(20))
+///     .cache(10_000);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct StoreOptions {
+    snapshots: SnapshotPolicy,
+    retry: RetryPolicy,
+    cache: Option<NonZeroUsize>,
+    upcasters: Upcasters,
+}
+
+impl Default for StoreOptions {
+    /// No snapshots, no cache, and up to 10 attempts per command with
+    /// exponential backoff from 5 ms to 500 ms, with jitter.
+    fn default() -> Self {
+        Self {
+            snapshots: SnapshotPolicy::Never,
+            retry: RetryPolicy::default()
+                .max_attempts(10)
+                .min_delay(std::time::Duration::from_millis(5))
+                .max_delay(std::time::Duration::from_millis(500)),
+            cache: None,
+            upcasters: Upcasters::default(),
+        }
+    }
+}
+
+impl StoreOptions {
+    /// When to save snapshots.
+    pub fn snapshots(mut self, policy: SnapshotPolicy) -> Self {
+        self.snapshots = policy;
+        self
+    }
+
+    /// How commands retry on a conflict (reload, decide again) and how a
+    /// write retries on a transient error (the same write, sent again).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Keeps the state and version of up to `capacity` aggregates in memory
+    /// (least recently used out first). An uncontended command on a cached
+    /// aggregate then costs one write and no read; on a conflict only the
+    /// events after the cached version are read. `0` turns the cache off.
+    pub fn cache(mut self, capacity: usize) -> Self {
+        self.cache = NonZeroUsize::new(capacity);
+        self
+    }
+
+    /// Registers an upcaster for events read from the store.
+    pub fn upcaster(mut self, upcaster: Upcaster) -> Self {
+        self.upcasters.add(upcaster);
+        self
+    }
+}
+
+/// The state of an aggregate at a version.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Loaded<A> {
+    /// The aggregate.
+    pub id: AggregateId,
+    /// Its state: the fold of events 1 to `version`.
+    pub state: A,
+    /// The version of its last event; 0 for an aggregate with no events.
+    pub version: u64,
+    /// The version of the snapshot the load started from, 0 if none.
+    pub snapshot_version: u64,
+    /// How many events were read and applied.
+    pub events_read: usize,
+}
+
+#[derive(Clone)]
+pub(crate) struct Cached<A> {
+    pub(crate) state: A,
+    pub(crate) version: u64,
+    pub(crate) snapshot_version: u64,
+}
+
+/// Counts the requests one operation sends.
+#[derive(Debug, Default)]
+pub(crate) struct Requests(AtomicU32);
+
+impl Requests {
+    pub(crate) fn add(&self, n: u32) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The event store of one aggregate type, on one table.
+///
+/// Cheap to clone: create it once and share it. Several stores (of several
+/// aggregate types) can share one table, which may hold other data too: see
+/// the `keys` layout in the guide.
+pub struct EventStore<A: Aggregate> {
+    pub(crate) inner: Arc<Inner<A>>,
+}
+
+pub(crate) struct Inner<A: Aggregate> {
+    pub(crate) table: Table,
+    pub(crate) options: StoreOptions,
+    pub(crate) cache: Option<Mutex<LruCache<AggregateId, Cached<A>>>>,
+}
+
+impl<A: Aggregate> Clone for EventStore<A> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<A: Aggregate> std::fmt::Debug for EventStore<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventStore")
+            .field("aggregate_type", &A::TYPE)
+            .field("table", &self.inner.table.name())
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Aggregate> EventStore<A> {
+    /// The store of `A` on `table`, which needs a string partition key and a
+    /// string sort key (of any names).
+    ///
+    /// ```no_run
+    /// # #[derive(Default, Clone, serde::Serialize, serde::Deserialize)] struct Account;
+    /// # #[derive(Clone, serde::Serialize, serde::Deserialize)] struct Ev;
+    /// # impl dynago_es::DomainEvent for Ev { fn event_type(&self) -> &'static str { "Ev" } }
+    /// # #[derive(Debug, thiserror::Error)] #[error("no")] struct No;
+    /// # impl dynago_es::Aggregate for Account { const TYPE: &'static str = "account"; type Command = (); type Event = Ev; type Error = No;
+    /// #   fn handle(&self, _: &()) -> Result<Vec<Ev>, No> { Ok(vec![]) } fn apply(&mut self, _: &Ev) {} }
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use dynago::{Table, TableOptions};
+    /// use dynago_es::{EventStore, SnapshotPolicy, StoreOptions};
+    ///
+    /// let table = Table::connect(TableOptions::new("ledger").partition_key("pk").sort_key("sk")).await?;
+    /// let accounts = EventStore::<Account>::new(table, StoreOptions::default().snapshots(SnapshotPolicy::Every(100)))?;
+    /// # let _ = accounts;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the table has no sort key.
+    pub fn new(table: Table, options: StoreOptions) -> Result<Self> {
+        if table.sort_key().is_none() {
+            return Err(Error::Config(format!(
+                "table `{}` has no sort key; the event store needs a string partition key and a string sort key",
+                table.name()
+            )));
+        }
+        let cache = options
+            .cache
+            .map(|capacity| Mutex::new(LruCache::new(capacity)));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                table,
+                options,
+                cache,
+            }),
+        })
+    }
+
+    /// The table the store writes to.
+    pub fn table(&self) -> &Table {
+        &self.inner.table
+    }
+
+    pub(crate) fn options(&self) -> &StoreOptions {
+        &self.inner.options
+    }
+
+    pub(crate) fn snapshot_policy(&self) -> &SnapshotPolicy {
+        &self.inner.options.snapshots
+    }
+
+    pub(crate) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.options.retry
+    }
+
+    pub(crate) fn aggregate_name(id: &AggregateId) -> String {
+        keys::stream(A::TYPE, id)
+    }
+
+    pub(crate) fn cached(&self, id: &AggregateId) -> Option<Cached<A>> {
+        let cache = self.inner.cache.as_ref()?;
+        let mut cache = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(id).cloned()
+    }
+
+    pub(crate) fn remember(&self, id: &AggregateId, entry: Option<Cached<A>>) {
+        let Some(cache) = self.inner.cache.as_ref() else {
+            return;
+        };
+        let mut cache = cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match entry {
+            Some(entry) => {
+                cache.put(id.clone(), entry);
+            }
+            None => {
+                cache.pop(id);
+            }
+        }
+    }
+
+    /// Loads an aggregate: the newest snapshot, then every event after it,
+    /// all with consistent reads. An aggregate with no events loads as
+    /// `A::default()` at version 0.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CorruptEvent`] for an event that does not deserialize,
+    /// [`Error::VersionGap`] for a missing version, [`Error::Table`] from
+    /// DynamoDB.
+    pub async fn load(&self, id: impl Into<AggregateId>) -> Result<Loaded<A>> {
+        self.load_counted(&id.into(), None, &Requests::default())
+            .await
+    }
+
+    /// Loads the state as of `version` (events 1 to `version`), from a
+    /// snapshot no newer than that when there is one.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load); the result's version is lower than asked
+    /// when the stream is shorter.
+    pub async fn load_at(&self, id: impl Into<AggregateId>, version: u64) -> Result<Loaded<A>> {
+        self.load_counted(&id.into(), Some(version), &Requests::default())
+            .await
+    }
+
+    pub(crate) async fn load_counted(
+        &self,
+        id: &AggregateId,
+        upto: Option<u64>,
+        requests: &Requests,
+    ) -> Result<Loaded<A>> {
+        let aggregate = Self::aggregate_name(id);
+        let mut start = (A::default(), 0);
+        if !matches!(self.snapshot_policy(), SnapshotPolicy::Never) {
+            requests.add(1);
+            let item = self
+                .table()
+                .get_item(keys::snapshot(A::TYPE, id))
+                .consistent_read(true)
+                .send_raw()
+                .await?;
+            if let Some((state, version)) =
+                item.and_then(|item| snapshot::from_item::<A>(item, &aggregate))
+            {
+                if upto.is_none_or(|upto| version <= upto) {
+                    start = (state, version);
+                }
+            }
+        }
+        let (state, snapshot_version) = start;
+        self.catch_up(
+            id,
+            state,
+            snapshot_version,
+            snapshot_version,
+            upto,
+            requests,
+        )
+        .await
+    }
+
+    /// Applies the events after `version` (up to `upto`) to `state`.
+    pub(crate) async fn catch_up(
+        &self,
+        id: &AggregateId,
+        mut state: A,
+        version: u64,
+        snapshot_version: u64,
+        upto: Option<u64>,
+        requests: &Requests,
+    ) -> Result<Loaded<A>> {
+        let aggregate = Self::aggregate_name(id);
+        let mut loaded_version = version;
+        let mut events_read = 0;
+        if upto.is_none_or(|upto| upto > version) {
+            let events = self
+                .read_events(id, version + 1, upto.unwrap_or(u64::MAX), requests)
+                .await?;
+            for event in events {
+                if event.version != loaded_version + 1 {
+                    return Err(Error::VersionGap {
+                        aggregate,
+                        expected: loaded_version + 1,
+                        found: event.version,
+                    });
+                }
+                state.apply(&event.payload);
+                loaded_version = event.version;
+                events_read += 1;
+            }
+        }
+        Ok(Loaded {
+            id: id.clone(),
+            state,
+            version: loaded_version,
+            snapshot_version,
+            events_read,
+        })
+    }
+
+    fn events_query(&self, id: &AggregateId, from: u64, to: u64) -> Query {
+        let table = self.table();
+        let sort_key = table.sort_key().unwrap_or_default().to_owned();
+        table
+            .query("#pk = :pk AND #sk BETWEEN :from AND :to")
+            .name("#pk", table.partition_key())
+            .name("#sk", sort_key)
+            .value(":pk", string_value(keys::stream(A::TYPE, id)))
+            .value(":from", string_value(keys::event_sort(from)))
+            .value(":to", string_value(keys::event_sort(to)))
+            .consistent_read(true)
+    }
+
+    /// The aggregate's events from version `from` on, in order, as a stream
+    /// that pages for you (consistent reads).
+    ///
+    /// ```no_run
+    /// # async fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>) -> dynago_es::Result<()> {
+    /// use futures::TryStreamExt;
+    ///
+    /// let mut events = std::pin::pin!(store.events("acc-1", 1));
+    /// while let Some(event) = events.try_next().await? {
+    ///     println!("v{} {} at {}", event.version, event.event_type, event.timestamp);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn events(
+        &self,
+        id: impl Into<AggregateId>,
+        from: u64,
+    ) -> impl Stream<Item = Result<EventEnvelope<A::Event>>> + Send + 'static {
+        let id = id.into();
+        let aggregate = Self::aggregate_name(&id);
+        let from = from.max(1);
+        let upcasters = self.options().upcasters.clone();
+        let mut next = from;
+        self.events_query(&id, from, u64::MAX)
+            .stream_raw()
+            .map_err(Error::from)
+            .map(move |item: Result<Item>| {
+                let (event, _) =
+                    EventEnvelope::<A::Event>::from_item(item?, &aggregate, &upcasters)?;
+                if event.version != next {
+                    return Err(Error::VersionGap {
+                        aggregate: aggregate.clone(),
+                        expected: next,
+                        found: event.version,
+                    });
+                }
+                next += 1;
+                Ok(event)
+            })
+    }
+
+    /// Reads events `from..=to` of an aggregate.
+    pub(crate) async fn read_events(
+        &self,
+        id: &AggregateId,
+        from: u64,
+        to: u64,
+        requests: &Requests,
+    ) -> Result<Vec<EventEnvelope<A::Event>>> {
+        let aggregate = Self::aggregate_name(id);
+        let mut events = Vec::new();
+        if from > to {
+            return Ok(events);
+        }
+        let mut query = self.events_query(id, from, to);
+        loop {
+            requests.add(1);
+            let page = query.send_raw().await?;
+            for item in page.items {
+                events.push(
+                    EventEnvelope::<A::Event>::from_item(
+                        item,
+                        &aggregate,
+                        &self.options().upcasters,
+                    )?
+                    .0,
+                );
+            }
+            match page.cursor {
+                Some(cursor) => query = query.cursor(cursor),
+                None => return Ok(events),
+            }
+        }
+    }
+}
