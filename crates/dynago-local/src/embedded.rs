@@ -1,6 +1,7 @@
 //! The embedded emulator, served on a loopback port from its own thread.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::mpsc;
 
 use tokio::sync::oneshot;
@@ -19,12 +20,13 @@ pub(crate) struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
-    pub(crate) fn start() -> Result<Self> {
+    /// Starts it in memory, or on the SQLite file `path`.
+    pub(crate) fn start(path: Option<PathBuf>) -> Result<Self> {
         let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<SocketAddr>>();
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         std::thread::Builder::new()
             .name("dynago-embedded-dynamodb".into())
-            .spawn(move || serve(ready_tx, shutdown_rx))
+            .spawn(move || serve(path, ready_tx, shutdown_rx))
             .map_err(|source| Error::Start {
                 what: "the embedded DynamoDB thread",
                 source,
@@ -50,7 +52,11 @@ impl EmbeddedServer {
     }
 }
 
-fn serve(ready: mpsc::Sender<std::io::Result<SocketAddr>>, shutdown: oneshot::Receiver<()>) {
+fn serve(
+    path: Option<PathBuf>,
+    ready: mpsc::Sender<std::io::Result<SocketAddr>>,
+    shutdown: oneshot::Receiver<()>,
+) {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("dynago-embedded-dynamodb")
@@ -64,7 +70,11 @@ fn serve(ready: mpsc::Sender<std::io::Result<SocketAddr>>, shutdown: oneshot::Re
         }
     };
     runtime.block_on(async move {
-        let database = match dynoxide::Database::memory() {
+        let opened = match &path {
+            None => dynoxide::Database::memory(),
+            Some(path) => dynoxide::Database::new(&path.to_string_lossy()),
+        };
+        let database = match opened {
             Ok(database) => database,
             Err(e) => {
                 let _ = ready.send(Err(std::io::Error::other(e.to_string())));

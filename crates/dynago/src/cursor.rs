@@ -2,14 +2,15 @@
 //! through a client.
 //!
 //! A cursor is URL-safe base64 of a format byte, the key as JSON, and a
-//! 128-bit HMAC-SHA256 tag over the table, the index, the key condition and
-//! the key. Decoding checks the tag before it parses anything, so a truncated,
+//! 128-bit HMAC-SHA256 tag over the table, the index, the key condition (with
+//! the names and values of its placeholders), the direction and the key. Decoding checks the tag before it parses anything, so a truncated,
 //! edited or foreign cursor (one from another query or table) is an
 //! [`Error::InvalidCursor`], never a panic and never a request that starts
 //! at an unexpected place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -37,10 +38,53 @@ pub(crate) struct CursorKey {
 }
 
 /// What a cursor is bound to: the query it continues.
+///
+/// The key condition counts with the names and values of its placeholders
+/// (`pk = :pk` on another partition is another query) and the direction;
+/// the filter, the projection and the limit do not (they may change from one
+/// page to the next without moving the start).
 pub(crate) struct Scope<'a> {
     pub(crate) table: &'a str,
     pub(crate) index: Option<&'a str>,
     pub(crate) key_condition: &'a str,
+    pub(crate) names: &'a HashMap<String, String>,
+    pub(crate) values: &'a HashMap<String, AttributeValue>,
+    pub(crate) ascending: bool,
+}
+
+/// The `:value` and `#name` placeholders that `expression` uses, sorted.
+fn placeholders(expression: &str) -> BTreeSet<&str> {
+    let bytes = expression.as_bytes();
+    let mut found = BTreeSet::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b':' || bytes[i] == b'#' {
+            let start = i;
+            i += 1;
+            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
+                i += 1;
+            }
+            if i > start + 1 {
+                // ASCII on both ends: the slice is on character boundaries.
+                found.insert(&expression[start..i]);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+/// A value as bytes for the MAC: key values exactly, anything else by its
+/// debug form (key conditions only take key values).
+fn value_bytes(value: Option<&AttributeValue>) -> Vec<u8> {
+    match value.map(|v| (KeyPart::from_value(v), v)) {
+        None => b"-".to_vec(),
+        Some((Some(KeyPart::S(s)), _)) => [b"S".as_slice(), s.as_bytes()].concat(),
+        Some((Some(KeyPart::N(n)), _)) => [b"N".as_slice(), n.as_bytes()].concat(),
+        Some((Some(KeyPart::B(b)), _)) => [b"B".as_slice(), &b].concat(),
+        Some((None, v)) => format!("?{v:?}").into_bytes(),
+    }
 }
 
 impl CursorKey {
@@ -56,11 +100,27 @@ impl CursorKey {
 
     /// The MAC over a cursor's scope and body, ready to finalize or verify.
     fn mac(&self, scope: &Scope<'_>, body: &[u8]) -> HmacSha256 {
-        let mut mac = self.mac.clone();
-        for part in [scope.table, scope.index.unwrap_or(""), scope.key_condition] {
-            mac.update(&part.len().to_be_bytes());
-            mac.update(part.as_bytes());
+        fn part(mac: &mut HmacSha256, bytes: &[u8]) {
+            mac.update(&bytes.len().to_be_bytes());
+            mac.update(bytes);
         }
+        let mut mac = self.mac.clone();
+        for text in [scope.table, scope.index.unwrap_or(""), scope.key_condition] {
+            part(&mut mac, text.as_bytes());
+        }
+        for placeholder in placeholders(scope.key_condition) {
+            part(&mut mac, placeholder.as_bytes());
+            let resolved = if placeholder.starts_with('#') {
+                scope
+                    .names
+                    .get(placeholder)
+                    .map_or_else(|| b"-".to_vec(), |n| [b"=", n.as_bytes()].concat())
+            } else {
+                value_bytes(scope.values.get(placeholder))
+            };
+            part(&mut mac, &resolved);
+        }
+        mac.update(&[u8::from(scope.ascending)]);
         mac.update(&[FORMAT]);
         mac.update(body);
         mac
@@ -132,11 +192,25 @@ mod tests {
     use super::*;
     use crate::value::{number_value, string_value};
 
-    fn scope() -> Scope<'static> {
+    fn names() -> HashMap<String, String> {
+        HashMap::new()
+    }
+
+    fn values() -> HashMap<String, AttributeValue> {
+        HashMap::from([(":pk".to_owned(), string_value("a"))])
+    }
+
+    fn scope<'a>(
+        names: &'a HashMap<String, String>,
+        values: &'a HashMap<String, AttributeValue>,
+    ) -> Scope<'a> {
         Scope {
             table: "t",
             index: None,
             key_condition: "pk = :pk",
+            names,
+            values,
+            ascending: true,
         }
     }
 
@@ -148,7 +222,18 @@ mod tests {
     }
 
     #[test]
+    fn placeholders_of_an_expression() {
+        let found: Vec<&str> = placeholders("#p = :p AND #s BETWEEN :lo_1 AND :hi, :p")
+            .into_iter()
+            .collect();
+        assert_eq!(found, vec!["#p", "#s", ":hi", ":lo_1", ":p"]);
+        assert!(placeholders("pk = x AND : #").is_empty());
+    }
+
+    #[test]
     fn round_trip() {
+        let (names, values) = (names(), values());
+        let scope = || scope(&names, &values);
         let k = CursorKey::new(None);
         let cursor = k.encode(&scope(), &key()).expect("encodes");
         assert!(cursor
@@ -159,6 +244,8 @@ mod tests {
 
     #[test]
     fn tampering_and_foreign_scopes_are_refused() {
+        let (names, values) = (names(), values());
+        let scope = || scope(&names, &values);
         let k = CursorKey::new(None);
         let cursor = k.encode(&scope(), &key()).expect("encodes");
         let other = Scope {
@@ -166,6 +253,25 @@ mod tests {
             ..scope()
         };
         assert!(k.decode(&other, &cursor).is_err());
+        let descending = Scope {
+            ascending: false,
+            ..scope()
+        };
+        assert!(k.decode(&descending, &cursor).is_err());
+        let other_values = HashMap::from([(":pk".to_owned(), string_value("b"))]);
+        let other_partition = Scope {
+            values: &other_values,
+            ..scope()
+        };
+        assert!(k.decode(&other_partition, &cursor).is_err());
+        // A value the key condition does not use (a filter's) does not count.
+        let mut filter_values = values.clone();
+        filter_values.insert(":min".to_owned(), number_value(3));
+        let filtered = Scope {
+            values: &filter_values,
+            ..scope()
+        };
+        assert!(k.decode(&filtered, &cursor).is_ok());
         let secret = CursorKey::new(Some(b"0123456789abcdef"));
         assert!(secret.decode(&scope(), &cursor).is_err());
         let mut bytes = cursor.into_bytes();

@@ -87,8 +87,9 @@ fn strip_nested(value: &mut AttributeValue) {
 /// The size of an item as DynamoDB counts it against the 400 KB limit.
 ///
 /// Names and values count by their UTF-8 or binary length, a number by one
-/// byte per two significant digits plus one, `NULL` and booleans one byte,
-/// and lists and maps three bytes plus one byte per element.
+/// byte per pair of significant digits (paired from the decimal point) plus
+/// one, and one more if it is negative, `NULL` and booleans one byte, and
+/// lists and maps three bytes plus one byte per element.
 pub fn item_size(item: &Item) -> usize {
     item.iter()
         .map(|(name, value)| name.len() + value_size(value))
@@ -115,19 +116,43 @@ fn value_size(value: &AttributeValue) -> usize {
 }
 
 fn number_size(n: &str) -> usize {
-    let digits: String = n
-        .split(['e', 'E'])
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .filter(char::is_ascii_digit)
+    // DynamoDB stores a number as base-100 digits (pairs of decimal digits
+    // aligned on the decimal point) from the first to the last that is not
+    // zero, one byte each, plus one byte of exponent, plus one byte for a
+    // negative number. Zero is one byte.
+    let n = n.trim();
+    let negative = n.starts_with('-');
+    let unsigned = n.trim_start_matches(['-', '+']);
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, exponent.parse::<i64>().unwrap_or(0)),
+        None => (unsigned, 0),
+    };
+    let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: Vec<u8> = integer
+        .bytes()
+        .chain(fraction.bytes())
+        .filter(u8::is_ascii_digit)
         .collect();
-    let significant = digits
-        .trim_start_matches('0')
-        .trim_end_matches('0')
-        .len()
-        .max(1);
-    significant.div_ceil(2) + 1
+    let integer_digits = integer.bytes().filter(u8::is_ascii_digit).count();
+    // Where the decimal point falls among `digits`.
+    let point = i64::try_from(integer_digits)
+        .unwrap_or(i64::MAX)
+        .saturating_add(exponent);
+    // The base-100 digit that the decimal digit at `index` belongs to.
+    let pair = |index: usize| {
+        i64::try_from(index)
+            .unwrap_or(i64::MAX)
+            .saturating_sub(point)
+            .div_euclid(2)
+    };
+    let (Some(first), Some(last)) = (
+        digits.iter().position(|&d| d != b'0'),
+        digits.iter().rposition(|&d| d != b'0'),
+    ) else {
+        return 1;
+    };
+    let pairs = usize::try_from(pair(last) - pair(first) + 1).unwrap_or(usize::MAX);
+    pairs.saturating_add(1 + usize::from(negative))
 }
 
 /// Refuses an item over [`MAX_ITEM_SIZE`]; returns its size.
@@ -212,9 +237,21 @@ mod tests {
         let mut item = Item::new();
         item.insert("ab".into(), AttributeValue::S("xyz".into()));
         assert_eq!(item_size(&item), 5);
+        // As DynamoDB Local measures them (the largest item it accepts).
         assert_eq!(number_size("12345"), 4);
-        assert_eq!(number_size("-0.0012300"), 2);
-        assert_eq!(number_size("0"), 2);
+        assert_eq!(number_size("-0.0012300"), 4);
+        assert_eq!(number_size("0.0012300"), 3);
+        assert_eq!(number_size("0.01234"), 4);
+        assert_eq!(number_size("0"), 1);
+        assert_eq!(number_size("-0"), 1);
+        assert_eq!(number_size("5"), 2);
+        assert_eq!(number_size("42"), 2);
+        assert_eq!(number_size("-42"), 3);
+        assert_eq!(number_size("1.5"), 3);
+        assert_eq!(number_size("100"), 2);
+        assert_eq!(number_size("1000"), 2);
+        assert_eq!(number_size("1E2"), 2);
+        assert_eq!(number_size("1.5e-3"), 2);
         item.insert(
             "l".into(),
             AttributeValue::L(vec![AttributeValue::Bool(true)]),

@@ -76,7 +76,7 @@ pub use retry::RetryPolicy;
 pub use table::{Endpoint, Table, TableOptions};
 pub use transact::{TransactWrite, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE};
 pub use value::{binary_value, number_value, string_value, Item, Number};
-pub use write::{DeleteItem, PutItem, WriteOutcome};
+pub use write::{DeleteItem, PutItem, WriteOutcome, WRITE_ID_ATTRIBUTE};
 
 /// The SDK types that appear in this crate's API, re-exported so that your
 /// code and `dynago` always agree on one version of `aws-sdk-dynamodb`.

@@ -157,6 +157,9 @@ impl Query {
             table: self.table.name(),
             index: self.index.as_deref(),
             key_condition: &self.key_condition,
+            names: &self.names,
+            values: &self.values,
+            ascending: self.ascending,
         }
     }
 

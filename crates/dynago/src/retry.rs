@@ -25,7 +25,8 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// Ten attempts, from 25 ms doubling up to 2 s, with full jitter.
+    /// Ten attempts, from 25 ms doubling up to 2 s, each delay plus a random
+    /// jitter of up to the same again.
     fn default() -> Self {
         Self {
             max_attempts: 10,
@@ -49,7 +50,8 @@ impl RetryPolicy {
         self
     }
 
-    /// The longest delay between two attempts.
+    /// The longest delay between two attempts before jitter (which adds up
+    /// to the same again).
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
         self

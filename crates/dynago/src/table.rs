@@ -3,8 +3,11 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_config::BehaviorVersion;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region};
 use aws_sdk_dynamodb::Client;
 
@@ -75,6 +78,10 @@ pub struct TableOptions {
     cursor_secret: Option<Vec<u8>>,
     retry: RetryPolicy,
     batch_concurrency: Option<usize>,
+    attempt_timeout: Option<Duration>,
+    operation_timeout: Option<Duration>,
+    sdk_max_attempts: Option<u32>,
+    sdk_initial_backoff: Option<Duration>,
 }
 
 impl fmt::Debug for TableOptions {
@@ -90,6 +97,11 @@ impl fmt::Debug for TableOptions {
                 &self.cursor_secret.as_ref().map(|_| "<secret>"),
             )
             .field("retry", &self.retry)
+            .field("batch_concurrency", &self.batch_concurrency)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("sdk_max_attempts", &self.sdk_max_attempts)
+            .field("sdk_initial_backoff", &self.sdk_initial_backoff)
             .finish_non_exhaustive()
     }
 }
@@ -152,6 +164,111 @@ impl TableOptions {
         self
     }
 
+    /// The longest one HTTP attempt may take, from sending the request to
+    /// reading the whole answer; an attempt that takes longer fails with a
+    /// timeout (which the SDK retries, see
+    /// [`sdk_max_attempts`](Self::sdk_max_attempts)). Without it, the SDK
+    /// sets no limit. Used by [`Table::connect`] only.
+    ///
+    /// A timed-out write may have taken place: its answer is what was lost.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dynago::TableOptions;
+    ///
+    /// let options = TableOptions::new("orders")
+    ///     .partition_key("pk")
+    ///     .attempt_timeout(Duration::from_secs(2))
+    ///     .operation_timeout(Duration::from_secs(10));
+    /// # let _ = options;
+    /// ```
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// The longest one operation may take, all its SDK attempts and the
+    /// backoff between them included. Without it, the SDK sets no limit.
+    /// Used by [`Table::connect`] only.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = dynago::TableOptions::new("orders")
+    ///     .partition_key("pk")
+    ///     .operation_timeout(Duration::from_secs(5));
+    /// # let _ = options;
+    /// ```
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = Some(timeout);
+        self
+    }
+
+    /// How many HTTP attempts the SDK makes for one request, the first
+    /// included (at least 1), before reporting a transient error
+    /// (throttling, a server error, a timeout, a dropped connection). The
+    /// SDK's default is 3 (standard retry mode); `1` turns its retries off,
+    /// for callers that retry themselves. Used by [`Table::connect`] only.
+    ///
+    /// This is the SDK's own retry of one request; [`retry`](Self::retry)
+    /// is how batch operations retry what DynamoDB left unprocessed.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = dynago::TableOptions::new("orders")
+    ///     .partition_key("pk")
+    ///     .sdk_max_attempts(10)
+    ///     .sdk_initial_backoff(Duration::from_millis(20));
+    /// # let _ = options;
+    /// ```
+    pub fn sdk_max_attempts(mut self, attempts: u32) -> Self {
+        self.sdk_max_attempts = Some(attempts);
+        self
+    }
+
+    /// The SDK's backoff before its first retry, which grows exponentially
+    /// (with jitter) for the next ones; the SDK's default is 1 s. Used by
+    /// [`Table::connect`] only.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = dynago::TableOptions::new("orders")
+    ///     .partition_key("pk")
+    ///     .sdk_initial_backoff(Duration::from_millis(50));
+    /// # let _ = options;
+    /// ```
+    pub fn sdk_initial_backoff(mut self, backoff: Duration) -> Self {
+        self.sdk_initial_backoff = Some(backoff);
+        self
+    }
+
+    /// The SDK timeouts these options ask for, if any.
+    fn timeout_config(&self) -> Option<TimeoutConfig> {
+        if self.attempt_timeout.is_none() && self.operation_timeout.is_none() {
+            return None;
+        }
+        let mut timeouts = TimeoutConfig::builder();
+        timeouts
+            .set_operation_attempt_timeout(self.attempt_timeout)
+            .set_operation_timeout(self.operation_timeout);
+        Some(timeouts.build())
+    }
+
+    /// The SDK retry configuration these options ask for, if any: the
+    /// standard mode with the attempts and backoff set here.
+    fn retry_config(&self) -> Option<RetryConfig> {
+        if self.sdk_max_attempts.is_none() && self.sdk_initial_backoff.is_none() {
+            return None;
+        }
+        let mut config = RetryConfig::standard();
+        if let Some(attempts) = self.sdk_max_attempts {
+            config = config.with_max_attempts(attempts);
+        }
+        if let Some(backoff) = self.sdk_initial_backoff {
+            config = config.with_initial_backoff(backoff);
+        }
+        Some(config)
+    }
+
     fn validate(&self) -> Result<()> {
         if self.name.is_empty() {
             return Err(Error::Config("the table name is empty".into()));
@@ -177,6 +294,14 @@ impl TableOptions {
             return Err(Error::Config(
                 "the batch concurrency must be at least 1".into(),
             ));
+        }
+        if self.sdk_max_attempts == Some(0) {
+            return Err(Error::Config(
+                "the SDK's attempts must be at least 1".into(),
+            ));
+        }
+        if [self.attempt_timeout, self.operation_timeout].contains(&Some(Duration::ZERO)) {
+            return Err(Error::Config("a timeout must not be zero".into()));
         }
         Ok(())
     }
@@ -237,6 +362,12 @@ impl Endpoint {
 impl Table {
     /// Builds the SDK client from `options` and returns the table handle.
     ///
+    /// The client has the SDK's timeouts and retries, or those of
+    /// [`attempt_timeout`](TableOptions::attempt_timeout),
+    /// [`operation_timeout`](TableOptions::operation_timeout),
+    /// [`sdk_max_attempts`](TableOptions::sdk_max_attempts) and
+    /// [`sdk_initial_backoff`](TableOptions::sdk_initial_backoff).
+    ///
     /// No request is sent: a missing table shows on the first operation as
     /// [`Error::TableNotFound`].
     ///
@@ -262,12 +393,19 @@ impl Table {
         } else if let Some(region) = &options.region {
             loader = loader.region(Region::new(region.clone()));
         }
+        if let Some(timeouts) = options.timeout_config() {
+            loader = loader.timeout_config(timeouts);
+        }
+        if let Some(retries) = options.retry_config() {
+            loader = loader.retry_config(retries);
+        }
         let config = loader.load().await;
         Self::with_client(Client::new(&config), options)
     }
 
     /// The table handle on an SDK client you built yourself; the options'
-    /// region and endpoint are ignored.
+    /// region, endpoint, SDK timeouts and SDK retries are ignored (they are
+    /// the client's).
     ///
     /// ```no_run
     /// # async fn run() -> dynago::Result<()> {

@@ -31,7 +31,6 @@ fn operation_name(operation: &'static str) -> &'static str {
         "GetItem" => "DynamoDB.GetItem",
         "PutItem" => "DynamoDB.PutItem",
         "DeleteItem" => "DynamoDB.DeleteItem",
-        "UpdateItem" => "DynamoDB.UpdateItem",
         "Query" => "DynamoDB.Query",
         "BatchGetItem" => "DynamoDB.BatchGetItem",
         "BatchWriteItem" => "DynamoDB.BatchWriteItem",
@@ -39,6 +38,7 @@ fn operation_name(operation: &'static str) -> &'static str {
         "CreateTable" => "DynamoDB.CreateTable",
         "DescribeTable" => "DynamoDB.DescribeTable",
         "DeleteTable" => "DynamoDB.DeleteTable",
+        "UpdateTimeToLive" => "DynamoDB.UpdateTimeToLive",
         _ => "DynamoDB",
     }
 }

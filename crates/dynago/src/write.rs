@@ -17,7 +17,7 @@ use crate::item::{check_size, from_item, to_item_named};
 use crate::key::Key;
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span};
-use crate::value::{number_value, Item};
+use crate::value::{number_value, string_value, Item};
 
 /// A `PutItem` request, built by [`Table::put_item`].
 #[derive(Debug)]
@@ -38,13 +38,13 @@ pub struct WriteOutcome {
     pub version: Option<u64>,
     /// The item the write replaced or removed, when asked for with `return_old`.
     pub old_item: Option<Item>,
-    /// Always `false`: a conditional write whose condition fails is reported
-    /// as an error, even when the stored item equals the one it writes.
+    /// A version-locked put whose answer was lost and which the SDK sent
+    /// again: the second send failed its condition against the first one's
+    /// success, recognised by its [write id](WRITE_ID_ATTRIBUTE). The write
+    /// took place once.
     ///
-    /// Such a stored item may be this write, committed by an attempt whose
-    /// answer was lost, or an identical item written by another writer that
-    /// read the same version (two increments of one counter): only an error
-    /// keeps the second from being lost. Read the item again to tell.
+    /// An equal item written by another writer that read the same version
+    /// carries another write id, and is a [`Error::VersionConflict`].
     pub recovered: bool,
 }
 
@@ -121,6 +121,16 @@ impl Table {
     }
 }
 
+/// The attribute in which a version-locked put stores a unique id of the
+/// write.
+///
+/// It lets the put recognise its own earlier success: when the answer to a
+/// locked put is lost, the SDK sends it again, and the second send fails its
+/// condition against the first. Only an item carrying the same write id (not
+/// merely equal content, which another writer may have written too) counts as
+/// that success. Deserializing into your own types ignores it.
+pub const WRITE_ID_ATTRIBUTE: &str = "dynago_write_id";
+
 /// Builds the full item of a put: the key attributes, the item's own
 /// attributes and the lock's next version.
 pub(crate) fn put_item_attributes(
@@ -150,6 +160,10 @@ pub(crate) fn put_item_attributes(
         item.insert(
             lock.attribute().to_owned(),
             number_value(lock.next_version()),
+        );
+        item.insert(
+            WRITE_ID_ATTRIBUTE.to_owned(),
+            string_value(uuid::Uuid::new_v4().simple().to_string()),
         );
     }
     check_size(&item, || table.describe(&item))?;
@@ -232,8 +246,9 @@ impl PutItem {
 
     /// Sends the request.
     ///
-    /// A failed condition is always an error, even against an item equal to
-    /// the one this put writes (see [`WriteOutcome::recovered`]).
+    /// A failed condition is an error, but for a version-locked put that
+    /// finds its own earlier success (same write id): see
+    /// [`WriteOutcome::recovered`].
     ///
     /// # Errors
     ///
@@ -251,7 +266,7 @@ impl PutItem {
             .client()
             .put_item()
             .table_name(table.name())
-            .set_item(Some(item))
+            .set_item(Some(item.clone()))
             .set_condition_expression(expression)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
@@ -286,6 +301,22 @@ impl PutItem {
                     PutItemError::ConditionalCheckFailedException(c) => c.item,
                     _ => None,
                 };
+                let ours = self.condition.lock.is_some()
+                    && stored.as_ref().is_some_and(|stored| {
+                        stored.get(WRITE_ID_ATTRIBUTE) == item.get(WRITE_ID_ATTRIBUTE)
+                            && *stored == item
+                    });
+                if ours {
+                    tracing::debug!(
+                        table = table.name(),
+                        "a locked put found its own earlier success"
+                    );
+                    return Ok(WriteOutcome {
+                        version,
+                        old_item: None,
+                        recovered: true,
+                    });
+                }
                 Err(condition_failed(table, &self.key, &self.condition, stored))
             }
             Err(e) => Err(from_sdk(table.name(), "PutItem", e)),

@@ -3,7 +3,10 @@
 
 #![allow(dead_code)]
 
-use dynago::{ScalarAttributeType, Table, TableDefinition};
+use dynago::{
+    number_value, string_value, AttributeValue, Item, Key, ScalarAttributeType, Table,
+    TableDefinition,
+};
 
 /// A new table with a string partition key `pk` and a numeric sort key `sk`.
 pub async fn table() -> Table {
@@ -40,4 +43,85 @@ pub async fn table_with(sort_key: Option<&str>, definition: TableDefinition) -> 
         .await
         .expect("create the test table");
     table
+}
+
+/// A handle on a table that was never created, on the shared server.
+pub async fn missing_table() -> Table {
+    let dynamo = dynago_local::shared()
+        .await
+        .expect("a DynamoDB server for the tests");
+    let options = dynamo
+        .table_options(dynago_local::unique_table_name("missing"))
+        .partition_key("pk")
+        .sort_key("sk");
+    Table::connect(options).await.expect("table options")
+}
+
+/// The item stored under `key`, read with the SDK directly (consistent read),
+/// exactly as DynamoDB holds it.
+pub async fn raw_item(table: &Table, key: &Key) -> Option<Item> {
+    table
+        .client()
+        .get_item()
+        .table_name(table.name())
+        .set_key(Some(table.key_item(key).expect("a valid key")))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("raw GetItem")
+        .item
+}
+
+/// Writes `item` as it is with the SDK directly (no check, no conversion).
+pub async fn put_raw(table: &Table, item: Item) {
+    table
+        .client()
+        .put_item()
+        .table_name(table.name())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("raw PutItem");
+}
+
+/// Every item of the table, read with consistent scans.
+pub async fn scan_all(table: &Table) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let output = table
+            .client()
+            .scan()
+            .table_name(table.name())
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .expect("raw Scan");
+        items.extend(output.items.unwrap_or_default());
+        match output.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return items,
+        }
+    }
+}
+
+/// How many items the table holds.
+pub async fn count(table: &Table) -> usize {
+    scan_all(table).await.len()
+}
+
+/// The key `(pk, sk)` of the tables made by [`table`].
+pub fn key(pk: &str, sk: u32) -> Key {
+    Key::new(string_value(pk)).sort(number_value(sk))
+}
+
+/// A string attribute value.
+pub fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+/// A number attribute value.
+pub fn n(value: impl std::fmt::Display) -> AttributeValue {
+    AttributeValue::N(value.to_string())
 }
