@@ -15,7 +15,10 @@
 use backon::Retryable;
 use chrono::{DateTime, Utc};
 use dynago::transact::Put;
-use dynago::{number_value, Condition, Error as TableError, Item, Key, MAX_ITEM_SIZE};
+use dynago::{
+    number_value, Condition, Error as TableError, Item, Key, MAX_ITEM_SIZE,
+    MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE,
+};
 use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
@@ -84,6 +87,7 @@ impl<A: Aggregate> EventStore<A> {
         let absent =
             || Condition::new("attribute_not_exists(#pk)").name("#pk", partition_key.clone());
         let mut actions = Vec::new();
+        let mut snapshots = Vec::new();
         for (index, plan) in commit.plans.iter().enumerate() {
             if plan.events.is_empty() {
                 continue;
@@ -136,22 +140,26 @@ impl<A: Aggregate> EventStore<A> {
                         "snapshot over DynamoDB's item size; not saved"
                     );
                 } else {
-                    actions.push(Action {
-                        role: Role::Snapshot,
-                        key: keys::snapshot(A::TYPE, &plan.id),
-                        item,
-                        condition: Condition::new(
-                            "attribute_not_exists(#pk) OR #version < :version",
-                        )
-                        .name("#pk", partition_key.clone())
-                        .name("#version", snapshot::VERSION_ATTRIBUTE)
-                        .value(":version", number_value(version)),
-                    });
+                    snapshots.push((
+                        plan,
+                        Action {
+                            role: Role::Snapshot,
+                            key: keys::snapshot(A::TYPE, &plan.id),
+                            item,
+                            condition: Condition::new(
+                                "attribute_not_exists(#pk) OR #version < :version",
+                            )
+                            .name("#pk", partition_key.clone())
+                            .name("#version", snapshot::VERSION_ATTRIBUTE)
+                            .value(":version", number_value(version)),
+                        },
+                    ));
                 }
             }
         }
+        let mut record = None;
         if let (Some(command_id), false) = (commit.command_id, actions.is_empty()) {
-            let record = CommandRecord {
+            let item = CommandRecord {
                 command_id: command_id.clone(),
                 aggregate_type: A::TYPE.to_owned(),
                 commit_id: commit.commit_id,
@@ -166,16 +174,46 @@ impl<A: Aggregate> EventStore<A> {
                     .collect(),
                 recorded_at: commit.now,
             };
-            actions.push(Action {
+            record = Some(Action {
                 role: Role::Command,
                 key: keys::command(A::TYPE, command_id),
-                item: dynago::item::to_item(&record).map_err(|e| {
+                item: dynago::item::to_item(&item).map_err(|e| {
                     serialize_error(format!("the record of command {command_id}"), &e)
                 })?,
                 condition: absent(),
             });
         }
+        // Nor does a snapshot that would take the transaction over DynamoDB's
+        // limits of actions or bytes: it is left out, and the events go in.
+        let mut count = actions.len() + usize::from(record.is_some());
+        let mut size = 0;
+        for action in actions.iter().chain(&record) {
+            size += self.action_size(action)?;
+        }
+        for (plan, snapshot) in snapshots {
+            let snapshot_size = self.action_size(&snapshot)?;
+            if count < MAX_TRANSACTION_ACTIONS && size + snapshot_size <= MAX_TRANSACTION_SIZE {
+                count += 1;
+                size += snapshot_size;
+                actions.push(snapshot);
+            } else {
+                tracing::warn!(
+                    aggregate = %Self::aggregate_name(&plan.id),
+                    actions = count,
+                    size,
+                    snapshot_size,
+                    "snapshot does not fit in the transaction of its events; not saved"
+                );
+            }
+        }
+        actions.extend(record);
         Ok(actions)
+    }
+
+    /// The bytes an action's item weighs in a transaction, key included.
+    fn action_size(&self, action: &Action) -> Result<usize> {
+        let key = self.table().key_item(&action.key)?;
+        Ok(dynago::item_size(&action.item) + dynago::item_size(&key))
     }
 
     /// Writes a commit in one transaction, sending it again on transient

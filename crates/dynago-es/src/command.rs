@@ -82,6 +82,8 @@ pub(crate) struct Known<A> {
     pub(crate) state: A,
     pub(crate) version: u64,
     pub(crate) snapshot_version: u64,
+    /// Taken from the cache rather than read: it may be behind the stream.
+    pub(crate) cached: bool,
 }
 
 impl<A: Aggregate> EventStore<A> {
@@ -258,6 +260,7 @@ impl<A: Aggregate> EventStore<A> {
                         state: cached.state,
                         version: cached.version,
                         snapshot_version: cached.snapshot_version,
+                        cached: true,
                     })
                 }
                 None => self.load_counted(id, None, requests).await?,
@@ -267,6 +270,7 @@ impl<A: Aggregate> EventStore<A> {
             state: loaded.state,
             version: loaded.version,
             snapshot_version: loaded.snapshot_version,
+            cached: false,
         })
     }
 
@@ -281,8 +285,42 @@ impl<A: Aggregate> EventStore<A> {
         let now = Utc::now();
         let mut plans = Vec::with_capacity(commands.len());
         for (id, command) in commands {
-            let current = self.current(id, known, requests).await?;
-            let decided = match current.state.handle(command) {
+            let mut current = self.current(id, known, requests).await?;
+            let mut decision = current.state.handle(command);
+            // A decision that writes nothing (a refusal, no events) is never
+            // checked by a write condition: one made on a cached state, which
+            // may be behind the stream, is checked against the stream first.
+            if current.cached && decision.as_ref().map_or(true, Vec::is_empty) {
+                let seen = current.version;
+                let loaded = self
+                    .catch_up(
+                        id,
+                        current.state,
+                        current.version,
+                        current.snapshot_version,
+                        None,
+                        requests,
+                    )
+                    .await?;
+                current = Known {
+                    state: loaded.state,
+                    version: loaded.version,
+                    snapshot_version: loaded.snapshot_version,
+                    cached: false,
+                };
+                if current.version != seen {
+                    self.remember(
+                        id,
+                        Some(Cached {
+                            state: current.state.clone(),
+                            version: current.version,
+                            snapshot_version: current.snapshot_version,
+                        }),
+                    );
+                    decision = current.state.handle(command);
+                }
+            }
+            let decided = match decision {
                 Ok(events) => events,
                 Err(error) => {
                     lock(known).insert(id.clone(), current);

@@ -70,7 +70,10 @@ impl StoreOptions {
     /// Keeps the state and version of up to `capacity` aggregates in memory
     /// (least recently used out first). An uncontended command on a cached
     /// aggregate then costs one write and no read; on a conflict only the
-    /// events after the cached version are read. `0` turns the cache off.
+    /// events after the cached version are read. A decision that writes
+    /// nothing (a refusal, or no events) cannot meet a conflict, so when it is
+    /// made on a cached state the events after it are read first and, if
+    /// there are any, the command is decided again. `0` turns the cache off.
     pub fn cache(mut self, capacity: usize) -> Self {
         self.cache = NonZeroUsize::new(capacity);
         self

@@ -20,14 +20,13 @@ type Lift =
 ///
 /// ```
 /// use dynago_es::Upcaster;
-/// use serde_json::json;
 ///
 /// // v1 stored `{"Deposited": {"cents": 100}}`; v2 calls it `amount`.
 /// let rename = Upcaster::new("Deposited", 1, |mut payload| {
 ///     let body = payload.get_mut("Deposited").ok_or("no Deposited body")?;
 ///     let cents = body.as_object_mut().and_then(|b| b.remove("cents")).ok_or("no cents")?;
 ///     body["amount"] = cents;
-///     Ok(payload)
+///     Ok::<_, &str>(payload)
 /// });
 /// # let _ = rename;
 /// ```

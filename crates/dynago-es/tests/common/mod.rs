@@ -2,8 +2,9 @@
 
 #![allow(dead_code)]
 
-use dynago::{Table, TableDefinition};
-use dynago_es::{Aggregate, DomainEvent, EventStore, StoreOptions};
+use dynago::{string_value, AttributeValue, Item, Key, Table, TableDefinition};
+use dynago_es::{Aggregate, DomainEvent, EventEnvelope, EventStore, StoreOptions};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 /// A bank account, small enough to reason about in tests.
@@ -141,5 +142,172 @@ pub async fn table() -> Table {
 
 /// A store of accounts on a fresh table.
 pub async fn store(options: StoreOptions) -> EventStore<Account> {
+    EventStore::new(table().await, options).expect("a store")
+}
+
+/// A journal whose entries are as large as asked: for the size limits and
+/// for streams of many bytes.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Journal {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum JournalEvent {
+    Written { text: String },
+}
+
+impl DomainEvent for JournalEvent {
+    fn event_type(&self) -> &'static str {
+        "Written"
+    }
+}
+
+/// Writes one entry per text (one event each, one transaction).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    pub texts: Vec<String>,
+}
+
+impl Write {
+    /// `count` entries of `size` bytes each.
+    pub fn sized(count: usize, size: usize) -> Self {
+        Self {
+            texts: (0..count)
+                .map(|n| {
+                    let mut text = format!("{n}:");
+                    text.extend(std::iter::repeat_n('x', size.saturating_sub(text.len())));
+                    text
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("nothing to write")]
+pub struct NothingToWrite;
+
+impl Aggregate for Journal {
+    const TYPE: &'static str = "journal";
+    type Command = Write;
+    type Event = JournalEvent;
+    type Error = NothingToWrite;
+
+    fn handle(&self, command: &Write) -> Result<Vec<JournalEvent>, NothingToWrite> {
+        if command.texts.is_empty() {
+            return Err(NothingToWrite);
+        }
+        Ok(command
+            .texts
+            .iter()
+            .map(|text| JournalEvent::Written { text: text.clone() })
+            .collect())
+    }
+
+    fn apply(&mut self, event: &JournalEvent) {
+        match event {
+            JournalEvent::Written { text } => {
+                self.entries += 1;
+                self.bytes += text.len() as u64;
+            }
+        }
+    }
+}
+
+/// The key of event `version` of `{aggregate_type}#{id}`, as the store lays it out.
+pub fn event_key(aggregate_type: &str, id: &str, version: u64) -> Key {
+    Key::new(string_value(format!("{aggregate_type}#{id}")))
+        .sort(string_value(format!("e#{version:020}")))
+}
+
+/// The key of the snapshot of `{aggregate_type}#{id}`.
+pub fn snapshot_key(aggregate_type: &str, id: &str) -> Key {
+    Key::new(string_value(format!("{aggregate_type}#{id}"))).sort(string_value("snapshot"))
+}
+
+/// The key of the stream head of `{aggregate_type}#{id}`.
+pub fn head_key(aggregate_type: &str, id: &str) -> Key {
+    Key::new(string_value(format!("{aggregate_type}#{id}"))).sort(string_value("head"))
+}
+
+/// The item under `key`, as stored (consistent read).
+pub async fn raw_get(table: &Table, key: Key) -> Option<Item> {
+    table
+        .get_item(key)
+        .consistent_read(true)
+        .send_raw()
+        .await
+        .expect("read a raw item")
+}
+
+/// Writes `item` as is, with the SDK client, past every check of the store.
+pub async fn raw_put(table: &Table, item: Item) {
+    table
+        .client()
+        .put_item()
+        .table_name(table.name())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("put a raw item");
+}
+
+/// The number attribute `name` of `item`, as a `u64`.
+pub fn number(item: &Item, name: &str) -> u64 {
+    match item.get(name) {
+        Some(AttributeValue::N(n)) => n.parse().expect("a whole number"),
+        other => panic!("attribute `{name}` is not a number: {other:?}"),
+    }
+}
+
+/// The string attribute `name` of `item`.
+pub fn string<'a>(item: &'a Item, name: &str) -> &'a str {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => s,
+        other => panic!("attribute `{name}` is not a string: {other:?}"),
+    }
+}
+
+/// Every event of an aggregate, read with `events(id, 1)`.
+pub async fn all_events<A: Aggregate>(
+    store: &EventStore<A>,
+    id: &str,
+) -> Vec<EventEnvelope<A::Event>> {
+    store
+        .events(id, 1)
+        .try_collect()
+        .await
+        .expect("read the events")
+}
+
+/// The versions of every event of an aggregate, in the order read.
+pub async fn versions<A: Aggregate>(store: &EventStore<A>, id: &str) -> Vec<u64> {
+    all_events(store, id)
+        .await
+        .iter()
+        .map(|e| e.version)
+        .collect()
+}
+
+/// The fold of `events` into `A::default()`.
+pub fn fold<'a, A: Aggregate>(events: impl IntoIterator<Item = &'a EventEnvelope<A::Event>>) -> A {
+    let mut state = A::default();
+    for event in events {
+        state.apply(&event.payload);
+    }
+    state
+}
+
+/// The command that opens an account for `owner`.
+pub fn open(owner: &str) -> AccountCommand {
+    AccountCommand::Open {
+        owner: owner.to_owned(),
+    }
+}
+
+/// A store of journals on a fresh table.
+pub async fn journal_store(options: StoreOptions) -> EventStore<Journal> {
     EventStore::new(table().await, options).expect("a store")
 }

@@ -1,0 +1,330 @@
+//! DynamoDB's limits, checked before sending: nothing is written when a
+//! command breaks one; and a store that cannot work is refused.
+
+mod common;
+
+use common::{AccountCommand, Journal, JournalEvent, NothingToWrite, Write};
+use dynago::{Table, MAX_ITEM_SIZE, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE};
+use dynago_es::{
+    Aggregate, CommandId, CommandOptions, Error, EventStore, SnapshotPolicy, StoreOptions,
+};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+fn too_many_actions(error: &Error) -> usize {
+    match error {
+        Error::Table(dynago::Error::TooManyActions {
+            operation,
+            count,
+            limit,
+        }) => {
+            assert_eq!(*operation, "TransactWriteItems");
+            assert_eq!(*limit, MAX_TRANSACTION_ACTIONS);
+            *count
+        }
+        other => panic!("expected TooManyActions, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_command_of_more_than_99_events_is_refused_before_sending() {
+    let store = common::store(StoreOptions::default()).await;
+    store
+        .execute("big", common::open("ada"))
+        .await
+        .expect("open");
+    let before = store.table().request_count();
+    let error = store
+        .execute(
+            "big",
+            AccountCommand::DepositMany {
+                amounts: vec![1; 100],
+            },
+        )
+        .await
+        .expect_err("101 actions");
+    assert_eq!(too_many_actions(&error), 101, "100 events and the head");
+    assert!(!error.is_conflict() && !error.is_retryable());
+    assert_eq!(
+        store.table().request_count() - before,
+        1,
+        "the load only: the transaction was never sent"
+    );
+    assert_eq!(store.load("big").await.expect("load").version, 1);
+    assert_eq!(common::versions(&store, "big").await, vec![1]);
+    // 99 events and the head make exactly 100 actions.
+    let outcome = store
+        .execute(
+            "big",
+            AccountCommand::DepositMany {
+                amounts: vec![1; 99],
+            },
+        )
+        .await
+        .expect("100 actions");
+    assert_eq!(outcome.version, 100);
+    // The command record counts too.
+    let with_id = CommandOptions::default().command_id(CommandId::new("big-1"));
+    let error = store
+        .execute_with(
+            "big",
+            AccountCommand::DepositMany {
+                amounts: vec![1; 99],
+            },
+            with_id.clone(),
+        )
+        .await
+        .expect_err("101 actions");
+    assert_eq!(
+        too_many_actions(&error),
+        101,
+        "99 events, the head, the record"
+    );
+    assert_eq!(store.load("big").await.expect("load").version, 100);
+    let outcome = store
+        .execute_with(
+            "big",
+            AccountCommand::DepositMany {
+                amounts: vec![1; 98],
+            },
+            with_id,
+        )
+        .await
+        .expect("100 actions");
+    assert_eq!(outcome.version, 198);
+}
+
+#[tokio::test]
+async fn a_new_aggregate_stays_empty_when_its_first_command_is_too_big() {
+    let store = common::journal_store(StoreOptions::default()).await;
+    let error = store
+        .execute("fresh", Write::sized(100, 10))
+        .await
+        .expect_err("101 actions");
+    assert_eq!(too_many_actions(&error), 101);
+    let loaded = store.load("fresh").await.expect("load");
+    assert_eq!((loaded.version, loaded.events_read), (0, 0));
+    assert_eq!(
+        common::raw_get(store.table(), common::head_key("journal", "fresh")).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_due_snapshot_never_blocks_the_events() {
+    // 99 events and the head fill the transaction: the due snapshot is left out.
+    let store = common::store(StoreOptions::default().snapshots(SnapshotPolicy::Every(10))).await;
+    store
+        .execute("full", common::open("ada"))
+        .await
+        .expect("open");
+    let outcome = store
+        .execute(
+            "full",
+            AccountCommand::DepositMany {
+                amounts: vec![2; 99],
+            },
+        )
+        .await
+        .expect("the events go in without their snapshot");
+    assert_eq!(outcome.version, 100);
+    assert_eq!(
+        common::raw_get(store.table(), common::snapshot_key("account", "full")).await,
+        None
+    );
+    let loaded = store.load("full").await.expect("load");
+    assert_eq!(
+        (
+            loaded.version,
+            loaded.snapshot_version,
+            loaded.state.balance
+        ),
+        (100, 0, 198)
+    );
+    // The next due snapshot is written as usual.
+    let outcome = store
+        .execute(
+            "full",
+            AccountCommand::DepositMany {
+                amounts: vec![1; 10],
+            },
+        )
+        .await
+        .expect("deposit");
+    assert_eq!(outcome.version, 110);
+    let loaded = store.load("full").await.expect("load");
+    assert_eq!(
+        (loaded.version, loaded.snapshot_version, loaded.events_read),
+        (110, 110, 0)
+    );
+    assert_eq!(loaded.state.balance, 208);
+}
+
+/// A journal that keeps its last entry in its state: its snapshots weigh as
+/// much as an entry.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Scrapbook {
+    entries: u64,
+    last: String,
+}
+
+impl Aggregate for Scrapbook {
+    const TYPE: &'static str = "scrapbook";
+    type Command = Write;
+    type Event = JournalEvent;
+    type Error = NothingToWrite;
+
+    fn handle(&self, command: &Write) -> Result<Vec<JournalEvent>, NothingToWrite> {
+        Journal::default().handle(command)
+    }
+
+    fn apply(&mut self, event: &JournalEvent) {
+        let JournalEvent::Written { text } = event;
+        self.entries += 1;
+        self.last.clone_from(text);
+    }
+}
+
+#[tokio::test]
+async fn a_due_snapshot_that_would_pass_4_mb_is_left_out() {
+    let store = EventStore::<Scrapbook>::new(
+        common::table().await,
+        StoreOptions::default().snapshots(SnapshotPolicy::Every(1)),
+    )
+    .expect("store");
+    // 3.8 MB of events; with a 380 KB snapshot the transaction would pass 4 MB.
+    let outcome = store
+        .execute("book", Write::sized(10, 380 * 1024))
+        .await
+        .expect("the events go in without their snapshot");
+    assert_eq!(outcome.version, 10);
+    assert_eq!(
+        common::raw_get(store.table(), common::snapshot_key("scrapbook", "book")).await,
+        None
+    );
+    let loaded = store.load("book").await.expect("load");
+    assert_eq!(
+        (loaded.version, loaded.snapshot_version, loaded.events_read),
+        (10, 0, 10)
+    );
+    assert_eq!(loaded.state.last.len(), 380 * 1024);
+    let outcome = store
+        .execute("book", Write::sized(1, 100))
+        .await
+        .expect("write");
+    assert_eq!(outcome.version, 11);
+    let loaded = store.load("book").await.expect("load");
+    assert_eq!(
+        (loaded.version, loaded.snapshot_version, loaded.events_read),
+        (11, 11, 0)
+    );
+    assert_eq!((loaded.state.entries, loaded.state.last.len()), (11, 100));
+}
+
+#[tokio::test]
+async fn an_event_over_400_kb_is_refused() {
+    let store = common::store(StoreOptions::default()).await;
+    let error = store
+        .execute("huge", common::open(&"x".repeat(MAX_ITEM_SIZE)))
+        .await
+        .expect_err("too large");
+    match &error {
+        Error::Table(dynago::Error::ItemTooLarge { size, limit, .. }) => {
+            assert_eq!(*limit, MAX_ITEM_SIZE);
+            assert!(*size > MAX_ITEM_SIZE, "{size}");
+        }
+        other => panic!("expected ItemTooLarge, got {other:?}"),
+    }
+    assert_eq!(store.load("huge").await.expect("load").version, 0);
+    // Just under the limit is fine.
+    let outcome = store
+        .execute("huge", common::open(&"x".repeat(MAX_ITEM_SIZE - 2048)))
+        .await
+        .expect("under the limit");
+    assert_eq!(outcome.version, 1);
+}
+
+#[tokio::test]
+async fn events_over_4_mb_in_one_command_are_refused() {
+    let store = common::journal_store(StoreOptions::default()).await;
+    store
+        .execute("heavy", Write::sized(1, 10))
+        .await
+        .expect("first entry");
+    let before = store.table().request_count();
+    let error = store
+        .execute("heavy", Write::sized(12, 380 * 1024))
+        .await
+        .expect_err("over 4 MB");
+    match &error {
+        Error::Table(dynago::Error::TransactionTooLarge { size, limit }) => {
+            assert_eq!(*limit, MAX_TRANSACTION_SIZE);
+            assert!(*size > 12 * 380 * 1024, "{size}");
+        }
+        other => panic!("expected TransactionTooLarge, got {other:?}"),
+    }
+    assert_eq!(store.table().request_count() - before, 1, "the load only");
+    let loaded = store.load("heavy").await.expect("load");
+    assert_eq!((loaded.version, loaded.state.entries), (1, 1));
+    // Ten of them fit.
+    let outcome = store
+        .execute("heavy", Write::sized(10, 380 * 1024))
+        .await
+        .expect("under 4 MB");
+    assert_eq!(outcome.version, 11);
+    assert_eq!(
+        store.load("heavy").await.expect("load").state.bytes,
+        10 + 10 * 380 * 1024
+    );
+}
+
+#[tokio::test]
+async fn a_table_without_a_sort_key_is_refused() {
+    let dynamo = dynago_local::shared().await.expect("the test server");
+    let name = dynago_local::unique_table_name("es-nosort");
+    let table = Table::connect(dynamo.table_options(name.clone()).partition_key("pk"))
+        .await
+        .expect("table");
+    match EventStore::<Journal>::new(table, StoreOptions::default()) {
+        Err(Error::Config(message)) => {
+            assert!(message.contains(&name), "{message}");
+            assert!(message.contains("no sort key"), "{message}");
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_missing_table_is_not_found() {
+    let dynamo = dynago_local::shared().await.expect("the test server");
+    let table = Table::connect(
+        dynamo
+            .table_options(dynago_local::unique_table_name("es-missing"))
+            .partition_key("pk")
+            .sort_key("sk"),
+    )
+    .await
+    .expect("table");
+    let store = EventStore::<Journal>::new(table, StoreOptions::default()).expect("store");
+    let error = store.load("j").await.expect_err("no table");
+    assert!(error.is_not_found(), "{error:?}");
+    assert!(!error.is_retryable() && !error.is_conflict());
+    let error = store
+        .execute("j", Write::sized(1, 1))
+        .await
+        .expect_err("no table");
+    assert!(error.is_not_found(), "{error:?}");
+    let error = store
+        .events("j", 1)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect_err("no table");
+    assert!(error.is_not_found(), "{error:?}");
+    let snapshots = EventStore::<Journal>::new(
+        store.table().clone(),
+        StoreOptions::default().snapshots(SnapshotPolicy::Every(5)),
+    )
+    .expect("store");
+    let error = snapshots.load("j").await.expect_err("no table");
+    assert!(error.is_not_found(), "{error:?}");
+}
