@@ -24,10 +24,15 @@
 //!
 //! Test suites share one server per test binary with [`shared`] and create a
 //! uniquely named table per test ([`unique_table_name`]).
+//!
+//! [`FaultProxy`] sits between the code under test and the server and
+//! injects faults by a reproducible [`FaultPlan`]: latency, connection
+//! resets, throttling errors, and answers lost after the write committed.
 
 mod embedded;
 mod error;
 mod jar;
+mod proxy;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -37,6 +42,7 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use dynago::{Endpoint, TableOptions};
 
 pub use error::{Error, Result};
+pub use proxy::{FaultPlan, FaultProxy, ProxyStats, Throttle};
 
 /// The access key every local server is used with (DynamoDB Local keeps
 /// tables per access key and region).
@@ -50,8 +56,11 @@ pub const REGION: &str = "us-east-1";
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Backend {
-    /// The embedded emulator, in this process.
+    /// The embedded emulator, in this process, in memory.
     Embedded,
+    /// The embedded emulator, in this process, keeping its data in a SQLite
+    /// file at this path (created if missing), so that it outlives the process.
+    EmbeddedFile(std::path::PathBuf),
     /// The official DynamoDB Local, run from its jar.
     DynamoDbLocal,
     /// A server that is already running at this URL.
@@ -82,7 +91,7 @@ impl Backend {
     /// A short name: `embedded`, `dynamodb-local` or `endpoint`.
     pub fn name(&self) -> &'static str {
         match self {
-            Backend::Embedded => "embedded",
+            Backend::Embedded | Backend::EmbeddedFile(_) => "embedded",
             Backend::DynamoDbLocal => "dynamodb-local",
             Backend::Endpoint(_) => "endpoint",
         }
@@ -126,7 +135,11 @@ impl LocalDynamo {
     pub async fn start_backend(backend: Backend) -> Result<Self> {
         let (url, server) = match &backend {
             Backend::Embedded => {
-                let server = embedded::EmbeddedServer::start()?;
+                let server = embedded::EmbeddedServer::start(None)?;
+                (server.url(), Server::Embedded(server))
+            }
+            Backend::EmbeddedFile(path) => {
+                let server = embedded::EmbeddedServer::start(Some(path.clone()))?;
                 (server.url(), Server::Embedded(server))
             }
             Backend::DynamoDbLocal => {

@@ -1,0 +1,345 @@
+//! Commits whose answer is lost, through a fault-injecting proxy: every
+//! command lands exactly once, whoever sends it again (the SDK, the store or
+//! the caller), and throttled or flaky writers lose nothing.
+//!
+//! DynamoDB recognises a transaction sent again with the same client request
+//! token by itself; each lost-answer case also runs with the proxy stripping
+//! the tokens, so that the store's own recognition of its commit id (what
+//! happens after DynamoDB's 10-minute idempotency window) is what is tested.
+mod common;
+
+use std::time::Duration;
+
+use common::{Account, AccountCommand};
+use dynago::{RetryPolicy, Table, TableOptions};
+use dynago_es::{CommandId, CommandOptions, EventStore, StoreOptions};
+use dynago_local::{FaultPlan, FaultProxy, Throttle};
+use futures::TryStreamExt;
+
+/// A fresh table, a proxy in front of the shared server, and the table
+/// through the proxy, whose SDK makes `sdk_attempts` attempts per request
+/// (2 ms backoff, 2 s per attempt).
+async fn behind_proxy(sdk_attempts: u32) -> (Table, Table, FaultProxy) {
+    let direct = common::table().await;
+    let dynamo = dynago_local::shared().await.expect("the shared server");
+    let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default())
+        .await
+        .expect("a fault proxy");
+    let proxied = Table::connect(
+        TableOptions::new(direct.name())
+            .partition_key("pk")
+            .sort_key("sk")
+            .endpoint(proxy.endpoint())
+            .region(dynago_local::REGION)
+            .attempt_timeout(Duration::from_secs(2))
+            .sdk_max_attempts(sdk_attempts)
+            .sdk_initial_backoff(Duration::from_millis(2)),
+    )
+    .await
+    .expect("table options");
+    (direct, proxied, proxy)
+}
+
+fn store(table: Table, options: StoreOptions) -> EventStore<Account> {
+    EventStore::new(table, options).expect("a store")
+}
+
+/// The answer of the next TransactWriteItems only is lost; with `strip`,
+/// DynamoDB does not see the client request tokens.
+fn lose_next_commit(strip: bool) -> FaultPlan {
+    FaultPlan::default()
+        .drop_answer(1.0)
+        .operation("TransactWriteItems")
+        .first(1)
+        .strip_client_request_tokens(strip)
+}
+
+fn deposit(amount: i64) -> AccountCommand {
+    AccountCommand::Deposit { amount }
+}
+
+async fn open(store: &EventStore<Account>, id: &str) {
+    store
+        .execute(
+            id,
+            AccountCommand::Open {
+                owner: "ada".into(),
+            },
+        )
+        .await
+        .expect("open");
+}
+
+async fn versions(store: &EventStore<Account>, id: &str) -> Vec<u64> {
+    store
+        .events(id, 1)
+        .map_ok(|event| event.version)
+        .try_collect()
+        .await
+        .expect("events")
+}
+
+/// Checks, reading directly, that `id` holds exactly these deposits.
+async fn assert_deposits(store: &EventStore<Account>, id: &str, amounts: &[i64]) {
+    let loaded = store.load(id).await.expect("load");
+    let count = amounts.len() as u64;
+    assert_eq!(loaded.state.balance, amounts.iter().sum::<i64>(), "{id}");
+    assert_eq!(loaded.state.deposits, count, "{id}");
+    assert_eq!(loaded.version, count + 1, "{id}");
+    assert_eq!(
+        versions(store, id).await,
+        (1..=count + 1).collect::<Vec<_>>(),
+        "{id}"
+    );
+}
+
+/// One deposit whose commit answer is lost, resent by the SDK
+/// (`sdk_attempts` > 1) or by the store (`sdk_attempts` = 1).
+async fn lost_commit_lands_once(sdk_attempts: u32, strip: bool, options: CommandOptions) {
+    let (direct, proxied, proxy) = behind_proxy(sdk_attempts).await;
+    let accounts = store(proxied, StoreOptions::default());
+    open(&accounts, "acc").await;
+
+    proxy.set_plan(lose_next_commit(strip));
+    let outcome = accounts
+        .execute_with("acc", deposit(100), options)
+        .await
+        .expect("the deposit took place; its resend finds it");
+    assert_eq!(outcome.version, 2);
+    assert!(!outcome.duplicate);
+    assert_eq!(outcome.attempts, 1, "decided once, sent twice");
+    assert_eq!(outcome.state.map(|a| a.balance), Some(100));
+
+    let stats = proxy.stats();
+    assert_eq!(stats.dropped_answers, 1);
+    assert_eq!(
+        stats.requests_for("TransactWriteItems"),
+        3,
+        "open, lost, resent: {stats:?}"
+    );
+    assert_eq!(stats.tokens_stripped, if strip { 2 } else { 0 });
+    assert_deposits(&store(direct, StoreOptions::default()), "acc", &[100]).await;
+}
+
+#[tokio::test]
+async fn a_deposit_whose_commit_answer_is_lost_lands_once() {
+    for strip in [false, true] {
+        lost_commit_lands_once(3, strip, CommandOptions::default()).await;
+    }
+}
+
+#[tokio::test]
+async fn without_sdk_retries_the_store_resends_and_recognises_its_commit() {
+    for strip in [false, true] {
+        lost_commit_lands_once(1, strip, CommandOptions::default()).await;
+        // With a command id, the command record is recognised too.
+        lost_commit_lands_once(
+            1,
+            strip,
+            CommandOptions::default().command_id(CommandId::new("deposit-1")),
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_lost_commit_of_a_cached_aggregate_lands_once() {
+    for strip in [false, true] {
+        let (direct, proxied, proxy) = behind_proxy(1).await;
+        let cached = store(proxied, StoreOptions::default().cache(10));
+        open(&cached, "hot").await;
+        proxy.set_plan(lose_next_commit(strip));
+        let outcome = cached
+            .execute("hot", deposit(7))
+            .await
+            .expect("the cached deposit");
+        assert_eq!(outcome.version, 2);
+        // The cache holds the deposit: the next command decides on it.
+        let outcome = cached
+            .execute("hot", deposit(8))
+            .await
+            .expect("the next deposit, from the cache");
+        assert_eq!(outcome.version, 3);
+        assert_eq!(outcome.attempts, 1);
+        assert_eq!(
+            proxy.stats().requests_for("Query"),
+            1,
+            "the load before the open, and no read after"
+        );
+        assert_deposits(&store(direct, StoreOptions::default()), "hot", &[7, 8]).await;
+    }
+}
+
+#[tokio::test]
+async fn a_command_sent_again_by_the_caller_after_a_lost_answer_applies_once() {
+    for strip in [false, true] {
+        command_sent_again_by_the_caller(strip).await;
+    }
+}
+
+async fn command_sent_again_by_the_caller(strip: bool) {
+    let (direct, proxied, proxy) = behind_proxy(1).await;
+    // No retry anywhere: the lost answer reaches the caller.
+    let impatient = store(
+        proxied,
+        StoreOptions::default().retry(RetryPolicy::default().max_attempts(1)),
+    );
+    open(&impatient, "acc").await;
+    let command = || CommandOptions::default().command_id(CommandId::new("deposit-42"));
+
+    proxy.set_plan(lose_next_commit(strip));
+    let lost = impatient
+        .execute_with("acc", deposit(42), command())
+        .await
+        .expect_err("the answer was lost");
+    assert!(lost.is_retryable(), "{lost:?}");
+    assert_eq!(proxy.stats().dropped_answers, 1);
+
+    // The caller gives up on that answer and sends the command again.
+    let again = impatient
+        .execute_with("acc", deposit(42), command())
+        .await
+        .expect("the command again");
+    assert!(again.duplicate);
+    assert_eq!(again.version, 2);
+    assert_eq!(again.events.len(), 1);
+    assert!(again.state.is_none());
+
+    // And once more, from another store, as another process would.
+    let elsewhere = store(direct.clone(), StoreOptions::default());
+    let third = elsewhere
+        .execute_with("acc", deposit(42), command())
+        .await
+        .expect("the command from elsewhere");
+    assert!(third.duplicate);
+    assert_eq!(third.version, 2);
+    assert_deposits(&elsewhere, "acc", &[42]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deposits_under_throttling_are_exact() {
+    const ACCOUNTS: usize = 4;
+    const WRITERS_PER_ACCOUNT: usize = 2;
+    const DEPOSITS_PER_WRITER: usize = 25;
+    let (direct, proxied, proxy) = behind_proxy(10).await;
+    let accounts = store(
+        proxied,
+        StoreOptions::default().retry(
+            RetryPolicy::default()
+                .max_attempts(100)
+                .min_delay(Duration::from_millis(1))
+                .max_delay(Duration::from_millis(20)),
+        ),
+    );
+    proxy.set_plan(
+        FaultPlan::default()
+            .seed(2024)
+            .throttle(Throttle::ProvisionedThroughputExceeded, 0.2),
+    );
+    for account in 0..ACCOUNTS {
+        open(&accounts, &format!("acc-{account}")).await;
+    }
+    let amount = |writer: usize, n: usize| i64::try_from(writer * 1000 + n + 1).expect("small");
+    let writers: Vec<_> = (0..ACCOUNTS)
+        .flat_map(|account| (0..WRITERS_PER_ACCOUNT).map(move |writer| (account, writer)))
+        .map(|(account, writer)| {
+            let accounts = accounts.clone();
+            tokio::spawn(async move {
+                for n in 0..DEPOSITS_PER_WRITER {
+                    accounts
+                        .execute(format!("acc-{account}"), deposit(amount(writer, n)))
+                        .await
+                        .expect("a deposit");
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("a writer");
+    }
+    let amounts: Vec<i64> = (0..WRITERS_PER_ACCOUNT)
+        .flat_map(|writer| (0..DEPOSITS_PER_WRITER).map(move |n| amount(writer, n)))
+        .collect();
+    let reader = store(direct, StoreOptions::default());
+    for account in 0..ACCOUNTS {
+        assert_deposits(&reader, &format!("acc-{account}"), &amounts).await;
+    }
+    let stats = proxy.stats();
+    let share = stats.throttled as f64 / stats.requests as f64;
+    assert!((0.1..0.3).contains(&share), "{share}: {stats:?}");
+    assert_eq!(stats.forwarded + stats.throttled, stats.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotent_commands_under_every_fault_apply_once() {
+    const ACCOUNTS: usize = 2;
+    const COMMANDS_PER_ACCOUNT: usize = 30;
+    let (direct, proxied, proxy) = behind_proxy(10).await;
+    let accounts = store(
+        proxied,
+        StoreOptions::default().retry(
+            RetryPolicy::default()
+                .max_attempts(100)
+                .min_delay(Duration::from_millis(1))
+                .max_delay(Duration::from_millis(20)),
+        ),
+    );
+    for account in 0..ACCOUNTS {
+        open(&accounts, &format!("acc-{account}")).await;
+    }
+    proxy.set_plan(
+        FaultPlan::default()
+            .seed(7)
+            .throttle(Throttle::Throttling, 0.1)
+            .reset(0.05)
+            .drop_answer(0.1)
+            .strip_client_request_tokens(true),
+    );
+    let amount = |account: usize, n: usize| i64::try_from(account * 1000 + n + 1).expect("small");
+    let command_id = |account: usize, n: usize| CommandId::new(format!("cmd-{account}-{n}"));
+    let run_all = |accounts: EventStore<Account>| async move {
+        let tasks: Vec<_> = (0..ACCOUNTS)
+            .map(|account| {
+                let accounts = accounts.clone();
+                tokio::spawn(async move {
+                    let mut duplicates = 0;
+                    for n in 0..COMMANDS_PER_ACCOUNT {
+                        let outcome = accounts
+                            .execute_with(
+                                format!("acc-{account}"),
+                                deposit(amount(account, n)),
+                                CommandOptions::default().command_id(command_id(account, n)),
+                            )
+                            .await
+                            .expect("a command");
+                        duplicates += usize::from(outcome.duplicate);
+                    }
+                    duplicates
+                })
+            })
+            .collect();
+        let mut duplicates = 0;
+        for task in tasks {
+            duplicates += task.await.expect("a task");
+        }
+        duplicates
+    };
+    assert_eq!(run_all(accounts.clone()).await, 0, "all new the first time");
+    // Every command again, still under faults: all recognised, none applied.
+    assert_eq!(
+        run_all(accounts.clone()).await,
+        ACCOUNTS * COMMANDS_PER_ACCOUNT
+    );
+    let stats = proxy.stats();
+    assert!(stats.dropped_answers > 0, "{stats:?}");
+    assert!(stats.resets > 0, "{stats:?}");
+    assert!(stats.throttled > 0, "{stats:?}");
+
+    let reader = store(direct, StoreOptions::default());
+    for account in 0..ACCOUNTS {
+        let amounts: Vec<i64> = (0..COMMANDS_PER_ACCOUNT)
+            .map(|n| amount(account, n))
+            .collect();
+        assert_deposits(&reader, &format!("acc-{account}"), &amounts).await;
+    }
+}

@@ -1,0 +1,1474 @@
+//! A fault-injecting HTTP proxy in front of a DynamoDB endpoint.
+//!
+//! [`FaultProxy`] listens on a loopback port and forwards every request to
+//! an upstream DynamoDB (the URL of a [`LocalDynamo`](crate::LocalDynamo),
+//! say). A [`FaultPlan`] tells it which requests to disturb and how:
+//!
+//! | fault | what the client sees | did the request reach DynamoDB? |
+//! |---|---|---|
+//! | [latency](FaultPlan::latency) | a slow answer | yes, late |
+//! | [reset](FaultPlan::reset) | a connection reset, no answer | no |
+//! | [throttle](FaultPlan::throttle) | a throttling error or an HTTP 500/503 | no |
+//! | [drop the answer](FaultPlan::drop_answer) | a closed connection, no answer | **yes, and it committed** |
+//!
+//! The last one is the fault that makes retries dangerous: the write took
+//! place, the client does not know it, and sends it again. DynamoDB itself
+//! recognises a transaction sent again with the same `ClientRequestToken`
+//! (for 10 minutes); [`FaultPlan::strip_client_request_tokens`] takes that
+//! help away, to test what a client does on its own.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use dynago::Table;
+//! use dynago_local::{FaultPlan, FaultProxy, LocalDynamo};
+//!
+//! let dynamo = LocalDynamo::start().await?;
+//! // Commit the first TransactWriteItems, then lose its answer.
+//! let plan = FaultPlan::default()
+//!     .drop_answer(1.0)
+//!     .operation("TransactWriteItems")
+//!     .first(1);
+//! let proxy = FaultProxy::start(dynamo.url(), plan).await?;
+//! let table = Table::connect(proxy.table_options("ledger").partition_key("pk")).await?;
+//! # let _ = table;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use dynago::{Endpoint, TableOptions};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Request, Response, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+use crate::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
+
+/// The error answer a [`FaultPlan::throttle`] fault gives instead of
+/// forwarding the request.
+///
+/// ```
+/// use dynago_local::Throttle;
+///
+/// assert_eq!(Throttle::Throttling.status(), 400);
+/// assert_eq!(Throttle::Throttling.error_type(), "ThrottlingException");
+/// assert_eq!(Throttle::ServiceUnavailable.status(), 503);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Throttle {
+    /// HTTP 400 `ProvisionedThroughputExceededException`: the table's
+    /// provisioned capacity is exhausted.
+    #[default]
+    ProvisionedThroughputExceeded,
+    /// HTTP 400 `ThrottlingException`: requests come too fast (control
+    /// plane, on-demand limits).
+    Throttling,
+    /// HTTP 500 `InternalServerError`.
+    InternalServerError,
+    /// HTTP 503 `ServiceUnavailable`.
+    ServiceUnavailable,
+}
+
+impl Throttle {
+    /// The HTTP status of the answer.
+    ///
+    /// ```
+    /// assert_eq!(dynago_local::Throttle::InternalServerError.status(), 500);
+    /// ```
+    pub fn status(self) -> u16 {
+        match self {
+            Throttle::ProvisionedThroughputExceeded | Throttle::Throttling => 400,
+            Throttle::InternalServerError => 500,
+            Throttle::ServiceUnavailable => 503,
+        }
+    }
+
+    /// The error type of the answer, as the SDK reports it in
+    /// `ProvideErrorMetadata::code`.
+    ///
+    /// ```
+    /// assert_eq!(
+    ///     dynago_local::Throttle::ProvisionedThroughputExceeded.error_type(),
+    ///     "ProvisionedThroughputExceededException"
+    /// );
+    /// ```
+    pub fn error_type(self) -> &'static str {
+        match self {
+            Throttle::ProvisionedThroughputExceeded => "ProvisionedThroughputExceededException",
+            Throttle::Throttling => "ThrottlingException",
+            Throttle::InternalServerError => "InternalServerError",
+            Throttle::ServiceUnavailable => "ServiceUnavailable",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Throttle::ProvisionedThroughputExceeded => {
+                "The level of configured provisioned throughput for the table was exceeded (injected by dynago-local's FaultProxy)"
+            }
+            Throttle::Throttling => {
+                "Rate of requests exceeds the allowed throughput (injected by dynago-local's FaultProxy)"
+            }
+            Throttle::InternalServerError => {
+                "Internal server error (injected by dynago-local's FaultProxy)"
+            }
+            Throttle::ServiceUnavailable => {
+                "Service unavailable (injected by dynago-local's FaultProxy)"
+            }
+        }
+    }
+
+    /// The JSON body DynamoDB answers with.
+    fn body(self) -> String {
+        format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{}","message":"{}"}}"#,
+            self.error_type(),
+            self.message()
+        )
+    }
+
+    fn response(self) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::new(Bytes::from(self.body())));
+        *response.status_mut() =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-amz-json-1.0"),
+        );
+        headers.insert(
+            "x-amzn-requestid",
+            HeaderValue::from_static("dynago-fault-proxy"),
+        );
+        headers.insert(FAULT_HEADER, HeaderValue::from_static("throttle"));
+        response
+    }
+}
+
+/// The header that marks an answer made up by the proxy.
+const FAULT_HEADER: &str = "x-dynago-fault";
+
+/// Which requests a [`FaultProxy`] disturbs, and how.
+///
+/// A plan picks, for each request it applies to, the faults to inject by
+/// drawing from a pseudo-random generator with a fixed [`seed`](Self::seed):
+/// the same plan and the same order of requests give the same faults.
+///
+/// - [`latency`](Self::latency) is drawn on its own: a request may be both
+///   delayed and disturbed otherwise.
+/// - [`reset`](Self::reset), [`throttle`](Self::throttle) and
+///   [`drop_answer`](Self::drop_answer) exclude one another: one draw per
+///   request, compared with the shares in that order. Their shares add up
+///   (0.2 + 0.3 + 0.1 disturbs 60 % of the requests); beyond a total of 1,
+///   the later kinds get what is left.
+///
+/// Shares are between 0.0 (never) and 1.0 (every request); other values are
+/// clamped (NaN counts as 0). The default plan disturbs nothing.
+///
+/// A plan applies to every request, or to the requests of the
+/// [`operation`](Self::operation)s it names, and to all of those or only the
+/// [`first`](Self::first) N of them.
+///
+/// ```
+/// use std::time::Duration;
+/// use dynago_local::{FaultPlan, Throttle};
+///
+/// // 20 % of all requests throttled, 5 % slowed by 50 ms, reproducibly.
+/// let flaky = FaultPlan::default()
+///     .seed(7)
+///     .throttle(Throttle::ProvisionedThroughputExceeded, 0.2)
+///     .latency(Duration::from_millis(50), 0.05);
+///
+/// // Only the answer of the first PutItem is lost.
+/// let lost_once = FaultPlan::default().drop_answer(1.0).operation("PutItem").first(1);
+/// # let _ = (flaky, lost_once);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct FaultPlan {
+    seed: u64,
+    latency: Duration,
+    latency_share: f64,
+    reset_share: f64,
+    throttle: Throttle,
+    throttle_share: f64,
+    drop_answer_share: f64,
+    operations: Vec<String>,
+    first: Option<u64>,
+    strip_tokens: bool,
+}
+
+impl Default for FaultPlan {
+    /// No fault at all, seed 0.
+    fn default() -> Self {
+        Self {
+            seed: 0,
+            latency: Duration::ZERO,
+            latency_share: 0.0,
+            reset_share: 0.0,
+            throttle: Throttle::default(),
+            throttle_share: 0.0,
+            drop_answer_share: 0.0,
+            operations: Vec::new(),
+            first: None,
+            strip_tokens: false,
+        }
+    }
+}
+
+fn share(value: f64) -> f64 {
+    if value.is_nan() {
+        0.0
+    } else {
+        value.clamp(0.0, 1.0)
+    }
+}
+
+impl FaultPlan {
+    /// The seed of the generator that picks the disturbed requests
+    /// (default 0).
+    ///
+    /// ```
+    /// let plan = dynago_local::FaultPlan::default().seed(42).reset(0.1);
+    /// # let _ = plan;
+    /// ```
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Delays a `share` of the requests by `delay` before anything else
+    /// happens to them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let slow = dynago_local::FaultPlan::default().latency(Duration::from_millis(200), 1.0);
+    /// # let _ = slow;
+    /// ```
+    pub fn latency(mut self, delay: Duration, share_of_requests: f64) -> Self {
+        self.latency = delay;
+        self.latency_share = share(share_of_requests);
+        self
+    }
+
+    /// Resets the connection of a `share` of the requests, before they are
+    /// forwarded: nothing reaches DynamoDB, the client sees a connection
+    /// error.
+    ///
+    /// ```
+    /// let plan = dynago_local::FaultPlan::default().reset(0.5);
+    /// # let _ = plan;
+    /// ```
+    pub fn reset(mut self, share_of_requests: f64) -> Self {
+        self.reset_share = share(share_of_requests);
+        self
+    }
+
+    /// Answers a `share` of the requests with the error `kind`, without
+    /// forwarding them: nothing reaches DynamoDB.
+    ///
+    /// ```
+    /// use dynago_local::{FaultPlan, Throttle};
+    /// let plan = FaultPlan::default().throttle(Throttle::Throttling, 0.2);
+    /// # let _ = plan;
+    /// ```
+    pub fn throttle(mut self, kind: Throttle, share_of_requests: f64) -> Self {
+        self.throttle = kind;
+        self.throttle_share = share(share_of_requests);
+        self
+    }
+
+    /// Forwards a `share` of the requests, waits for DynamoDB's answer (the
+    /// request has then taken effect), and closes the client's connection
+    /// without answering: the client sees a connection error for a request
+    /// that succeeded.
+    ///
+    /// ```
+    /// let plan = dynago_local::FaultPlan::default().drop_answer(1.0).first(1);
+    /// # let _ = plan;
+    /// ```
+    pub fn drop_answer(mut self, share_of_requests: f64) -> Self {
+        self.drop_answer_share = share(share_of_requests);
+        self
+    }
+
+    /// Limits the plan to the requests of the DynamoDB operation `name`,
+    /// read from the `X-Amz-Target` header: `PutItem`, or in full
+    /// `DynamoDB_20120810.PutItem`. Call it again to add operations; without
+    /// it, the plan applies to every request.
+    ///
+    /// ```
+    /// let writes = dynago_local::FaultPlan::default()
+    ///     .reset(0.3)
+    ///     .operation("PutItem")
+    ///     .operation("DynamoDB_20120810.TransactWriteItems");
+    /// # let _ = writes;
+    /// ```
+    pub fn operation(mut self, name: impl AsRef<str>) -> Self {
+        self.operations
+            .push(operation_name(name.as_ref()).to_owned());
+        self
+    }
+
+    /// Limits the faults to the first `requests` requests the plan applies
+    /// to (counted from the start of the proxy or from
+    /// [`FaultProxy::set_plan`]); later ones pass untouched.
+    ///
+    /// ```
+    /// // Throttle the first three requests, whatever they are.
+    /// let plan = dynago_local::FaultPlan::default()
+    ///     .throttle(dynago_local::Throttle::Throttling, 1.0)
+    ///     .first(3);
+    /// # let _ = plan;
+    /// ```
+    pub fn first(mut self, requests: u64) -> Self {
+        self.first = Some(requests);
+        self
+    }
+
+    /// Removes the `ClientRequestToken` from every request that carries one
+    /// (`TransactWriteItems`), whichever requests the plan otherwise applies
+    /// to: a transaction sent again is then evaluated again, as happens once
+    /// DynamoDB's 10-minute idempotency window has passed, or when a client
+    /// sends it with a new token. The server sees a body that no longer
+    /// matches its signature, which emulators do not check.
+    ///
+    /// ```
+    /// // Lose the answer of the first transaction, and make its resend count.
+    /// let plan = dynago_local::FaultPlan::default()
+    ///     .drop_answer(1.0)
+    ///     .operation("TransactWriteItems")
+    ///     .first(1)
+    ///     .strip_client_request_tokens(true);
+    /// # let _ = plan;
+    /// ```
+    pub fn strip_client_request_tokens(mut self, strip: bool) -> Self {
+        self.strip_tokens = strip;
+        self
+    }
+
+    fn applies_to(&self, operation: Option<&str>) -> bool {
+        self.operations.is_empty()
+            || operation.is_some_and(|op| self.operations.iter().any(|name| name == op))
+    }
+}
+
+/// `PutItem` from `DynamoDB_20120810.PutItem` (or from `PutItem`).
+fn operation_name(target: &str) -> &str {
+    target.rsplit('.').next().unwrap_or(target)
+}
+
+/// What a [`FaultProxy`] has seen and done since it started.
+///
+/// ```no_run
+/// # async fn run(proxy: dynago_local::FaultProxy) {
+/// let stats = proxy.stats();
+/// println!(
+///     "{} requests ({} PutItem), {} answers dropped",
+///     stats.requests,
+///     stats.requests_for("PutItem"),
+///     stats.dropped_answers
+/// );
+/// # }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProxyStats {
+    /// TCP connections accepted (with keep-alive, far fewer than requests).
+    pub connections: u64,
+    /// Requests received.
+    pub requests: u64,
+    /// Requests received, by DynamoDB operation (`PutItem`, ...).
+    pub by_operation: BTreeMap<String, u64>,
+    /// Requests sent on to DynamoDB (whether their answer was passed back
+    /// or dropped).
+    pub forwarded: u64,
+    /// Requests delayed by the plan's latency.
+    pub delayed: u64,
+    /// Connections reset before forwarding.
+    pub resets: u64,
+    /// Requests answered with a throttling or server error, not forwarded.
+    pub throttled: u64,
+    /// Requests forwarded whose answer was then dropped.
+    pub dropped_answers: u64,
+    /// Requests forwarded without their `ClientRequestToken`
+    /// ([`FaultPlan::strip_client_request_tokens`]).
+    pub tokens_stripped: u64,
+    /// Requests that could not be forwarded (DynamoDB unreachable): answered
+    /// with HTTP 502.
+    pub upstream_errors: u64,
+}
+
+impl ProxyStats {
+    /// How many requests of the operation `name` (`PutItem` or
+    /// `DynamoDB_20120810.PutItem`) were received.
+    ///
+    /// ```
+    /// let stats = dynago_local::ProxyStats::default();
+    /// assert_eq!(stats.requests_for("PutItem"), 0);
+    /// ```
+    pub fn requests_for(&self, name: &str) -> u64 {
+        self.by_operation
+            .get(operation_name(name))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many faults were injected, of every kind (latency included).
+    ///
+    /// ```
+    /// assert_eq!(dynago_local::ProxyStats::default().faults(), 0);
+    /// ```
+    pub fn faults(&self) -> u64 {
+        self.delayed + self.resets + self.throttled + self.dropped_answers
+    }
+}
+
+/// What to do with one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Action {
+    Forward,
+    Reset,
+    Throttle(Throttle),
+    DropAnswer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Decision {
+    delay: Option<Duration>,
+    action: Action,
+    strip_token: bool,
+}
+
+/// The plan, its generator and the counters, behind one lock.
+struct State {
+    plan: FaultPlan,
+    rng: fastrand::Rng,
+    /// Requests the plan applied to so far.
+    matched: u64,
+    stats: ProxyStats,
+}
+
+impl State {
+    fn new(plan: FaultPlan) -> Self {
+        Self {
+            rng: fastrand::Rng::with_seed(plan.seed),
+            plan,
+            matched: 0,
+            stats: ProxyStats::default(),
+        }
+    }
+
+    fn set_plan(&mut self, plan: FaultPlan) {
+        self.rng = fastrand::Rng::with_seed(plan.seed);
+        self.plan = plan;
+        self.matched = 0;
+    }
+
+    /// Counts a request and picks its faults.
+    fn decide(&mut self, operation: Option<&str>) -> Decision {
+        self.stats.requests += 1;
+        if let Some(operation) = operation {
+            *self
+                .stats
+                .by_operation
+                .entry(operation.to_owned())
+                .or_default() += 1;
+        }
+        let pass = Decision {
+            delay: None,
+            action: Action::Forward,
+            strip_token: self.plan.strip_tokens,
+        };
+        if !self.plan.applies_to(operation) {
+            return pass;
+        }
+        let index = self.matched;
+        self.matched += 1;
+        if self.plan.first.is_some_and(|first| index >= first) {
+            return pass;
+        }
+        // Two draws per request, whatever the plan: the sequence of faults
+        // depends only on the seed and the order of the requests.
+        let latency_draw = self.rng.f64();
+        let action_draw = self.rng.f64();
+        let plan = &self.plan;
+        let delay =
+            (latency_draw < plan.latency_share && !plan.latency.is_zero()).then_some(plan.latency);
+        let reset_until = plan.reset_share;
+        let throttle_until = reset_until + plan.throttle_share;
+        let drop_until = throttle_until + plan.drop_answer_share;
+        let action = if action_draw < reset_until {
+            Action::Reset
+        } else if action_draw < throttle_until {
+            Action::Throttle(plan.throttle)
+        } else if action_draw < drop_until {
+            Action::DropAnswer
+        } else {
+            Action::Forward
+        };
+        if delay.is_some() {
+            self.stats.delayed += 1;
+        }
+        match action {
+            Action::Reset => self.stats.resets += 1,
+            Action::Throttle(_) => self.stats.throttled += 1,
+            // Counted once the answer is there to drop.
+            Action::DropAnswer | Action::Forward => {}
+        }
+        Decision {
+            delay,
+            action,
+            ..pass
+        }
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Where requests go: the scheme and authority of the upstream URL.
+#[derive(Clone)]
+struct Upstream {
+    scheme: hyper::http::uri::Scheme,
+    authority: hyper::http::uri::Authority,
+}
+
+impl Upstream {
+    fn parse(url: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::Start {
+            what: "the fault proxy",
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the upstream URL `{url}` {reason}"),
+            ),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| invalid(format!("is not a URL: {e}")))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| invalid("has no scheme".into()))?;
+        if scheme != hyper::http::uri::Scheme::HTTP {
+            return Err(invalid("is not plain http".into()));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| invalid("has no host".into()))?;
+        Ok(Self { scheme, authority })
+    }
+
+    /// The upstream URI for a request's path and query.
+    fn uri_for(&self, incoming: &Uri) -> std::result::Result<Uri, hyper::http::Error> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(incoming.path_and_query().map_or("/", |pq| pq.as_str()))
+            .build()
+    }
+}
+
+/// An HTTP/1.1 proxy on `127.0.0.1` that forwards requests to a DynamoDB
+/// endpoint and injects the faults of a [`FaultPlan`]: latency, connection
+/// resets, throttling errors, and answers dropped after the request
+/// committed.
+///
+/// It serves from a thread of its own (like the embedded server), so it
+/// outlives the runtime that started it. Connections are kept alive, to the
+/// client and to DynamoDB. Dropping the handle stops it and closes its
+/// connections.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use dynago_local::{FaultPlan, FaultProxy, LocalDynamo, Throttle};
+///
+/// let dynamo = LocalDynamo::start().await?;
+/// let proxy = FaultProxy::start(
+///     dynamo.url(),
+///     FaultPlan::default().seed(1).throttle(Throttle::ProvisionedThroughputExceeded, 0.2),
+/// )
+/// .await?;
+/// let table = dynago::Table::connect(proxy.table_options("orders").partition_key("pk")).await?;
+/// // ... use the table; a fifth of its requests are throttled ...
+/// println!("{:?}", proxy.stats());
+/// # let _ = table;
+/// # Ok(())
+/// # }
+/// ```
+pub struct FaultProxy {
+    addr: SocketAddr,
+    upstream: String,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl fmt::Debug for FaultProxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FaultProxy")
+            .field("url", &self.url())
+            .field("upstream", &self.upstream)
+            .field("plan", &self.shared.lock().plan)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FaultProxy {
+    /// Starts a proxy on a free loopback port that forwards to
+    /// `upstream_url` (a plain `http://host:port` URL; its path is ignored)
+    /// under `plan`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> dynago_local::Result<()> {
+    /// use dynago_local::{FaultPlan, FaultProxy};
+    ///
+    /// let proxy = FaultProxy::start("http://127.0.0.1:8000", FaultPlan::default()).await?;
+    /// println!("DynamoDB, with faults, at {}", proxy.url());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Start`] when the URL is not a plain `http` URL with a host,
+    /// or the port, thread or runtime cannot be had.
+    pub async fn start(upstream_url: &str, plan: FaultPlan) -> Result<Self> {
+        let upstream = Upstream::parse(upstream_url)?;
+        let start_error = |source| Error::Start {
+            what: "the fault proxy",
+            source,
+        };
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(start_error)?;
+        listener.set_nonblocking(true).map_err(start_error)?;
+        let addr = listener.local_addr().map_err(start_error)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("dynago-fault-proxy")
+            .enable_all()
+            .build()
+            .map_err(start_error)?;
+        let listener = {
+            let _context = runtime.enter();
+            TcpListener::from_std(listener).map_err(start_error)?
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(plan)),
+        });
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let serving = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("dynago-fault-proxy".into())
+            .spawn(move || runtime.block_on(serve(listener, upstream, serving, shutdown_rx)))
+            .map_err(start_error)?;
+        tracing::debug!(%addr, upstream = upstream_url, "fault proxy started");
+        Ok(Self {
+            addr,
+            upstream: upstream_url.to_owned(),
+            shared,
+            shutdown: Some(shutdown_tx),
+        })
+    }
+
+    /// The proxy's URL, such as `http://127.0.0.1:41873`.
+    ///
+    /// ```no_run
+    /// # fn run(proxy: dynago_local::FaultProxy) {
+    /// let url: String = proxy.url();
+    /// # let _ = url;
+    /// # }
+    /// ```
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The upstream URL the proxy forwards to.
+    ///
+    /// ```no_run
+    /// # fn run(proxy: dynago_local::FaultProxy) {
+    /// println!("{} -> {}", proxy.url(), proxy.upstream());
+    /// # }
+    /// ```
+    pub fn upstream(&self) -> &str {
+        &self.upstream
+    }
+
+    /// The proxy as an endpoint, with the same credentials as
+    /// [`LocalDynamo::endpoint`](crate::LocalDynamo::endpoint).
+    ///
+    /// ```no_run
+    /// # async fn run(proxy: dynago_local::FaultProxy) -> dynago::Result<()> {
+    /// use dynago::{Table, TableOptions};
+    ///
+    /// let table = Table::connect(
+    ///     TableOptions::new("orders").partition_key("pk").endpoint(proxy.endpoint()),
+    /// )
+    /// .await?;
+    /// # let _ = table;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::new(self.url()).credentials(ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    }
+
+    /// [`TableOptions`] for the table `name` through the proxy, with the
+    /// region of [`LocalDynamo::table_options`](crate::LocalDynamo::table_options)
+    /// (so the proxy sees the tables the server holds for it).
+    ///
+    /// ```no_run
+    /// # async fn run(proxy: dynago_local::FaultProxy) -> dynago::Result<()> {
+    /// let table = dynago::Table::connect(proxy.table_options("orders").partition_key("pk")).await?;
+    /// # let _ = table;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn table_options(&self, name: impl Into<String>) -> TableOptions {
+        TableOptions::new(name)
+            .endpoint(self.endpoint())
+            .region(REGION)
+    }
+
+    /// Replaces the plan, from the next request on. The generator starts
+    /// again from the new plan's seed, and [`FaultPlan::first`] counts from
+    /// here; the [`stats`](Self::stats) go on counting.
+    ///
+    /// ```no_run
+    /// # fn run(proxy: dynago_local::FaultProxy) {
+    /// use dynago_local::FaultPlan;
+    ///
+    /// proxy.set_plan(FaultPlan::default().drop_answer(1.0).first(1));
+    /// // ... the next request commits and loses its answer ...
+    /// proxy.set_plan(FaultPlan::default()); // no more faults
+    /// # }
+    /// ```
+    pub fn set_plan(&self, plan: FaultPlan) {
+        self.shared.lock().set_plan(plan);
+    }
+
+    /// The plan in force.
+    ///
+    /// ```no_run
+    /// # fn run(proxy: dynago_local::FaultProxy) {
+    /// assert_eq!(proxy.plan(), dynago_local::FaultPlan::default());
+    /// # }
+    /// ```
+    pub fn plan(&self) -> FaultPlan {
+        self.shared.lock().plan.clone()
+    }
+
+    /// What the proxy has seen and done so far.
+    ///
+    /// ```no_run
+    /// # fn run(proxy: dynago_local::FaultProxy) {
+    /// let stats = proxy.stats();
+    /// assert!(stats.forwarded <= stats.requests);
+    /// # }
+    /// ```
+    pub fn stats(&self) -> ProxyStats {
+        self.shared.lock().stats.clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+type Upstreams = Client<HttpConnector, Full<Bytes>>;
+
+/// Accepts connections until told to stop (or the handle is gone).
+async fn serve(
+    listener: TcpListener,
+    upstream: Upstream,
+    shared: Arc<Shared>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let client: Upstreams = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build_http();
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    shared.lock().stats.connections += 1;
+                    tokio::spawn(connection(
+                        stream,
+                        upstream.clone(),
+                        client.clone(),
+                        Arc::clone(&shared),
+                    ));
+                }
+                Err(error) => {
+                    // Out of descriptors and the like: wait a little.
+                    tracing::debug!(%error, "fault proxy: accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+    tracing::debug!("fault proxy stopped");
+}
+
+/// Serves one client connection, request after request.
+async fn connection(stream: TcpStream, upstream: Upstream, client: Upstreams, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let reset = Arc::new(AtomicBool::new(false));
+    let io = TokioIo::new(FaultStream {
+        inner: stream,
+        reset: Arc::clone(&reset),
+    });
+    let service = hyper::service::service_fn(move |request| {
+        handle(
+            request,
+            upstream.clone(),
+            client.clone(),
+            Arc::clone(&shared),
+            Arc::clone(&reset),
+        )
+    });
+    if let Err(error) = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, service)
+        .await
+    {
+        tracing::trace!(%error, "fault proxy: connection ended");
+    }
+}
+
+/// Why the proxy ends a connection without answering.
+#[derive(Debug)]
+struct Abort(&'static str);
+
+impl fmt::Display for Abort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Abort {}
+
+/// One request: faults first, then forwarding.
+async fn handle(
+    request: Request<Incoming>,
+    upstream: Upstream,
+    client: Upstreams,
+    shared: Arc<Shared>,
+    reset: Arc<AtomicBool>,
+) -> std::result::Result<Response<Full<Bytes>>, Abort> {
+    let operation = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+        .map(|target| operation_name(target).to_owned());
+    let decision = shared.lock().decide(operation.as_deref());
+    if let Some(delay) = decision.delay {
+        tokio::time::sleep(delay).await;
+    }
+    if decision.action == Action::Reset {
+        // The stream sends a TCP reset when hyper drops it after this error.
+        reset.store(true, Ordering::SeqCst);
+        return Err(Abort("connection reset by the fault proxy"));
+    }
+    let (parts, body) = request.into_parts();
+    // Read the whole body, also when it is not forwarded: the connection
+    // stays usable for the next request.
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Err(Abort("the client's request body could not be read")),
+    };
+    if let Action::Throttle(kind) = decision.action {
+        return Ok(kind.response());
+    }
+    let body = if decision.strip_token {
+        match strip_client_request_token(&body) {
+            Some(stripped) => {
+                shared.lock().stats.tokens_stripped += 1;
+                stripped
+            }
+            None => body,
+        }
+    } else {
+        body
+    };
+    let uri = match upstream.uri_for(&parts.uri) {
+        Ok(uri) => uri,
+        Err(error) => return Ok(bad_gateway(&shared, &error)),
+    };
+    let mut forward = Request::new(Full::new(body));
+    *forward.method_mut() = parts.method;
+    *forward.uri_mut() = uri;
+    // The Host header goes as it is: it is part of the request's signature.
+    copy_end_to_end(&parts.headers, forward.headers_mut());
+    shared.lock().stats.forwarded += 1;
+    let answer = match client.request(forward).await {
+        Ok(answer) => answer,
+        Err(error) => return Ok(bad_gateway(&shared, &error)),
+    };
+    let (parts, body) = answer.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => return Ok(bad_gateway(&shared, &error)),
+    };
+    if decision.action == Action::DropAnswer {
+        shared.lock().stats.dropped_answers += 1;
+        tracing::debug!(
+            operation = operation.as_deref().unwrap_or("?"),
+            status = parts.status.as_u16(),
+            "fault proxy: dropping the answer"
+        );
+        return Err(Abort("answer dropped by the fault proxy"));
+    }
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = parts.status;
+    copy_end_to_end(&parts.headers, response.headers_mut());
+    Ok(response)
+}
+
+/// The JSON request `body` without its `ClientRequestToken`; `None` when
+/// it has none (or is not a JSON object).
+fn strip_client_request_token(body: &Bytes) -> Option<Bytes> {
+    const TOKEN: &str = "ClientRequestToken";
+    if !body.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()) {
+        return None;
+    }
+    let mut request: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).ok()?;
+    request.remove(TOKEN)?;
+    serde_json::to_vec(&request).ok().map(Bytes::from)
+}
+
+/// Copies the headers that are not about one connection; the length is
+/// set again from the body.
+fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        let hop_by_hop = name == header::CONNECTION
+            || name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::TE
+            || name == header::TRAILER
+            || name == header::UPGRADE
+            || name == header::PROXY_AUTHORIZATION
+            || name == header::PROXY_AUTHENTICATE
+            || name.as_str() == "keep-alive";
+        if !hop_by_hop {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+fn bad_gateway(shared: &Shared, error: &dyn std::error::Error) -> Response<Full<Bytes>> {
+    shared.lock().stats.upstream_errors += 1;
+    tracing::debug!(%error, "fault proxy: upstream failed");
+    let mut response = Response::new(Full::new(Bytes::from(format!(
+        "the fault proxy could not reach DynamoDB: {error}"
+    ))));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// A client connection that can be made to end with a reset.
+struct FaultStream {
+    inner: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for FaultStream {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::SeqCst) {
+            // A zero linger turns the close into a TCP RST.
+            let _ = self.inner.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for FaultStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for FaultStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use aws_config::BehaviorVersion;
+    use aws_sdk_dynamodb::config::retry::RetryConfig;
+    use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+        ScalarAttributeType,
+    };
+
+    use super::*;
+    use crate::{unique_table_name, Backend, LocalDynamo};
+
+    async fn dynamo() -> LocalDynamo {
+        LocalDynamo::start_backend(Backend::Embedded)
+            .await
+            .expect("the embedded server")
+    }
+
+    /// An SDK client on `url` with `attempts` attempts, 5 ms backoff and a
+    /// 3 s attempt timeout.
+    async fn client(url: &str, attempts: u32) -> aws_sdk_dynamodb::Client {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(url)
+            .region(Region::new(REGION))
+            .credentials_provider(Credentials::new(
+                ACCESS_KEY_ID,
+                SECRET_ACCESS_KEY,
+                None,
+                None,
+                "test",
+            ))
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(attempts)
+                    .with_initial_backoff(Duration::from_millis(5)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(3))
+                    .build(),
+            )
+            .load()
+            .await;
+        aws_sdk_dynamodb::Client::new(&config)
+    }
+
+    async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
+        let name = unique_table_name("proxy");
+        client
+            .create_table()
+            .table_name(&name)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .expect("key"),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .expect("create table");
+        name
+    }
+
+    async fn put(
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+        pk: &str,
+    ) -> std::result::Result<
+        aws_sdk_dynamodb::operation::put_item::PutItemOutput,
+        SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError>,
+    > {
+        client
+            .put_item()
+            .table_name(table)
+            .item("pk", AttributeValue::S(pk.to_owned()))
+            .send()
+            .await
+    }
+
+    async fn exists(client: &aws_sdk_dynamodb::Client, table: &str, pk: &str) -> bool {
+        client
+            .get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get item")
+            .item
+            .is_some()
+    }
+
+    #[tokio::test]
+    async fn forwards_over_kept_alive_connections() {
+        let dynamo = dynamo().await;
+        let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default())
+            .await
+            .expect("proxy");
+        let client = client(&proxy.url(), 1).await;
+        let table = create_table(&client).await;
+        for n in 0..10 {
+            put(&client, &table, &format!("item-{n}"))
+                .await
+                .expect("put");
+        }
+        assert!(exists(&dynamo.client().await, &table, "item-7").await);
+        let stats = proxy.stats();
+        assert_eq!(stats.requests, 11);
+        assert_eq!(stats.forwarded, 11);
+        assert_eq!(stats.requests_for("PutItem"), 10);
+        assert_eq!(stats.requests_for("DynamoDB_20120810.CreateTable"), 1);
+        assert_eq!(stats.faults(), 0);
+        assert_eq!(stats.connections, 1, "one kept-alive connection: {stats:?}");
+    }
+
+    #[tokio::test]
+    async fn adds_latency() {
+        let dynamo = dynamo().await;
+        let delay = Duration::from_millis(300);
+        let proxy = FaultProxy::start(
+            dynamo.url(),
+            FaultPlan::default()
+                .latency(delay, 1.0)
+                .operation("ListTables"),
+        )
+        .await
+        .expect("proxy");
+        let client = client(&proxy.url(), 1).await;
+        // A first request, to open the connection.
+        let table = create_table(&client).await;
+        let started = Instant::now();
+        client.list_tables().send().await.expect("list tables");
+        let slow = started.elapsed();
+        assert!(slow >= delay, "{slow:?}");
+        let started = Instant::now();
+        client
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .expect("describe");
+        assert!(started.elapsed() < slow);
+        let stats = proxy.stats();
+        assert_eq!(stats.delayed, 1);
+        assert_eq!(stats.forwarded, 3);
+    }
+
+    #[tokio::test]
+    async fn throttles_as_dynamodb_does() {
+        let dynamo = dynamo().await;
+        let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default())
+            .await
+            .expect("proxy");
+        let client = client(&proxy.url(), 1).await;
+        let table = create_table(&client).await;
+        for kind in [
+            Throttle::ProvisionedThroughputExceeded,
+            Throttle::Throttling,
+            Throttle::InternalServerError,
+            Throttle::ServiceUnavailable,
+        ] {
+            proxy.set_plan(FaultPlan::default().throttle(kind, 1.0));
+            let error = put(&client, &table, "throttled")
+                .await
+                .expect_err("a throttled put");
+            assert_eq!(error.code(), Some(kind.error_type()), "{kind:?}");
+            assert_eq!(
+                error.raw_response().map(|r| r.status().as_u16()),
+                Some(kind.status())
+            );
+            if kind == Throttle::ProvisionedThroughputExceeded {
+                assert!(error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_provisioned_throughput_exceeded_exception()));
+            }
+        }
+        assert!(!exists(&dynamo.client().await, &table, "throttled").await);
+        assert_eq!(proxy.stats().throttled, 4);
+
+        // The SDK sees them as worth retrying: two throttles, then success.
+        for kind in [Throttle::Throttling, Throttle::ServiceUnavailable] {
+            let client = self::client(&proxy.url(), 3).await;
+            proxy.set_plan(FaultPlan::default().throttle(kind, 1.0).first(2));
+            let before = proxy.stats();
+            put(&client, &table, "retried").await.expect("retried put");
+            let after = proxy.stats();
+            assert_eq!(after.throttled - before.throttled, 2, "{kind:?}");
+            assert_eq!(after.forwarded - before.forwarded, 1, "{kind:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn drops_the_answer_of_a_committed_write() {
+        let dynamo = dynamo().await;
+        let proxy = FaultProxy::start(
+            dynamo.url(),
+            FaultPlan::default()
+                .drop_answer(1.0)
+                .operation("PutItem")
+                .first(1),
+        )
+        .await
+        .expect("proxy");
+        let client = client(&proxy.url(), 1).await;
+        let table = create_table(&client).await;
+        let started = Instant::now();
+        let error = put(&client, &table, "lost")
+            .await
+            .expect_err("the answer was dropped");
+        assert!(
+            matches!(
+                error,
+                SdkError::DispatchFailure(_)
+                    | SdkError::TimeoutError(_)
+                    | SdkError::ResponseError(_)
+            ),
+            "{error:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // The write happened all the same.
+        assert!(exists(&dynamo.client().await, &table, "lost").await);
+        let stats = proxy.stats();
+        assert_eq!(stats.dropped_answers, 1);
+        assert_eq!(stats.forwarded, 2);
+
+        // Only the first: the next put is answered, on a new connection.
+        put(&client, &table, "kept").await.expect("second put");
+        assert!(exists(&dynamo.client().await, &table, "kept").await);
+        assert_eq!(proxy.stats().dropped_answers, 1);
+        assert_eq!(proxy.stats().connections, 2);
+    }
+
+    #[tokio::test]
+    async fn resets_before_forwarding() {
+        let dynamo = dynamo().await;
+        let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default())
+            .await
+            .expect("proxy");
+        let client = client(&proxy.url(), 1).await;
+        let table = create_table(&client).await;
+        proxy.set_plan(FaultPlan::default().reset(1.0).first(1));
+        let error = put(&client, &table, "never")
+            .await
+            .expect_err("the connection was reset");
+        assert!(
+            matches!(
+                error,
+                SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+            ),
+            "{error:?}"
+        );
+        assert!(!exists(&dynamo.client().await, &table, "never").await);
+        let stats = proxy.stats();
+        assert_eq!(stats.resets, 1);
+        assert_eq!(stats.forwarded, 1, "only CreateTable");
+
+        // With retries, the SDK gets through.
+        let client = self::client(&proxy.url(), 2).await;
+        proxy.set_plan(FaultPlan::default().reset(1.0).first(1));
+        put(&client, &table, "retried").await.expect("retried put");
+        assert!(exists(&dynamo.client().await, &table, "retried").await);
+    }
+
+    #[tokio::test]
+    async fn refuses_an_unusable_upstream() {
+        for url in ["not a url", "https://127.0.0.1:1", "/path/only"] {
+            let error = FaultProxy::start(url, FaultPlan::default())
+                .await
+                .expect_err(url);
+            assert!(matches!(error, Error::Start { .. }), "{error}");
+        }
+        // An upstream that is not there: 502, counted.
+        let proxy = FaultProxy::start("http://127.0.0.1:1", FaultPlan::default())
+            .await
+            .expect("proxy");
+        let client = client(&proxy.url(), 1).await;
+        let error = client.list_tables().send().await.expect_err("no upstream");
+        assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(502));
+        assert_eq!(proxy.stats().upstream_errors, 1);
+    }
+
+    #[tokio::test]
+    async fn strips_client_request_tokens() {
+        let dynamo = dynamo().await;
+        let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default())
+            .await
+            .expect("proxy");
+        let client = client(&proxy.url(), 1).await;
+        let table = create_table(&client).await;
+        let create_once = || {
+            client
+                .transact_write_items()
+                .transact_items(
+                    aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                        .put(
+                            aws_sdk_dynamodb::types::Put::builder()
+                                .table_name(&table)
+                                .item("pk", AttributeValue::S("once".into()))
+                                .condition_expression("attribute_not_exists(pk)")
+                                .build()
+                                .expect("put"),
+                        )
+                        .build(),
+                )
+                .client_request_token("token-1")
+        };
+        create_once().send().await.expect("first transaction");
+        // The same token again: DynamoDB's idempotency answers success.
+        create_once()
+            .send()
+            .await
+            .expect("the same transaction again");
+        assert_eq!(proxy.stats().tokens_stripped, 0);
+        // Without the token, the transaction is evaluated again, and fails.
+        proxy.set_plan(FaultPlan::default().strip_client_request_tokens(true));
+        let error = create_once().send().await.expect_err("evaluated again");
+        assert_eq!(error.code(), Some("TransactionCanceledException"));
+        let stats = proxy.stats();
+        assert_eq!(stats.tokens_stripped, 1);
+        // Other requests pass untouched.
+        assert!(exists(&client, &table, "once").await);
+        assert_eq!(proxy.stats().tokens_stripped, 1);
+    }
+
+    #[test]
+    fn strips_only_the_token() {
+        let body = Bytes::from_static(
+            br#"{"TransactItems":[{"Put":{"Item":{"pk":{"S":"ClientRequestToken"}}}}],"ClientRequestToken":"t-1"}"#,
+        );
+        let stripped = strip_client_request_token(&body).expect("a token");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&stripped).expect("json"),
+            serde_json::json!({"TransactItems":[{"Put":{"Item":{"pk":{"S":"ClientRequestToken"}}}}]})
+        );
+        assert_eq!(strip_client_request_token(&stripped), None);
+        assert_eq!(
+            strip_client_request_token(&Bytes::from_static(b"ClientRequestToken, not json")),
+            None
+        );
+    }
+
+    #[test]
+    fn plans_are_reproducible_and_keep_their_shares() {
+        let plan = FaultPlan::default()
+            .seed(99)
+            .throttle(Throttle::Throttling, 0.2)
+            .drop_answer(0.1)
+            .latency(Duration::from_millis(1), 0.5);
+        let run = |plan: &FaultPlan| {
+            let mut state = State::new(plan.clone());
+            (0..10_000)
+                .map(|_| state.decide(Some("PutItem")))
+                .collect::<Vec<_>>()
+        };
+        let first = run(&plan);
+        assert_eq!(first, run(&plan));
+        assert_ne!(first, run(&plan.clone().seed(100)));
+        let share = |hit: &dyn Fn(&Decision) -> bool| {
+            first.iter().filter(|d| hit(d)).count() as f64 / first.len() as f64
+        };
+        let throttled = share(&|d| matches!(d.action, Action::Throttle(Throttle::Throttling)));
+        let dropped = share(&|d| d.action == Action::DropAnswer);
+        let delayed = share(&|d| d.delay.is_some());
+        assert!((0.18..0.22).contains(&throttled), "{throttled}");
+        assert!((0.08..0.12).contains(&dropped), "{dropped}");
+        assert!((0.47..0.53).contains(&delayed), "{delayed}");
+    }
+
+    #[test]
+    fn plans_select_operations_and_the_first_requests() {
+        let mut state = State::new(
+            FaultPlan::default()
+                .drop_answer(1.0)
+                .operation("DynamoDB_20120810.TransactWriteItems")
+                .first(2),
+        );
+        let actions: Vec<Action> = [
+            Some("GetItem"),
+            Some("TransactWriteItems"),
+            None,
+            Some("TransactWriteItems"),
+            Some("TransactWriteItems"),
+        ]
+        .into_iter()
+        .map(|op| state.decide(op).action)
+        .collect();
+        assert_eq!(
+            actions,
+            [
+                Action::Forward,
+                Action::DropAnswer,
+                Action::Forward,
+                Action::DropAnswer,
+                Action::Forward
+            ]
+        );
+        assert_eq!(state.stats.requests, 5);
+        assert_eq!(state.stats.requests_for("TransactWriteItems"), 3);
+
+        // Shares beyond 1 are clamped; kinds are taken in order.
+        let mut state = State::new(FaultPlan::default().reset(7.0).drop_answer(f64::NAN));
+        assert_eq!(state.decide(None).action, Action::Reset);
+        assert_eq!(state.plan.drop_answer_share, 0.0);
+    }
+}

@@ -1,0 +1,296 @@
+//! Writes whose answer is lost, through a fault-injecting proxy: a locked
+//! put is written once and reported once; throttled writers lose nothing.
+mod common;
+
+use std::time::Duration;
+
+use common::{key, n, raw_item};
+use dynago::{Condition, Error, Key, Table, TableOptions};
+use dynago_local::{FaultPlan, FaultProxy, Throttle};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Account {
+    owner: String,
+    balance: i64,
+    version: u64,
+}
+
+fn account(balance: i64, version: u64) -> Account {
+    Account {
+        owner: "ada".into(),
+        balance,
+        version,
+    }
+}
+
+/// A fresh table, a proxy in front of the shared server, and a handle on the
+/// same table through the proxy whose SDK makes `sdk_attempts` attempts per
+/// request (5 ms backoff, 2 s per attempt).
+async fn behind_proxy(plan: FaultPlan, sdk_attempts: u32) -> (Table, Table, FaultProxy) {
+    let direct = common::table().await;
+    let dynamo = dynago_local::shared().await.expect("the shared server");
+    let proxy = FaultProxy::start(dynamo.url(), plan)
+        .await
+        .expect("a fault proxy");
+    let proxied = Table::connect(
+        TableOptions::new(direct.name())
+            .partition_key("pk")
+            .sort_key("sk")
+            .endpoint(proxy.endpoint())
+            .region(dynago_local::REGION)
+            .attempt_timeout(Duration::from_secs(2))
+            .sdk_max_attempts(sdk_attempts)
+            .sdk_initial_backoff(Duration::from_millis(5)),
+    )
+    .await
+    .expect("table options");
+    (direct, proxied, proxy)
+}
+
+/// The answer of the next PutItem only is lost.
+fn lose_next_put() -> FaultPlan {
+    FaultPlan::default()
+        .drop_answer(1.0)
+        .operation("PutItem")
+        .first(1)
+}
+
+async fn stored(table: &Table, key: Key) -> Option<Account> {
+    table
+        .get_item(key)
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get")
+}
+
+#[tokio::test]
+async fn locked_update_whose_answer_is_lost_is_recovered() {
+    let (direct, proxied, proxy) = behind_proxy(FaultPlan::default(), 3).await;
+    direct
+        .put_item(key("acct", 1), &account(10, 0))
+        .optimistic_lock("version", 0)
+        .send()
+        .await
+        .expect("create");
+
+    proxy.set_plan(lose_next_put());
+    let outcome = proxied
+        .put_item(key("acct", 1), &account(25, 1))
+        .optimistic_lock("version", 1)
+        .send()
+        .await
+        .expect("the put took place; its retry finds it");
+    assert!(outcome.recovered, "{outcome:?}");
+    assert_eq!(outcome.version, Some(2));
+    assert_eq!(outcome.old_item, None);
+
+    // Written once: the version moved by exactly one.
+    assert_eq!(stored(&direct, key("acct", 1)).await, Some(account(25, 2)));
+    let raw = raw_item(&direct, &key("acct", 1)).await.expect("stored");
+    assert_eq!(raw.get("version"), Some(&n(2)));
+    let stats = proxy.stats();
+    assert_eq!(stats.dropped_answers, 1);
+    assert_eq!(stats.requests_for("PutItem"), 2, "{stats:?}");
+
+    // The next locked put goes on from there, untouched by the proxy.
+    let outcome = proxied
+        .put_item(key("acct", 1), &account(30, 2))
+        .optimistic_lock("version", 2)
+        .send()
+        .await
+        .expect("the next put");
+    assert!(!outcome.recovered);
+    assert_eq!(stored(&direct, key("acct", 1)).await, Some(account(30, 3)));
+}
+
+#[tokio::test]
+async fn locked_create_whose_answer_is_lost_is_recovered() {
+    let (direct, proxied, proxy) = behind_proxy(lose_next_put(), 3).await;
+    let outcome = proxied
+        .put_item(key("acct", 1), &account(10, 0))
+        .optimistic_lock("version", 0)
+        .send()
+        .await
+        .expect("the create took place; its retry finds it");
+    assert!(outcome.recovered);
+    assert_eq!(outcome.version, Some(1));
+    assert_eq!(stored(&direct, key("acct", 1)).await, Some(account(10, 1)));
+    assert_eq!(proxy.stats().requests_for("PutItem"), 2);
+}
+
+#[tokio::test]
+async fn a_lost_answer_without_sdk_retries_is_an_error_and_a_resend_a_conflict() {
+    let (direct, proxied, proxy) = behind_proxy(FaultPlan::default(), 1).await;
+    direct
+        .put_item(key("acct", 1), &account(10, 0))
+        .optimistic_lock("version", 0)
+        .send()
+        .await
+        .expect("create");
+
+    proxy.set_plan(lose_next_put());
+    let lost = proxied
+        .put_item(key("acct", 1), &account(25, 1))
+        .optimistic_lock("version", 1)
+        .send()
+        .await
+        .expect_err("no answer, no retry");
+    assert!(lost.is_retryable(), "{lost:?}");
+    assert!(!lost.is_conflict());
+    // It took place all the same, once.
+    assert_eq!(stored(&direct, key("acct", 1)).await, Some(account(25, 2)));
+
+    // Sending it again by hand is another write (another write id): it
+    // finds version 2 where it expects 1, and is refused, not applied twice.
+    let again = proxied
+        .put_item(key("acct", 1), &account(25, 1))
+        .optimistic_lock("version", 1)
+        .send()
+        .await
+        .expect_err("the first send took place");
+    assert_eq!(again.version_conflict(), Some((1, Some(2))), "{again:?}");
+    assert_eq!(stored(&direct, key("acct", 1)).await, Some(account(25, 2)));
+    assert_eq!(proxy.stats().dropped_answers, 1);
+}
+
+#[tokio::test]
+async fn a_conditional_create_whose_answer_is_lost_is_written_once_but_reported_failed() {
+    let (direct, proxied, proxy) = behind_proxy(lose_next_put(), 3).await;
+    let error = proxied
+        .put_item(key("acct", 1), &account(10, 0))
+        .condition(Condition::new("attribute_not_exists(#pk)").name("#pk", "pk"))
+        .send()
+        .await
+        .expect_err("the retry fails its condition against the first send");
+    // Only a version-locked put carries a write id to recognise itself by:
+    // a put under a plain condition reports its own success as a failure.
+    match &error {
+        Error::ConditionFailed {
+            item: Some(item), ..
+        } => {
+            assert_eq!(item.get("balance"), Some(&n(10)), "{error:?}");
+        }
+        other => panic!("expected a failed condition, got {other:?}"),
+    }
+    assert_eq!(stored(&direct, key("acct", 1)).await, Some(account(10, 0)));
+    assert_eq!(proxy.stats().requests_for("PutItem"), 2);
+}
+
+/// Reads an account and writes it back with `amount` added, under its
+/// version, until no other writer came in between.
+async fn deposit(table: &Table, key: Key, amount: i64) {
+    loop {
+        let current = stored(table, key.clone()).await.expect("an account");
+        let next = Account {
+            balance: current.balance + amount,
+            ..current.clone()
+        };
+        match table
+            .put_item(key.clone(), &next)
+            .optimistic_lock("version", current.version)
+            .send()
+            .await
+        {
+            Ok(_) => return,
+            Err(error) if error.is_conflict() => continue,
+            Err(error) => panic!("deposit of {amount}: {error:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn locked_deposits_under_throttling_are_exact() {
+    const ACCOUNTS: u32 = 4;
+    const WRITERS_PER_ACCOUNT: i64 = 2;
+    const DEPOSITS_PER_WRITER: i64 = 25;
+    let (direct, proxied, proxy) = behind_proxy(FaultPlan::default(), 10).await;
+    for account_no in 0..ACCOUNTS {
+        direct
+            .put_item(key("acct", account_no), &account(0, 0))
+            .optimistic_lock("version", 0)
+            .send()
+            .await
+            .expect("create");
+    }
+    proxy.set_plan(
+        FaultPlan::default()
+            .seed(20)
+            .throttle(Throttle::ProvisionedThroughputExceeded, 0.2),
+    );
+    let writers: Vec<_> = (0..ACCOUNTS)
+        .flat_map(|account_no| (0..WRITERS_PER_ACCOUNT).map(move |writer| (account_no, writer)))
+        .map(|(account_no, writer)| {
+            let table = proxied.clone();
+            tokio::spawn(async move {
+                for n in 0..DEPOSITS_PER_WRITER {
+                    deposit(&table, key("acct", account_no), writer * 1000 + n + 1).await;
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.expect("a writer");
+    }
+    let per_account: i64 = (0..WRITERS_PER_ACCOUNT)
+        .flat_map(|writer| (0..DEPOSITS_PER_WRITER).map(move |n| writer * 1000 + n + 1))
+        .sum();
+    let deposits = u64::try_from(WRITERS_PER_ACCOUNT * DEPOSITS_PER_WRITER).expect("small");
+    for account_no in 0..ACCOUNTS {
+        assert_eq!(
+            stored(&direct, key("acct", account_no)).await,
+            Some(account(per_account, deposits + 1)),
+            "account {account_no}"
+        );
+    }
+    let stats = proxy.stats();
+    let share = stats.throttled as f64 / stats.requests as f64;
+    assert!((0.1..0.3).contains(&share), "{share}: {stats:?}");
+    assert_eq!(stats.forwarded + stats.throttled, stats.requests);
+}
+
+#[tokio::test]
+async fn sdk_options_are_checked() {
+    for options in [
+        TableOptions::new("t")
+            .partition_key("pk")
+            .sdk_max_attempts(0),
+        TableOptions::new("t")
+            .partition_key("pk")
+            .attempt_timeout(Duration::ZERO),
+        TableOptions::new("t")
+            .partition_key("pk")
+            .operation_timeout(Duration::ZERO),
+    ] {
+        let error = Table::connect(options.clone())
+            .await
+            .expect_err("refused options");
+        assert!(matches!(error, Error::Config(_)), "{options:?}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn an_operation_timeout_bounds_a_slow_answer() {
+    let (_direct, proxied, proxy) = behind_proxy(FaultPlan::default(), 1).await;
+    let dynamo = dynago_local::shared().await.expect("the shared server");
+    let slow = Table::connect(
+        dynamo
+            .table_options(proxied.name())
+            .partition_key("pk")
+            .sort_key("sk")
+            .endpoint(proxy.endpoint())
+            .operation_timeout(Duration::from_millis(200)),
+    )
+    .await
+    .expect("table options");
+    proxy.set_plan(FaultPlan::default().latency(Duration::from_secs(1), 1.0));
+    let started = std::time::Instant::now();
+    let error = slow
+        .get_item(key("acct", 1))
+        .send_raw()
+        .await
+        .expect_err("too slow");
+    assert!(started.elapsed() < Duration::from_millis(900));
+    assert!(error.is_retryable(), "{error:?}");
+}
