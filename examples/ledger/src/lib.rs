@@ -1,0 +1,44 @@
+//! A bank ledger on DynamoDB: the example program of `dynago`.
+//!
+//! The library half holds what a real service would keep, the binary half
+//! (`main.rs`) is the command line around it.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`money`] | [`Money`], exact amounts in cents parsed from text like `12.34`, and [`Currency`] |
+//! | [`account`] | the [`Account`] aggregate: its commands, events and rules ([`AccountError`]) |
+//! | [`ledger`] | [`Ledger`], the accounts in a [`dynago_es::EventStore`]: open, deposit, withdraw, transfer (one transaction over two accounts), close, statements and history |
+//! | [`workload`] | many tasks at once on the same accounts, for the demo and the stress test |
+//! | [`mod@audit`] | the checks read back from the table: money conserved, transfers whole, versions contiguous, snapshots right |
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use dynago::TableOptions;
+//! use ledger::Ledger;
+//!
+//! let ledger = Ledger::connect(TableOptions::new("ledger"), ledger::store_options()).await?;
+//! ledger.create_table_if_missing().await?;
+//! let alice = "alice".parse()?;
+//! ledger.open(&alice, "Alice", "EUR".parse()?).await?;
+//! let receipt = ledger.deposit(&alice, "12.34".parse()?).await?;
+//! assert_eq!(receipt.holder.balance.to_string(), "12.34");
+//! # Ok(())
+//! # }
+//! ```
+#![deny(warnings)]
+
+pub mod account;
+pub mod audit;
+pub mod ledger;
+pub mod money;
+pub mod workload;
+
+pub use account::{
+    Account, AccountCommand, AccountError, AccountEvent, AccountId, Holder, ParseAccountIdError,
+};
+pub use audit::{audit, Check, Expected};
+pub use ledger::{
+    store_options, HistoryPage, Ledger, LedgerError, Receipt, Statement, Transfer, TransferReceipt,
+};
+pub use money::{Currency, Money, ParseCurrencyError, ParseMoneyError};
+pub use workload::{Report, Workload};

@@ -1,0 +1,416 @@
+//! `ledger`: the command line of the dynago example, a bank ledger on
+//! DynamoDB. Run it with no arguments for the demo; `ledger --help` lists the
+//! rest. The library half of this package (`lib.rs`) holds the ledger itself.
+#![deny(warnings)]
+
+mod backend;
+mod demo;
+mod stress;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use ledger::{AccountEvent, AccountId, Currency, Ledger, Money, Transfer};
+
+use crate::backend::{connect, describe, tag, Storage};
+
+/// A bank ledger on DynamoDB, built with dynago: exact money, transfers in one
+/// transaction, and a demo of many writers on the same accounts.
+///
+/// With no command, it runs the demo. Without --endpoint or --aws, the
+/// accounts live in an embedded DynamoDB emulator that keeps them in a file
+/// under --data-dir (the demo and the stress test use a fresh one in memory
+/// instead).
+#[derive(Debug, Parser)]
+#[command(name = "ledger", version)]
+struct Cli {
+    /// Use the DynamoDB at this URL (DynamoDB Local, say), with dummy credentials.
+    #[arg(long, global = true, value_name = "URL", conflicts_with = "aws")]
+    endpoint: Option<String>,
+
+    /// Use real AWS, with the standard credential chain (environment, profile, role).
+    #[arg(long, global = true)]
+    aws: bool,
+
+    /// The AWS region (default: the standard chain's with --aws, us-east-1 with --endpoint).
+    #[arg(long, global = true)]
+    region: Option<String>,
+
+    /// The table, created with string keys pk and sk if it does not exist.
+    #[arg(long, global = true, value_name = "NAME", default_value = "ledger")]
+    table: String,
+
+    /// Where the embedded emulator keeps its file, ledger.sqlite [default:
+    /// $XDG_DATA_HOME/dynago-ledger or ~/.local/share/dynago-ledger].
+    #[arg(long, global = true, value_name = "PATH")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Opens an account.
+    Open {
+        /// The new account's id, such as alice.
+        id: String,
+        /// Who owns it.
+        #[arg(long)]
+        owner: String,
+        /// The one currency it holds, as a three-letter code.
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+    },
+    /// Puts money into an account.
+    Deposit {
+        /// The account.
+        id: String,
+        /// How much, such as 12.34.
+        #[arg(allow_hyphen_values = true)]
+        amount: String,
+    },
+    /// Takes money out of an account; never more than its balance.
+    Withdraw {
+        /// The account.
+        id: String,
+        /// How much, such as 12.34.
+        #[arg(allow_hyphen_values = true)]
+        amount: String,
+    },
+    /// Moves money from one account to another, in one transaction.
+    Transfer {
+        /// The account debited.
+        from: String,
+        /// The account credited (same currency).
+        to: String,
+        /// How much, such as 12.34.
+        #[arg(allow_hyphen_values = true)]
+        amount: String,
+    },
+    /// Closes an empty account for good.
+    Close {
+        /// The account.
+        id: String,
+    },
+    /// Shows an account's balance.
+    Balance {
+        /// The account.
+        id: String,
+    },
+    /// Lists an account's events, a page at a time.
+    History {
+        /// The account.
+        id: String,
+        /// How many events a page shows.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        page_size: u32,
+        /// The version to start at (1 is the first event).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        from: u64,
+    },
+    /// Tells the ledger's story: accounts, refusals, many writers at once, checks.
+    Demo,
+    /// Measures throughput and latency with many writers, then checks the books.
+    Stress {
+        /// How many accounts the commands share.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..=1_000))]
+        accounts: u32,
+        /// How many tasks send commands at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        tasks: u32,
+        /// How many commands each task sends.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        ops: u32,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    if std::env::var_os("RUST_LOG").is_some() {
+        // RUST_LOG=dynago=info prints a line for every DynamoDB request as it ends.
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line, each cause once: `a: b: c`.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if !message.contains(&cause) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&cause);
+        }
+    }
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A command whose input was checked.
+enum Action {
+    Open {
+        id: AccountId,
+        owner: String,
+        currency: Currency,
+    },
+    Deposit {
+        id: AccountId,
+        amount: Money,
+    },
+    Withdraw {
+        id: AccountId,
+        amount: Money,
+    },
+    Transfer {
+        from: AccountId,
+        to: AccountId,
+        amount: Money,
+    },
+    Close {
+        id: AccountId,
+    },
+    Balance {
+        id: AccountId,
+    },
+    History {
+        id: AccountId,
+        from: u64,
+        page_size: u32,
+    },
+    Demo,
+    Stress(stress::Shape),
+}
+
+/// Checks the command's input: bad input is refused here, before anything is
+/// started or written.
+fn check(command: &Command) -> anyhow::Result<Action> {
+    Ok(match command {
+        Command::Open {
+            id,
+            owner,
+            currency,
+        } => Action::Open {
+            id: account_id(id)?,
+            owner: owner.clone(),
+            currency: currency.parse()?,
+        },
+        Command::Deposit { id, amount } => Action::Deposit {
+            id: account_id(id)?,
+            amount: positive(amount)?,
+        },
+        Command::Withdraw { id, amount } => Action::Withdraw {
+            id: account_id(id)?,
+            amount: positive(amount)?,
+        },
+        Command::Transfer { from, to, amount } => {
+            let (from, to) = (account_id(from)?, account_id(to)?);
+            let amount = positive(amount)?;
+            if from == to {
+                bail!("cannot transfer from account {from} to itself");
+            }
+            Action::Transfer { from, to, amount }
+        }
+        Command::Close { id } => Action::Close {
+            id: account_id(id)?,
+        },
+        Command::Balance { id } => Action::Balance {
+            id: account_id(id)?,
+        },
+        Command::History {
+            id,
+            page_size,
+            from,
+        } => Action::History {
+            id: account_id(id)?,
+            from: *from,
+            page_size: *page_size,
+        },
+        Command::Demo => Action::Demo,
+        Command::Stress {
+            accounts,
+            tasks,
+            ops,
+        } => Action::Stress(stress::Shape {
+            accounts: usize::try_from(*accounts)?,
+            tasks: usize::try_from(*tasks)?,
+            ops: usize::try_from(*ops)?,
+        }),
+    })
+}
+
+/// Runs the command; `Ok(false)` when a check of the demo or stress test failed.
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    let action = check(cli.command.as_ref().unwrap_or(&Command::Demo))?;
+    let storage = match action {
+        Action::Demo | Action::Stress(_) => Storage::Memory,
+        _ => Storage::File,
+    };
+    let connected = connect(&cli, storage).await?;
+    let ledger = &connected.ledger;
+    match action {
+        Action::Open {
+            id,
+            owner,
+            currency,
+        } => {
+            let receipt = ledger.open(&id, &owner, currency).await?;
+            println!(
+                "opened {id} for {} in {} (version {})",
+                receipt.holder.owner, receipt.holder.currency, receipt.version
+            );
+        }
+        Action::Deposit { id, amount } => {
+            let receipt = ledger.deposit(&id, amount).await?;
+            let currency = &receipt.holder.currency;
+            println!(
+                "deposited {amount} {currency} into {id}: balance {} {currency} (version {})",
+                receipt.holder.balance, receipt.version
+            );
+        }
+        Action::Withdraw { id, amount } => {
+            let receipt = ledger.withdraw(&id, amount).await?;
+            let currency = &receipt.holder.currency;
+            println!(
+                "withdrew {amount} {currency} from {id}: balance {} {currency} (version {})",
+                receipt.holder.balance, receipt.version
+            );
+        }
+        Action::Transfer { from, to, amount } => transfer(ledger, from, to, amount).await?,
+        Action::Close { id } => {
+            let receipt = ledger.close(&id).await?;
+            println!("closed {id} (version {})", receipt.version);
+        }
+        Action::Balance { id } => {
+            let statement = ledger.statement(&id).await?;
+            if let Some(holder) = statement.state.holder() {
+                println!(
+                    "{id}: {} {} ({}, {}, version {})",
+                    holder.balance,
+                    holder.currency,
+                    holder.owner,
+                    statement.state.status(),
+                    statement.version
+                );
+            }
+        }
+        Action::History {
+            id,
+            from,
+            page_size,
+        } => history(ledger, &id, from, page_size).await?,
+        Action::Demo => return demo::run(ledger, &describe(&cli, &connected), tag(&cli)).await,
+        Action::Stress(shape) => {
+            let place = describe(&cli, &connected);
+            return stress::run(ledger, &place, tag(&cli), shape).await;
+        }
+    }
+    Ok(true)
+}
+
+async fn transfer(
+    ledger: &Ledger,
+    from: AccountId,
+    to: AccountId,
+    amount: Money,
+) -> anyhow::Result<()> {
+    // The transfer is in the source's currency. An account's currency never
+    // changes, so reading it first is safe; both halves check it again inside
+    // the transaction.
+    let source = ledger.statement(&from).await?;
+    let currency = source
+        .state
+        .holder()
+        .map(|holder| holder.currency.clone())
+        .context("the source account has no currency")?;
+    let receipt = ledger
+        .transfer(&Transfer {
+            from,
+            to,
+            amount,
+            currency: currency.clone(),
+        })
+        .await?;
+    let (from, to) = (&receipt.from, &receipt.to);
+    println!(
+        "transferred {amount} {currency} from {} to {}: {} holds {} {currency}, {} holds {} {currency}",
+        from.account, to.account, from.account, from.holder.balance, to.account, to.holder.balance,
+    );
+    Ok(())
+}
+
+fn account_id(text: &str) -> anyhow::Result<AccountId> {
+    Ok(text.parse()?)
+}
+
+/// An amount for a command: exact, and more than zero.
+fn positive(text: &str) -> anyhow::Result<Money> {
+    let amount: Money = text.parse()?;
+    if !amount.is_positive() {
+        bail!("amount `{text}` must be greater than zero");
+    }
+    Ok(amount)
+}
+
+async fn history(ledger: &Ledger, id: &AccountId, from: u64, page_size: u32) -> anyhow::Result<()> {
+    let statement = ledger.statement(id).await?;
+    let page = ledger
+        .history(id, from, usize::try_from(page_size)?)
+        .await?;
+    let (Some(first), Some(last)) = (page.events.first(), page.events.last()) else {
+        println!(
+            "{id} has {} events; none from version {from} on",
+            statement.version
+        );
+        return Ok(());
+    };
+    let currency = statement
+        .state
+        .holder()
+        .map(|holder| holder.currency.to_string())
+        .unwrap_or_default();
+    println!(
+        "{id}: events {} to {} of {} (times in UTC)",
+        first.version, last.version, statement.version
+    );
+    for event in &page.events {
+        let what = match &event.payload {
+            AccountEvent::Opened { owner, currency } => format!("owner {owner}, in {currency}"),
+            AccountEvent::Deposited { amount } => format!("+{amount} {currency}"),
+            AccountEvent::Withdrawn { amount } => format!("-{amount} {currency}"),
+            AccountEvent::Debited { to, amount } => format!("-{amount} {currency} to {to}"),
+            AccountEvent::Credited { from, amount } => {
+                format!("+{amount} {currency} from {from}")
+            }
+            AccountEvent::Closed => String::new(),
+        };
+        println!(
+            "  v{:<4} {}  {:<10} {what}",
+            event.version,
+            event.timestamp.format("%Y-%m-%d %H:%M:%S%.3f"),
+            event.event_type,
+        );
+    }
+    if let Some(next) = page.next {
+        println!("more: ledger history {id} --from {next} --page-size {page_size}");
+    }
+    Ok(())
+}

@@ -1,0 +1,351 @@
+//! The `ledger` binary, run as a user runs it, against a real DynamoDB: the
+//! server `dynago_local::shared()` starts (the embedded emulator, or DynamoDB
+//! Local with `DYNAGO_BACKEND=dynamodb-local`), a fresh table per test.
+
+use assert_cmd::assert::Assert;
+use assert_cmd::cargo::cargo_bin_cmd;
+use predicates::prelude::*;
+
+/// The binary, pointed at the shared server and a table of its own.
+struct Ledger {
+    url: String,
+    table: String,
+}
+
+impl Ledger {
+    async fn new() -> Self {
+        let dynamo = dynago_local::shared()
+            .await
+            .expect("a DynamoDB server for the tests");
+        Ledger {
+            url: dynamo.url().to_owned(),
+            table: dynago_local::unique_table_name("ledger"),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Assert {
+        cargo_bin_cmd!("ledger")
+            .args(["--endpoint", &self.url, "--table", &self.table])
+            .args(args)
+            .assert()
+    }
+
+    /// Runs a command that must succeed; its standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args).success().get_output().stdout.clone();
+        String::from_utf8(output).expect("UTF-8 output")
+    }
+
+    /// Runs a command that must fail with one line `error: ...` containing
+    /// `message`, and print nothing else.
+    fn fails(&self, args: &[&str], message: &str) {
+        let assert = self.run(args).failure().stdout("");
+        let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+        assert!(
+            stderr.starts_with("error: ") && stderr.ends_with('\n') && stderr.lines().count() == 1,
+            "{args:?}: not a one-line error: {stderr:?}"
+        );
+        assert!(
+            stderr.contains(message),
+            "{args:?}: expected {message:?} in {stderr:?}"
+        );
+    }
+
+    /// The `balance` line of an account.
+    fn balance(&self, id: &str) -> String {
+        self.ok(&["balance", id])
+    }
+
+    /// Opens accounts in EUR: `(id, deposit)`.
+    fn open(&self, accounts: &[(&str, &str)]) {
+        for (id, deposit) in accounts {
+            self.ok(&["open", id, "--owner", &id.to_uppercase()]);
+            if *deposit != "0" {
+                self.ok(&["deposit", id, deposit]);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn open_deposit_withdraw_and_balance() {
+    let ledger = Ledger::new().await;
+    let opened = ledger.ok(&["open", "alice", "--owner", "Alice"]);
+    assert!(
+        opened.contains("opened alice for Alice in EUR (version 1)"),
+        "{opened}"
+    );
+    let deposited = ledger.ok(&["deposit", "alice", "12.34"]);
+    assert!(
+        deposited.contains("balance 12.34 EUR (version 2)"),
+        "{deposited}"
+    );
+    let withdrawn = ledger.ok(&["withdraw", "alice", "2.3"]);
+    assert!(
+        withdrawn.contains("balance 10.04 EUR (version 3)"),
+        "{withdrawn}"
+    );
+    assert_eq!(
+        ledger.balance("alice"),
+        "alice: 10.04 EUR (Alice, open, version 3)\n"
+    );
+    ledger.ok(&["open", "yen", "--owner", "Yuki", "--currency", "jpy"]);
+    assert!(ledger.balance("yen").contains("0.00 JPY"));
+}
+
+#[tokio::test]
+async fn transfer_moves_money_between_two_accounts() {
+    let ledger = Ledger::new().await;
+    ledger.open(&[("alice", "50"), ("bob", "0")]);
+    let out = ledger.ok(&["transfer", "alice", "bob", "20.50"]);
+    assert!(
+        out.contains(
+            "transferred 20.50 EUR from alice to bob: alice holds 29.50 EUR, bob holds 20.50 EUR"
+        ),
+        "{out}"
+    );
+    assert!(ledger.balance("alice").contains("29.50 EUR"));
+    assert!(ledger.balance("bob").contains("20.50 EUR"));
+    let alice = ledger.ok(&["history", "alice"]);
+    assert!(alice.contains("Debited    -20.50 EUR to bob"), "{alice}");
+    let bob = ledger.ok(&["history", "bob"]);
+    assert!(bob.contains("Credited   +20.50 EUR from alice"), "{bob}");
+}
+
+#[tokio::test]
+async fn close_needs_an_empty_account_and_is_final() {
+    let ledger = Ledger::new().await;
+    ledger.open(&[("alice", "5")]);
+    ledger.fails(&["close", "alice"], "only an empty account can be closed");
+    ledger.ok(&["withdraw", "alice", "5"]);
+    let closed = ledger.ok(&["close", "alice"]);
+    assert!(closed.contains("closed alice (version 4)"), "{closed}");
+    assert_eq!(
+        ledger.balance("alice"),
+        "alice: 0.00 EUR (ALICE, closed, version 4)\n"
+    );
+    ledger.fails(&["close", "alice"], "account alice: the account is closed");
+    ledger.fails(
+        &["open", "alice", "--owner", "Alice"],
+        "account alice: the account is closed",
+    );
+}
+
+#[tokio::test]
+async fn history_pages_through_the_events() {
+    let ledger = Ledger::new().await;
+    ledger.open(&[("alice", "1")]);
+    for amount in ["2", "3", "4", "5"] {
+        ledger.ok(&["deposit", "alice", amount]);
+    }
+    let first = ledger.ok(&["history", "alice", "--page-size", "2"]);
+    assert!(
+        first.contains("alice: events 1 to 2 of 6 (times in UTC)"),
+        "{first}"
+    );
+    assert!(first.contains("v1 ") && first.contains("Opened     owner ALICE, in EUR"));
+    assert!(first.contains("v2 ") && first.contains("Deposited  +1.00 EUR"));
+    assert!(first.contains("more: ledger history alice --from 3 --page-size 2"));
+    let second = ledger.ok(&["history", "alice", "--page-size", "2", "--from", "3"]);
+    assert!(second.contains("events 3 to 4 of 6"), "{second}");
+    assert!(second.contains("+2.00 EUR") && second.contains("+3.00 EUR"));
+    let last = ledger.ok(&["history", "alice", "--page-size", "2", "--from", "5"]);
+    assert!(last.contains("events 5 to 6 of 6"), "{last}");
+    assert!(!last.contains("more:"), "{last}");
+    // Timestamps are UTC, to the millisecond.
+    let line = last.lines().nth(1).unwrap_or_default();
+    assert!(
+        line.split_whitespace()
+            .nth(2)
+            .is_some_and(|time| time.len() == 12 && time.as_bytes()[8] == b'.'),
+        "{line}"
+    );
+    let past = ledger.ok(&["history", "alice", "--from", "9"]);
+    assert!(
+        past.contains("alice has 6 events; none from version 9 on"),
+        "{past}"
+    );
+    ledger.fails(&["history", "nobody"], "account nobody: no such account");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_one_line_and_nothing_written() {
+    let ledger = Ledger::new().await;
+    ledger.open(&[("alice", "10"), ("bob", "0"), ("gone", "0")]);
+    ledger.ok(&["close", "gone"]);
+    ledger.ok(&["open", "dollar", "--owner", "Dan", "--currency", "USD"]);
+    let before = ledger.balance("alice");
+    let cases: [(&[&str], &str); 19] = [
+        (
+            &["deposit", "nobody", "5"],
+            "account nobody: no such account",
+        ),
+        (
+            &["withdraw", "nobody", "5"],
+            "account nobody: no such account",
+        ),
+        (&["balance", "nobody"], "account nobody: no such account"),
+        (&["close", "nobody"], "account nobody: no such account"),
+        (
+            &["transfer", "nobody", "alice", "1"],
+            "account nobody: no such account",
+        ),
+        (
+            &["transfer", "alice", "nobody", "1"],
+            "account nobody: no such account",
+        ),
+        (&["deposit", "alice", "-5"], "amount `-5` is negative"),
+        (
+            &["transfer", "alice", "bob", "-1.50"],
+            "amount `-1.50` is negative",
+        ),
+        (
+            &["deposit", "alice", "0"],
+            "amount `0` must be greater than zero",
+        ),
+        (&["withdraw", "alice", "0.00"], "must be greater than zero"),
+        (&["deposit", "alice", "1.234"], "has more than 2 decimals"),
+        (&["deposit", "alice", "12,5"], "is not a number like 12.34"),
+        (&["deposit", "alice", "1e3"], "is not a number like 12.34"),
+        (
+            &["deposit", "alice", "99999999999999999999"],
+            "is too large",
+        ),
+        (
+            &["transfer", "alice", "alice", "1"],
+            "cannot transfer from account alice to itself",
+        ),
+        (
+            &["deposit", "gone", "1"],
+            "account gone: the account is closed",
+        ),
+        (
+            &["transfer", "alice", "gone", "1"],
+            "account gone: the account is closed",
+        ),
+        (
+            &["withdraw", "alice", "10.01"],
+            "account alice: insufficient funds: the balance is 10.00 EUR, 10.01 EUR asked",
+        ),
+        (
+            &["transfer", "alice", "dollar", "1"],
+            "account dollar: currency mismatch: the account holds USD, the transfer is in EUR",
+        ),
+    ];
+    for (args, message) in cases {
+        ledger.fails(args, message);
+    }
+    ledger.fails(&["transfer", "alice", "bob", "10.01"], "insufficient funds");
+    ledger.fails(
+        &["open", "alice", "--owner", "Alice"],
+        "account alice: already open",
+    );
+    ledger.fails(
+        &["open", "carol", "--owner", "Carol", "--currency", "euro"],
+        "currency `euro`",
+    );
+    ledger.fails(
+        &["open", "carol", "--owner", " "],
+        "account carol: the owner's name is empty",
+    );
+    ledger.fails(&["deposit", "two words", "1"], "account id `two words`");
+
+    assert_eq!(ledger.balance("alice"), before);
+    assert!(ledger
+        .balance("bob")
+        .contains("0.00 EUR (BOB, open, version 1)"));
+    assert!(ledger
+        .balance("dollar")
+        .contains("0.00 USD (Dan, open, version 1)"));
+    assert!(ledger.balance("gone").contains("(GONE, closed, version 2)"));
+    ledger.fails(&["balance", "carol"], "account carol: no such account");
+}
+
+#[tokio::test]
+async fn demo_tells_its_story_and_passes_its_checks() {
+    let ledger = Ledger::new().await;
+    let out = ledger.ok(&["demo"]);
+    for part in [
+        "1. Five accounts",
+        "2. The ledger refuses",
+        "3. Now 8 tasks",
+        "5. The checks",
+        "All checks passed.",
+    ] {
+        assert!(out.contains(part), "{part:?} missing in:\n{out}");
+    }
+    assert_eq!(out.matches("PASS").count(), 7, "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+}
+
+#[tokio::test]
+async fn no_subcommand_runs_the_demo() {
+    let ledger = Ledger::new().await;
+    let out = ledger.ok(&[]);
+    assert!(out.contains("The dynago ledger demo"), "{out}");
+    assert!(out.contains("All checks passed."), "{out}");
+}
+
+#[tokio::test]
+async fn stress_reports_a_table_and_passes_its_checks() {
+    let ledger = Ledger::new().await;
+    let out = ledger.ok(&["stress", "--accounts", "4", "--tasks", "4", "--ops", "40"]);
+    for row in [
+        "commands           160 (",
+        "commands/s",
+        "retries/command",
+        "requests/command",
+        "p50 latency (ms)",
+        "p99 latency (ms)",
+    ] {
+        assert!(out.contains(row), "{row:?} missing in:\n{out}");
+    }
+    assert_eq!(out.matches("PASS").count(), 6, "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+}
+
+#[test]
+fn the_embedded_file_backend_keeps_accounts_between_runs() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data_dir = dir.path().join("data");
+    let data_dir = data_dir.to_str().expect("a UTF-8 path");
+    let run = |args: &[&str]| {
+        let output = cargo_bin_cmd!("ledger")
+            .args(["--data-dir", data_dir])
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(output).expect("UTF-8 output")
+    };
+    let opened = run(&["open", "alice", "--owner", "Alice"]);
+    assert!(opened.contains("created table `ledger`"), "{opened}");
+    run(&["deposit", "alice", "7.25"]);
+    assert_eq!(
+        run(&["balance", "alice"]),
+        "alice: 7.25 EUR (Alice, open, version 2)\n"
+    );
+    assert!(dir.path().join("data/ledger.sqlite").is_file());
+}
+
+#[test]
+fn usage_errors_come_from_clap() {
+    cargo_bin_cmd!("ledger")
+        .args(["deposit", "alice"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("<AMOUNT>"));
+    cargo_bin_cmd!("ledger")
+        .args([
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--aws",
+            "balance",
+            "alice",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot be used with"));
+}
