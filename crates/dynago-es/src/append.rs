@@ -406,23 +406,12 @@ impl<A: Aggregate> EventStore<A> {
         events: Vec<A::Event>,
         metadata: crate::Metadata,
     ) -> Result<Vec<EventEnvelope<A::Event>>> {
-        use crate::aggregate::DomainEvent;
         let id = id.into();
         let now = Utc::now();
         let events: Vec<EventEnvelope<A::Event>> = events
             .into_iter()
             .zip(expected + 1..)
-            .map(|(event, version)| EventEnvelope {
-                aggregate_type: A::TYPE.to_owned(),
-                aggregate_id: id.clone(),
-                version,
-                event_id: Uuid::now_v7(),
-                event_type: event.event_type().to_owned(),
-                schema_version: event.schema_version(),
-                timestamp: now,
-                metadata: metadata.clone(),
-                payload: event,
-            })
+            .map(|(event, version)| EventEnvelope::new(A::TYPE, &id, version, event, &metadata, now))
             .collect();
         let plans = [Plan {
             id: id.clone(),

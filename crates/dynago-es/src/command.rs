@@ -10,7 +10,7 @@ use chrono::Utc;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::aggregate::{Aggregate, DomainEvent};
+use crate::aggregate::Aggregate;
 use crate::append::{Commit, CommitOutcome, Plan};
 use crate::envelope::{EventEnvelope, Metadata};
 use crate::error::{Error, Result};
@@ -338,17 +338,7 @@ impl<A: Aggregate> EventStore<A> {
                 .zip(current.version + 1..)
                 .map(|(event, version)| {
                     state.apply(&event);
-                    EventEnvelope {
-                        aggregate_type: A::TYPE.to_owned(),
-                        aggregate_id: id.clone(),
-                        version,
-                        event_id: Uuid::now_v7(),
-                        event_type: event.event_type().to_owned(),
-                        schema_version: event.schema_version(),
-                        timestamp: now,
-                        metadata: metadata.clone(),
-                        payload: event,
-                    }
+                    EventEnvelope::new(A::TYPE, id, version, event, &metadata, now)
                 })
                 .collect();
             let after = current.version + events.len() as u64;

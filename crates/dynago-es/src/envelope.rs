@@ -105,6 +105,28 @@ pub(crate) struct EventHeader {
 pub(crate) const PAYLOAD: &str = "payload";
 
 impl<E: DomainEvent> EventEnvelope<E> {
+    /// A new event of `aggregate` at `version`, with a fresh event id.
+    pub(crate) fn new(
+        aggregate_type: &str,
+        aggregate_id: &AggregateId,
+        version: u64,
+        payload: E,
+        metadata: &Metadata,
+        timestamp: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.clone(),
+            version,
+            event_id: Uuid::now_v7(),
+            event_type: payload.event_type().to_owned(),
+            schema_version: payload.schema_version(),
+            timestamp,
+            metadata: metadata.clone(),
+            payload,
+        }
+    }
+
     /// The item form: the header's attributes and the payload as a map.
     pub(crate) fn to_item(&self, commit_id: Uuid) -> Result<Item> {
         let header = EventHeader {
