@@ -12,6 +12,8 @@
 //! head, the events and the command record; a cancellation whose failed
 //! items carry this commit's id is a success.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use backon::Retryable;
 use chrono::{DateTime, Utc};
 use dynago::transact::Put;
@@ -228,8 +230,10 @@ impl<A: Aggregate> EventStore<A> {
             return Ok(CommitOutcome::Committed);
         }
         let token = commit.commit_id.to_string();
+        let sends = AtomicUsize::new(0);
         let sent = (|| async {
             requests.add(1);
+            sends.fetch_add(1, Ordering::Relaxed);
             actions
                 .iter()
                 .fold(self.table().transact_write(), |tx, action| {
@@ -263,6 +267,11 @@ impl<A: Aggregate> EventStore<A> {
                         Ok,
                     )
             }
+            // A transient error outlasted the retry policy.
+            Err(error) if error.is_retryable() => Err(Error::RetriesExhausted {
+                attempts: sends.load(Ordering::Relaxed),
+                last: Box::new(error.into()),
+            }),
             Err(error) => Err(error.into()),
         }
     }
@@ -307,15 +316,58 @@ impl<A: Aggregate> EventStore<A> {
                 }
                 Role::Head { plan } => {
                     let plan = &commit.plans[plan];
-                    let head = stored.and_then(|item| {
-                        serde_dynamo::aws_sdk_dynamodb_1::from_item::<HeadRecord>(item).ok()
-                    });
-                    let actual = head.as_ref().map_or(0, |h| h.version);
+                    // The version the plan expects was read from the stream
+                    // (not handed in by `append`, nor taken from the cache).
+                    let read = plan.previous.as_ref().is_some_and(|p| !p.cached);
+                    let stored = match stored {
+                        // A head condition that failed on no item: confirm
+                        // that there is none, since a server need not return it.
+                        None if plan.expected > 0 && read => {
+                            requests.add(1);
+                            self.table()
+                                .get_item(action.key.clone())
+                                .consistent_read(true)
+                                .send_raw()
+                                .await?
+                        }
+                        stored => stored,
+                    };
+                    let aggregate = Self::aggregate_name(&plan.id);
+                    let corrupt = |reason: String| Error::CorruptStream {
+                        aggregate: aggregate.clone(),
+                        reason,
+                    };
+                    let head = match stored {
+                        Some(item) => {
+                            match serde_dynamo::aws_sdk_dynamodb_1::from_item::<HeadRecord>(item) {
+                                Ok(head) => Some(head),
+                                Err(error) => {
+                                    return Err(corrupt(format!(
+                                        "its head item is not a stream head: {error}"
+                                    )))
+                                }
+                            }
+                        }
+                        None => None,
+                    };
                     if head
                         .as_ref()
                         .is_some_and(|h| h.last_commit == commit.commit_id)
                     {
                         return Ok(Some(CommitOutcome::Committed));
+                    }
+                    let actual = head.as_ref().map_or(0, |h| h.version);
+                    if read && actual < plan.expected {
+                        return Err(corrupt(match head {
+                            None => format!(
+                                "events up to version {} were read but the stream has no head item",
+                                plan.expected
+                            ),
+                            Some(_) => format!(
+                                "events up to version {} were read but the head says version {actual}",
+                                plan.expected
+                            ),
+                        }));
                     }
                     if actual >= plan.expected + plan.events.len() as u64
                         && self
@@ -398,7 +450,10 @@ impl<A: Aggregate> EventStore<A> {
     /// # Errors
     ///
     /// [`Error::Conflict`] with the version found when the stream is not at
-    /// `expected`; [`Error::Table`] for limits and DynamoDB failures.
+    /// `expected`; [`Error::CorruptStream`] when the stream's head item is
+    /// not a head; [`Error::RetriesExhausted`] when a transient error
+    /// outlasts the retry policy; [`Error::Table`] for limits and DynamoDB
+    /// failures.
     pub async fn append(
         &self,
         id: impl Into<AggregateId>,
@@ -411,7 +466,9 @@ impl<A: Aggregate> EventStore<A> {
         let events: Vec<EventEnvelope<A::Event>> = events
             .into_iter()
             .zip(expected + 1..)
-            .map(|(event, version)| EventEnvelope::new(A::TYPE, &id, version, event, &metadata, now))
+            .map(|(event, version)| {
+                EventEnvelope::new(A::TYPE, &id, version, event, &metadata, now)
+            })
             .collect();
         let plans = [Plan {
             id: id.clone(),

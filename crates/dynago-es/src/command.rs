@@ -84,6 +84,9 @@ pub(crate) struct Known<A> {
     pub(crate) snapshot_version: u64,
     /// Taken from the cache rather than read: it may be behind the stream.
     pub(crate) cached: bool,
+    /// The version a failed append found the stream at (0: none): the
+    /// events up to it exist, so reading on must reach it.
+    pub(crate) head_at_least: u64,
 }
 
 impl<A: Aggregate> EventStore<A> {
@@ -122,10 +125,14 @@ impl<A: Aggregate> EventStore<A> {
     /// # Errors
     ///
     /// [`Error::Rejected`] at once when the aggregate refuses the command;
-    /// [`Error::RetriesExhausted`] when conflicts outlast the retry policy;
-    /// [`Error::Table`] for limits (too many events for one transaction, an
-    /// event over 400 KB) and DynamoDB failures; [`Error::CorruptEvent`],
-    /// [`Error::VersionGap`] when the stored stream cannot be read.
+    /// [`Error::RetriesExhausted`], with the number of attempts, when
+    /// conflicts or a transient error (throttling, timeouts) outlast the
+    /// retry policy; [`Error::Table`] for limits (too many events for one
+    /// transaction, an event over 400 KB), a missing table
+    /// ([`is_not_found`](Error::is_not_found)) and other DynamoDB failures;
+    /// [`Error::CorruptEvent`], [`Error::VersionGap`] and
+    /// [`Error::CorruptStream`] at once, with nothing written, when the
+    /// stored stream cannot be trusted ([`is_corrupt`](Error::is_corrupt)).
     pub async fn execute_with(
         &self,
         id: impl Into<AggregateId>,
@@ -244,15 +251,30 @@ impl<A: Aggregate> EventStore<A> {
         let seen = lock(known).remove(id);
         let loaded = match seen {
             Some(seen) => {
-                self.catch_up(
-                    id,
-                    seen.state,
-                    seen.version,
-                    seen.snapshot_version,
-                    None,
-                    requests,
-                )
-                .await?
+                let floor = seen.head_at_least;
+                let loaded = self
+                    .catch_up(
+                        id,
+                        seen.state,
+                        seen.version,
+                        seen.snapshot_version,
+                        None,
+                        requests,
+                    )
+                    .await?;
+                // The append that failed found the stream at `floor`, and a
+                // stream's events are written with its head: when they are
+                // not there, reading again would find the same, forever.
+                if loaded.version < floor {
+                    return Err(Error::CorruptStream {
+                        aggregate: Self::aggregate_name(id),
+                        reason: format!(
+                            "its head says version {floor} but its events end at version {}",
+                            loaded.version
+                        ),
+                    });
+                }
+                loaded
             }
             None => match self.cached(id) {
                 Some(cached) => {
@@ -261,6 +283,7 @@ impl<A: Aggregate> EventStore<A> {
                         version: cached.version,
                         snapshot_version: cached.snapshot_version,
                         cached: true,
+                        head_at_least: 0,
                     })
                 }
                 None => self.load_counted(id, None, requests).await?,
@@ -271,6 +294,7 @@ impl<A: Aggregate> EventStore<A> {
             version: loaded.version,
             snapshot_version: loaded.snapshot_version,
             cached: false,
+            head_at_least: 0,
         })
     }
 
@@ -307,6 +331,7 @@ impl<A: Aggregate> EventStore<A> {
                     version: loaded.version,
                     snapshot_version: loaded.snapshot_version,
                     cached: false,
+                    head_at_least: 0,
                 };
                 if current.version != seen {
                     self.remember(
@@ -400,13 +425,31 @@ impl<A: Aggregate> EventStore<A> {
             }
             Ok(CommitOutcome::Duplicate(record)) => Ok(Attempted::Duplicate(record)),
             Err(error) => {
-                // Keep what was seen: the next attempt reads only what came after it.
+                // Keep what was seen: the next attempt reads only what came
+                // after it, and must reach the version the conflict found.
+                let found = match &error {
+                    Error::Conflict {
+                        aggregate, actual, ..
+                    } => Some((aggregate.as_str(), *actual)),
+                    _ => None,
+                };
                 let mut known = lock(known);
                 for plan in plans {
-                    if let Some(previous) = plan.previous {
+                    // A cached state that lost a race is stale: never decide
+                    // on it again, even when this command gives up now.
+                    if error.is_conflict() {
+                        self.remember(&plan.id, None);
+                    }
+                    if let Some(mut previous) = plan.previous {
+                        if let Some((aggregate, actual)) = found {
+                            if aggregate == Self::aggregate_name(&plan.id) {
+                                previous.head_at_least = actual;
+                            }
+                        }
                         known.insert(plan.id, previous);
                     }
                 }
+                drop(known);
                 Err(error)
             }
         }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::aggregate::DomainEvent;
 use crate::error::{Error, Result};
 use crate::id::AggregateId;
+use crate::keys;
 use crate::upcast::Upcasters;
 
 /// Who and what caused an event: correlation and causation ids, the command
@@ -102,7 +103,52 @@ pub(crate) struct EventHeader {
     pub(crate) commit_id: Uuid,
 }
 
+impl EventHeader {
+    /// Reads the header attributes of an event item. When they do not
+    /// deserialize, the error names the first attribute at fault in the
+    /// order of the header's fields, so that one item always gives one
+    /// message (the item's own order is a hash map's).
+    fn from_item(item: Item) -> std::result::Result<Self, String> {
+        use serde::de::DeserializeOwned;
+        use serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value;
+
+        fn check<T: DeserializeOwned>(item: &Item, name: &str, optional: bool) -> Option<String> {
+            match item.get(name) {
+                None if optional => None,
+                None => Some(format!("it has no attribute `{name}`")),
+                Some(value) => from_attribute_value::<T>(value.clone())
+                    .err()
+                    .map(|e| format!("its attribute `{name}` is not valid: {e}")),
+            }
+        }
+        let problem = check::<String>(&item, "aggregate_type", false)
+            .or_else(|| check::<AggregateId>(&item, "aggregate_id", false))
+            .or_else(|| check::<u64>(&item, "version", false))
+            .or_else(|| check::<Uuid>(&item, "event_id", false))
+            .or_else(|| check::<String>(&item, "event_type", false))
+            .or_else(|| check::<u32>(&item, "schema_version", false))
+            .or_else(|| check::<DateTime<Utc>>(&item, "timestamp", false))
+            .or_else(|| check::<Metadata>(&item, "metadata", true))
+            .or_else(|| check::<Uuid>(&item, "commit_id", false));
+        match problem {
+            Some(problem) => Err(problem),
+            None => serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| e.to_string()),
+        }
+    }
+}
+
 pub(crate) const PAYLOAD: &str = "payload";
+
+/// The stream an event item is read from: what its key and header must say.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    /// The aggregate type.
+    pub(crate) aggregate_type: &'static str,
+    /// The aggregate.
+    pub(crate) id: AggregateId,
+    /// The name of the table's sort key attribute.
+    pub(crate) sort_key: String,
+}
 
 impl<E: DomainEvent> EventEnvelope<E> {
     /// A new event of `aggregate` at `version`, with a fresh event id.
@@ -156,23 +202,70 @@ impl<E: DomainEvent> EventEnvelope<E> {
         Ok(item)
     }
 
-    /// Reads an event item, lifting its payload through `upcasters`.
+    /// Reads an event item of the stream `origin`, lifting its payload
+    /// through `upcasters`.
+    ///
+    /// Every check names the aggregate and the version (taken from the sort
+    /// key, since the item's own attributes may be what is wrong): the sort
+    /// key must be an event key, the header must parse and agree with the
+    /// key and the stream, and the payload must deserialize.
     pub(crate) fn from_item(
         mut item: Item,
-        aggregate: &str,
+        origin: &Origin,
         upcasters: &Upcasters,
     ) -> Result<(Self, Uuid)> {
+        let aggregate = keys::stream(origin.aggregate_type, &origin.id);
         let corrupt = |version: u64, reason: String| Error::CorruptEvent {
-            aggregate: aggregate.to_owned(),
+            aggregate: aggregate.clone(),
             version,
             reason,
         };
+        let sort = match item.get(&origin.sort_key) {
+            Some(AttributeValue::S(sort)) => sort.clone(),
+            other => {
+                return Err(corrupt(
+                    0,
+                    format!(
+                        "an item among the events has no string sort key `{}` ({other:?})",
+                        origin.sort_key
+                    ),
+                ))
+            }
+        };
+        let version = keys::parse_event_sort(&sort).ok_or_else(|| {
+            corrupt(
+                0,
+                format!("the item with sort key {sort:?} is among the events but its key is not an event key (`e#` and 20 digits)"),
+            )
+        })?;
         let payload = item.remove(PAYLOAD);
-        let header: EventHeader = serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
-            .map_err(|e| corrupt(0, format!("the item is not an event: {e}")))?;
-        let payload = payload.ok_or_else(|| corrupt(header.version, "it has no payload".into()))?;
+        let header = EventHeader::from_item(item).map_err(|e| {
+            corrupt(
+                version,
+                format!("the item with sort key {sort:?} is not an event: {e}"),
+            )
+        })?;
+        if header.version != version {
+            return Err(corrupt(
+                version,
+                format!(
+                    "the item with sort key {sort:?} says it is version {}",
+                    header.version
+                ),
+            ));
+        }
+        if header.aggregate_type != origin.aggregate_type || header.aggregate_id != origin.id {
+            return Err(corrupt(
+                version,
+                format!(
+                    "the item says it is an event of aggregate {}",
+                    keys::stream(&header.aggregate_type, &header.aggregate_id)
+                ),
+            ));
+        }
+        let payload = payload.ok_or_else(|| corrupt(version, "it has no payload".into()))?;
         let event = upcasters.read::<E>(
-            aggregate,
+            &aggregate,
             &header.event_type,
             header.schema_version,
             payload,
@@ -188,7 +281,7 @@ impl<E: DomainEvent> EventEnvelope<E> {
                 schema_version: header.schema_version,
                 timestamp: header.timestamp,
                 metadata: header.metadata,
-                payload: event.map_err(|reason| corrupt(header.version, reason))?,
+                payload: event.map_err(|reason| corrupt(version, reason))?,
             },
             commit_id,
         ))

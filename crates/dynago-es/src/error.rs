@@ -38,8 +38,10 @@ pub enum Error {
         source: Box<dyn StdError + Send + Sync>,
     },
 
-    /// A command kept conflicting (or the store kept failing) until the retry
-    /// policy ran out.
+    /// A command kept conflicting, or its write kept failing with a
+    /// transient error (throttling, timeouts), until the retry policy ran
+    /// out. `attempts` counts the decisions (on conflicts) or the sends of
+    /// the one write (on transient errors), the first included.
     #[error("gave up after {attempts} attempts: {last}")]
     RetriesExhausted {
         /// How many attempts were made.
@@ -71,6 +73,19 @@ pub enum Error {
         expected: u64,
         /// The version found instead.
         found: u64,
+    },
+
+    /// The stream's bookkeeping contradicts its events: events exist but
+    /// the stream head is missing, the head is not a head, or it lags
+    /// behind (or runs ahead of) the events read. Another writer wrote
+    /// outside this store; nothing was written, and the command is not
+    /// retried (deciding again would meet the same stream).
+    #[error("the stream of aggregate {aggregate} is corrupt: {reason}")]
+    CorruptStream {
+        /// The aggregate, as `type#id`.
+        aggregate: String,
+        /// What is wrong.
+        reason: String,
     },
 
     /// An upcaster failed on a stored event.
@@ -115,10 +130,13 @@ impl Error {
     }
 
     /// The same request may succeed when sent again (throttling, transient
-    /// network or server errors). Conflicts and rejections are not.
+    /// network or server errors), also once the store's own retries ran out
+    /// on such an error ([`RetriesExhausted`](Error::RetriesExhausted)).
+    /// Conflicts, rejections and corrupt data are not.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Table(e) => e.is_retryable(),
+            Error::RetriesExhausted { last, .. } => last.is_retryable(),
             _ => false,
         }
     }
@@ -126,6 +144,18 @@ impl Error {
     /// The table does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Table(e) if e.is_not_found())
+    }
+
+    /// The stored data of an aggregate cannot be trusted: an event that
+    /// cannot be read ([`CorruptEvent`](Error::CorruptEvent)), a missing
+    /// version ([`VersionGap`](Error::VersionGap)) or a stream head that
+    /// contradicts the events ([`CorruptStream`](Error::CorruptStream)).
+    /// Never retried; it takes a person to repair.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            Error::CorruptEvent { .. } | Error::VersionGap { .. } | Error::CorruptStream { .. }
+        )
     }
 
     /// The aggregate's own error, if the command was rejected with an `E`.

@@ -28,6 +28,15 @@ pub(crate) fn event_sort(version: u64) -> String {
     format!("e#{version:020}")
 }
 
+/// The version of an event sort key (`e#` and exactly 20 digits).
+pub(crate) fn parse_event_sort(sort: &str) -> Option<u64> {
+    let digits = sort.strip_prefix("e#")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 pub(crate) fn event(aggregate_type: &str, id: &AggregateId, version: u64) -> Key {
     Key::new(string_value(stream(aggregate_type, id))).sort(string_value(event_sort(version)))
 }
@@ -69,5 +78,26 @@ mod tests {
             ]
         );
         assert_eq!(event_sort(u64::MAX).len(), 22);
+    }
+
+    #[test]
+    fn event_sort_keys_parse_back() {
+        for version in [0, 1, 7, 1_000_000, u64::MAX] {
+            assert_eq!(parse_event_sort(&event_sort(version)), Some(version));
+        }
+        for bad in [
+            "",
+            "e#",
+            "e#1",
+            "head",
+            "e#0000000000000000000x",
+            "e#000000000000000000001",
+            "e#+0000000000000000001",
+            "e#99999999999999999999",
+            "E#00000000000000000001",
+            "e#０0000000000000000001",
+        ] {
+            assert_eq!(parse_event_sort(bad), None, "{bad}");
+        }
     }
 }

@@ -25,6 +25,10 @@
 //! - **Events as readable data** ([`EventEnvelope`]): a native DynamoDB map per
 //!   payload, with type, schema version, ids, timestamp and [`Metadata`];
 //!   [`Upcaster`]s lift old payloads on read.
+//! - **Bad data reported, not retried**: an item among the events that is not
+//!   one, a missing version or a stream head that contradicts the events is a
+//!   typed error naming the aggregate ([`Error::is_corrupt`]), and
+//!   [`EventStore::open`] checks the table's key schema once at start-up.
 //! - **Cheap hot aggregates**: with [`StoreOptions::cache`], an uncontended
 //!   command costs one write request and no read.
 //!

@@ -4,12 +4,12 @@ use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use dynago::{string_value, Item, Query, RetryPolicy, Table};
+use dynago::{string_value, Item, Query, RetryPolicy, ScalarAttributeType, Table};
 use futures::stream::{Stream, StreamExt, TryStreamExt};
 use lru::LruCache;
 
 use crate::aggregate::Aggregate;
-use crate::envelope::EventEnvelope;
+use crate::envelope::{EventEnvelope, Origin};
 use crate::error::{Error, Result};
 use crate::id::AggregateId;
 use crate::keys;
@@ -178,13 +178,32 @@ impl<A: Aggregate> EventStore<A> {
     /// # }
     /// ```
     ///
+    /// No request is sent: the table's key schema is taken on trust (see
+    /// [`open`](Self::open), which checks it).
+    ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the table has no sort key.
+    /// [`Error::Config`] when the table handle has no sort key, or declares
+    /// a key type other than string.
     pub fn new(table: Table, options: StoreOptions) -> Result<Self> {
-        if table.sort_key().is_none() {
+        let expected = table.expected_schema();
+        let string_keys = [Some(&expected.partition_key), expected.sort_key.as_ref()]
+            .into_iter()
+            .flatten()
+            .all(|key| {
+                key.attribute_type
+                    .as_ref()
+                    .is_none_or(|kind| *kind == ScalarAttributeType::S)
+            });
+        if expected.sort_key.is_none() {
             return Err(Error::Config(format!(
                 "table `{}` has no sort key; the event store needs a string partition key and a string sort key",
+                table.name()
+            )));
+        }
+        if !string_keys {
+            return Err(Error::Config(format!(
+                "table `{}` is declared with the key schema {expected}; the event store needs a string partition key and a string sort key",
                 table.name()
             )));
         }
@@ -198,6 +217,49 @@ impl<A: Aggregate> EventStore<A> {
                 cache,
             }),
         })
+    }
+
+    /// The store of `A` on `table`, after checking with one `DescribeTable`
+    /// that the table has the key names of the handle, and that both keys
+    /// are strings. Use it at start-up: a table made for something else is
+    /// caught here, with a message that names both schemas, rather than on
+    /// the first command.
+    ///
+    /// ```no_run
+    /// # #[derive(Default, Clone, serde::Serialize, serde::Deserialize)] struct Account;
+    /// # #[derive(Clone, serde::Serialize, serde::Deserialize)] struct Ev;
+    /// # impl dynago_es::DomainEvent for Ev { fn event_type(&self) -> &'static str { "Ev" } }
+    /// # #[derive(Debug, thiserror::Error)] #[error("no")] struct No;
+    /// # impl dynago_es::Aggregate for Account { const TYPE: &'static str = "account"; type Command = (); type Event = Ev; type Error = No;
+    /// #   fn handle(&self, _: &()) -> Result<Vec<Ev>, No> { Ok(vec![]) } fn apply(&mut self, _: &Ev) {} }
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use dynago::{Table, TableOptions};
+    /// use dynago_es::{EventStore, StoreOptions};
+    ///
+    /// let table = Table::connect(TableOptions::new("ledger").partition_key("pk").sort_key("sk")).await?;
+    /// let accounts = EventStore::<Account>::open(table, StoreOptions::default()).await?;
+    /// # let _ = accounts;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new); [`Error::Table`] with
+    /// [`dynago::Error::SchemaMismatch`] when the table's key schema differs
+    /// (such as `pk (S, HASH), sk (N, RANGE)` where
+    /// `pk (S, HASH), sk (S, RANGE)` was expected), with
+    /// [`dynago::Error::TableNotFound`] when there is no such table
+    /// ([`is_not_found`](Error::is_not_found)), and other DynamoDB failures.
+    pub async fn open(table: Table, options: StoreOptions) -> Result<Self> {
+        let store = Self::new(table, options)?;
+        let mut expected = store.table().expected_schema();
+        expected.partition_key.attribute_type = Some(ScalarAttributeType::S);
+        if let Some(sort) = expected.sort_key.as_mut() {
+            sort.attribute_type = Some(ScalarAttributeType::S);
+        }
+        store.table().verify_schema_with(&expected).await?;
+        Ok(store)
     }
 
     /// The table the store writes to.
@@ -252,9 +314,11 @@ impl<A: Aggregate> EventStore<A> {
     ///
     /// # Errors
     ///
-    /// [`Error::CorruptEvent`] for an event that does not deserialize,
-    /// [`Error::VersionGap`] for a missing version, [`Error::Table`] from
-    /// DynamoDB.
+    /// [`Error::CorruptEvent`] for an event that does not deserialize or an
+    /// item among the events that is not one (each naming the aggregate and
+    /// the version), [`Error::VersionGap`] for a missing version,
+    /// [`Error::Table`] from DynamoDB (a missing table is
+    /// [`is_not_found`](Error::is_not_found)).
     pub async fn load(&self, id: impl Into<AggregateId>) -> Result<Loaded<A>> {
         self.load_counted(&id.into(), None, &Requests::default())
             .await
@@ -361,7 +425,9 @@ impl<A: Aggregate> EventStore<A> {
     }
 
     /// The aggregate's events from version `from` on, in order, as a stream
-    /// that pages for you (consistent reads).
+    /// that pages for you (consistent reads). An item that is not a readable
+    /// event of this aggregate yields [`Error::CorruptEvent`], a missing
+    /// version [`Error::VersionGap`], as [`load`](Self::load) does.
     ///
     /// ```no_run
     /// # async fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>) -> dynago_es::Result<()> {
@@ -383,13 +449,13 @@ impl<A: Aggregate> EventStore<A> {
         let aggregate = Self::aggregate_name(&id);
         let from = from.max(1);
         let upcasters = self.options().upcasters.clone();
+        let origin = self.origin(&id);
         let mut next = from;
         self.events_query(&id, from, u64::MAX)
             .stream_raw()
             .map_err(Error::from)
             .map(move |item: Result<Item>| {
-                let (event, _) =
-                    EventEnvelope::<A::Event>::from_item(item?, &aggregate, &upcasters)?;
+                let (event, _) = EventEnvelope::<A::Event>::from_item(item?, &origin, &upcasters)?;
                 if event.version != next {
                     return Err(Error::VersionGap {
                         aggregate: aggregate.clone(),
@@ -402,6 +468,15 @@ impl<A: Aggregate> EventStore<A> {
             })
     }
 
+    /// Where the events of `id` are read from.
+    fn origin(&self, id: &AggregateId) -> Origin {
+        Origin {
+            aggregate_type: A::TYPE,
+            id: id.clone(),
+            sort_key: self.table().sort_key().unwrap_or_default().to_owned(),
+        }
+    }
+
     /// Reads events `from..=to` of an aggregate.
     pub(crate) async fn read_events(
         &self,
@@ -410,7 +485,7 @@ impl<A: Aggregate> EventStore<A> {
         to: u64,
         requests: &Requests,
     ) -> Result<Vec<EventEnvelope<A::Event>>> {
-        let aggregate = Self::aggregate_name(id);
+        let origin = self.origin(id);
         let mut events = Vec::new();
         if from > to {
             return Ok(events);
@@ -421,12 +496,8 @@ impl<A: Aggregate> EventStore<A> {
             let page = query.send_raw().await?;
             for item in page.items {
                 events.push(
-                    EventEnvelope::<A::Event>::from_item(
-                        item,
-                        &aggregate,
-                        &self.options().upcasters,
-                    )?
-                    .0,
+                    EventEnvelope::<A::Event>::from_item(item, &origin, &self.options().upcasters)?
+                        .0,
                 );
             }
             match page.cursor {

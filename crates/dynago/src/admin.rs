@@ -48,7 +48,9 @@ impl Default for TableDefinition {
 
 impl TableDefinition {
     /// The type of a key attribute (of the table or an index); the default is
-    /// string (`S`).
+    /// the type set by [`TableOptions::partition_key_type`](crate::TableOptions::partition_key_type)
+    /// or [`sort_key_type`](crate::TableOptions::sort_key_type) for the
+    /// table's keys, and string (`S`) otherwise.
     pub fn attribute_type(
         mut self,
         attribute: impl Into<String>,
@@ -142,10 +144,21 @@ impl Table {
             names.push(&index.partition_key);
             names.extend(index.sort_key.as_deref());
         }
+        let (partition_type, sort_type) = self.key_types();
         for name in names {
+            // The definition's type, else the options' type of a table key,
+            // else a string.
+            let option_type = if name == self.partition_key() {
+                partition_type
+            } else if Some(name) == self.sort_key() {
+                sort_type
+            } else {
+                None
+            };
             let kind = definition
                 .types
                 .get(name)
+                .or(option_type)
                 .cloned()
                 .unwrap_or(ScalarAttributeType::S);
             attributes.insert(name, kind);

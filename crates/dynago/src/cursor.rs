@@ -17,7 +17,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
-use crate::key::KeyPart;
+use crate::key::{KeyPart, KeySchema};
 use crate::value::Item;
 
 const FORMAT: u8 = 1;
@@ -187,6 +187,76 @@ impl CursorKey {
     }
 }
 
+/// Checks that a decoded cursor's key can be a `LastEvaluatedKey` of a query
+/// on a table with the keys `keys` (on its index `index`, if any): the
+/// table's key attributes, at most an index's two more, and values that
+/// DynamoDB takes as keys.
+///
+/// A cursor sealed by this crate always passes; one forged by whoever holds
+/// the signing key (anyone, without a
+/// [`cursor_secret`](crate::TableOptions::cursor_secret)) is refused here,
+/// before a request is sent, rather than by DynamoDB.
+pub(crate) fn check_key(keys: &KeySchema, index: Option<&str>, key: &Item) -> Result<()> {
+    let invalid = |reason: String| Error::InvalidCursor {
+        reason: format!("its key does not fit this query: {reason}"),
+    };
+    let table_keys = [Some(&keys.partition), keys.sort.as_ref()];
+    for name in table_keys.into_iter().flatten() {
+        if !key.contains_key(name) {
+            return Err(invalid(format!("it lacks the key attribute `{name}`")));
+        }
+    }
+    let table_count = 1 + usize::from(keys.sort.is_some());
+    let others = key.len() - table_count;
+    match index {
+        None if others > 0 => {
+            return Err(invalid(format!(
+                "it holds {others} attributes beyond the table's keys"
+            )))
+        }
+        Some(_) if others > 2 => {
+            return Err(invalid(format!(
+                "it holds {others} attributes beyond the table's keys, an index has at most 2"
+            )))
+        }
+        _ => {}
+    }
+    for (name, value) in key {
+        let usable = match value {
+            AttributeValue::S(s) => !s.is_empty(),
+            AttributeValue::B(b) => !b.as_ref().is_empty(),
+            AttributeValue::N(n) => is_number(n),
+            _ => false,
+        };
+        if !usable {
+            return Err(invalid(format!(
+                "its attribute `{name}` is not a usable key value"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `n` is a decimal number as DynamoDB writes them: an optional
+/// sign, digits with an optional fraction, and an optional exponent.
+fn is_number(n: &str) -> bool {
+    let unsigned = n.strip_prefix(['-', '+']).unwrap_or(n);
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((mantissa, exponent)) => (mantissa, Some(exponent)),
+        None => (unsigned, None),
+    };
+    let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && e.len() <= 4 && digits(e)
+    });
+    !(integer.is_empty() && fraction.is_empty())
+        && digits(integer)
+        && digits(fraction)
+        && exponent_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,6 +353,237 @@ mod tests {
         ));
         for junk in ["", "!!!", "AQ", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
             assert!(k.decode(&scope(), junk).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn keys_of_index_queries_may_hold_two_more_attributes() {
+        let keys = KeySchema {
+            partition: "pk".into(),
+            sort: Some("sk".into()),
+        };
+        let mut key = key();
+        assert!(check_key(&keys, None, &key).is_ok());
+        key.insert("gpk".into(), string_value("x"));
+        assert!(check_key(&keys, None, &key).is_err());
+        assert!(check_key(&keys, Some("gsi1"), &key).is_ok());
+        key.insert("gsk".into(), number_value(1));
+        assert!(check_key(&keys, Some("gsi1"), &key).is_ok());
+        key.insert("more".into(), string_value("y"));
+        assert!(check_key(&keys, Some("gsi1"), &key).is_err());
+        key.remove("more");
+        key.remove("sk");
+        let err = check_key(&keys, Some("gsi1"), &key).expect_err("no sort key");
+        assert!(err.to_string().contains("`sk`"), "{err}");
+    }
+
+    /// Untrusted cursors, thousands of them: whatever a client sends,
+    /// decoding never panics, and refuses everything it did not seal with
+    /// `InvalidCursor` only.
+    mod fuzz {
+        use super::*;
+        use proptest::collection::{btree_map, vec};
+        use proptest::prelude::*;
+        use proptest::sample::Index;
+
+        const CASES: u32 = 3_000;
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                cases: CASES,
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        fn table_keys() -> KeySchema {
+            KeySchema {
+                partition: "pk".into(),
+                sort: Some("sk".into()),
+            }
+        }
+
+        /// What the query `pk = :pk` on `a` makes of `cursor`: the key to
+        /// start from, or `None` for an `InvalidCursor`; any other error
+        /// fails the test (a panic fails it anyway).
+        fn decode_untrusted(cursor: &str) -> Option<Item> {
+            let (names, values) = (names(), values());
+            let result = CursorKey::new(None)
+                .decode(&scope(&names, &values), cursor)
+                .and_then(|key| check_key(&table_keys(), None, &key).map(|()| key));
+            match result {
+                Ok(key) => Some(key),
+                Err(Error::InvalidCursor { reason }) => {
+                    assert!(!reason.is_empty());
+                    None
+                }
+                Err(other) => panic!("{cursor:?}: not an InvalidCursor: {other:?}"),
+            }
+        }
+
+        /// A cursor of `body` signed with the test scope's key: what only
+        /// the holder of the key can make.
+        fn signed(body: &[u8]) -> String {
+            let (names, values) = (names(), values());
+            let mac = CursorKey::new(None).mac(&scope(&names, &values), body);
+            let mut bytes = vec![FORMAT];
+            bytes.extend_from_slice(body);
+            bytes.extend_from_slice(&mac.finalize().into_bytes()[..TAG_LEN]);
+            URL_SAFE_NO_PAD.encode(bytes)
+        }
+
+        fn real_cursor() -> String {
+            let (names, values) = (names(), values());
+            CursorKey::new(None)
+                .encode(&scope(&names, &values), &key())
+                .expect("encodes")
+        }
+
+        #[derive(Debug, Clone)]
+        enum Edit {
+            Replace(Index, u8),
+            Delete(Index),
+            Insert(Index, u8),
+            Truncate(Index),
+        }
+
+        fn edit() -> impl Strategy<Value = Edit> {
+            prop_oneof![
+                (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Edit::Replace(i, b)),
+                any::<Index>().prop_map(Edit::Delete),
+                (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Edit::Insert(i, b)),
+                any::<Index>().prop_map(Edit::Truncate),
+            ]
+        }
+
+        /// A byte of the base64 alphabet most of the time, any ASCII else.
+        fn ascii(byte: u8) -> u8 {
+            const ALPHABET: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            if byte < 192 {
+                ALPHABET[usize::from(byte) % ALPHABET.len()]
+            } else {
+                byte % 128
+            }
+        }
+
+        fn apply(cursor: &str, edits: &[Edit]) -> String {
+            let mut bytes = cursor.as_bytes().to_vec();
+            for edit in edits {
+                let len = bytes.len();
+                match edit {
+                    Edit::Replace(i, b) if len > 0 => bytes[i.index(len)] = ascii(*b),
+                    Edit::Delete(i) if len > 0 => {
+                        bytes.remove(i.index(len));
+                    }
+                    Edit::Insert(i, b) => bytes.insert(i.index(len + 1), ascii(*b)),
+                    Edit::Truncate(i) => bytes.truncate(i.index(len + 1)),
+                    _ => {}
+                }
+            }
+            String::from_utf8(bytes).expect("ASCII edits of an ASCII cursor")
+        }
+
+        /// Any key part, usable as a key value or not.
+        fn part() -> impl Strategy<Value = KeyPart> {
+            prop_oneof![
+                any::<String>().prop_map(KeyPart::S),
+                "[a-z]{1,8}".prop_map(KeyPart::S),
+                any::<String>().prop_map(KeyPart::N),
+                "-?[0-9]{1,5}(\\.[0-9]{1,3})?(E-?[0-9]{1,2})?".prop_map(KeyPart::N),
+                vec(any::<u8>(), 0..8).prop_map(KeyPart::B),
+            ]
+        }
+
+        fn attribute() -> impl Strategy<Value = String> {
+            prop_oneof![Just("pk".to_owned()), Just("sk".to_owned()), "[a-z]{0,4}"]
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn arbitrary_strings_are_refused(cursor in any::<String>()) {
+                prop_assert!(decode_untrusted(&cursor).is_none());
+            }
+
+            #[test]
+            fn strings_of_the_cursor_alphabet_are_refused(cursor in "[A-Za-z0-9_-]{0,400}") {
+                prop_assert!(decode_untrusted(&cursor).is_none());
+            }
+
+            #[test]
+            fn arbitrary_bytes_in_base64_are_refused(
+                body in vec(any::<u8>(), 0..300),
+                with_format in any::<bool>(),
+            ) {
+                let mut bytes = if with_format { vec![FORMAT] } else { Vec::new() };
+                bytes.extend(body);
+                prop_assert!(decode_untrusted(&URL_SAFE_NO_PAD.encode(&bytes)).is_none());
+            }
+
+            #[test]
+            fn edited_cursors_are_refused(edits in vec(edit(), 1..4)) {
+                let real = real_cursor();
+                let edited = apply(&real, &edits);
+                let decoded = decode_untrusted(&edited);
+                if edited == real {
+                    prop_assert_eq!(decoded, Some(key()));
+                } else {
+                    prop_assert!(decoded.is_none(), "{edited:?} decodes");
+                }
+            }
+
+            #[test]
+            fn signed_garbage_is_refused(body in vec(any::<u8>(), 0..200)) {
+                // Valid JSON of key parts is what `signed_keys` covers.
+                prop_assume!(serde_json::from_slice::<BTreeMap<String, KeyPart>>(&body).is_err());
+                prop_assert!(decode_untrusted(&signed(&body)).is_none());
+            }
+
+            #[test]
+            fn signed_keys_must_fit_the_table(parts in btree_map(attribute(), part(), 0..4)) {
+                let body = serde_json::to_vec(&parts).expect("serializes");
+                let decoded = decode_untrusted(&signed(&body));
+                let usable = |part: &KeyPart| match part {
+                    KeyPart::S(s) => !s.is_empty(),
+                    KeyPart::B(b) => !b.is_empty(),
+                    KeyPart::N(n) => is_number(n),
+                };
+                let fits = parts.len() == 2
+                    && parts.contains_key("pk")
+                    && parts.contains_key("sk")
+                    && parts.values().all(usable);
+                prop_assert_eq!(decoded.is_some(), fits, "{:?}", parts);
+            }
+        }
+
+        #[test]
+        fn oversized_and_deeply_nested_cursors_are_refused() {
+            assert!(decode_untrusted(&"A".repeat(MAX_CURSOR_LEN + 1)).is_none());
+            let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+            assert!(decode_untrusted(&signed(deep.as_bytes())).is_none());
+            let deep = format!(
+                "{{\"pk\":{{\"S\":\"a\"}},\"sk\":{}{}",
+                "{\"M\":".repeat(5_000),
+                "}".repeat(5_001)
+            );
+            assert!(decode_untrusted(&signed(deep.as_bytes())).is_none());
+        }
+
+        #[test]
+        fn numbers_are_checked_as_dynamodb_writes_them() {
+            for good in [
+                "0", "-1", "12.5", ".5", "5.", "1E10", "1e-130", "-0.001", "+3",
+            ] {
+                assert!(is_number(good), "{good}");
+            }
+            for bad in [
+                "", "-", ".", "e5", "1e", "1e+", "NaN", "inf", "1,5", "1 ", "0x10", "1e99999",
+                "--1",
+            ] {
+                assert!(!is_number(bad), "{bad}");
+            }
         }
     }
 }

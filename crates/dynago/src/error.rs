@@ -167,6 +167,20 @@ pub enum Error {
         table: String,
     },
 
+    /// The table's key schema is not the one the [`Table`](crate::Table)
+    /// handle expects: other key names, a sort key too many or too few, or
+    /// another key type (see [`Table::verify_schema`](crate::Table::verify_schema)).
+    #[error("table `{table}` has the key schema {found}, but {expected} was expected")]
+    SchemaMismatch {
+        /// The table.
+        table: String,
+        /// The schema expected, such as `pk (S, HASH), sk (S, RANGE)` (an
+        /// attribute without a type may be of any type).
+        expected: String,
+        /// The schema DynamoDB describes, such as `pk (S, HASH), sk (N, RANGE)`.
+        found: String,
+    },
+
     /// The table did not become active in time.
     #[error("table `{table}` is not active after {waited:?}")]
     TableNotActive {

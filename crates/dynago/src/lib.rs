@@ -17,6 +17,9 @@
 //!   100 actions and 4 MB a transaction ([`MAX_TRANSACTION_ACTIONS`],
 //!   [`MAX_TRANSACTION_SIZE`]), 100 keys a batch get and 25 writes a batch
 //!   write request (split for you), 1 MB a query page (paged for you).
+//! - **A key schema checked once**: [`Table::verify_schema`] (or
+//!   [`TableOptions::verify_schema`]) compares the table's keys with the
+//!   handle's in one `DescribeTable`, naming both ([`Error::SchemaMismatch`]).
 //! - **Tracing**: a span on every request, with the table, the operation,
 //!   the item count and the consumed capacity ([`telemetry`]).
 //!
@@ -58,6 +61,7 @@ pub mod item;
 mod key;
 mod query;
 mod retry;
+mod schema;
 mod table;
 pub mod telemetry;
 pub mod transact;
@@ -73,6 +77,7 @@ pub use item::{item_size, MAX_ITEM_SIZE};
 pub use key::Key;
 pub use query::{Page, Query};
 pub use retry::RetryPolicy;
+pub use schema::{KeyAttribute, TableSchema};
 pub use table::{Endpoint, Table, TableOptions};
 pub use transact::{TransactWrite, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE};
 pub use value::{binary_value, number_value, string_value, Item, Number};

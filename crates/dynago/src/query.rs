@@ -7,7 +7,7 @@ use futures::stream::{self, Stream, TryStreamExt};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::cursor::Scope;
+use crate::cursor::{check_key, Scope};
 use crate::error::{from_sdk, Result};
 use crate::item::from_item;
 use crate::table::Table;
@@ -192,7 +192,11 @@ impl Query {
     /// As [`send`](Self::send), but for deserialization.
     pub async fn send_raw(&self) -> Result<Page<Item>> {
         let mut start = match &self.cursor {
-            Some(cursor) => Some(self.table.cursor_key().decode(&self.scope(), cursor)?),
+            Some(cursor) => {
+                let key = self.table.cursor_key().decode(&self.scope(), cursor)?;
+                check_key(self.table.keys(), self.index.as_deref(), &key)?;
+                Some(key)
+            }
             None => None,
         };
         let mut items: Vec<Item> = Vec::new();

@@ -9,6 +9,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region};
+use aws_sdk_dynamodb::types::ScalarAttributeType;
 use aws_sdk_dynamodb::Client;
 
 use crate::cursor::CursorKey;
@@ -46,6 +47,7 @@ struct Inner {
     client: Client,
     name: String,
     keys: KeySchema,
+    key_types: (Option<ScalarAttributeType>, Option<ScalarAttributeType>),
     cursor_key: CursorKey,
     retry: RetryPolicy,
     batch_concurrency: usize,
@@ -73,6 +75,9 @@ pub struct TableOptions {
     name: String,
     partition_key: String,
     sort_key: Option<String>,
+    partition_key_type: Option<ScalarAttributeType>,
+    sort_key_type: Option<ScalarAttributeType>,
+    verify_schema: bool,
     region: Option<String>,
     endpoint: Option<Endpoint>,
     cursor_secret: Option<Vec<u8>>,
@@ -90,6 +95,9 @@ impl fmt::Debug for TableOptions {
             .field("name", &self.name)
             .field("partition_key", &self.partition_key)
             .field("sort_key", &self.sort_key)
+            .field("partition_key_type", &self.partition_key_type)
+            .field("sort_key_type", &self.sort_key_type)
+            .field("verify_schema", &self.verify_schema)
             .field("region", &self.region)
             .field("endpoint", &self.endpoint)
             .field(
@@ -124,6 +132,46 @@ impl TableOptions {
     /// The name of the sort key attribute, for tables that have one.
     pub fn sort_key(mut self, name: impl Into<String>) -> Self {
         self.sort_key = Some(name.into());
+        self
+    }
+
+    /// The type of the partition key (`S`, `N` or `B`), when it matters:
+    /// [`Table::verify_schema`] then checks it, and
+    /// [`Table::create_table`] creates it (unless the
+    /// [`TableDefinition`](crate::TableDefinition) says otherwise). Without
+    /// it, any type is accepted and tables are created with `S`.
+    ///
+    /// ```
+    /// use dynago::{ScalarAttributeType, TableOptions};
+    ///
+    /// let options = TableOptions::new("events")
+    ///     .partition_key("pk")
+    ///     .partition_key_type(ScalarAttributeType::S)
+    ///     .sort_key("seq")
+    ///     .sort_key_type(ScalarAttributeType::N)
+    ///     .verify_schema(true);
+    /// # let _ = options;
+    /// ```
+    pub fn partition_key_type(mut self, kind: ScalarAttributeType) -> Self {
+        self.partition_key_type = Some(kind);
+        self
+    }
+
+    /// The type of the sort key, when it matters: see
+    /// [`partition_key_type`](Self::partition_key_type).
+    pub fn sort_key_type(mut self, kind: ScalarAttributeType) -> Self {
+        self.sort_key_type = Some(kind);
+        self
+    }
+
+    /// Whether [`Table::connect`] checks the table's key schema against
+    /// these options before it returns (default `false`): one
+    /// `DescribeTable` request, and [`Error::SchemaMismatch`] or
+    /// [`Error::TableNotFound`] at start-up rather than puzzling
+    /// `ValidationException`s on every request later. See
+    /// [`Table::verify_schema`].
+    pub fn verify_schema(mut self, verify: bool) -> Self {
+        self.verify_schema = verify;
         self
     }
 
@@ -285,6 +333,12 @@ impl TableOptions {
                 self.name
             )));
         }
+        if self.sort_key.is_none() && self.sort_key_type.is_some() {
+            return Err(Error::Config(format!(
+                "table `{}` has a sort key type but no sort key name",
+                self.name
+            )));
+        }
         if self.cursor_secret.as_ref().is_some_and(|s| s.len() < 16) {
             return Err(Error::Config(
                 "the cursor secret must be at least 16 bytes long".into(),
@@ -368,12 +422,16 @@ impl Table {
     /// [`sdk_max_attempts`](TableOptions::sdk_max_attempts) and
     /// [`sdk_initial_backoff`](TableOptions::sdk_initial_backoff).
     ///
-    /// No request is sent: a missing table shows on the first operation as
-    /// [`Error::TableNotFound`].
+    /// No request is sent, unless
+    /// [`verify_schema`](TableOptions::verify_schema) asks for one
+    /// `DescribeTable`: otherwise a missing table shows on the first
+    /// operation as [`Error::TableNotFound`].
     ///
     /// # Errors
     ///
-    /// [`Error::Config`] when the options are not usable.
+    /// [`Error::Config`] when the options are not usable; with
+    /// [`verify_schema`](TableOptions::verify_schema), the errors of
+    /// [`Table::verify_schema`].
     pub async fn connect(options: TableOptions) -> Result<Self> {
         options.validate()?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
@@ -400,12 +458,19 @@ impl Table {
             loader = loader.retry_config(retries);
         }
         let config = loader.load().await;
-        Self::with_client(Client::new(&config), options)
+        let verify = options.verify_schema;
+        let table = Self::with_client(Client::new(&config), options)?;
+        if verify {
+            table.verify_schema().await?;
+        }
+        Ok(table)
     }
 
     /// The table handle on an SDK client you built yourself; the options'
     /// region, endpoint, SDK timeouts and SDK retries are ignored (they are
-    /// the client's).
+    /// the client's). It sends no request, even with
+    /// [`verify_schema`](TableOptions::verify_schema): call
+    /// [`Table::verify_schema`] yourself.
     ///
     /// ```no_run
     /// # async fn run() -> dynago::Result<()> {
@@ -431,6 +496,7 @@ impl Table {
                     partition: options.partition_key,
                     sort: options.sort_key,
                 },
+                key_types: (options.partition_key_type, options.sort_key_type),
                 name: options.name,
                 retry: options.retry,
                 batch_concurrency: options.batch_concurrency.unwrap_or(4),
@@ -477,6 +543,12 @@ impl Table {
 
     pub(crate) fn keys(&self) -> &KeySchema {
         &self.inner.keys
+    }
+
+    /// The key types the options set, partition then sort.
+    pub(crate) fn key_types(&self) -> (Option<&ScalarAttributeType>, Option<&ScalarAttributeType>) {
+        let (partition, sort) = &self.inner.key_types;
+        (partition.as_ref(), sort.as_ref())
     }
 
     pub(crate) fn cursor_key(&self) -> &CursorKey {

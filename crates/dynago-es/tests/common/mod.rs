@@ -311,3 +311,41 @@ pub fn open(owner: &str) -> AccountCommand {
 pub async fn journal_store(options: StoreOptions) -> EventStore<Journal> {
     EventStore::new(table().await, options).expect("a store")
 }
+
+/// Every item of the table, read with consistent scans and sorted by key:
+/// compare it before and after an operation to see that nothing changed.
+pub async fn contents(table: &Table) -> Vec<Item> {
+    let mut items = Vec::new();
+    let mut start: Option<Item> = None;
+    loop {
+        let output = table
+            .client()
+            .scan()
+            .table_name(table.name())
+            .consistent_read(true)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .expect("raw Scan");
+        items.extend(output.items.unwrap_or_default());
+        match output.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => break,
+        }
+    }
+    let key = |item: &Item| (string(item, "pk").to_owned(), string(item, "sk").to_owned());
+    items.sort_by_key(key);
+    items
+}
+
+/// Deletes the item under `key`, with the SDK client, past every check of the store.
+pub async fn raw_delete(table: &Table, key: Key) {
+    table
+        .client()
+        .delete_item()
+        .table_name(table.name())
+        .set_key(Some(table.key_item(&key).expect("a valid key")))
+        .send()
+        .await
+        .expect("delete a raw item");
+}
