@@ -542,11 +542,17 @@ impl State {
 
 struct Shared {
     state: Mutex<State>,
+    /// Where requests go; [`FaultProxy::set_upstream`] changes it.
+    upstream: Mutex<Upstream>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn upstream(&self) -> MutexGuard<'_, Upstream> {
+        self.upstream.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -602,6 +608,10 @@ impl Upstream {
 /// outlives the runtime that started it. Connections are kept alive, to the
 /// client and to DynamoDB. Dropping the handle stops it and closes its
 /// connections.
+///
+/// [`set_upstream`](Self::set_upstream) points it at another server while
+/// clients stay connected to it: a server that stops and comes back on
+/// another port looks to them like one that was unreachable for a while.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -677,12 +687,13 @@ impl FaultProxy {
         };
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(plan)),
+            upstream: Mutex::new(upstream),
         });
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let serving = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("dynago-fault-proxy".into())
-            .spawn(move || runtime.block_on(serve(listener, upstream, serving, shutdown_rx)))
+            .spawn(move || runtime.block_on(serve(listener, serving, shutdown_rx)))
             .map_err(start_error)?;
         tracing::debug!(%addr, upstream = upstream_url, "fault proxy started");
         Ok(Self {
@@ -714,6 +725,37 @@ impl FaultProxy {
     /// ```
     pub fn upstream(&self) -> &str {
         &self.upstream
+    }
+
+    /// Forwards to `upstream_url` from now on, as [`start`](Self::start)
+    /// would: for a server that stopped and came back on another port.
+    /// Requests already forwarded finish with the old upstream (or fail, if
+    /// it is gone); every request forwarded after this call goes to the new
+    /// one. Client connections, the plan and the [`stats`](Self::stats) are
+    /// kept.
+    ///
+    /// ```no_run
+    /// # async fn run(mut proxy: dynago_local::FaultProxy) -> dynago_local::Result<()> {
+    /// use dynago_local::{Backend, LocalDynamo};
+    ///
+    /// // ... the server behind the proxy was dropped; a new one on the same file:
+    /// let path = std::path::PathBuf::from("/tmp/ledger.sqlite");
+    /// let restarted = LocalDynamo::start_backend(Backend::EmbeddedFile(path)).await?;
+    /// proxy.set_upstream(restarted.url())?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Start`] when the URL is not a plain `http` URL with a host;
+    /// the proxy then keeps its upstream.
+    pub fn set_upstream(&mut self, upstream_url: &str) -> Result<()> {
+        let upstream = Upstream::parse(upstream_url)?;
+        *self.shared.upstream() = upstream;
+        self.upstream = upstream_url.to_owned();
+        tracing::debug!(addr = %self.addr, upstream = upstream_url, "fault proxy switched upstream");
+        Ok(())
     }
 
     /// The proxy as an endpoint, with the same credentials as
@@ -804,12 +846,7 @@ impl Drop for FaultProxy {
 type Upstreams = Client<HttpConnector, Full<Bytes>>;
 
 /// Accepts connections until told to stop (or the handle is gone).
-async fn serve(
-    listener: TcpListener,
-    upstream: Upstream,
-    shared: Arc<Shared>,
-    mut shutdown: oneshot::Receiver<()>,
-) {
+async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: oneshot::Receiver<()>) {
     let client: Upstreams = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(30))
         .build_http();
@@ -821,7 +858,6 @@ async fn serve(
                     shared.lock().stats.connections += 1;
                     tokio::spawn(connection(
                         stream,
-                        upstream.clone(),
                         client.clone(),
                         Arc::clone(&shared),
                     ));
@@ -838,7 +874,7 @@ async fn serve(
 }
 
 /// Serves one client connection, request after request.
-async fn connection(stream: TcpStream, upstream: Upstream, client: Upstreams, shared: Arc<Shared>) {
+async fn connection(stream: TcpStream, client: Upstreams, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let reset = Arc::new(AtomicBool::new(false));
     let io = TokioIo::new(FaultStream {
@@ -848,7 +884,6 @@ async fn connection(stream: TcpStream, upstream: Upstream, client: Upstreams, sh
     let service = hyper::service::service_fn(move |request| {
         handle(
             request,
-            upstream.clone(),
             client.clone(),
             Arc::clone(&shared),
             Arc::clone(&reset),
@@ -878,7 +913,6 @@ impl std::error::Error for Abort {}
 /// One request: faults first, then forwarding.
 async fn handle(
     request: Request<Incoming>,
-    upstream: Upstream,
     client: Upstreams,
     shared: Arc<Shared>,
     reset: Arc<AtomicBool>,
@@ -918,7 +952,10 @@ async fn handle(
     } else {
         body
     };
-    let uri = match upstream.uri_for(&parts.uri) {
+    // Read now, after any delay: a request forwarded after
+    // `FaultProxy::set_upstream` goes to the new upstream.
+    let forward_to = shared.upstream().uri_for(&parts.uri);
+    let uri = match forward_to {
         Ok(uri) => uri,
         Err(error) => return Ok(bad_gateway(&shared, &error)),
     };
@@ -1346,6 +1383,41 @@ mod tests {
         let error = client.list_tables().send().await.expect_err("no upstream");
         assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(502));
         assert_eq!(proxy.stats().upstream_errors, 1);
+    }
+
+    #[tokio::test]
+    async fn switches_upstream_and_keeps_its_clients() {
+        let first = dynamo().await;
+        let second = dynamo().await;
+        let mut proxy = FaultProxy::start(first.url(), FaultPlan::default())
+            .await
+            .expect("proxy");
+        let client = client(&proxy.url(), 1).await;
+        let table = create_table(&client).await;
+        put(&client, &table, "before")
+            .await
+            .expect("put to the first");
+
+        // The first server goes away: its requests fail with a 502.
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let error = put(&client, &table, "gap").await.expect_err("no server");
+        assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(502));
+
+        proxy
+            .set_upstream("not a url")
+            .expect_err("an unusable upstream is refused");
+        proxy.set_upstream(second.url()).expect("the second server");
+        assert_eq!(proxy.upstream(), second.url());
+        // The same client, through the same proxy, now reaches the second.
+        let table = create_table(&client).await;
+        put(&client, &table, "after")
+            .await
+            .expect("put to the second");
+        assert!(exists(&second.client().await, &table, "after").await);
+        let stats = proxy.stats();
+        assert_eq!(stats.upstream_errors, 1, "{stats:?}");
+        assert_eq!(stats.forwarded, 5, "{stats:?}");
     }
 
     #[tokio::test]

@@ -1,12 +1,17 @@
 //! Which DynamoDB the command runs on: the embedded emulator (in a file, or in
-//! memory), an endpoint, or AWS; and the table on it.
+//! memory, in this process or a child), an endpoint, or AWS; and the table on
+//! it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
 
 use anyhow::Context;
 use dynago::{Endpoint, TableOptions};
+use dynago_es::StoreOptions;
 use dynago_local::{Backend, LocalDynamo};
 use ledger::Ledger;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use crate::Cli;
 
@@ -18,6 +23,71 @@ pub(crate) enum Storage {
     File,
     /// In memory, for this run only.
     Memory,
+    /// In a file in a fresh temporary directory, deleted at the end, served
+    /// by a child process (this binary's hidden `serve-embedded`): for this
+    /// run only, and out of this process, whose memory the soak watches.
+    Child,
+}
+
+/// The embedded emulator in a child process, on a file in a temporary
+/// directory. Dropping it kills the child (which also ends by itself when
+/// its standard input closes), then deletes the directory.
+pub(crate) struct ChildServer {
+    process: tokio::process::Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl ChildServer {
+    async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("dynago-ledger-soak-")
+            .tempdir()
+            .context("cannot create a temporary directory")?;
+        let mut process = tokio::process::Command::new(
+            std::env::current_exe().context("cannot find this program")?,
+        )
+        .arg("serve-embedded")
+        .arg("--file")
+        .arg(dir.path().join("ledger.sqlite"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start the embedded DynamoDB in a child process")?;
+        let stdout = process
+            .stdout
+            .take()
+            .context("the child process has no standard output")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .context("the child process did not start its DynamoDB in time")??
+            .context("the child process ended before its DynamoDB was listening")?;
+        Ok(ChildServer { process, url, dir })
+    }
+
+    /// The child's process id.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.process.id()
+    }
+
+    fn directory(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The hidden `serve-embedded` command: the embedded emulator on `file`,
+/// whose URL is printed on a line of its own, served until standard input
+/// closes.
+pub(crate) async fn serve_embedded(file: PathBuf) -> anyhow::Result<()> {
+    let server = LocalDynamo::start_backend(Backend::EmbeddedFile(file))
+        .await
+        .context("cannot start the embedded DynamoDB")?;
+    println!("{}", server.url());
+    let mut rest = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut rest).await;
+    Ok(())
 }
 
 /// The ledger on the table the options name, and the embedded server it runs
@@ -25,12 +95,20 @@ pub(crate) enum Storage {
 pub(crate) struct Connected {
     pub(crate) ledger: Ledger,
     pub(crate) server: Option<LocalDynamo>,
+    /// The server of [`Storage::Child`].
+    pub(crate) child: Option<ChildServer>,
     /// The table did not exist and was created.
     pub(crate) created: bool,
 }
 
-/// Connects to the table the options name, creating it if missing.
-pub(crate) async fn connect(cli: &Cli, storage: Storage) -> anyhow::Result<Connected> {
+/// Connects to the table the options name, creating it if missing, with the
+/// event store's `options`.
+pub(crate) async fn connect(
+    cli: &Cli,
+    storage: Storage,
+    options: StoreOptions,
+) -> anyhow::Result<Connected> {
+    let mut child = None;
     let (table, server) = if let Some(url) = &cli.endpoint {
         let region = cli.region.clone().unwrap_or_else(|| "us-east-1".into());
         let options = TableOptions::new(&cli.table)
@@ -43,9 +121,19 @@ pub(crate) async fn connect(cli: &Cli, storage: Storage) -> anyhow::Result<Conne
             options = options.region(region);
         }
         (options, None)
+    } else if storage == Storage::Child {
+        let server = ChildServer::start().await?;
+        let options = TableOptions::new(&cli.table)
+            .endpoint(
+                Endpoint::new(&server.url)
+                    .credentials(dynago_local::ACCESS_KEY_ID, dynago_local::SECRET_ACCESS_KEY),
+            )
+            .region(dynago_local::REGION);
+        child = Some(server);
+        (options, None)
     } else {
         let backend = match storage {
-            Storage::Memory => Backend::Embedded,
+            Storage::Memory | Storage::Child => Backend::Embedded,
             Storage::File => {
                 let dir = match &cli.data_dir {
                     Some(dir) => dir.clone(),
@@ -62,7 +150,7 @@ pub(crate) async fn connect(cli: &Cli, storage: Storage) -> anyhow::Result<Conne
             .context("cannot start the embedded DynamoDB")?;
         (server.table_options(&cli.table), Some(server))
     };
-    let ledger = Ledger::connect(table, ledger::store_options()).await?;
+    let ledger = Ledger::connect(table, options).await?;
     let created = ledger
         .create_table_if_missing()
         .await
@@ -76,6 +164,7 @@ pub(crate) async fn connect(cli: &Cli, storage: Storage) -> anyhow::Result<Conne
     Ok(Connected {
         ledger,
         server,
+        child,
         created,
     })
 }
@@ -93,13 +182,19 @@ fn default_data_dir() -> PathBuf {
 
 /// Where the demo and the stress test run, in words.
 pub(crate) fn describe(cli: &Cli, connected: &Connected) -> String {
-    let place = match (&connected.server, &cli.endpoint) {
-        (Some(server), _) => format!(
+    let place = match (&connected.server, &cli.endpoint, &connected.child) {
+        (_, _, Some(child)) => format!(
+            "a fresh DynamoDB (the embedded emulator) in a child process (pid {}) at {},\nkeeping its data in a file under {}, deleted at the end",
+            child.pid().unwrap_or_default(),
+            child.url,
+            child.directory().display()
+        ),
+        (Some(server), _, None) => format!(
             "a fresh in-memory DynamoDB (the embedded emulator) at {}; nothing is kept",
             server.url()
         ),
-        (None, Some(url)) => format!("the DynamoDB at {url}"),
-        (None, None) => match &cli.region {
+        (None, Some(url), None) => format!("the DynamoDB at {url}"),
+        (None, None, None) => match &cli.region {
             Some(region) => format!("AWS DynamoDB in {region}"),
             None => "AWS DynamoDB".to_owned(),
         },

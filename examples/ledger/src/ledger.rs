@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use dynago::{RetryPolicy, Table, TableDefinition, TableOptions};
 use dynago_es::{
-    Aggregate, AggregateId, CommandOptions, CommandOutcome, EventEnvelope, EventStore,
+    Aggregate, AggregateId, CommandId, CommandOptions, CommandOutcome, EventEnvelope, EventStore,
     SnapshotPolicy, StoreOptions,
 };
 use futures::TryStreamExt;
@@ -116,6 +116,58 @@ pub struct TransferReceipt {
     pub from: Receipt,
     /// The target, credited.
     pub to: Receipt,
+}
+
+/// A deposit, a withdrawal or a transfer, as data: what a client sends with a
+/// command id to [`Ledger::submit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// Puts `amount` into `account`.
+    Deposit {
+        /// The account.
+        account: AccountId,
+        /// How much.
+        amount: Money,
+    },
+    /// Takes `amount` out of `account`.
+    Withdraw {
+        /// The account.
+        account: AccountId,
+        /// How much.
+        amount: Money,
+    },
+    /// Moves money between two accounts, in one transaction.
+    Transfer(Transfer),
+}
+
+impl Operation {
+    /// The accounts it writes, in the order of [`Submitted::versions`].
+    pub fn accounts(&self) -> Vec<&AccountId> {
+        match self {
+            Operation::Deposit { account, .. } | Operation::Withdraw { account, .. } => {
+                vec![account]
+            }
+            Operation::Transfer(transfer) => vec![&transfer.from, &transfer.to],
+        }
+    }
+}
+
+/// What [`Ledger::submit`] did with an operation and its command id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Submitted {
+    /// The command id was recorded already: the operation had been applied
+    /// before (perhaps by a send whose answer was lost), and nothing was
+    /// applied now.
+    pub duplicate: bool,
+    /// Each account written, with its version after the operation (after
+    /// its first application, for a duplicate).
+    pub versions: Vec<(AccountId, u64)>,
+    /// How many times the operation was decided: 1, plus one for each
+    /// conflict with another writer.
+    pub attempts: usize,
+    /// How many DynamoDB requests it took.
+    pub requests: u32,
 }
 
 /// An account as it stands.
@@ -290,31 +342,10 @@ impl Ledger {
     /// [`LedgerError::Refused`] when either account refuses (naming which);
     /// [`LedgerError::Store`] when the store fails.
     pub async fn transfer(&self, transfer: &Transfer) -> Result<TransferReceipt> {
-        let Transfer {
-            from,
-            to,
-            amount,
-            currency,
-        } = transfer;
-        if from == to {
-            return Err(LedgerError::SameAccount(from.clone()));
-        }
-        let debit = AccountCommand::Debit {
-            to: to.clone(),
-            amount: *amount,
-            currency: currency.clone(),
-        };
-        let credit = AccountCommand::Credit {
-            from: from.clone(),
-            amount: *amount,
-            currency: currency.clone(),
-        };
+        let Transfer { from, to, .. } = transfer;
         let outcomes = self
             .accounts
-            .execute_all(
-                vec![(from.into(), debit), (to.into(), credit)],
-                CommandOptions::default(),
-            )
+            .execute_all(transfer_commands(transfer)?, CommandOptions::default())
             .await?;
         let mut outcomes = outcomes.into_iter();
         match (outcomes.next(), outcomes.next()) {
@@ -324,6 +355,65 @@ impl Ledger {
             }),
             _ => Err(unexpected("a transfer did not report both accounts")),
         }
+    }
+
+    /// Applies `operation` at most once for `id`: its events and a record of
+    /// `id` are written in one transaction, and the operation sent again with
+    /// the same id (after an error, a timeout, a crash) is recognised and
+    /// not applied again. That makes "send again until an answer comes" safe:
+    ///
+    /// ```no_run
+    /// # async fn run(ledger: ledger::Ledger, operation: ledger::Operation) -> ledger::ledger::Result<()> {
+    /// use dynago_es::CommandId;
+    /// use ledger::LedgerError;
+    ///
+    /// let id = CommandId::new("req-7f3a"); // chosen once, kept with the request
+    /// let submitted = loop {
+    ///     match ledger.submit(&operation, &id).await {
+    ///         Err(LedgerError::Store(error)) => eprintln!("{error}; sending it again"),
+    ///         other => break other?,
+    ///     }
+    /// };
+    /// println!("applied (the first time: {})", !submitted.duplicate);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// A refused operation writes nothing, its id included: sent again, it
+    /// is decided again.
+    ///
+    /// # Errors
+    ///
+    /// As [`deposit`](Self::deposit), [`withdraw`](Self::withdraw) and
+    /// [`transfer`](Self::transfer).
+    pub async fn submit(&self, operation: &Operation, id: &CommandId) -> Result<Submitted> {
+        let commands = match operation {
+            Operation::Deposit { account, amount } => {
+                vec![(account.into(), AccountCommand::Deposit { amount: *amount })]
+            }
+            Operation::Withdraw { account, amount } => {
+                vec![(account.into(), AccountCommand::Withdraw { amount: *amount })]
+            }
+            Operation::Transfer(transfer) => transfer_commands(transfer)?,
+        };
+        let outcomes = self
+            .accounts
+            .execute_all(commands, CommandOptions::default().command_id(id.clone()))
+            .await?;
+        let accounts = operation.accounts();
+        if outcomes.len() != accounts.len() {
+            return Err(unexpected("an operation did not report every account"));
+        }
+        Ok(Submitted {
+            duplicate: outcomes.iter().any(|outcome| outcome.duplicate),
+            attempts: outcomes.first().map_or(0, |outcome| outcome.attempts),
+            requests: outcomes.first().map_or(0, |outcome| outcome.requests),
+            versions: accounts
+                .into_iter()
+                .cloned()
+                .zip(outcomes.iter().map(|outcome| outcome.version))
+                .collect(),
+        })
     }
 
     /// Closes `account`, which must be empty.
@@ -394,6 +484,30 @@ impl Ledger {
     }
 }
 
+/// The debit of the source and the credit of the target.
+fn transfer_commands(transfer: &Transfer) -> Result<Vec<(AggregateId, AccountCommand)>> {
+    let Transfer {
+        from,
+        to,
+        amount,
+        currency,
+    } = transfer;
+    if from == to {
+        return Err(LedgerError::SameAccount(from.clone()));
+    }
+    let debit = AccountCommand::Debit {
+        to: to.clone(),
+        amount: *amount,
+        currency: currency.clone(),
+    };
+    let credit = AccountCommand::Credit {
+        from: from.clone(),
+        amount: *amount,
+        currency: currency.clone(),
+    };
+    Ok(vec![(from.into(), debit), (to.into(), credit)])
+}
+
 fn not_open(account: &AccountId) -> LedgerError {
     LedgerError::Refused {
         account: account.clone(),
@@ -406,7 +520,8 @@ fn unexpected(what: &str) -> LedgerError {
 }
 
 fn receipt(account: &AccountId, outcome: CommandOutcome<Account>) -> Result<Receipt> {
-    // The ledger sends no command ids, so the store always returns the state.
+    // Without a command id (only `submit` sends one), the store always
+    // returns the state.
     let holder = outcome
         .state
         .as_ref()

@@ -7,8 +7,8 @@
 //! |---|---|
 //! | [`money`] | [`Money`], exact amounts in cents parsed from text like `12.34`, and [`Currency`] |
 //! | [`account`] | the [`Account`] aggregate: its commands, events and rules ([`AccountError`]) |
-//! | [`ledger`] | [`Ledger`], the accounts in a [`dynago_es::EventStore`]: open, deposit, withdraw, transfer (one transaction over two accounts), close, statements and history |
-//! | [`workload`] | many tasks at once on the same accounts, for the demo and the stress test |
+//! | [`ledger`] | [`Ledger`], the accounts in a [`dynago_es::EventStore`]: open, deposit, withdraw, transfer (one transaction over two accounts), close, statements and history; [`Ledger::submit`] applies an [`Operation`] once per command id |
+//! | [`workload`] | many tasks at once on the same accounts, for the demo, the stress test and the soak |
 //! | [`mod@audit`] | the checks read back from the table: money conserved, transfers whole, versions contiguous, snapshots right |
 //!
 //! ```no_run
@@ -26,6 +26,9 @@
 //! # }
 //! ```
 #![deny(warnings)]
+// The futures of a command nest deep (workload, ledger, store, SDK): more
+// than the default limit of 128 when their layout is computed.
+#![recursion_limit = "256"]
 
 pub mod account;
 pub mod audit;
@@ -38,7 +41,8 @@ pub use account::{
 };
 pub use audit::{audit, Check, Expected};
 pub use ledger::{
-    store_options, HistoryPage, Ledger, LedgerError, Receipt, Statement, Transfer, TransferReceipt,
+    store_options, HistoryPage, Ledger, LedgerError, Operation, Receipt, Statement, Submitted,
+    Transfer, TransferReceipt,
 };
 pub use money::{Currency, Money, ParseCurrencyError, ParseMoneyError};
 pub use workload::{Report, Workload};

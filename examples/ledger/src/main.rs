@@ -5,11 +5,13 @@
 
 mod backend;
 mod demo;
+mod soak;
 mod stress;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -23,7 +25,7 @@ use crate::backend::{connect, describe, tag, Storage};
 /// With no command, it runs the demo. Without --endpoint or --aws, the
 /// accounts live in an embedded DynamoDB emulator that keeps them in a file
 /// under --data-dir (the demo and the stress test use a fresh one in memory
-/// instead).
+/// instead, the soak a fresh file in a temporary directory).
 #[derive(Debug, Parser)]
 #[command(name = "ledger", version)]
 struct Cli {
@@ -126,6 +128,38 @@ enum Command {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         ops: u32,
     },
+    /// Runs the stress test without a stop for a while, printing commands/s and
+    /// memory as it goes, then checks the books and that memory stayed flat.
+    Soak {
+        /// How long to run, in minutes (fractions allowed: 0.5 is 30 s).
+        #[arg(long, default_value_t = 3.0)]
+        minutes: f64,
+        /// Seconds between two lines of the table.
+        #[arg(long, default_value_t = 10.0)]
+        interval: f64,
+        /// How many accounts the commands share.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+        accounts: u32,
+        /// How many tasks send commands at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        tasks: u32,
+        /// How many accounts the store's cache holds at most (fewer than
+        /// --accounts, so that it is full and evicts).
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+        cache: u32,
+        /// How much resident memory may grow from the end of the first
+        /// interval to the end of the run, in percent, for the memory check.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=1_000))]
+        memory_margin: u32,
+    },
+    /// Serves the embedded emulator on a file until standard input closes,
+    /// printing its URL first: the soak's server, in a process of its own.
+    #[command(hide = true)]
+    ServeEmbedded {
+        /// The SQLite file.
+        #[arg(long)]
+        file: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -198,6 +232,8 @@ enum Action {
     },
     Demo,
     Stress(stress::Shape),
+    Soak(soak::Shape),
+    ServeEmbedded(PathBuf),
 }
 
 /// Checks the command's input: bad input is refused here, before anything is
@@ -254,17 +290,50 @@ fn check(command: &Command) -> anyhow::Result<Action> {
             tasks: usize::try_from(*tasks)?,
             ops: usize::try_from(*ops)?,
         }),
+        Command::Soak {
+            minutes,
+            interval,
+            accounts,
+            tasks,
+            cache,
+            memory_margin,
+        } => Action::Soak(soak::Shape {
+            duration: seconds(minutes * 60.0, "--minutes")?,
+            interval: seconds(*interval, "--interval")?,
+            accounts: usize::try_from(*accounts)?,
+            tasks: usize::try_from(*tasks)?,
+            cache: usize::try_from(*cache)?,
+            margin: *memory_margin,
+        }),
+        Command::ServeEmbedded { file } => Action::ServeEmbedded(file.clone()),
     })
 }
 
-/// Runs the command; `Ok(false)` when a check of the demo or stress test failed.
+/// A positive duration of at most a week, from seconds.
+fn seconds(seconds: f64, option: &str) -> anyhow::Result<Duration> {
+    const WEEK: f64 = 7.0 * 24.0 * 3600.0;
+    if !(seconds > 0.0 && seconds <= WEEK) {
+        bail!("{option} must be more than zero and at most a week");
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Runs the command; `Ok(false)` when a check of the demo, stress test or
+/// soak failed.
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     let action = check(cli.command.as_ref().unwrap_or(&Command::Demo))?;
-    let storage = match action {
-        Action::Demo | Action::Stress(_) => Storage::Memory,
-        _ => Storage::File,
+    let (storage, options) = match &action {
+        Action::ServeEmbedded(file) => {
+            backend::serve_embedded(file.clone()).await?;
+            return Ok(true);
+        }
+        Action::Demo | Action::Stress(_) => (Storage::Memory, ledger::store_options()),
+        // The emulator in another process, so that this one's memory is the
+        // client's alone; and a cache smaller than the accounts.
+        Action::Soak(shape) => (Storage::Child, ledger::store_options().cache(shape.cache)),
+        _ => (Storage::File, ledger::store_options()),
     };
-    let connected = connect(&cli, storage).await?;
+    let connected = connect(&cli, storage, options).await?;
     let ledger = &connected.ledger;
     match action {
         Action::Open {
@@ -318,9 +387,15 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             page_size,
         } => history(ledger, &id, from, page_size).await?,
         Action::Demo => return demo::run(ledger, &describe(&cli, &connected), tag(&cli)).await,
+        Action::ServeEmbedded(_) => {}
         Action::Stress(shape) => {
             let place = describe(&cli, &connected);
             return stress::run(ledger, &place, tag(&cli), shape).await;
+        }
+        Action::Soak(shape) => {
+            let place = describe(&cli, &connected);
+            let server = connected.child.as_ref().and_then(backend::ChildServer::pid);
+            return soak::run(ledger, &place, tag(&cli), shape, server).await;
         }
     }
     Ok(true)

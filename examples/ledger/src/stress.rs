@@ -20,6 +20,32 @@ pub(crate) struct Shape {
 /// 1,000.00 EUR.
 const FIRST_DEPOSIT: Money = Money::from_cents(100_000);
 
+/// Opens `count` accounts named `{prefix}-{tag}-0001`... (without the tag
+/// when there is none) in `currency`, each with a first deposit of 1,000.00;
+/// returns them and the money deposited.
+pub(crate) async fn open_accounts(
+    ledger: &Ledger,
+    prefix: &str,
+    tag: Option<&str>,
+    count: usize,
+    currency: &Currency,
+) -> anyhow::Result<(Vec<AccountId>, Money)> {
+    let mut accounts = Vec::with_capacity(count);
+    let mut deposited = Money::ZERO;
+    for n in 1..=count {
+        let id: AccountId = match tag {
+            Some(tag) => format!("{prefix}-{tag}-{n:04}"),
+            None => format!("{prefix}-{n:04}"),
+        }
+        .parse()?;
+        ledger.open(&id, "Stress", currency.clone()).await?;
+        ledger.deposit(&id, FIRST_DEPOSIT).await?;
+        deposited = deposited.saturating_add(FIRST_DEPOSIT);
+        accounts.push(id);
+    }
+    Ok((accounts, deposited))
+}
+
 /// Runs the stress test on `ledger`, which runs on `place`; `tag` tells this
 /// run's accounts apart on a table that outlives it. Returns whether every
 /// check passed.
@@ -34,19 +60,8 @@ pub(crate) async fn run(
         "stress: {} accounts, {} tasks x {} commands, on {place}",
         shape.accounts, shape.tasks, shape.ops
     );
-    let mut accounts = Vec::with_capacity(shape.accounts);
-    let mut deposited = Money::ZERO;
-    for n in 1..=shape.accounts {
-        let id: AccountId = match &tag {
-            Some(tag) => format!("stress-{tag}-{n:04}"),
-            None => format!("stress-{n:04}"),
-        }
-        .parse()?;
-        ledger.open(&id, "Stress", eur.clone()).await?;
-        ledger.deposit(&id, FIRST_DEPOSIT).await?;
-        deposited = deposited.saturating_add(FIRST_DEPOSIT);
-        accounts.push(id);
-    }
+    let (accounts, deposited) =
+        open_accounts(ledger, "stress", tag.as_deref(), shape.accounts, &eur).await?;
 
     let total = u64::try_from(shape.tasks.saturating_mul(shape.ops))?;
     let style = ProgressStyle::with_template("{bar:40} {pos}/{len} commands, {rate}, {elapsed}")?

@@ -1,7 +1,10 @@
 //! Many tasks at once on the same few accounts: deposits, withdrawals and
-//! transfers picked at random, for the demo and the stress test.
+//! transfers picked at random, for the demo and the stress test ([`run`], a
+//! number of commands per task) and the soak ([`run_until`], until a
+//! deadline, counted in a [`Live`] tally read while it runs).
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
@@ -158,45 +161,25 @@ async fn run_task(
 ) -> Report {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut report = Report::default();
-    let accounts = &workload.accounts;
-    if accounts.is_empty() {
+    if workload.accounts.is_empty() {
         return report;
     }
     for _ in 0..workload.commands_per_task {
-        let account = &accounts[rng.usize(..accounts.len())];
-        let started = Instant::now();
-        let roll = rng.u8(..100);
-        let result = if roll < 40 || accounts.len() < 2 {
-            let amount = Money::from_cents(rng.i64(100..=5_000));
-            ledger.deposit(account, amount).await.map(|receipt| {
-                report.deposits += 1;
-                report.deposited = report.deposited.saturating_add(amount);
-                (receipt.attempts, receipt.requests)
-            })
-        } else if roll < 60 {
-            let amount = Money::from_cents(rng.i64(100..=8_000));
-            ledger.withdraw(account, amount).await.map(|receipt| {
-                report.withdrawals += 1;
-                report.withdrawn = report.withdrawn.saturating_add(amount);
-                (receipt.attempts, receipt.requests)
-            })
-        } else {
-            let from = rng.usize(..accounts.len());
-            let to = (from + 1 + rng.usize(..accounts.len() - 1)) % accounts.len();
-            let transfer = Transfer {
-                from: accounts[from].clone(),
-                to: accounts[to].clone(),
-                amount: Money::from_cents(rng.i64(100..=6_000)),
-                currency: workload.currency.clone(),
-            };
-            ledger.transfer(&transfer).await.map(|receipt| {
-                report.transfers += 1;
-                (receipt.from.attempts, receipt.from.requests)
-            })
-        };
-        report.latencies.push(started.elapsed());
-        match result {
+        let done = one_command(ledger, workload, &mut rng).await;
+        report.latencies.push(done.latency);
+        match done.result {
             Ok((attempts, requests)) => {
+                match done.kind {
+                    Kind::Deposit => {
+                        report.deposits += 1;
+                        report.deposited = report.deposited.saturating_add(done.amount);
+                    }
+                    Kind::Withdrawal => {
+                        report.withdrawals += 1;
+                        report.withdrawn = report.withdrawn.saturating_add(done.amount);
+                    }
+                    Kind::Transfer => report.transfers += 1,
+                }
                 report.retries += attempts.saturating_sub(1);
                 report.requests += u64::from(requests);
             }
@@ -209,4 +192,221 @@ async fn run_task(
         progress();
     }
     report
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Deposit,
+    Withdrawal,
+    Transfer,
+}
+
+/// One command sent and what became of it.
+struct Done {
+    kind: Kind,
+    amount: Money,
+    latency: Duration,
+    /// Attempts and requests of a command done.
+    result: Result<(usize, u32), LedgerError>,
+}
+
+/// Sends one command picked at random: 40 % deposits, 20 % withdrawals, 40 %
+/// transfers (deposits only, with a single account).
+async fn one_command(ledger: &Ledger, workload: &Workload, rng: &mut fastrand::Rng) -> Done {
+    let accounts = &workload.accounts;
+    let account = &accounts[rng.usize(..accounts.len())];
+    let started = Instant::now();
+    let roll = rng.u8(..100);
+    let (kind, amount, result) = if roll < 40 || accounts.len() < 2 {
+        let amount = Money::from_cents(rng.i64(100..=5_000));
+        let result = ledger.deposit(account, amount).await;
+        (
+            Kind::Deposit,
+            amount,
+            result.map(|receipt| (receipt.attempts, receipt.requests)),
+        )
+    } else if roll < 60 {
+        let amount = Money::from_cents(rng.i64(100..=8_000));
+        let result = ledger.withdraw(account, amount).await;
+        (
+            Kind::Withdrawal,
+            amount,
+            result.map(|receipt| (receipt.attempts, receipt.requests)),
+        )
+    } else {
+        let from = rng.usize(..accounts.len());
+        let to = (from + 1 + rng.usize(..accounts.len() - 1)) % accounts.len();
+        let transfer = Transfer {
+            from: accounts[from].clone(),
+            to: accounts[to].clone(),
+            amount: Money::from_cents(rng.i64(100..=6_000)),
+            currency: workload.currency.clone(),
+        };
+        let result = ledger.transfer(&transfer).await;
+        (
+            Kind::Transfer,
+            transfer.amount,
+            result.map(|receipt| (receipt.from.attempts, receipt.from.requests)),
+        )
+    };
+    Done {
+        kind,
+        amount,
+        latency: started.elapsed(),
+        result,
+    }
+}
+
+/// A tally that the tasks of [`run_until`] update after every command and
+/// that can be read while they run. Its memory does not grow with the run:
+/// counters, the latencies since the last [`take_latencies`](Self::take_latencies),
+/// and the first few failures.
+#[derive(Debug, Default)]
+pub struct Live {
+    commands: AtomicU64,
+    deposits: AtomicU64,
+    withdrawals: AtomicU64,
+    transfers: AtomicU64,
+    refused: AtomicU64,
+    failed: AtomicU64,
+    retries: AtomicU64,
+    requests: AtomicU64,
+    deposited: AtomicI64,
+    withdrawn: AtomicI64,
+    latencies: Mutex<Vec<Duration>>,
+    failures: Mutex<Vec<String>>,
+}
+
+/// What a [`Live`] tally holds at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Totals {
+    /// Commands sent, whatever became of them.
+    pub commands: u64,
+    /// Deposits done.
+    pub deposits: u64,
+    /// Withdrawals done.
+    pub withdrawals: u64,
+    /// Transfers done.
+    pub transfers: u64,
+    /// Commands an account refused: nothing written.
+    pub refused: u64,
+    /// Commands that failed otherwise.
+    pub failed: u64,
+    /// Conflicts retried by the store, over the commands done.
+    pub retries: u64,
+    /// DynamoDB requests of the commands done.
+    pub requests: u64,
+    /// The money deposited by the commands done.
+    pub deposited: Money,
+    /// The money withdrawn by the commands done.
+    pub withdrawn: Money,
+    /// The first few failures, as text.
+    pub failures: Vec<String>,
+}
+
+impl Totals {
+    /// Commands done (written).
+    pub fn done(&self) -> u64 {
+        self.deposits + self.withdrawals + self.transfers
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Live {
+    /// The counts so far.
+    pub fn totals(&self) -> Totals {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Totals {
+            commands: load(&self.commands),
+            deposits: load(&self.deposits),
+            withdrawals: load(&self.withdrawals),
+            transfers: load(&self.transfers),
+            refused: load(&self.refused),
+            failed: load(&self.failed),
+            retries: load(&self.retries),
+            requests: load(&self.requests),
+            deposited: Money::from_cents(self.deposited.load(Ordering::Relaxed)),
+            withdrawn: Money::from_cents(self.withdrawn.load(Ordering::Relaxed)),
+            failures: lock(&self.failures).clone(),
+        }
+    }
+
+    /// The latencies of the commands that ended since the last call, which
+    /// are forgotten; sorted.
+    pub fn take_latencies(&self) -> Vec<Duration> {
+        let mut latencies = std::mem::take(&mut *lock(&self.latencies));
+        latencies.sort_unstable();
+        latencies
+    }
+
+    fn record(&self, done: Done) {
+        lock(&self.latencies).push(done.latency);
+        match done.result {
+            Ok((attempts, requests)) => {
+                let cents = done.amount.cents();
+                match done.kind {
+                    Kind::Deposit => {
+                        self.deposits.fetch_add(1, Ordering::Relaxed);
+                        self.deposited.fetch_add(cents, Ordering::Relaxed);
+                    }
+                    Kind::Withdrawal => {
+                        self.withdrawals.fetch_add(1, Ordering::Relaxed);
+                        self.withdrawn.fetch_add(cents, Ordering::Relaxed);
+                    }
+                    Kind::Transfer => {
+                        self.transfers.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                self.retries
+                    .fetch_add(attempts.saturating_sub(1) as u64, Ordering::Relaxed);
+                self.requests
+                    .fetch_add(u64::from(requests), Ordering::Relaxed);
+            }
+            Err(LedgerError::Refused { .. }) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(error) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut failures = lock(&self.failures);
+                if failures.len() < 3 {
+                    failures.push(error.to_string());
+                }
+            }
+        }
+        // Counted last: a reader that sees the command sees its outcome.
+        self.commands.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Runs `workload` on `ledger` until `deadline`, with no limit of commands
+/// (`commands_per_task` is not used): each task sends one command after the
+/// other and counts it in `live`, which can be read meanwhile.
+pub async fn run_until(ledger: &Ledger, workload: &Workload, deadline: Instant, live: &Arc<Live>) {
+    let mut tasks = JoinSet::new();
+    for task in 0..workload.tasks {
+        let ledger = ledger.clone();
+        let workload = workload.clone();
+        let live = Arc::clone(live);
+        let seed = workload.seed.wrapping_add(task as u64);
+        tasks.spawn(async move {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            if workload.accounts.is_empty() {
+                return;
+            }
+            while Instant::now() < deadline {
+                let done = one_command(&ledger, &workload, &mut rng).await;
+                live.record(done);
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(error) = joined {
+            live.failed.fetch_add(1, Ordering::Relaxed);
+            lock(&live.failures).push(format!("a task ended early: {error}"));
+        }
+    }
 }

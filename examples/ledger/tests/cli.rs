@@ -304,6 +304,55 @@ async fn stress_reports_a_table_and_passes_its_checks() {
     assert!(!out.contains("FAIL"), "{out}");
 }
 
+/// A short soak on its default server: the embedded emulator in a child
+/// process, on a file in a temporary directory that is gone afterwards.
+#[test]
+fn soak_prints_intervals_memory_and_checks_then_cleans_up() {
+    let output = cargo_bin_cmd!("ledger")
+        .args(["soak", "--minutes", "0.05", "--interval", "1"])
+        .args(["--accounts", "4", "--tasks", "2", "--cache", "2"])
+        // A debug build this short is no test of flat memory: the check's
+        // arithmetic is what runs here.
+        .args(["--memory-margin", "500"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(output).expect("UTF-8 output");
+    for row in [
+        "soak: 4 accounts, 2 tasks, for 0.1 min, a line every 1 s; the store caches at most 2 accounts",
+        "in a child process (pid ",
+        "commands/s",
+        "RSS MiB",
+        "peak MiB",
+        "server RSS MiB",
+        "retries/command",
+        "memory flat: RSS ",
+    ] {
+        assert!(out.contains(row), "{row:?} missing in:\n{out}");
+    }
+    let intervals = out
+        .lines()
+        .filter(|line| line.trim_start().starts_with(char::is_numeric))
+        .count();
+    assert!(intervals >= 2, "{out}");
+    assert_eq!(out.matches("PASS").count(), 7, "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+    let dir = out
+        .split("keeping its data in a file under ")
+        .nth(1)
+        .and_then(|rest| rest.split(", deleted at the end").next())
+        .expect("the temporary directory in the output");
+    assert!(!std::path::Path::new(dir).exists(), "{dir} is still there");
+
+    cargo_bin_cmd!("ledger")
+        .args(["soak", "--minutes", "0"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--minutes must be more than zero"));
+}
+
 #[test]
 fn the_embedded_file_backend_keeps_accounts_between_runs() {
     let dir = tempfile::tempdir().expect("a temporary directory");
