@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use dynago::{AttributeValue, Item};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -61,6 +62,17 @@ impl Metadata {
         self.extra.insert(key.into(), value.into());
         self
     }
+
+    /// Nothing is set: such metadata is not stored at all.
+    ///
+    /// ```
+    /// use dynago_es::Metadata;
+    /// assert!(Metadata::default().is_empty());
+    /// assert!(!Metadata::default().with("user", "ada").is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// One stored event with everything known about it.
@@ -97,43 +109,100 @@ pub(crate) struct EventHeader {
     pub(crate) event_type: String,
     pub(crate) schema_version: u32,
     pub(crate) timestamp: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
     pub(crate) metadata: Metadata,
     /// The id of the append that wrote the event.
     pub(crate) commit_id: Uuid,
 }
 
 impl EventHeader {
-    /// Reads the header attributes of an event item. When they do not
-    /// deserialize, the error names the first attribute at fault in the
-    /// order of the header's fields, so that one item always gives one
-    /// message (the item's own order is a hash map's).
+    /// Reads the header attributes of an event item, each decoded once, in
+    /// the order of the header's fields (see [`Attributes`]).
     fn from_item(item: Item) -> std::result::Result<Self, String> {
-        use serde::de::DeserializeOwned;
-        use serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value;
+        let mut item = Attributes(item);
+        // Struct fields are evaluated in the order written: the header's.
+        Ok(Self {
+            aggregate_type: item.take("aggregate_type")?,
+            aggregate_id: item.take("aggregate_id")?,
+            version: item.take("version")?,
+            event_id: item.take("event_id")?,
+            event_type: item.take("event_type")?,
+            schema_version: item.take("schema_version")?,
+            timestamp: item.take("timestamp")?,
+            // Left out when empty; missing and NULL read as empty.
+            metadata: item.take_or_default("metadata")?,
+            commit_id: item.take("commit_id")?,
+        })
+    }
+}
 
-        fn check<T: DeserializeOwned>(item: &Item, name: &str, optional: bool) -> Option<String> {
-            match item.get(name) {
-                None if optional => None,
-                None => Some(format!("it has no attribute `{name}`")),
-                Some(value) => from_attribute_value::<T>(value.clone())
-                    .err()
-                    .map(|e| format!("its attribute `{name}` is not valid: {e}")),
-            }
+/// What replaying an event needs of its header: the attributes checked
+/// against the key and the stream, and those that say how to read the
+/// payload. The ids, timestamp and metadata are not even fetched.
+struct ReplayHeader {
+    aggregate_type: String,
+    aggregate_id: AggregateId,
+    version: u64,
+    event_type: String,
+    schema_version: u32,
+}
+
+impl ReplayHeader {
+    /// The attributes a replay fetches, the payload included.
+    const ATTRIBUTES: [&'static str; 6] = [
+        "aggregate_type",
+        "aggregate_id",
+        "version",
+        "event_type",
+        "schema_version",
+        PAYLOAD,
+    ];
+
+    fn from_item(item: Item) -> std::result::Result<Self, String> {
+        let mut item = Attributes(item);
+        Ok(Self {
+            aggregate_type: item.take("aggregate_type")?,
+            aggregate_id: item.take("aggregate_id")?,
+            version: item.take("version")?,
+            event_type: item.take("event_type")?,
+            schema_version: item.take("schema_version")?,
+        })
+    }
+}
+
+/// An item whose attributes are taken out one by one and decoded once.
+/// Taken in a fixed order, the first attribute at fault is named, so that
+/// one item always gives one message (the item's own order is a hash
+/// map's).
+struct Attributes(Item);
+
+impl Attributes {
+    fn take<T: DeserializeOwned>(&mut self, name: &str) -> std::result::Result<T, String> {
+        let value = self
+            .0
+            .remove(name)
+            .ok_or_else(|| format!("it has no attribute `{name}`"))?;
+        Self::decode(name, value)
+    }
+
+    /// Like [`take`](Self::take), a missing or NULL attribute being the
+    /// default value.
+    fn take_or_default<T: DeserializeOwned + Default>(
+        &mut self,
+        name: &str,
+    ) -> std::result::Result<T, String> {
+        match self.0.remove(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(T::default()),
+            Some(value) => Self::decode(name, value),
         }
-        let problem = check::<String>(&item, "aggregate_type", false)
-            .or_else(|| check::<AggregateId>(&item, "aggregate_id", false))
-            .or_else(|| check::<u64>(&item, "version", false))
-            .or_else(|| check::<Uuid>(&item, "event_id", false))
-            .or_else(|| check::<String>(&item, "event_type", false))
-            .or_else(|| check::<u32>(&item, "schema_version", false))
-            .or_else(|| check::<DateTime<Utc>>(&item, "timestamp", false))
-            .or_else(|| check::<Metadata>(&item, "metadata", true))
-            .or_else(|| check::<Uuid>(&item, "commit_id", false));
-        match problem {
-            Some(problem) => Err(problem),
-            None => serde_dynamo::aws_sdk_dynamodb_1::from_item(item).map_err(|e| e.to_string()),
-        }
+    }
+
+    fn decode<T: DeserializeOwned>(
+        name: &str,
+        value: AttributeValue,
+    ) -> std::result::Result<T, String> {
+        serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value)
+            .map_err(|e| format!("its attribute `{name}` is not valid: {e}"))
     }
 }
 
@@ -143,11 +212,154 @@ pub(crate) const PAYLOAD: &str = "payload";
 #[derive(Debug, Clone)]
 pub(crate) struct Origin {
     /// The aggregate type.
-    pub(crate) aggregate_type: &'static str,
+    aggregate_type: &'static str,
     /// The aggregate.
-    pub(crate) id: AggregateId,
+    id: AggregateId,
+    /// The stream's name, `{type}#{id}`, for errors.
+    aggregate: String,
     /// The name of the table's sort key attribute.
-    pub(crate) sort_key: String,
+    sort_key: String,
+}
+
+/// The header attributes an event item is read with.
+trait Header: Sized {
+    fn from_item(item: Item) -> std::result::Result<Self, String>;
+    /// The version, aggregate type and aggregate the item says it is of.
+    fn identity(&self) -> (u64, &str, &AggregateId);
+}
+
+impl Header for EventHeader {
+    fn from_item(item: Item) -> std::result::Result<Self, String> {
+        EventHeader::from_item(item)
+    }
+    fn identity(&self) -> (u64, &str, &AggregateId) {
+        (self.version, &self.aggregate_type, &self.aggregate_id)
+    }
+}
+
+impl Header for ReplayHeader {
+    fn from_item(item: Item) -> std::result::Result<Self, String> {
+        ReplayHeader::from_item(item)
+    }
+    fn identity(&self) -> (u64, &str, &AggregateId) {
+        (self.version, &self.aggregate_type, &self.aggregate_id)
+    }
+}
+
+impl Origin {
+    pub(crate) fn new(aggregate_type: &'static str, id: AggregateId, sort_key: String) -> Self {
+        Self {
+            aggregate: keys::stream(aggregate_type, &id),
+            aggregate_type,
+            id,
+            sort_key,
+        }
+    }
+
+    fn corrupt(&self, version: u64, reason: String) -> Error {
+        Error::CorruptEvent {
+            aggregate: self.aggregate.clone(),
+            version,
+            reason,
+        }
+    }
+
+    /// Limits `query` to the attributes [`replay`] reads.
+    pub(crate) fn replay_projection(&self, mut query: dynago::Query) -> dynago::Query {
+        let mut projection = String::from("#rsk");
+        query = query.name("#rsk", &self.sort_key);
+        for (n, attribute) in ReplayHeader::ATTRIBUTES.iter().enumerate() {
+            let placeholder = format!("#r{n}");
+            projection.push_str(", ");
+            projection.push_str(&placeholder);
+            query = query.name(placeholder, *attribute);
+        }
+        query.projection(projection)
+    }
+
+    /// Reads an event item of this stream: its version, header and payload.
+    ///
+    /// Every check names the aggregate and the version (taken from the sort
+    /// key, since the item's own attributes may be what is wrong): the sort
+    /// key must be an event key, the header must parse and agree with the
+    /// key and the stream, and there must be a payload.
+    fn read<H: Header>(&self, mut item: Item) -> Result<(u64, H, AttributeValue)> {
+        let sort = match item.get(&self.sort_key) {
+            Some(AttributeValue::S(sort)) => sort.clone(),
+            other => {
+                return Err(self.corrupt(
+                    0,
+                    format!(
+                        "an item among the events has no string sort key `{}` ({other:?})",
+                        self.sort_key
+                    ),
+                ))
+            }
+        };
+        let version = keys::parse_event_sort(&sort).ok_or_else(|| {
+            self.corrupt(
+                0,
+                format!("the item with sort key {sort:?} is among the events but its key is not an event key (`e#` and 20 digits)"),
+            )
+        })?;
+        let payload = item.remove(PAYLOAD);
+        let header = H::from_item(item).map_err(|e| {
+            self.corrupt(
+                version,
+                format!("the item with sort key {sort:?} is not an event: {e}"),
+            )
+        })?;
+        let (said, aggregate_type, aggregate_id) = header.identity();
+        if said != version {
+            return Err(self.corrupt(
+                version,
+                format!("the item with sort key {sort:?} says it is version {said}"),
+            ));
+        }
+        if aggregate_type != self.aggregate_type || *aggregate_id != self.id {
+            return Err(self.corrupt(
+                version,
+                format!(
+                    "the item says it is an event of aggregate {}",
+                    keys::stream(aggregate_type, aggregate_id)
+                ),
+            ));
+        }
+        let payload = payload.ok_or_else(|| self.corrupt(version, "it has no payload".into()))?;
+        Ok((version, header, payload))
+    }
+
+    /// The payload of event `version`, lifted through `upcasters`.
+    fn payload<E: DomainEvent>(
+        &self,
+        upcasters: &Upcasters,
+        version: u64,
+        event_type: &str,
+        schema_version: u32,
+        payload: AttributeValue,
+    ) -> Result<E> {
+        upcasters
+            .read::<E>(&self.aggregate, event_type, schema_version, payload)?
+            .map_err(|reason| self.corrupt(version, reason))
+    }
+}
+
+/// Reads an event item fetched with [`Origin::replay_projection`] for a
+/// replay: its version and payload, with the checks of a full read.
+pub(crate) fn replay<E: DomainEvent>(
+    item: Item,
+    origin: &Origin,
+    upcasters: &Upcasters,
+) -> Result<(u64, E)> {
+    let (version, header, payload) = origin.read::<ReplayHeader>(item)?;
+    let event = origin.payload(
+        upcasters,
+        version,
+        &header.event_type,
+        header.schema_version,
+        payload,
+    )?;
+    Ok((version, event))
 }
 
 impl<E: DomainEvent> EventEnvelope<E> {
@@ -202,75 +414,22 @@ impl<E: DomainEvent> EventEnvelope<E> {
         Ok(item)
     }
 
-    /// Reads an event item of the stream `origin`, lifting its payload
-    /// through `upcasters`.
-    ///
-    /// Every check names the aggregate and the version (taken from the sort
-    /// key, since the item's own attributes may be what is wrong): the sort
-    /// key must be an event key, the header must parse and agree with the
-    /// key and the stream, and the payload must deserialize.
+    /// Reads an event item of the stream `origin` (see [`Origin::read`]),
+    /// lifting its payload through `upcasters`; with the id of the commit
+    /// that wrote it.
     pub(crate) fn from_item(
-        mut item: Item,
+        item: Item,
         origin: &Origin,
         upcasters: &Upcasters,
     ) -> Result<(Self, Uuid)> {
-        let aggregate = keys::stream(origin.aggregate_type, &origin.id);
-        let corrupt = |version: u64, reason: String| Error::CorruptEvent {
-            aggregate: aggregate.clone(),
+        let (version, header, payload) = origin.read::<EventHeader>(item)?;
+        let payload = origin.payload(
+            upcasters,
             version,
-            reason,
-        };
-        let sort = match item.get(&origin.sort_key) {
-            Some(AttributeValue::S(sort)) => sort.clone(),
-            other => {
-                return Err(corrupt(
-                    0,
-                    format!(
-                        "an item among the events has no string sort key `{}` ({other:?})",
-                        origin.sort_key
-                    ),
-                ))
-            }
-        };
-        let version = keys::parse_event_sort(&sort).ok_or_else(|| {
-            corrupt(
-                0,
-                format!("the item with sort key {sort:?} is among the events but its key is not an event key (`e#` and 20 digits)"),
-            )
-        })?;
-        let payload = item.remove(PAYLOAD);
-        let header = EventHeader::from_item(item).map_err(|e| {
-            corrupt(
-                version,
-                format!("the item with sort key {sort:?} is not an event: {e}"),
-            )
-        })?;
-        if header.version != version {
-            return Err(corrupt(
-                version,
-                format!(
-                    "the item with sort key {sort:?} says it is version {}",
-                    header.version
-                ),
-            ));
-        }
-        if header.aggregate_type != origin.aggregate_type || header.aggregate_id != origin.id {
-            return Err(corrupt(
-                version,
-                format!(
-                    "the item says it is an event of aggregate {}",
-                    keys::stream(&header.aggregate_type, &header.aggregate_id)
-                ),
-            ));
-        }
-        let payload = payload.ok_or_else(|| corrupt(version, "it has no payload".into()))?;
-        let event = upcasters.read::<E>(
-            &aggregate,
             &header.event_type,
             header.schema_version,
             payload,
         )?;
-        let commit_id = header.commit_id;
         Ok((
             EventEnvelope {
                 aggregate_type: header.aggregate_type,
@@ -281,9 +440,9 @@ impl<E: DomainEvent> EventEnvelope<E> {
                 schema_version: header.schema_version,
                 timestamp: header.timestamp,
                 metadata: header.metadata,
-                payload: event.map_err(|reason| corrupt(version, reason))?,
+                payload,
             },
-            commit_id,
+            header.commit_id,
         ))
     }
 }

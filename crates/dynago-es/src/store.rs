@@ -9,7 +9,7 @@ use futures::stream::{Stream, StreamExt, TryStreamExt};
 use lru::LruCache;
 
 use crate::aggregate::Aggregate;
-use crate::envelope::{EventEnvelope, Origin};
+use crate::envelope::{self, EventEnvelope, Origin};
 use crate::error::{Error, Result};
 use crate::id::AggregateId;
 use crate::keys;
@@ -386,21 +386,27 @@ impl<A: Aggregate> EventStore<A> {
         let mut loaded_version = version;
         let mut events_read = 0;
         if upto.is_none_or(|upto| upto > version) {
-            let events = self
-                .read_events(id, version + 1, upto.unwrap_or(u64::MAX), requests)
-                .await?;
-            for event in events {
-                if event.version != loaded_version + 1 {
-                    return Err(Error::VersionGap {
-                        aggregate,
-                        expected: loaded_version + 1,
-                        found: event.version,
-                    });
-                }
-                state.apply(&event.payload);
-                loaded_version = event.version;
-                events_read += 1;
-            }
+            // Folded page by page: a long stream is never held whole.
+            self.replay(
+                id,
+                version + 1,
+                upto.unwrap_or(u64::MAX),
+                requests,
+                |event_version, event| {
+                    if event_version != loaded_version + 1 {
+                        return Err(Error::VersionGap {
+                            aggregate: aggregate.clone(),
+                            expected: loaded_version + 1,
+                            found: event_version,
+                        });
+                    }
+                    state.apply(&event);
+                    loaded_version = event_version;
+                    events_read += 1;
+                    Ok(())
+                },
+            )
+            .await?;
         }
         Ok(Loaded {
             id: id.clone(),
@@ -470,11 +476,11 @@ impl<A: Aggregate> EventStore<A> {
 
     /// Where the events of `id` are read from.
     fn origin(&self, id: &AggregateId) -> Origin {
-        Origin {
-            aggregate_type: A::TYPE,
-            id: id.clone(),
-            sort_key: self.table().sort_key().unwrap_or_default().to_owned(),
-        }
+        Origin::new(
+            A::TYPE,
+            id.clone(),
+            self.table().sort_key().unwrap_or_default().to_owned(),
+        )
     }
 
     /// Reads events `from..=to` of an aggregate.
@@ -486,23 +492,57 @@ impl<A: Aggregate> EventStore<A> {
         requests: &Requests,
     ) -> Result<Vec<EventEnvelope<A::Event>>> {
         let origin = self.origin(id);
+        let upcasters = &self.options().upcasters;
         let mut events = Vec::new();
-        if from > to {
-            return Ok(events);
+        if from <= to {
+            Self::for_each_item(self.events_query(id, from, to), requests, |item| {
+                events.push(EventEnvelope::from_item(item, &origin, upcasters)?.0);
+                Ok(())
+            })
+            .await?;
         }
-        let mut query = self.events_query(id, from, to);
+        Ok(events)
+    }
+
+    /// Hands the events `from..=to` of an aggregate to `each` as version
+    /// and payload, in order, as the pages arrive; stops at the first
+    /// error. Only what a replay needs is fetched and decoded.
+    async fn replay(
+        &self,
+        id: &AggregateId,
+        from: u64,
+        to: u64,
+        requests: &Requests,
+        mut each: impl FnMut(u64, A::Event) -> Result<()>,
+    ) -> Result<()> {
+        if from > to {
+            return Ok(());
+        }
+        let origin = self.origin(id);
+        let upcasters = &self.options().upcasters;
+        let query = origin.replay_projection(self.events_query(id, from, to));
+        Self::for_each_item(query, requests, |item| {
+            let (version, event) = envelope::replay(item, &origin, upcasters)?;
+            each(version, event)
+        })
+        .await
+    }
+
+    /// Runs `query` to its last page, handing every item to `each`.
+    async fn for_each_item(
+        mut query: Query,
+        requests: &Requests,
+        mut each: impl FnMut(Item) -> Result<()>,
+    ) -> Result<()> {
         loop {
             requests.add(1);
             let page = query.send_raw().await?;
             for item in page.items {
-                events.push(
-                    EventEnvelope::<A::Event>::from_item(item, &origin, &self.options().upcasters)?
-                        .0,
-                );
+                each(item)?;
             }
             match page.cursor {
                 Some(cursor) => query = query.cursor(cursor),
-                None => return Ok(events),
+                None => return Ok(()),
             }
         }
     }

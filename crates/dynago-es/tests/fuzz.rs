@@ -2,7 +2,9 @@
 //! replaced by an arbitrary (nested) value, written raw under an event key
 //! and loaded. Whatever the item holds, `load`, the `events` stream and
 //! `execute` give a value or a typed `CorruptEvent` that names the aggregate
-//! and the version, and agree with one another; never a panic.
+//! and the version, and agree with one another (a load reads only what its
+//! fold needs, so the stream may refuse an item for an attribute the load
+//! never read); never a panic.
 #[path = "../../dynago/tests/common/arbitrary.rs"]
 mod arbitrary;
 mod common;
@@ -29,6 +31,10 @@ const FIELDS: &[&str] = &[
     "commit_id",
     "payload",
 ];
+
+/// The attributes that a load does not read (it folds the payloads), but
+/// the `events` stream does.
+const ENVELOPE_ONLY: &[&str] = &["event_id", "timestamp", "metadata", "commit_id"];
 
 /// Names that the event's types look for, for the nested values.
 const KNOWN: &[&str] = &[
@@ -198,7 +204,20 @@ fn random_event_items_load_as_events_or_corrupt_events() {
                 &aggregate,
                 streamed.map(|events| events.last().map_or(0, |e| e.version)),
             )?;
-            prop_assert_eq!(&loaded, &streamed, "load and events agree");
+            // A load reads what the state needs; the stream reads every
+            // attribute. They agree, except that an attribute only the
+            // stream reads may fail the stream alone.
+            match (&loaded, &streamed) {
+                (Ok(_), Err(reason)) => prop_assert!(
+                    ENVELOPE_ONLY
+                        .iter()
+                        .any(|name| reason.contains(&format!("attribute `{name}`"))),
+                    "the load read what the stream could not: {}",
+                    reason
+                ),
+                (Err(_), Err(_)) => {}
+                _ => prop_assert_eq!(&loaded, &streamed, "load and events agree"),
+            }
             let executed = store
                 .execute(id.as_str(), AccountCommand::Deposit { amount: 1 })
                 .await;
