@@ -1,0 +1,496 @@
+//! The markdown report: one section per backend in one file, so that runs on
+//! several backends sit side by side.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::commands::{CommandResult, Contender};
+use crate::cpu::CpuResult;
+use crate::load::{Library, LoadResult, SnapshotCheck, Verdict, SNAPSHOT_EVERY};
+use crate::table_layer::OperationResult;
+use crate::Plan;
+
+/// The machine the run was on.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    /// The CPU model, from `/proc/cpuinfo`.
+    pub cpu: String,
+    /// Cores the process may use (what `nproc` says).
+    pub cores: usize,
+    /// Memory, from `/proc/meminfo`, GiB.
+    pub memory_gib: f64,
+}
+
+impl Machine {
+    /// Reads this machine's description (`?` for what cannot be read).
+    pub fn read() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|line| line.strip_prefix("model name"))
+            .and_then(|rest| rest.split_once(':'))
+            .map_or_else(|| "?".to_owned(), |(_, model)| model.trim().to_owned());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib: f64 = meminfo
+            .lines()
+            .find_map(|line| line.strip_prefix("MemTotal:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(f64::NAN);
+        Self {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(0, usize::from),
+            memory_gib: memory_kib / 1024.0 / 1024.0,
+        }
+    }
+}
+
+/// Everything one run measured, and how.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The backend's name (`embedded`, `dynamodb-local`, `endpoint`).
+    pub backend: String,
+    /// The machine.
+    pub machine: Machine,
+    /// When the run started (UTC).
+    pub date: String,
+    /// The command that ran it.
+    pub command: String,
+    /// The plan.
+    pub plan: Plan,
+    /// How long the run took, server start included.
+    pub elapsed: Duration,
+    /// The load average (1, 5, 15 min) when the run started and ended: what
+    /// else the machine was doing.
+    pub load_average: [String; 2],
+    /// Part 1.
+    pub table_layer: Vec<OperationResult>,
+    /// Part 2.
+    pub commands: Vec<CommandResult>,
+    /// Part 3.
+    pub loads: Vec<LoadResult>,
+    /// Part 3's check of cqrs-es's snapshots of a documented aggregate.
+    pub documented_snapshots: Option<SnapshotCheck>,
+    /// Part 3's deposits on a stream cqrs-es loads truncated: (attempts,
+    /// conflicts).
+    pub truncated_append: Option<(u32, u32)>,
+    /// Part 4.
+    pub cpu: Vec<CpuResult>,
+    /// The chart's file name, relative to the markdown file.
+    pub chart: Option<String>,
+}
+
+const TITLE: &str = "# Benchmarks";
+
+const INTRO: &str = "\
+What the abstractions of `dynago` and `dynago-es` cost, against hand-written \
+`aws-sdk-dynamodb` calls and against [cqrs-es](https://crates.io/crates/cqrs-es) \
+with its DynamoDB repository [dynamo-es](https://crates.io/crates/dynamo-es) (0.5). \
+Everything in one section comes from one run of `crates/dynago-bench` against one \
+server, the contenders taking turns (A B A B …, the order swapped or rotated every \
+round) so that the noise of the machine falls on all of them alike: read the \
+**ratios** first, the absolute figures are those of a small shared machine and a \
+local server, not of AWS. The program writes this file; each backend's section is \
+replaced by the next run on that backend.
+
+How each part measures:
+
+1. **Table layer**: each operation done by `dynago` and by hand with \
+`aws-sdk-dynamodb` + `serde_dynamo`, one request at a time, on the same table through \
+the same client. Time per operation is the median over rounds of the mean of a run of \
+operations; the ratio is the median of the per-round ratios.
+2. **Commands**: one deposit per command, decided by the same `Account` logic \
+implemented for both libraries' `Aggregate` traits. New accounts every round, so that \
+streams stay short and equal; no snapshots. dynago-es retries conflicts itself; \
+cqrs-es has no retry, so the benchmark loops on its `AggregateConflict` with the same \
+backoff (5 ms doubling to 500 ms, jittered). Requests are counted on the SDK client by \
+an interceptor (every HTTP attempt), the same way for both. After every round each \
+account is read back: its balance must be the sum of its deposits and its versions \
+1, 2, … with no gap, or the run fails.
+3. **Loading**: streams built through each library's own write path, then loaded \
+again and again; every load is checked against the state the stream folds to. \
+Snapshots are taken every 100 events by both libraries.
+4. **CPU per event**: one deposit event to a DynamoDB item and back, as each library \
+does it (both paths mirrored from their crate-private code: see \
+`crates/dynago-bench/src/envelope.rs`); criterion has the same as \
+`cargo bench -p dynago-bench`.";
+
+impl Report {
+    /// This run's section of the markdown file.
+    pub fn section(&self) -> String {
+        let mut out = String::new();
+        let _ = self.write_section(&mut out);
+        out
+    }
+
+    fn write_section(&self, out: &mut String) -> std::fmt::Result {
+        writeln!(out, "## Backend: {}", self.backend)?;
+        writeln!(out)?;
+        writeln!(out, "| run | |")?;
+        writeln!(out, "|---|---|")?;
+        writeln!(out, "| date | {} |", self.date)?;
+        writeln!(out, "| command | `{}` |", self.command)?;
+        writeln!(
+            out,
+            "| machine | {}; {} cores (`nproc`); {:.1} GiB memory |",
+            self.machine.cpu, self.machine.cores, self.machine.memory_gib
+        )?;
+        writeln!(out, "| server | {} |", server_description(&self.backend))?;
+        writeln!(
+            out,
+            "| plan | {}: part 1 {} rounds × {} operations ({} for 100-item ones); part 2 {} rounds; part 3 {} rounds; part 4 {} rounds × {} events |",
+            self.plan.name,
+            self.plan.table_layer.rounds,
+            self.plan.table_layer.ops,
+            self.plan.table_layer.bulk_ops,
+            self.plan.commands.rounds,
+            self.plan.load.rounds,
+            self.plan.cpu.rounds,
+            self.plan.cpu.events
+        )?;
+        writeln!(
+            out,
+            "| run time | {:.0} s, server start and data set-up included |",
+            self.elapsed.as_secs_f64()
+        )?;
+        writeln!(
+            out,
+            "| load average (1, 5, 15 min) | {} at the start, {} at the end |",
+            self.load_average[0], self.load_average[1]
+        )?;
+        writeln!(out)?;
+        self.write_table_layer(out)?;
+        self.write_commands(out)?;
+        self.write_loads(out)?;
+        self.write_cpu(out)?;
+        Ok(())
+    }
+
+    fn write_table_layer(&self, out: &mut String) -> std::fmt::Result {
+        if self.table_layer.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "### 1. Table layer: dynago against hand-written SDK calls"
+        )?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "| operation | dynago, µs | SDK + serde_dynamo, µs | dynago / SDK | requests per operation (dynago, SDK) |"
+        )?;
+        writeln!(out, "|---|---:|---:|---:|---:|")?;
+        for r in &self.table_layer {
+            writeln!(
+                out,
+                "| {} | {:.0} | {:.0} | **{:.2}** | {:.2}, {:.2} |",
+                r.operation.label(),
+                r.dynago_us,
+                r.raw_us,
+                r.ratio,
+                r.dynago_requests,
+                r.raw_requests
+            )?;
+        }
+        writeln!(out)?;
+        Ok(())
+    }
+
+    fn write_commands(&self, out: &mut String) -> std::fmt::Result {
+        if self.commands.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "### 2. Commands: dynago-es against cqrs-es + dynamo-es"
+        )?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "| workload | store | commands/s | ÷ cqrs-es | requests/command | by operation | retries/command | p50, ms | p99, ms |"
+        )?;
+        writeln!(out, "|---|---|---:|---:|---:|---|---:|---:|---:|")?;
+        for r in &self.commands {
+            let by_operation = r
+                .requests_by_operation
+                .iter()
+                .map(|(op, n)| format!("{op} {n:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let ratio = if r.contender == Contender::CqrsEs {
+                "1".to_owned()
+            } else {
+                format!("**{:.2}**", r.ratio_vs_cqrs)
+            };
+            let requests = match r.reported_requests_per_command {
+                Some(reported) if (reported - r.requests_per_command).abs() > 0.005 => format!(
+                    "{:.2} (dynago-es reports {reported:.2})",
+                    r.requests_per_command
+                ),
+                _ => format!("{:.2}", r.requests_per_command),
+            };
+            writeln!(
+                out,
+                "| {} | {} | {:.0} | {} | {} | {} | {:.2} | {:.2} | {:.2} |",
+                r.scenario,
+                r.contender.label(),
+                r.commands_per_s,
+                ratio,
+                requests,
+                by_operation,
+                r.retries_per_command,
+                r.p50_ms,
+                r.p99_ms
+            )?;
+        }
+        writeln!(out)?;
+        let plan = &self.plan.commands;
+        let workloads = plan
+            .scenarios
+            .iter()
+            .map(|s| format!("{} × {} commands", s.label, s.commands_per_task))
+            .collect::<Vec<_>>()
+            .join("; ");
+        writeln!(
+            out,
+            "Per round and store: {workloads} (each task's commands one after the other). \
+             commands/s is the median over rounds; latencies are pooled over all rounds, \
+             retries included. A retry is a conflict: the aggregate read again and the \
+             command decided again."
+        )?;
+        writeln!(out)?;
+        Ok(())
+    }
+
+    fn write_loads(&self, out: &mut String) -> std::fmt::Result {
+        if self.loads.is_empty() {
+            return Ok(());
+        }
+        writeln!(out, "### 3. Loading one aggregate")?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "| events | snapshots | dynago-es, ms | items read | requests | cqrs-es + dynamo-es, ms | items read | requests | dynago-es / cqrs-es |"
+        )?;
+        writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|")?;
+        let find = |events, snapshots, library| {
+            self.loads
+                .iter()
+                .find(|r| r.events == events && r.snapshots == snapshots && r.library == library)
+        };
+        let mut lengths: Vec<u64> = self.loads.iter().map(|r| r.events).collect();
+        lengths.dedup();
+        let mut truncated = false;
+        for snapshots in [false, true] {
+            for &events in &lengths {
+                let (Some(d), Some(c)) = (
+                    find(events, snapshots, Library::DynagoEs),
+                    find(events, snapshots, Library::CqrsEs),
+                ) else {
+                    continue;
+                };
+                let items = |r: &LoadResult| match r.verdict {
+                    Verdict::Correct => format!("{}", r.items_read),
+                    Verdict::Truncated { applied } => {
+                        format!("**{applied} of {} — wrong state**", r.events)
+                    }
+                };
+                truncated |= matches!(c.verdict, Verdict::Truncated { .. });
+                let ratio = d.load_ms / c.load_ms;
+                let ratio = match c.verdict {
+                    // The contender read fewer events: compare per event too.
+                    Verdict::Truncated { applied } if applied > 0 => format!(
+                        "**{ratio:.2}**; per event read **{:.2}**",
+                        (d.load_ms / events as f64) / (c.load_ms / applied as f64)
+                    ),
+                    _ => format!("**{ratio:.2}**"),
+                };
+                writeln!(
+                    out,
+                    "| {} | {} | {:.2} | {} | {:.0} | {:.2} | {} | {:.0} | {} |",
+                    events,
+                    if snapshots {
+                        format!("every {SNAPSHOT_EVERY}")
+                    } else {
+                        "none".to_owned()
+                    },
+                    d.load_ms,
+                    items(d),
+                    d.requests,
+                    c.load_ms,
+                    items(c),
+                    c.requests,
+                    ratio
+                )?;
+            }
+        }
+        writeln!(out)?;
+        if truncated {
+            writeln!(
+                out,
+                "**Wrong state**: dynamo-es 0.5 reads an aggregate's events with one \
+                 `Query` and does not follow `LastEvaluatedKey`, so a stream over 1 MB \
+                 (about {} of these events) loads as its first page only: the state is \
+                 wrong{}. Its time is that of the truncated load.",
+                self.loads
+                    .iter()
+                    .find_map(|r| match r.verdict {
+                        Verdict::Truncated { applied } => Some(applied),
+                        Verdict::Correct => None,
+                    })
+                    .unwrap_or(0),
+                match self.truncated_append {
+                    Some((attempts, conflicts)) => format!(
+                        ", and a deposit on that account, tried {attempts} times, ended in \
+                         `AggregateConflict` {conflicts} times: the command decides on the \
+                         first page's version, whose successor is already stored"
+                    ),
+                    None => String::new(),
+                }
+            )?;
+            writeln!(out)?;
+        }
+        if let Some(check) = &self.documented_snapshots {
+            if check.loaded_balance == check.events_balance {
+                writeln!(
+                    out,
+                    "cqrs-es snapshots of an aggregate written as its documentation shows \
+                     (`sink.write(event, self)` in `handle`): {} one-cent deposits load as {} \
+                     cents, right.",
+                    check.deposits, check.loaded_balance
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "**Wrong state in cqrs-es snapshots**: with an aggregate written as \
+                     cqrs-es's documentation shows (`sink.write(event, self)` in `handle`, which \
+                     applies the event to the aggregate), {} one-cent deposits through its \
+                     snapshot store load as **{} cents** although its events add up to {}: \
+                     the snapshot store applies the events of the command that takes the \
+                     snapshot a second time (`update_snapshot_with_events` folds them into the \
+                     context that `handle` already changed). The cqrs-es figures above use an \
+                     aggregate that leaves `self` alone in `handle` (it applies events to a \
+                     scratch copy), which loads right.",
+                    check.deposits, check.loaded_balance, check.events_balance
+                )?;
+            }
+            writeln!(out)?;
+        }
+        if let Some(chart) = &self.chart {
+            writeln!(out, "![Load time against stream length]({chart})")?;
+            writeln!(out)?;
+        }
+        Ok(())
+    }
+
+    fn write_cpu(&self, out: &mut String) -> std::fmt::Result {
+        if self.cpu.is_empty() {
+            return Ok(());
+        }
+        writeln!(out, "### 4. CPU per event, no network")?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "| library | event → item, µs | item → event, µs | item size, bytes |"
+        )?;
+        writeln!(out, "|---|---:|---:|---:|")?;
+        for r in &self.cpu {
+            writeln!(
+                out,
+                "| {} | {:.2} | {:.2} | {} |",
+                r.library, r.serialize_us, r.deserialize_us, r.item_bytes
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "dynago-es stores the payload as a native DynamoDB map and the envelope \
+             (ids, timestamp, metadata, commit id) as attributes, 12 in all with the keys; \
+             dynamo-es stores payload and metadata as JSON bytes in binary attributes, \
+             8 in all. Sizes are the stored items', key attributes included."
+        )?;
+        writeln!(out)?;
+        Ok(())
+    }
+
+    /// Writes this run's section into the markdown file at `path`: replaces
+    /// the section of the same backend if there is one, appends it if not,
+    /// and creates the file (with its introduction) if it does not exist.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read or written.
+    pub fn write_to(&self, path: &Path) -> Result<()> {
+        let existing = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+        };
+        let text = merge(&existing, &self.backend, &self.section());
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+/// The machine's load average (1, 5 and 15 minutes), `?` where unknown.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+fn server_description(backend: &str) -> &'static str {
+    match backend {
+        "embedded" => "dynoxide 3.2.0 (SQLite in memory), served over HTTP on loopback from the benchmark's own process (its own runtime, 2 threads)",
+        "dynamodb-local" => "the official DynamoDB Local (jar, `-inMemory`), on loopback, in its own JVM",
+        _ => "the server at DYNAMODB_ENDPOINT",
+    }
+}
+
+/// `existing` with the section of `backend` replaced by (or extended with)
+/// `section`.
+fn merge(existing: &str, backend: &str, section: &str) -> String {
+    let start = format!("<!-- dynago-bench:{backend}:start -->");
+    let end = format!("<!-- dynago-bench:{backend}:end -->");
+    let block = format!("{start}\n{section}{end}\n");
+    if let (Some(from), Some(to)) = (existing.find(&start), existing.find(&end)) {
+        if from < to {
+            let after = &existing[to + end.len()..];
+            let after = after.strip_prefix('\n').unwrap_or(after);
+            return format!("{}{block}{after}", &existing[..from]);
+        }
+    }
+    if existing.trim().is_empty() {
+        return format!("{TITLE}\n\n{INTRO}\n\n{block}");
+    }
+    let mut text = existing.trim_end().to_owned();
+    text.push_str("\n\n");
+    text.push_str(&block);
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_are_replaced_or_appended() {
+        let first = merge("", "embedded", "A\n");
+        assert!(first.starts_with(TITLE));
+        let both = merge(&first, "dynamodb-local", "B\n");
+        let again = merge(&both, "embedded", "C\n");
+        assert!(again.contains("C\n") && again.contains("B\n") && !again.contains("\nA\n"));
+        assert_eq!(merge(&again, "embedded", "C\n"), again);
+    }
+}

@@ -1,0 +1,470 @@
+//! Part 1: what the table layer costs over hand-written SDK calls.
+//!
+//! Each operation is done by `dynago` and by hand with `aws-sdk-dynamodb` +
+//! `serde_dynamo` (the code a user would write without `dynago`), on the
+//! same table through the same client, one request at a time. A round times
+//! a run of operations of one side, then the other (the order swaps every
+//! round); the figure is the median over rounds.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use dynago::{string_value, Key, Table};
+use serde::{Deserialize, Serialize};
+
+use crate::server::Server;
+use crate::stats::{median, us};
+
+/// The item both sides read and write: a small account record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Partition key.
+    pub pk: String,
+    /// Sort key.
+    pub sk: String,
+    /// Who owns it.
+    pub owner: String,
+    /// ISO currency code.
+    pub currency: String,
+    /// Balance in cents.
+    pub balance: i64,
+    /// Free labels.
+    pub tags: Vec<String>,
+    /// When it was opened (RFC 3339).
+    pub opened_at: String,
+    /// The optimistic-lock version.
+    pub version: u64,
+}
+
+impl Record {
+    fn new(pk: &str, sk: &str) -> Self {
+        Self {
+            pk: pk.to_owned(),
+            sk: sk.to_owned(),
+            owner: "Ada Lovelace".to_owned(),
+            currency: "EUR".to_owned(),
+            balance: 123_456,
+            tags: vec!["retail".to_owned(), "verified".to_owned()],
+            opened_at: "2024-05-01T12:00:00Z".to_owned(),
+            version: 1,
+        }
+    }
+
+    fn key(&self) -> Key {
+        Key::new(string_value(&self.pk)).sort(string_value(&self.sk))
+    }
+}
+
+/// One measured operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// `GetItem` of one item, strongly consistent.
+    Get,
+    /// Unconditional `PutItem`.
+    Put,
+    /// `PutItem` under a version condition (read nothing; the version is known).
+    LockedPut,
+    /// `Query` of one partition of 100 items, strongly consistent.
+    Query100,
+    /// `BatchGetItem` of 100 keys.
+    BatchGet100,
+}
+
+impl Operation {
+    /// Every operation, in report order.
+    pub const ALL: [Operation; 5] = [
+        Operation::Get,
+        Operation::Put,
+        Operation::LockedPut,
+        Operation::Query100,
+        Operation::BatchGet100,
+    ];
+
+    /// Its name in the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            Operation::Get => "get",
+            Operation::Put => "put",
+            Operation::LockedPut => "version-locked put",
+            Operation::Query100 => "query, 100 items",
+            Operation::BatchGet100 => "batch get, 100 keys",
+        }
+    }
+
+    fn bulk(self) -> bool {
+        matches!(self, Operation::Query100 | Operation::BatchGet100)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Dynago,
+    Raw,
+}
+
+/// How long to measure.
+#[derive(Debug, Clone, Copy)]
+pub struct TableLayerPlan {
+    /// Measured rounds (one more is run first, unmeasured).
+    pub rounds: usize,
+    /// Operations per side and round, for single-item operations.
+    pub ops: usize,
+    /// Operations per side and round, for the 100-item operations.
+    pub bulk_ops: usize,
+}
+
+/// The figures of one operation.
+#[derive(Debug, Clone)]
+pub struct OperationResult {
+    /// Which operation.
+    pub operation: Operation,
+    /// Median over rounds of the mean time of one operation through `dynago`, µs.
+    pub dynago_us: f64,
+    /// The same by hand, µs.
+    pub raw_us: f64,
+    /// Median over rounds of dynago's time / raw time in the same round.
+    pub ratio: f64,
+    /// Requests per operation through `dynago`.
+    pub dynago_requests: f64,
+    /// Requests per operation by hand.
+    pub raw_requests: f64,
+}
+
+struct Ctx {
+    table: Table,
+    client: aws_sdk_dynamodb::Client,
+    /// Read by both sides.
+    shared: Record,
+    /// Written by one side each.
+    dynago_item: Record,
+    raw_item: Record,
+    /// The versions stored under the two locked items.
+    dynago_version: u64,
+    raw_version: u64,
+    /// The partition of 100 items.
+    partition: String,
+    keys: Vec<Record>,
+}
+
+const ITEMS: usize = 100;
+
+/// Runs part 1.
+///
+/// # Errors
+///
+/// A failed request, or a wrong answer from either side.
+pub async fn run(server: &Server, plan: TableLayerPlan) -> Result<Vec<OperationResult>> {
+    let table = server
+        .create_table(
+            "bench-items",
+            "pk",
+            Some(("sk", dynago::ScalarAttributeType::S)),
+        )
+        .await?;
+    let client = server.client().clone();
+    let shared = Record::new("shared", "shared");
+    let dynago_item = Record::new("locked-dynago", "item");
+    let raw_item = Record::new("locked-raw", "item");
+    table.put_item(shared.key(), &shared).send().await?;
+    let partition = "partition-of-100".to_owned();
+    let items: Vec<Record> = (0..ITEMS)
+        .map(|i| Record::new(&partition, &format!("item#{i:03}")))
+        .collect();
+    let mut batch = table.batch_write();
+    for item in &items {
+        batch = batch.put(item.key(), item);
+    }
+    batch.send().await.context("seeding 100 items")?;
+    // Both locked items start at version 1.
+    table
+        .put_item(dynago_item.key(), &dynago_item)
+        .optimistic_lock("version", 0)
+        .send()
+        .await?;
+    client
+        .put_item()
+        .table_name(table.name())
+        .set_item(Some(serde_dynamo::aws_sdk_dynamodb_1::to_item(&raw_item)?))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await?;
+    let mut ctx = Ctx {
+        table,
+        client,
+        shared,
+        dynago_item,
+        raw_item,
+        dynago_version: 1,
+        raw_version: 1,
+        partition,
+        keys: items,
+    };
+
+    let mut results = Vec::new();
+    for operation in Operation::ALL {
+        let n = if operation.bulk() {
+            plan.bulk_ops
+        } else {
+            plan.ops
+        };
+        let mut dynago_times = Vec::new();
+        let mut raw_times = Vec::new();
+        let mut ratios = Vec::new();
+        let mut requests = [0u64; 2];
+        for round in 0..=plan.rounds {
+            let order = if round % 2 == 0 {
+                [Side::Dynago, Side::Raw]
+            } else {
+                [Side::Raw, Side::Dynago]
+            };
+            let mut times = [Duration::ZERO; 2];
+            for side in order {
+                let before = server.counter().total();
+                let elapsed = run_side(&mut ctx, side, operation, n).await?;
+                let sent = server.counter().total() - before;
+                let slot = usize::from(side == Side::Raw);
+                times[slot] = elapsed;
+                if round > 0 {
+                    requests[slot] += sent;
+                }
+            }
+            if round == 0 {
+                continue; // warm-up
+            }
+            let per_op = |d: Duration| us(d) / n as f64;
+            dynago_times.push(per_op(times[0]));
+            raw_times.push(per_op(times[1]));
+            ratios.push(times[0].as_secs_f64() / times[1].as_secs_f64());
+        }
+        let total_ops = (plan.rounds * n) as f64;
+        results.push(OperationResult {
+            operation,
+            dynago_us: median(&dynago_times),
+            raw_us: median(&raw_times),
+            ratio: median(&ratios),
+            dynago_requests: requests[0] as f64 / total_ops,
+            raw_requests: requests[1] as f64 / total_ops,
+        });
+    }
+    Ok(results)
+}
+
+async fn run_side(ctx: &mut Ctx, side: Side, operation: Operation, n: usize) -> Result<Duration> {
+    let started = Instant::now();
+    for _ in 0..n {
+        match (side, operation) {
+            (Side::Dynago, Operation::Get) => dynago_get(ctx).await?,
+            (Side::Raw, Operation::Get) => raw_get(ctx).await?,
+            (Side::Dynago, Operation::Put) => dynago_put(ctx).await?,
+            (Side::Raw, Operation::Put) => raw_put(ctx).await?,
+            (Side::Dynago, Operation::LockedPut) => dynago_locked_put(ctx).await?,
+            (Side::Raw, Operation::LockedPut) => raw_locked_put(ctx).await?,
+            (Side::Dynago, Operation::Query100) => dynago_query(ctx).await?,
+            (Side::Raw, Operation::Query100) => raw_query(ctx).await?,
+            (Side::Dynago, Operation::BatchGet100) => dynago_batch_get(ctx).await?,
+            (Side::Raw, Operation::BatchGet100) => raw_batch_get(ctx).await?,
+        }
+    }
+    let elapsed = started.elapsed();
+    crate::checks::pass(u64::try_from(n)?);
+    Ok(elapsed)
+}
+
+fn raw_key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk.to_owned())),
+        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
+async fn dynago_get(ctx: &Ctx) -> Result<()> {
+    let record: Option<Record> = ctx
+        .table
+        .get_item(ctx.shared.key())
+        .consistent_read(true)
+        .send()
+        .await?;
+    ensure!(
+        record.as_ref() == Some(&ctx.shared),
+        "dynago read {record:?}"
+    );
+    Ok(())
+}
+
+async fn raw_get(ctx: &Ctx) -> Result<()> {
+    let output = ctx
+        .client
+        .get_item()
+        .table_name(ctx.table.name())
+        .set_key(Some(raw_key(&ctx.shared.pk, &ctx.shared.sk)))
+        .consistent_read(true)
+        .send()
+        .await?;
+    let record: Option<Record> = output
+        .item
+        .map(serde_dynamo::aws_sdk_dynamodb_1::from_item)
+        .transpose()?;
+    ensure!(record.as_ref() == Some(&ctx.shared), "raw read {record:?}");
+    Ok(())
+}
+
+async fn dynago_put(ctx: &Ctx) -> Result<()> {
+    let mut record = ctx.dynago_item.clone();
+    record.sk = "plain".to_owned();
+    ctx.table.put_item(record.key(), &record).send().await?;
+    Ok(())
+}
+
+async fn raw_put(ctx: &Ctx) -> Result<()> {
+    let mut record = ctx.raw_item.clone();
+    record.sk = "plain".to_owned();
+    ctx.client
+        .put_item()
+        .table_name(ctx.table.name())
+        .set_item(Some(serde_dynamo::aws_sdk_dynamodb_1::to_item(&record)?))
+        .send()
+        .await?;
+    Ok(())
+}
+
+async fn dynago_locked_put(ctx: &mut Ctx) -> Result<()> {
+    let mut record = ctx.dynago_item.clone();
+    record.version = ctx.dynago_version;
+    record.balance += 1;
+    let outcome = ctx
+        .table
+        .put_item(record.key(), &record)
+        .optimistic_lock("version", ctx.dynago_version)
+        .send()
+        .await?;
+    ensure!(
+        outcome.version == Some(ctx.dynago_version + 1),
+        "dynago's locked put reported version {:?} after {}",
+        outcome.version,
+        ctx.dynago_version
+    );
+    ctx.dynago_version += 1;
+    ctx.dynago_item = record;
+    Ok(())
+}
+
+async fn raw_locked_put(ctx: &mut Ctx) -> Result<()> {
+    let mut record = ctx.raw_item.clone();
+    record.version = ctx.raw_version + 1;
+    record.balance += 1;
+    let result = ctx
+        .client
+        .put_item()
+        .table_name(ctx.table.name())
+        .set_item(Some(serde_dynamo::aws_sdk_dynamodb_1::to_item(&record)?))
+        .condition_expression("#version = :expected")
+        .expression_attribute_names("#version", "version")
+        .expression_attribute_values(":expected", AttributeValue::N(ctx.raw_version.to_string()))
+        .send()
+        .await;
+    if let Err(error) = result {
+        bail!(
+            "raw locked put at version {}: {}",
+            ctx.raw_version,
+            aws_sdk_dynamodb::error::DisplayErrorContext(&error)
+        );
+    }
+    ctx.raw_version += 1;
+    ctx.raw_item = record;
+    Ok(())
+}
+
+async fn dynago_query(ctx: &Ctx) -> Result<()> {
+    let page = ctx
+        .table
+        .query("#pk = :pk")
+        .name("#pk", "pk")
+        .value(":pk", string_value(&ctx.partition))
+        .consistent_read(true)
+        .send::<Record>()
+        .await?;
+    ensure!(
+        page.items.len() == ITEMS && page.items[ITEMS - 1] == ctx.keys[ITEMS - 1],
+        "dynago's query read {} items",
+        page.items.len()
+    );
+    Ok(())
+}
+
+async fn raw_query(ctx: &Ctx) -> Result<()> {
+    let output = ctx
+        .client
+        .query()
+        .table_name(ctx.table.name())
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", "pk")
+        .expression_attribute_values(":pk", AttributeValue::S(ctx.partition.clone()))
+        .consistent_read(true)
+        .send()
+        .await?;
+    let items: Vec<Record> =
+        serde_dynamo::aws_sdk_dynamodb_1::from_items(output.items.unwrap_or_default())?;
+    ensure!(
+        items.len() == ITEMS && items[ITEMS - 1] == ctx.keys[ITEMS - 1],
+        "the raw query read {} items",
+        items.len()
+    );
+    Ok(())
+}
+
+async fn dynago_batch_get(ctx: &Ctx) -> Result<()> {
+    let records: Vec<Record> = ctx
+        .table
+        .batch_get_items(ctx.keys.iter().map(Record::key))
+        .send()
+        .await?;
+    ensure!(
+        records.len() == ITEMS,
+        "dynago's batch get read {}",
+        records.len()
+    );
+    Ok(())
+}
+
+async fn raw_batch_get(ctx: &Ctx) -> Result<()> {
+    let mut pending: Vec<HashMap<String, AttributeValue>> = ctx
+        .keys
+        .iter()
+        .map(|record| raw_key(&record.pk, &record.sk))
+        .collect();
+    let mut records: Vec<Record> = Vec::with_capacity(ITEMS);
+    let mut attempts = 0;
+    while !pending.is_empty() {
+        attempts += 1;
+        ensure!(attempts <= 10, "keys still unprocessed after 10 attempts");
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(pending))
+            .build()?;
+        let output = ctx
+            .client
+            .batch_get_item()
+            .request_items(ctx.table.name(), request)
+            .send()
+            .await?;
+        let found = output
+            .responses
+            .and_then(|mut r| r.remove(ctx.table.name()))
+            .unwrap_or_default();
+        records.extend(serde_dynamo::aws_sdk_dynamodb_1::from_items::<Record>(
+            found,
+        )?);
+        pending = output
+            .unprocessed_keys
+            .and_then(|mut u| u.remove(ctx.table.name()))
+            .map(|k| k.keys)
+            .unwrap_or_default();
+    }
+    ensure!(
+        records.len() == ITEMS,
+        "the raw batch get read {}",
+        records.len()
+    );
+    Ok(())
+}
