@@ -163,8 +163,11 @@ impl Drop for ContainerServer {
     }
 }
 
+/// Set once the first start of this process has removed the containers of
+/// ended processes.
+static REAPED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
 async fn start_container() -> Result<ContainerServer> {
-    static REAPED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     REAPED.get_or_init(remove_orphans).await;
     let port = free_port()?;
     let mut request = DynamoDb::default()
@@ -448,6 +451,9 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         let (orphan, alive, before, after) = on_runtime(async move {
+            // The first start's own removal, which another test may run at
+            // any moment, is over before the orphan exists.
+            REAPED.get_or_init(remove_orphans).await;
             let orphan = create(ended).await;
             let alive = create(living).await;
             let before = listed().await;
