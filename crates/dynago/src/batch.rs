@@ -18,7 +18,7 @@ use crate::key::{Key, KeyId};
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span};
 use crate::value::Item;
-use crate::write::put_item_attributes;
+use crate::write::{put_item_attributes, WriteId};
 
 /// The most keys one `BatchGetItem` request takes.
 pub const MAX_BATCH_GET: usize = 100;
@@ -293,7 +293,7 @@ impl BatchWrite {
     pub fn put<T: Serialize + ?Sized>(mut self, key: Key, item: &T) -> Self {
         let index = self.requests.len();
         let request = to_item_named(item, || format!("batch write {index}"))
-            .and_then(|item| put_item_attributes(&self.table, &key, item, None))
+            .and_then(|item| put_item_attributes(&self.table, &key, item, None, WriteId::Without))
             .and_then(|item| {
                 let id = self.table.key_id(&item)?;
                 let put = PutRequest::builder()

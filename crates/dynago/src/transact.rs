@@ -18,7 +18,7 @@ use crate::key::{Key, KeyId};
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span};
 use crate::value::Item;
-use crate::write::put_item_attributes;
+use crate::write::{put_item_attributes, WriteId};
 
 /// The most actions one transaction holds.
 pub const MAX_TRANSACTION_ACTIONS: usize = 100;
@@ -271,16 +271,21 @@ impl TransactWrite {
         let describe = |key: &Item| format!("{} (action {index})", table.describe(key));
         let (key, builder) = match action {
             Action::Put(put) => {
-                let item =
-                    put_item_attributes(table, &put.key, put.item?, put.condition.lock.as_ref())
-                        .map_err(|e| match e {
-                            Error::ItemTooLarge { item, size, limit } => Error::ItemTooLarge {
-                                item: format!("{item} (action {index})"),
-                                size,
-                                limit,
-                            },
-                            other => other,
-                        })?;
+                let lock = put.condition.lock.as_ref();
+                let write_id = if lock.is_some() {
+                    WriteId::Fresh
+                } else {
+                    WriteId::Without
+                };
+                let item = put_item_attributes(table, &put.key, put.item?, lock, write_id)
+                    .map_err(|e| match e {
+                        Error::ItemTooLarge { item, size, limit } => Error::ItemTooLarge {
+                            item: format!("{item} (action {index})"),
+                            size,
+                            limit,
+                        },
+                        other => other,
+                    })?;
                 let key = table.key_item(&put.key)?;
                 let size = item_size(&item);
                 let (expression, names, values) = put.condition.parts(partition_key);

@@ -38,13 +38,13 @@ pub struct WriteOutcome {
     pub version: Option<u64>,
     /// The item the write replaced or removed, when asked for with `return_old`.
     pub old_item: Option<Item>,
-    /// A version-locked put whose answer was lost and which the SDK sent
-    /// again: the second send failed its condition against the first one's
-    /// success, recognised by its [write id](WRITE_ID_ATTRIBUTE). The write
-    /// took place once.
+    /// A conditional put (under a lock or a condition) whose answer was
+    /// lost and which the SDK sent again: the second send failed its
+    /// condition against the first one's success, recognised by its
+    /// [write id](WRITE_ID_ATTRIBUTE). The write took place once.
     ///
-    /// An equal item written by another writer that read the same version
-    /// carries another write id, and is a [`Error::VersionConflict`].
+    /// An equal item written by another writer carries another write id, and
+    /// is a [`Error::VersionConflict`] (or [`Error::ConditionFailed`]).
     pub recovered: bool,
 }
 
@@ -121,23 +121,34 @@ impl Table {
     }
 }
 
-/// The attribute in which a version-locked put stores a unique id of the
-/// write.
+/// The attribute in which a conditional put (under an optimistic lock or a
+/// condition) stores a unique id of the write.
 ///
 /// It lets the put recognise its own earlier success: when the answer to a
-/// locked put is lost, the SDK sends it again, and the second send fails its
-/// condition against the first. Only an item carrying the same write id (not
-/// merely equal content, which another writer may have written too) counts as
-/// that success. Deserializing into your own types ignores it.
+/// conditional put is lost, the SDK sends it again, and the second send fails
+/// its condition against the first. Only an item carrying the same write id
+/// (not merely equal content, which another writer may have written too)
+/// counts as that success. Deserializing into your own types ignores it.
+/// Unconditional puts, whose resend simply succeeds again, do not carry it.
 pub const WRITE_ID_ATTRIBUTE: &str = "dynago_write_id";
 
+/// Whether a put carries a [write id](WRITE_ID_ATTRIBUTE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteId {
+    /// A fresh write id, for a put that recognises its own lost answer.
+    Fresh,
+    /// None.
+    Without,
+}
+
 /// Builds the full item of a put: the key attributes, the item's own
-/// attributes and the lock's next version.
+/// attributes, the lock's next version and, if asked for, a write id.
 pub(crate) fn put_item_attributes(
     table: &Table,
     key: &Key,
     item: Item,
     lock: Option<&OptimisticLock>,
+    write_id: WriteId,
 ) -> Result<Item> {
     let key = table.key_item(key)?;
     let mut item = item;
@@ -161,6 +172,8 @@ pub(crate) fn put_item_attributes(
             lock.attribute().to_owned(),
             number_value(lock.next_version()),
         );
+    }
+    if write_id == WriteId::Fresh {
         item.insert(
             WRITE_ID_ATTRIBUTE.to_owned(),
             string_value(uuid::Uuid::new_v4().simple().to_string()),
@@ -246,8 +259,8 @@ impl PutItem {
 
     /// Sends the request.
     ///
-    /// A failed condition is an error, but for a version-locked put that
-    /// finds its own earlier success (same write id): see
+    /// A failed condition is an error, but for a conditional put that finds
+    /// its own earlier success (same write id): see
     /// [`WriteOutcome::recovered`].
     ///
     /// # Errors
@@ -259,7 +272,18 @@ impl PutItem {
     pub async fn send(self) -> Result<WriteOutcome> {
         let table = &self.table;
         let item = self.item?;
-        let item = put_item_attributes(table, &self.key, item, self.condition.lock.as_ref())?;
+        let guarded = self.condition.lock.is_some() || self.condition.condition.is_some();
+        let item = put_item_attributes(
+            table,
+            &self.key,
+            item,
+            self.condition.lock.as_ref(),
+            if guarded {
+                WriteId::Fresh
+            } else {
+                WriteId::Without
+            },
+        )?;
         let (expression, names, values) = self.condition.parts(table.partition_key());
         let span = request_span(table, "PutItem", 1);
         let result = table
@@ -301,15 +325,12 @@ impl PutItem {
                     PutItemError::ConditionalCheckFailedException(c) => c.item,
                     _ => None,
                 };
-                let ours = self.condition.lock.is_some()
-                    && stored.as_ref().is_some_and(|stored| {
-                        stored.get(WRITE_ID_ATTRIBUTE) == item.get(WRITE_ID_ATTRIBUTE)
-                            && *stored == item
-                    });
+                let ours = item.contains_key(WRITE_ID_ATTRIBUTE)
+                    && stored.as_ref().is_some_and(|stored| *stored == item);
                 if ours {
                     tracing::debug!(
                         table = table.name(),
-                        "a locked put found its own earlier success"
+                        "a conditional put found its own earlier success"
                     );
                     return Ok(WriteOutcome {
                         version,

@@ -1,5 +1,6 @@
-//! Writes whose answer is lost, through a fault-injecting proxy: a locked
-//! put is written once and reported once; throttled writers lose nothing.
+//! Writes whose answer is lost, through a fault-injecting proxy: a locked or
+//! conditional put is written once and reported once; throttled writers lose
+//! nothing.
 mod common;
 
 use std::time::Duration;
@@ -120,6 +121,49 @@ async fn locked_create_whose_answer_is_lost_is_recovered() {
     assert_eq!(proxy.stats().requests_for("PutItem"), 2);
 }
 
+/// Create only if absent: the most common free condition.
+fn absent() -> Condition {
+    Condition::new("attribute_not_exists(#pk)").name("#pk", "pk")
+}
+
+#[tokio::test]
+async fn conditional_create_whose_answer_is_lost_is_recovered() {
+    let (direct, proxied, proxy) = behind_proxy(lose_next_put(), 3).await;
+    let outcome = proxied
+        .put_item(key("acct", 1), &account(10, 0))
+        .condition(absent())
+        .send()
+        .await
+        .expect("the create took place; its retry finds it");
+    assert!(outcome.recovered, "{outcome:?}");
+    assert_eq!(outcome.version, None);
+    assert_eq!(stored(&direct, key("acct", 1)).await, Some(account(10, 0)));
+    let stats = proxy.stats();
+    assert_eq!(stats.dropped_answers, 1);
+    assert_eq!(stats.requests_for("PutItem"), 2, "{stats:?}");
+}
+
+#[tokio::test]
+async fn an_equal_item_from_another_writer_fails_a_conditional_create() {
+    let table = common::table().await;
+    table
+        .put_item(key("acct", 1), &account(10, 0))
+        .condition(absent())
+        .send()
+        .await
+        .expect("the first create");
+    let second = table
+        .put_item(key("acct", 1), &account(10, 0))
+        .condition(absent())
+        .send()
+        .await
+        .expect_err("the item exists: same content, another write");
+    assert!(
+        matches!(second, Error::ConditionFailed { .. }),
+        "{second:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_lost_answer_without_sdk_retries_is_an_error_and_a_resend_a_conflict() {
     let (direct, proxied, proxy) = behind_proxy(FaultPlan::default(), 1).await;
@@ -153,29 +197,6 @@ async fn a_lost_answer_without_sdk_retries_is_an_error_and_a_resend_a_conflict()
     assert_eq!(again.version_conflict(), Some((1, Some(2))), "{again:?}");
     assert_eq!(stored(&direct, key("acct", 1)).await, Some(account(25, 2)));
     assert_eq!(proxy.stats().dropped_answers, 1);
-}
-
-#[tokio::test]
-async fn a_conditional_create_whose_answer_is_lost_is_written_once_but_reported_failed() {
-    let (direct, proxied, proxy) = behind_proxy(lose_next_put(), 3).await;
-    let error = proxied
-        .put_item(key("acct", 1), &account(10, 0))
-        .condition(Condition::new("attribute_not_exists(#pk)").name("#pk", "pk"))
-        .send()
-        .await
-        .expect_err("the retry fails its condition against the first send");
-    // Only a version-locked put carries a write id to recognise itself by:
-    // a put under a plain condition reports its own success as a failure.
-    match &error {
-        Error::ConditionFailed {
-            item: Some(item), ..
-        } => {
-            assert_eq!(item.get("balance"), Some(&n(10)), "{error:?}");
-        }
-        other => panic!("expected a failed condition, got {other:?}"),
-    }
-    assert_eq!(stored(&direct, key("acct", 1)).await, Some(account(10, 0)));
-    assert_eq!(proxy.stats().requests_for("PutItem"), 2);
 }
 
 /// Reads an account and writes it back with `amount` added, under its
