@@ -146,7 +146,51 @@ impl fmt::Display for TableSchema {
     }
 }
 
+/// The key attribute names of a table's secondary indexes, by index name.
+pub(crate) type IndexKeys = std::collections::HashMap<String, Vec<String>>;
+
 impl Table {
+    /// The key attribute names of the secondary index `index`, read with
+    /// one `DescribeTable` request the first time this handle (or a clone)
+    /// asks; `None` when the table has no such index.
+    pub(crate) async fn index_key_names(&self, index: &str) -> Result<Option<Vec<String>>> {
+        let indexes = self
+            .index_keys_cell()
+            .get_or_try_init(|| async {
+                let span = request_span(self, "DescribeTable", 0);
+                let output = self
+                    .client()
+                    .describe_table()
+                    .table_name(self.name())
+                    .send()
+                    .instrument(span)
+                    .await
+                    .map_err(|e| from_sdk(self.name(), "DescribeTable", e))?;
+                let mut indexes = IndexKeys::new();
+                if let Some(table) = output.table() {
+                    let names = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| {
+                        schema
+                            .iter()
+                            .map(|element| element.attribute_name().to_owned())
+                            .collect::<Vec<_>>()
+                    };
+                    for index in table.global_secondary_indexes() {
+                        if let Some(name) = index.index_name() {
+                            indexes.insert(name.to_owned(), names(index.key_schema()));
+                        }
+                    }
+                    for index in table.local_secondary_indexes() {
+                        if let Some(name) = index.index_name() {
+                            indexes.insert(name.to_owned(), names(index.key_schema()));
+                        }
+                    }
+                }
+                Ok::<_, Error>(indexes)
+            })
+            .await?;
+        Ok(indexes.get(index).cloned())
+    }
+
     /// The key schema this handle expects: the key names of its
     /// [`TableOptions`](crate::TableOptions), with the types set by
     /// [`partition_key_type`](crate::TableOptions::partition_key_type) and

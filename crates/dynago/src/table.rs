@@ -52,6 +52,8 @@ struct Inner {
     retry: RetryPolicy,
     batch_concurrency: usize,
     requests: AtomicU64,
+    /// The key attribute names of each secondary index, read once.
+    index_keys: tokio::sync::OnceCell<crate::schema::IndexKeys>,
 }
 
 impl fmt::Debug for Table {
@@ -501,6 +503,7 @@ impl Table {
                 retry: options.retry,
                 batch_concurrency: options.batch_concurrency.unwrap_or(4),
                 requests: AtomicU64::new(0),
+                index_keys: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -549,6 +552,10 @@ impl Table {
     pub(crate) fn key_types(&self) -> (Option<&ScalarAttributeType>, Option<&ScalarAttributeType>) {
         let (partition, sort) = &self.inner.key_types;
         (partition.as_ref(), sort.as_ref())
+    }
+
+    pub(crate) fn index_keys_cell(&self) -> &tokio::sync::OnceCell<crate::schema::IndexKeys> {
+        &self.inner.index_keys
     }
 
     pub(crate) fn cursor_key(&self) -> &CursorKey {

@@ -226,7 +226,11 @@ async fn a_filter_with_a_limit_fills_every_page_and_skips_nothing() {
     let expected: Vec<u32> = (500..MANY).filter(|n| n % 7 == 3).collect();
     assert_eq!(all, expected);
 
-    // A filter that keeps one item near the end still finds it, in one page.
+    // A filter that keeps one item near the end still finds it, in one
+    // page, in a few requests: while the filter keeps nothing, each reads as
+    // many items as all before it (5, 5, 10, 20, ...), where reading only
+    // what the page lacks would take one request per 5 items (about 200).
+    let before = table.request_count();
     let page = by_partition(&table, "p")
         .filter("n = :n")
         .value(":n", common::n(1_000))
@@ -235,6 +239,75 @@ async fn a_filter_with_a_limit_fills_every_page_and_skips_nothing() {
         .await
         .expect("page");
     assert_eq!(numbers(&page.items), vec![1_000]);
+    let requests = table.request_count() - before;
+    assert!(requests <= 10, "{requests} requests");
+
+    // A page of 10 out of a filter that keeps one item in seven: a few
+    // requests, and a page cut at its limit resumes right after its last item.
+    let before = table.request_count();
+    let page = by_partition(&table, "p")
+        .filter("tag = :t")
+        .value(":t", common::n(3))
+        .limit(10)
+        .send::<Entry>()
+        .await
+        .expect("page");
+    assert_eq!(numbers(&page.items), expected_first(10));
+    let requests = table.request_count() - before;
+    assert!(requests <= 4, "{requests} requests");
+}
+
+/// The first `count` entries that the filter `tag = 3` keeps.
+fn expected_first(count: usize) -> Vec<u32> {
+    (0..MANY).filter(|n| n % 7 == 3).take(count).collect()
+}
+
+#[tokio::test]
+async fn an_index_query_with_a_filter_cuts_pages_between_equal_index_keys() {
+    let table = indexed_table().await;
+    // Each index key is shared by three items, which only the table key
+    // tells apart: a page cut in such a group resumes inside it.
+    for pk in ["a", "b", "c"] {
+        fill(&table, pk, 0..100).await;
+    }
+    let all: Vec<Located> = table
+        .query("gsi1pk = :g")
+        .value(":g", s("even"))
+        .index("gsi1")
+        .stream()
+        .try_collect()
+        .await
+        .expect("the whole index");
+    assert_eq!(all.len(), 150);
+    for (tag, limit) in [(3u32, 2u32), (3, 4), (1, 5)] {
+        let expected: Vec<&Located> = all.iter().filter(|l| l.n % 7 == tag).collect();
+        let before = table.request_count();
+        let pages: Vec<Page<Located>> = table
+            .query("gsi1pk = :g")
+            .value(":g", s("even"))
+            .index("gsi1")
+            .filter("tag = :t")
+            .value(":t", common::n(tag))
+            .limit(limit)
+            .pages()
+            .try_collect()
+            .await
+            .expect("pages");
+        let requests = table.request_count() - before;
+        let found: Vec<&Located> = pages.iter().flat_map(|p| &p.items).collect();
+        assert_eq!(found, expected, "tag {tag}, limit {limit}");
+        let (last, full) = pages.split_last().expect("pages");
+        for page in full {
+            assert_eq!(page.items.len(), limit as usize, "tag {tag}, limit {limit}");
+        }
+        assert!(last.cursor.is_none());
+        // Reading only what each page lacks would send about one request
+        // per `limit` items read (150 of them).
+        assert!(
+            requests < u64::from(150 / limit) / 2,
+            "{requests} requests for tag {tag}, limit {limit}"
+        );
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
