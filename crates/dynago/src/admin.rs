@@ -234,16 +234,7 @@ impl Table {
         let started = Instant::now();
         let mut delay = Duration::from_millis(20);
         loop {
-            let span = request_span(self, "DescribeTable", 0);
-            let output = self
-                .client()
-                .describe_table()
-                .table_name(self.name())
-                .send()
-                .instrument(span)
-                .await
-                .map_err(|e| from_sdk(self.name(), "DescribeTable", e))?;
-            let table = output.table();
+            let table = self.describe_table().await?;
             let active = table.is_some_and(|t| {
                 t.table_status() == Some(&TableStatus::Active)
                     && t.global_secondary_indexes()

@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use aws_sdk_dynamodb::types::{KeyType, ScalarAttributeType};
+use aws_sdk_dynamodb::types::{KeyType, ScalarAttributeType, TableDescription};
 use tracing::Instrument;
 
 use crate::error::{from_sdk, Error, Result};
@@ -150,6 +150,20 @@ impl fmt::Display for TableSchema {
 pub(crate) type IndexKeys = std::collections::HashMap<String, Vec<String>>;
 
 impl Table {
+    /// The table's description: one `DescribeTable` request.
+    pub(crate) async fn describe_table(&self) -> Result<Option<TableDescription>> {
+        let span = request_span(self, "DescribeTable", 0);
+        let output = self
+            .client()
+            .describe_table()
+            .table_name(self.name())
+            .send()
+            .instrument(span)
+            .await
+            .map_err(|e| from_sdk(self.name(), "DescribeTable", e))?;
+        Ok(output.table)
+    }
+
     /// The key attribute names of the secondary index `index`, read with
     /// one `DescribeTable` request the first time this handle (or a clone)
     /// asks; `None` when the table has no such index.
@@ -157,17 +171,9 @@ impl Table {
         let indexes = self
             .index_keys_cell()
             .get_or_try_init(|| async {
-                let span = request_span(self, "DescribeTable", 0);
-                let output = self
-                    .client()
-                    .describe_table()
-                    .table_name(self.name())
-                    .send()
-                    .instrument(span)
-                    .await
-                    .map_err(|e| from_sdk(self.name(), "DescribeTable", e))?;
+                let description = self.describe_table().await?;
                 let mut indexes = IndexKeys::new();
-                if let Some(table) = output.table() {
+                if let Some(table) = description {
                     let names = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| {
                         schema
                             .iter()
@@ -220,15 +226,7 @@ impl Table {
     /// [`Error::Dynamo`] when DynamoDB refuses, or describes a table without
     /// a usable key schema.
     pub async fn describe_schema(&self) -> Result<TableSchema> {
-        let span = request_span(self, "DescribeTable", 0);
-        let output = self
-            .client()
-            .describe_table()
-            .table_name(self.name())
-            .send()
-            .instrument(span)
-            .await
-            .map_err(|e| from_sdk(self.name(), "DescribeTable", e))?;
+        let description = self.describe_table().await?;
         let unusable = |what: &str| Error::Dynamo {
             table: self.name().to_owned(),
             operation: "DescribeTable",
@@ -237,7 +235,7 @@ impl Table {
             retryable: false,
             source: format!("the table description {what}").into(),
         };
-        let description = output.table().ok_or_else(|| unusable("is empty"))?;
+        let description = description.ok_or_else(|| unusable("is empty"))?;
         let attribute = |name: &str| KeyAttribute {
             name: name.to_owned(),
             attribute_type: description
