@@ -332,7 +332,7 @@ impl Query {
                     tracing::debug!(
                         table = self.table.name(),
                         %error,
-                        "cannot describe the table: a filtered query reads no more than its limit"
+                        "cannot describe the table now: this page reads no more than it lacks"
                     );
                     return None;
                 }

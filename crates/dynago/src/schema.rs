@@ -166,12 +166,26 @@ impl Table {
 
     /// The key attribute names of the secondary index `index`, read with
     /// one `DescribeTable` request the first time this handle (or a clone)
-    /// asks; `None` when the table has no such index.
+    /// asks; `None` when the table has no such index, or cannot be described
+    /// (a refusal, such as a policy without `dynamodb:DescribeTable`, is
+    /// remembered; a transient error is not).
     pub(crate) async fn index_key_names(&self, index: &str) -> Result<Option<Vec<String>>> {
         let indexes = self
             .index_keys_cell()
             .get_or_try_init(|| async {
-                let description = self.describe_table().await?;
+                let description = match self.describe_table().await {
+                    Ok(description) => description,
+                    Err(error) if error.is_retryable() => return Err(error),
+                    Err(error) => {
+                        tracing::warn!(
+                            table = self.name(),
+                            %error,
+                            "cannot describe the table: filtered queries with a limit read \
+                             no more items per request than their page lacks"
+                        );
+                        return Ok(None);
+                    }
+                };
                 let mut indexes = IndexKeys::new();
                 if let Some(table) = description {
                     let names = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| {
@@ -191,10 +205,12 @@ impl Table {
                         }
                     }
                 }
-                Ok::<_, Error>(indexes)
+                Ok::<_, Error>(Some(indexes))
             })
             .await?;
-        Ok(indexes.get(index).cloned())
+        Ok(indexes
+            .as_ref()
+            .and_then(|indexes| indexes.get(index).cloned()))
     }
 
     /// The key schema this handle expects: the key names of its

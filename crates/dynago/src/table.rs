@@ -52,8 +52,9 @@ struct Inner {
     retry: RetryPolicy,
     batch_concurrency: usize,
     requests: AtomicU64,
-    /// The key attribute names of each secondary index, read once.
-    index_keys: tokio::sync::OnceCell<crate::schema::IndexKeys>,
+    /// The key attribute names of each secondary index, read once (`None`:
+    /// the table could not be described).
+    index_keys: tokio::sync::OnceCell<Option<crate::schema::IndexKeys>>,
 }
 
 impl fmt::Debug for Table {
@@ -554,7 +555,9 @@ impl Table {
         (partition.as_ref(), sort.as_ref())
     }
 
-    pub(crate) fn index_keys_cell(&self) -> &tokio::sync::OnceCell<crate::schema::IndexKeys> {
+    pub(crate) fn index_keys_cell(
+        &self,
+    ) -> &tokio::sync::OnceCell<Option<crate::schema::IndexKeys>> {
         &self.inner.index_keys
     }
 

@@ -1,7 +1,8 @@
 //! Retries through a fault-injecting proxy: batches that stay throttled past
 //! the retry policy are `Error::Unprocessed` with the number of attempts;
 //! throttling within it is retried with backoff; validation errors are sent
-//! once and never again.
+//! once and never again; a filtered index query is right whether or not the
+//! table can be described.
 mod common;
 
 use std::time::Duration;
@@ -269,4 +270,65 @@ async fn validation_errors_are_sent_once_and_never_again() {
     let stats = proxy.stats();
     assert_eq!(stats.requests, 3, "{stats:?}");
     assert_eq!(common::count(&direct).await, 0);
+}
+
+/// A filtered index query with a limit needs the index's key names (one
+/// `DescribeTable`) to cut a page that read too much. While DynamoDB does
+/// not describe the table, pages read only what they lack, and are right;
+/// once it does, the same query needs fewer requests.
+#[tokio::test]
+async fn a_filtered_index_query_is_right_whether_or_not_the_table_can_be_described() {
+    let plan = FaultPlan::default().operation("DescribeTable").reset(1.0);
+    let (direct, proxied, proxy) = behind_proxy(plan, 1, 1).await;
+    #[derive(Serialize)]
+    struct Indexed {
+        n: u32,
+        gpk: &'static str,
+    }
+    for n in 0..60u32 {
+        direct
+            .put_item(key("p", n), &Indexed { n, gpk: "g" })
+            .send()
+            .await
+            .expect("put");
+    }
+    let query = || {
+        proxied
+            .query("gpk = :g")
+            .value(":g", s("g"))
+            .index("gsi1")
+            .filter("n >= :min")
+            .value(":min", common::n(50))
+            .limit(3)
+    };
+    let read = |pages: &[dynago::Page<Row>]| -> Vec<u32> {
+        pages
+            .iter()
+            .flat_map(|p| p.items.iter().map(|r| r.n))
+            .collect()
+    };
+    let mut expected: Vec<u32> = (50..60).collect();
+    expected.sort_unstable();
+
+    let before = proxied.request_count();
+    let undescribed: Vec<dynago::Page<Row>> = futures::TryStreamExt::try_collect(query().pages())
+        .await
+        .expect("pages without the index's key names");
+    let undescribed_requests = proxied.request_count() - before;
+    let mut found = read(&undescribed);
+    found.sort_unstable();
+    assert_eq!(found, expected);
+    assert!(proxy.stats().requests_for("DescribeTable") >= 1);
+
+    proxy.set_plan(FaultPlan::default());
+    let before = proxied.request_count();
+    let described: Vec<dynago::Page<Row>> = futures::TryStreamExt::try_collect(query().pages())
+        .await
+        .expect("pages with them");
+    let described_requests = proxied.request_count() - before;
+    assert_eq!(read(&described), read(&undescribed), "the same pages");
+    assert!(
+        described_requests < undescribed_requests,
+        "{described_requests} requests described, {undescribed_requests} not"
+    );
 }
