@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Account, AccountCommand};
-use dynago::{RetryPolicy, Table, TableOptions};
+use dynago::{RetryPolicy, Table};
 use dynago_es::{CommandId, CommandOptions, EventStore, StoreOptions};
 use dynago_local::{FaultPlan, FaultProxy, Throttle};
 use futures::TryStreamExt;
@@ -21,22 +21,8 @@ use futures::TryStreamExt;
 /// (2 ms backoff, 2 s per attempt).
 async fn behind_proxy(sdk_attempts: u32) -> (Table, Table, FaultProxy) {
     let direct = common::table().await;
-    let dynamo = dynago_local::shared().await.expect("the shared server");
-    let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default())
-        .await
-        .expect("a fault proxy");
-    let proxied = Table::connect(
-        TableOptions::new(direct.name())
-            .partition_key("pk")
-            .sort_key("sk")
-            .endpoint(proxy.endpoint())
-            .region(dynago_local::REGION)
-            .attempt_timeout(Duration::from_secs(2))
-            .sdk_max_attempts(sdk_attempts)
-            .sdk_initial_backoff(Duration::from_millis(2)),
-    )
-    .await
-    .expect("table options");
+    let (proxied, proxy) =
+        common::through_proxy(&direct, FaultPlan::default(), sdk_attempts, |o| o).await;
     (direct, proxied, proxy)
 }
 

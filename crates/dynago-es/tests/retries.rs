@@ -9,7 +9,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use common::{contents, Account, AccountCommand};
-use dynago::{RetryPolicy, Table, TableOptions};
+use dynago::{RetryPolicy, Table};
 use dynago_es::{Aggregate, DomainEvent, Error, EventStore, StoreOptions};
 use dynago_local::{FaultPlan, FaultProxy, Throttle};
 use serde::{Deserialize, Serialize};
@@ -193,22 +193,7 @@ async fn conflicts_within_the_budget_are_decided_again() {
 /// the table through the proxy with `sdk_attempts` SDK attempts per request.
 async fn behind_proxy(plan: FaultPlan, sdk_attempts: u32) -> (Table, Table, FaultProxy) {
     let direct = common::table().await;
-    let dynamo = dynago_local::shared().await.expect("the shared server");
-    let proxy = FaultProxy::start(dynamo.url(), plan)
-        .await
-        .expect("a fault proxy");
-    let proxied = Table::connect(
-        TableOptions::new(direct.name())
-            .partition_key("pk")
-            .sort_key("sk")
-            .endpoint(proxy.endpoint())
-            .region(dynago_local::REGION)
-            .attempt_timeout(Duration::from_secs(2))
-            .sdk_max_attempts(sdk_attempts)
-            .sdk_initial_backoff(Duration::from_millis(2)),
-    )
-    .await
-    .expect("table options");
+    let (proxied, proxy) = common::through_proxy(&direct, plan, sdk_attempts, |o| o).await;
     (direct, proxied, proxy)
 }
 

@@ -794,6 +794,32 @@ impl FaultProxy {
             .region(REGION)
     }
 
+    /// [`TableOptions`] for `table` through the proxy: its name and key
+    /// names, as [`table_options`](Self::table_options) gives them. A test
+    /// then holds the same table twice, directly and through the faults.
+    ///
+    /// ```no_run
+    /// # async fn run(proxy: dynago_local::FaultProxy, direct: dynago::Table) -> dynago::Result<()> {
+    /// use std::time::Duration;
+    ///
+    /// let proxied = dynago::Table::connect(
+    ///     proxy.table_options_for(&direct).sdk_max_attempts(1).attempt_timeout(Duration::from_secs(2)),
+    /// )
+    /// .await?;
+    /// # let _ = proxied;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn table_options_for(&self, table: &dynago::Table) -> TableOptions {
+        let options = self
+            .table_options(table.name())
+            .partition_key(table.partition_key());
+        match table.sort_key() {
+            Some(sort_key) => options.sort_key(sort_key),
+            None => options,
+        }
+    }
+
     /// Replaces the plan, from the next request on. The generator starts
     /// again from the new plan's seed, and [`FaultPlan::first`] counts from
     /// here; the [`stats`](Self::stats) go on counting.

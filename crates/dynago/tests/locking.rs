@@ -5,33 +5,9 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use common::{key, n, raw_item};
-use dynago::{Error, Key, Table};
+use common::{account, key, n, raw_item, stored, Account};
+use dynago::Error;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-struct Account {
-    owner: String,
-    balance: i64,
-    version: u64,
-}
-
-fn account(balance: i64, version: u64) -> Account {
-    Account {
-        owner: "ada".into(),
-        balance,
-        version,
-    }
-}
-
-async fn stored(table: &Table, key: Key) -> Option<Account> {
-    table
-        .get_item(key)
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("get")
-}
 
 fn expect_conflict(err: &Error, expected: u64, actual: Option<u64>) {
     match err {

@@ -5,47 +5,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{key, n, raw_item};
+use common::{account, key, n, raw_item, stored, Account};
 use dynago::{Condition, Error, Key, Table, TableOptions};
 use dynago_local::{FaultPlan, FaultProxy, Throttle};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-struct Account {
-    owner: String,
-    balance: i64,
-    version: u64,
-}
-
-fn account(balance: i64, version: u64) -> Account {
-    Account {
-        owner: "ada".into(),
-        balance,
-        version,
-    }
-}
 
 /// A fresh table, a proxy in front of the shared server, and a handle on the
 /// same table through the proxy whose SDK makes `sdk_attempts` attempts per
 /// request (5 ms backoff, 2 s per attempt).
 async fn behind_proxy(plan: FaultPlan, sdk_attempts: u32) -> (Table, Table, FaultProxy) {
     let direct = common::table().await;
-    let dynamo = dynago_local::shared().await.expect("the shared server");
-    let proxy = FaultProxy::start(dynamo.url(), plan)
-        .await
-        .expect("a fault proxy");
-    let proxied = Table::connect(
-        TableOptions::new(direct.name())
-            .partition_key("pk")
-            .sort_key("sk")
-            .endpoint(proxy.endpoint())
-            .region(dynago_local::REGION)
-            .attempt_timeout(Duration::from_secs(2))
-            .sdk_max_attempts(sdk_attempts)
-            .sdk_initial_backoff(Duration::from_millis(5)),
-    )
-    .await
-    .expect("table options");
+    let (proxied, proxy) = common::through_proxy(&direct, plan, sdk_attempts, |o| o).await;
     (direct, proxied, proxy)
 }
 
@@ -55,15 +24,6 @@ fn lose_next_put() -> FaultPlan {
         .drop_answer(1.0)
         .operation("PutItem")
         .first(1)
-}
-
-async fn stored(table: &Table, key: Key) -> Option<Account> {
-    table
-        .get_item(key)
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("get")
 }
 
 #[tokio::test]

@@ -34,27 +34,15 @@ async fn behind_proxy(
             .global_index(GlobalIndex::new("gsi1", "gpk")),
     )
     .await;
-    let dynamo = dynago_local::shared().await.expect("the shared server");
-    let proxy = FaultProxy::start(dynamo.url(), plan)
-        .await
-        .expect("a fault proxy");
-    let proxied = Table::connect(
-        proxy
-            .table_options(direct.name())
-            .partition_key("pk")
-            .sort_key("sk")
-            .attempt_timeout(Duration::from_secs(2))
-            .sdk_max_attempts(sdk_attempts)
-            .sdk_initial_backoff(Duration::from_millis(2))
-            .retry(
-                RetryPolicy::default()
-                    .max_attempts(batch_attempts)
-                    .min_delay(Duration::from_millis(1))
-                    .max_delay(Duration::from_millis(10)),
-            ),
-    )
-    .await
-    .expect("table options");
+    let (proxied, proxy) = common::through_proxy(&direct, plan, sdk_attempts, |options| {
+        options.retry(
+            RetryPolicy::default()
+                .max_attempts(batch_attempts)
+                .min_delay(Duration::from_millis(1))
+                .max_delay(Duration::from_millis(10)),
+        )
+    })
+    .await;
     (direct, proxied, proxy)
 }
 

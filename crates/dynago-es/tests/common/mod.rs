@@ -349,3 +349,25 @@ pub async fn raw_delete(table: &Table, key: Key) {
         .await
         .expect("delete a raw item");
 }
+
+/// The table `direct` through a new fault proxy (under `plan`) in front of
+/// the shared server, whose SDK makes `sdk_attempts` attempts per request
+/// (2 ms backoff, 2 s per attempt); `more` sets further options.
+pub async fn through_proxy(
+    direct: &Table,
+    plan: dynago_local::FaultPlan,
+    sdk_attempts: u32,
+    more: impl FnOnce(dynago::TableOptions) -> dynago::TableOptions,
+) -> (Table, dynago_local::FaultProxy) {
+    let dynamo = dynago_local::shared().await.expect("the shared server");
+    let proxy = dynago_local::FaultProxy::start(dynamo.url(), plan)
+        .await
+        .expect("a fault proxy");
+    let options = proxy
+        .table_options_for(direct)
+        .attempt_timeout(std::time::Duration::from_secs(2))
+        .sdk_max_attempts(sdk_attempts)
+        .sdk_initial_backoff(std::time::Duration::from_millis(2));
+    let proxied = Table::connect(more(options)).await.expect("table options");
+    (proxied, proxy)
+}

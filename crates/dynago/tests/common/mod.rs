@@ -125,3 +125,52 @@ pub fn s(value: &str) -> AttributeValue {
 pub fn n(value: impl std::fmt::Display) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
+
+/// The table `direct` through a new fault proxy (under `plan`) in front of
+/// the shared server, whose SDK makes `sdk_attempts` attempts per request
+/// (2 ms backoff, 2 s per attempt); `more` sets further options.
+pub async fn through_proxy(
+    direct: &Table,
+    plan: dynago_local::FaultPlan,
+    sdk_attempts: u32,
+    more: impl FnOnce(dynago::TableOptions) -> dynago::TableOptions,
+) -> (Table, dynago_local::FaultProxy) {
+    let dynamo = dynago_local::shared().await.expect("the shared server");
+    let proxy = dynago_local::FaultProxy::start(dynamo.url(), plan)
+        .await
+        .expect("a fault proxy");
+    let options = proxy
+        .table_options_for(direct)
+        .attempt_timeout(std::time::Duration::from_secs(2))
+        .sdk_max_attempts(sdk_attempts)
+        .sdk_initial_backoff(std::time::Duration::from_millis(2));
+    let proxied = Table::connect(more(options)).await.expect("table options");
+    (proxied, proxy)
+}
+
+/// An account under an optimistic lock on `version`, for the locking tests.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Account {
+    pub owner: String,
+    pub balance: i64,
+    pub version: u64,
+}
+
+/// Ada's account with `balance`, at `version`.
+pub fn account(balance: i64, version: u64) -> Account {
+    Account {
+        owner: "ada".into(),
+        balance,
+        version,
+    }
+}
+
+/// The account stored under `key`, read consistently.
+pub async fn stored(table: &Table, key: Key) -> Option<Account> {
+    table
+        .get_item(key)
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("get")
+}
