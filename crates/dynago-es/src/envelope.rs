@@ -224,16 +224,32 @@ pub(crate) struct Origin {
 /// The header attributes an event item is read with.
 trait Header: Sized {
     fn from_item(item: Item) -> std::result::Result<Self, String>;
-    /// The version, aggregate type and aggregate the item says it is of.
-    fn identity(&self) -> (u64, &str, &AggregateId);
+    /// What the header says of the event.
+    fn said(&self) -> Said<'_>;
+}
+
+/// What a header says of its event: which one it is, and how to read its
+/// payload.
+struct Said<'a> {
+    version: u64,
+    aggregate_type: &'a str,
+    aggregate_id: &'a AggregateId,
+    event_type: &'a str,
+    schema_version: u32,
 }
 
 impl Header for EventHeader {
     fn from_item(item: Item) -> std::result::Result<Self, String> {
         EventHeader::from_item(item)
     }
-    fn identity(&self) -> (u64, &str, &AggregateId) {
-        (self.version, &self.aggregate_type, &self.aggregate_id)
+    fn said(&self) -> Said<'_> {
+        Said {
+            version: self.version,
+            aggregate_type: &self.aggregate_type,
+            aggregate_id: &self.aggregate_id,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+        }
     }
 }
 
@@ -241,8 +257,14 @@ impl Header for ReplayHeader {
     fn from_item(item: Item) -> std::result::Result<Self, String> {
         ReplayHeader::from_item(item)
     }
-    fn identity(&self) -> (u64, &str, &AggregateId) {
-        (self.version, &self.aggregate_type, &self.aggregate_id)
+    fn said(&self) -> Said<'_> {
+        Said {
+            version: self.version,
+            aggregate_type: &self.aggregate_type,
+            aggregate_id: &self.aggregate_id,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+        }
     }
 }
 
@@ -277,13 +299,18 @@ impl Origin {
         query.projection(projection)
     }
 
-    /// Reads an event item of this stream: its version, header and payload.
+    /// Reads an event item of this stream: its version, its header and its
+    /// payload, lifted through `upcasters`.
     ///
     /// Every check names the aggregate and the version (taken from the sort
     /// key, since the item's own attributes may be what is wrong): the sort
     /// key must be an event key, the header must parse and agree with the
-    /// key and the stream, and there must be a payload.
-    fn read<H: Header>(&self, mut item: Item) -> Result<(u64, H, AttributeValue)> {
+    /// key and the stream, and the payload must deserialize.
+    fn read<H: Header, E: DomainEvent>(
+        &self,
+        mut item: Item,
+        upcasters: &Upcasters,
+    ) -> Result<(u64, H, E)> {
         let sort = match item.get(&self.sort_key) {
             Some(AttributeValue::S(sort)) => sort.clone(),
             other => {
@@ -309,38 +336,35 @@ impl Origin {
                 format!("the item with sort key {sort:?} is not an event: {e}"),
             )
         })?;
-        let (said, aggregate_type, aggregate_id) = header.identity();
-        if said != version {
+        let said = header.said();
+        if said.version != version {
             return Err(self.corrupt(
                 version,
-                format!("the item with sort key {sort:?} says it is version {said}"),
+                format!(
+                    "the item with sort key {sort:?} says it is version {}",
+                    said.version
+                ),
             ));
         }
-        if aggregate_type != self.aggregate_type || *aggregate_id != self.id {
+        if said.aggregate_type != self.aggregate_type || *said.aggregate_id != self.id {
             return Err(self.corrupt(
                 version,
                 format!(
                     "the item says it is an event of aggregate {}",
-                    keys::stream(aggregate_type, aggregate_id)
+                    keys::stream(said.aggregate_type, said.aggregate_id)
                 ),
             ));
         }
         let payload = payload.ok_or_else(|| self.corrupt(version, "it has no payload".into()))?;
-        Ok((version, header, payload))
-    }
-
-    /// The payload of event `version`, lifted through `upcasters`.
-    fn payload<E: DomainEvent>(
-        &self,
-        upcasters: &Upcasters,
-        version: u64,
-        event_type: &str,
-        schema_version: u32,
-        payload: AttributeValue,
-    ) -> Result<E> {
-        upcasters
-            .read::<E>(&self.aggregate, event_type, schema_version, payload)?
-            .map_err(|reason| self.corrupt(version, reason))
+        let event = upcasters
+            .read::<E>(
+                &self.aggregate,
+                said.event_type,
+                said.schema_version,
+                payload,
+            )?
+            .map_err(|reason| self.corrupt(version, reason))?;
+        Ok((version, header, event))
     }
 }
 
@@ -351,14 +375,7 @@ pub(crate) fn replay<E: DomainEvent>(
     origin: &Origin,
     upcasters: &Upcasters,
 ) -> Result<(u64, E)> {
-    let (version, header, payload) = origin.read::<ReplayHeader>(item)?;
-    let event = origin.payload(
-        upcasters,
-        version,
-        &header.event_type,
-        header.schema_version,
-        payload,
-    )?;
+    let (version, _, event) = origin.read::<ReplayHeader, E>(item, upcasters)?;
     Ok((version, event))
 }
 
@@ -422,14 +439,7 @@ impl<E: DomainEvent> EventEnvelope<E> {
         origin: &Origin,
         upcasters: &Upcasters,
     ) -> Result<(Self, Uuid)> {
-        let (version, header, payload) = origin.read::<EventHeader>(item)?;
-        let payload = origin.payload(
-            upcasters,
-            version,
-            &header.event_type,
-            header.schema_version,
-            payload,
-        )?;
+        let (_, header, payload) = origin.read::<EventHeader, E>(item, upcasters)?;
         Ok((
             EventEnvelope {
                 aggregate_type: header.aggregate_type,
