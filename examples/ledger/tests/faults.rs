@@ -580,23 +580,7 @@ async fn stress_under_faults(seed: u64, strip: bool) {
     );
     report_run(&mut out, &sent, &verdict, &resends);
     report_faults(&mut out, &stats, &throttled_by_kind);
-    row(
-        &mut out,
-        "applied commands sent again afterwards",
-        format!("{again}, all answered `duplicate`, books unchanged"),
-    );
-    row(
-        &mut out,
-        "time (s): run, checks and resends",
-        format!(
-            "{:.1}, {:.1}",
-            run_time.as_secs_f64(),
-            check_time.as_secs_f64()
-        ),
-    );
-    for check in &verdict.checks {
-        let _ = writeln!(out, "  {check}");
-    }
+    report_end(&mut out, again, run_time, check_time, &verdict);
     println!("{out}");
 
     // The faults did happen, in the planned share.
@@ -618,6 +602,34 @@ async fn stress_under_faults(seed: u64, strip: bool) {
         verdict.duplicate_answers > 0,
         "no lost answer reached a caller"
     );
+}
+
+/// The report's last rows: the resends after the run, the times, and the
+/// checks.
+fn report_end(
+    out: &mut String,
+    again: usize,
+    run_time: Duration,
+    check_time: Duration,
+    verdict: &Verdict,
+) {
+    row(
+        out,
+        "applied commands sent again afterwards",
+        format!("{again}, all answered `duplicate`, books unchanged"),
+    );
+    row(
+        out,
+        "time (s): run, checks and resends",
+        format!(
+            "{:.1}, {:.1}",
+            run_time.as_secs_f64(),
+            check_time.as_secs_f64()
+        ),
+    );
+    for check in &verdict.checks {
+        let _ = writeln!(out, "  {check}");
+    }
 }
 
 fn report_run(out: &mut String, sent: &[Sent], verdict: &Verdict, resends: &Resends) {
@@ -829,23 +841,7 @@ async fn a_server_restart_mid_run_loses_and_doubles_nothing() {
             stats.requests, stats.upstream_errors
         ),
     );
-    row(
-        &mut out,
-        "applied commands sent again afterwards",
-        format!("{again}, all answered `duplicate`, books unchanged"),
-    );
-    row(
-        &mut out,
-        "time (s): run, checks and resends",
-        format!(
-            "{:.1}, {:.1}",
-            run_time.as_secs_f64(),
-            check_time.as_secs_f64()
-        ),
-    );
-    for check in &verdict.checks {
-        let _ = writeln!(out, "  {check}");
-    }
+    report_end(&mut out, again, run_time, check_time, &verdict);
     println!("{out}");
 
     assert!(errors_in_gap > 0, "the clients never saw the server gone");
