@@ -383,6 +383,19 @@ const RETRYABLE_CODES: &[&str] = &[
     "LimitExceededException",
 ];
 
+/// An answer of DynamoDB's that cannot be used, such as a table description
+/// without a key schema: not retryable.
+pub(crate) fn unusable_answer(table: &str, operation: &'static str, message: String) -> Error {
+    Error::Dynamo {
+        table: table.to_owned(),
+        operation,
+        code: None,
+        source: message.clone().into(),
+        message,
+        retryable: false,
+    }
+}
+
 /// Turns an SDK error into [`Error`], classifying what can be retried.
 pub(crate) fn from_sdk<E, R>(table: &str, operation: &'static str, err: SdkError<E, R>) -> Error
 where

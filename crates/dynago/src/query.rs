@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::cursor::{check_key, Scope};
-use crate::error::{from_sdk, Result};
+use crate::error::{from_sdk, unusable_answer, Result};
 use crate::item::from_item;
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span};
@@ -349,14 +349,11 @@ impl Query {
             .iter()
             .map(|name| match item.get(name) {
                 Some(value) => Ok((name.clone(), value.clone())),
-                None => Err(crate::Error::Dynamo {
-                    table: self.table.name().to_owned(),
-                    operation: "Query",
-                    code: None,
-                    message: format!("an item of the query lacks the key attribute `{name}`"),
-                    retryable: false,
-                    source: format!("an item of the query lacks the key attribute `{name}`").into(),
-                }),
+                None => Err(unusable_answer(
+                    self.table.name(),
+                    "Query",
+                    format!("an item of the query lacks the key attribute `{name}`"),
+                )),
             })
             .collect()
     }

@@ -13,7 +13,7 @@ use std::fmt;
 use aws_sdk_dynamodb::types::{KeyType, ScalarAttributeType, TableDescription};
 use tracing::Instrument;
 
-use crate::error::{from_sdk, Error, Result};
+use crate::error::{from_sdk, unusable_answer, Error, Result};
 use crate::table::Table;
 use crate::telemetry::request_span;
 
@@ -243,13 +243,12 @@ impl Table {
     /// a usable key schema.
     pub async fn describe_schema(&self) -> Result<TableSchema> {
         let description = self.describe_table().await?;
-        let unusable = |what: &str| Error::Dynamo {
-            table: self.name().to_owned(),
-            operation: "DescribeTable",
-            code: None,
-            message: format!("the table description {what}"),
-            retryable: false,
-            source: format!("the table description {what}").into(),
+        let unusable = |what: &str| {
+            unusable_answer(
+                self.name(),
+                "DescribeTable",
+                format!("the table description {what}"),
+            )
         };
         let description = description.ok_or_else(|| unusable("is empty"))?;
         let attribute = |name: &str| KeyAttribute {
