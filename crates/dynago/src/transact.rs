@@ -272,11 +272,7 @@ impl TransactWrite {
         let (key, builder) = match action {
             Action::Put(put) => {
                 let lock = put.condition.lock.as_ref();
-                let write_id = if lock.is_some() {
-                    WriteId::Fresh
-                } else {
-                    WriteId::Without
-                };
+                let write_id = WriteId::when(lock.is_some());
                 let item = put_item_attributes(table, &put.key, put.item?, lock, write_id)
                     .map_err(|e| match e {
                         Error::ItemTooLarge { item, size, limit } => Error::ItemTooLarge {

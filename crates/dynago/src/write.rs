@@ -141,6 +141,18 @@ pub(crate) enum WriteId {
     Without,
 }
 
+impl WriteId {
+    /// A fresh write id for a put guarded by a condition or a lock
+    /// (`guarded`), else none.
+    pub(crate) fn when(guarded: bool) -> Self {
+        if guarded {
+            WriteId::Fresh
+        } else {
+            WriteId::Without
+        }
+    }
+}
+
 /// Builds the full item of a put: the key attributes, the item's own
 /// attributes, the lock's next version and, if asked for, a write id.
 pub(crate) fn put_item_attributes(
@@ -278,11 +290,7 @@ impl PutItem {
             &self.key,
             item,
             self.condition.lock.as_ref(),
-            if guarded {
-                WriteId::Fresh
-            } else {
-                WriteId::Without
-            },
+            WriteId::when(guarded),
         )?;
         let (expression, names, values) = self.condition.parts(table.partition_key());
         let span = request_span(table, "PutItem", 1);
