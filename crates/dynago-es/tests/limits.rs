@@ -17,6 +17,7 @@ fn too_many_actions(error: &Error) -> usize {
             operation,
             count,
             limit,
+            ..
         }) => {
             assert_eq!(*operation, "TransactWriteItems");
             assert_eq!(*limit, MAX_TRANSACTION_ACTIONS);
@@ -257,7 +258,7 @@ async fn events_over_4_mb_in_one_command_are_refused() {
         .await
         .expect_err("over 4 MB");
     match &error {
-        Error::Table(dynago::Error::TransactionTooLarge { size, limit }) => {
+        Error::Table(dynago::Error::TransactionTooLarge { size, limit, .. }) => {
             assert_eq!(*limit, MAX_TRANSACTION_SIZE);
             assert!(*size > 12 * 380 * 1024, "{size}");
         }

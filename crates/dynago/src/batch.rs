@@ -293,7 +293,10 @@ impl BatchWrite {
     pub fn put<T: Serialize + ?Sized>(mut self, key: Key, item: &T) -> Self {
         let index = self.requests.len();
         let request = to_item_named(item, || format!("batch write {index}"))
-            .and_then(|item| put_item_attributes(&self.table, &key, item, None, WriteId::Without))
+            .and_then(|item| {
+                put_item_attributes(&self.table, &key, item, None, WriteId::Without)
+                    .map_err(|e| e.in_table(self.table.name()))
+            })
             .and_then(|item| {
                 let id = self.table.key_id(&item)?;
                 let put = PutRequest::builder()
@@ -329,6 +332,7 @@ impl BatchWrite {
             Ok((id, request)) => {
                 if let Some(first) = self.seen.insert(id.clone(), index) {
                     self.error = Some(Error::DuplicateKey {
+                        table: self.table.name().to_owned(),
                         operation: "BatchWriteItem",
                         key: id.to_string(),
                         first,

@@ -134,6 +134,7 @@ impl CursorKey {
                 KeyPart::from_value(value)
                     .map(|part| (name.as_str(), part))
                     .ok_or_else(|| Error::InvalidCursor {
+                        table: scope.table.to_owned(),
                         reason: format!(
                             "the last evaluated key's attribute `{name}` is not a key type"
                         ),
@@ -141,6 +142,7 @@ impl CursorKey {
             })
             .collect::<Result<BTreeMap<_, _>>>()?;
         let body = serde_json::to_vec(&parts).map_err(|e| Error::InvalidCursor {
+            table: scope.table.to_owned(),
             reason: format!("cannot encode the last evaluated key: {e}"),
         })?;
         let mut bytes = Vec::with_capacity(1 + body.len() + TAG_LEN);
@@ -153,6 +155,7 @@ impl CursorKey {
     /// Opens a cursor sealed by [`encode`](Self::encode) for the same scope.
     pub(crate) fn decode(&self, scope: &Scope<'_>, cursor: &str) -> Result<Item> {
         let invalid = |reason: &str| Error::InvalidCursor {
+            table: scope.table.to_owned(),
             reason: reason.to_owned(),
         };
         if cursor.len() > MAX_CURSOR_LEN {
@@ -188,7 +191,7 @@ impl CursorKey {
 }
 
 /// Checks that a decoded cursor's key can be a `LastEvaluatedKey` of a query
-/// on a table with the keys `keys` (on its index `index`, if any): the
+/// on the table `table` with the keys `keys` (on its index `index`, if any): the
 /// table's key attributes, at most an index's two more, and values that
 /// DynamoDB takes as keys.
 ///
@@ -196,8 +199,14 @@ impl CursorKey {
 /// the signing key (anyone, without a
 /// [`cursor_secret`](crate::TableOptions::cursor_secret)) is refused here,
 /// before a request is sent, rather than by DynamoDB.
-pub(crate) fn check_key(keys: &KeySchema, index: Option<&str>, key: &Item) -> Result<()> {
+pub(crate) fn check_key(
+    table: &str,
+    keys: &KeySchema,
+    index: Option<&str>,
+    key: &Item,
+) -> Result<()> {
     let invalid = |reason: String| Error::InvalidCursor {
+        table: table.to_owned(),
         reason: format!("its key does not fit this query: {reason}"),
     };
     let table_keys = [Some(&keys.partition), keys.sort.as_ref()];
@@ -363,18 +372,23 @@ mod tests {
             sort: Some("sk".into()),
         };
         let mut key = key();
-        assert!(check_key(&keys, None, &key).is_ok());
+        assert!(check_key("t", &keys, None, &key).is_ok());
         key.insert("gpk".into(), string_value("x"));
-        assert!(check_key(&keys, None, &key).is_err());
-        assert!(check_key(&keys, Some("gsi1"), &key).is_ok());
+        assert!(check_key("t", &keys, None, &key).is_err());
+        assert!(check_key("t", &keys, Some("gsi1"), &key).is_ok());
         key.insert("gsk".into(), number_value(1));
-        assert!(check_key(&keys, Some("gsi1"), &key).is_ok());
+        assert!(check_key("t", &keys, Some("gsi1"), &key).is_ok());
         key.insert("more".into(), string_value("y"));
-        assert!(check_key(&keys, Some("gsi1"), &key).is_err());
+        assert!(check_key("t", &keys, Some("gsi1"), &key).is_err());
         key.remove("more");
         key.remove("sk");
-        let err = check_key(&keys, Some("gsi1"), &key).expect_err("no sort key");
+        let err = check_key("t", &keys, Some("gsi1"), &key).expect_err("no sort key");
         assert!(err.to_string().contains("`sk`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("invalid cursor for table `t`: "),
+            "{err}"
+        );
     }
 
     /// Untrusted cursors, thousands of them: whatever a client sends,
@@ -410,10 +424,10 @@ mod tests {
             let (names, values) = (names(), values());
             let result = CursorKey::new(None)
                 .decode(&scope(&names, &values), cursor)
-                .and_then(|key| check_key(&table_keys(), None, &key).map(|()| key));
+                .and_then(|key| check_key("t", &table_keys(), None, &key).map(|()| key));
             match result {
                 Ok(key) => Some(key),
-                Err(Error::InvalidCursor { reason }) => {
+                Err(Error::InvalidCursor { reason, .. }) => {
                     assert!(!reason.is_empty());
                     None
                 }

@@ -58,8 +58,14 @@ pub enum Error {
     },
 
     /// An item is larger than DynamoDB's item size limit (checked before sending).
-    #[error("item {item} is {size} bytes, over DynamoDB's limit of {limit} bytes per item")]
+    #[error(
+        "item {item}{} is {size} bytes, over DynamoDB's limit of {limit} bytes per item",
+        of_table(table)
+    )]
     ItemTooLarge {
+        /// The table written to (empty when the item was checked where the
+        /// table is not known).
+        table: String,
         /// Which item: its key, or its place in a batch or transaction.
         item: String,
         /// Its size as DynamoDB counts it (attribute names and values).
@@ -70,8 +76,12 @@ pub enum Error {
 
     /// A request holds more actions or keys than DynamoDB takes in one request
     /// (checked before sending).
-    #[error("{operation} holds {count} actions, over DynamoDB's limit of {limit}")]
+    #[error(
+        "{operation} on table `{table}` holds {count} actions, over DynamoDB's limit of {limit}"
+    )]
     TooManyActions {
+        /// The table written to.
+        table: String,
         /// The operation, such as `TransactWriteItems`.
         operation: &'static str,
         /// How many actions were given.
@@ -81,8 +91,10 @@ pub enum Error {
     },
 
     /// A transaction's items add up to more than DynamoDB's 4 MB (checked before sending).
-    #[error("transaction holds {size} bytes of items, over DynamoDB's limit of {limit} bytes")]
+    #[error("transaction on table `{table}` holds {size} bytes of items, over DynamoDB's limit of {limit} bytes")]
     TransactionTooLarge {
+        /// The table written to.
+        table: String,
         /// The sum of the sizes of its items.
         size: usize,
         /// The limit: 4,194,304 bytes.
@@ -91,8 +103,12 @@ pub enum Error {
 
     /// Two actions of one transaction or batch write name the same item
     /// (checked before sending: DynamoDB rejects that).
-    #[error("{operation} names the item {key} twice (actions {first} and {second})")]
+    #[error(
+        "{operation} on table `{table}` names the item {key} twice (actions {first} and {second})"
+    )]
     DuplicateKey {
+        /// The table written to.
+        table: String,
         /// The operation, such as `TransactWriteItems`.
         operation: &'static str,
         /// The key, as text.
@@ -101,6 +117,18 @@ pub enum Error {
         first: usize,
         /// Index of the second action that names it.
         second: usize,
+    },
+
+    /// A transaction's client request token is empty or longer than the 36
+    /// characters DynamoDB takes (checked before sending).
+    #[error("the client request token of a transaction on table `{table}` is {length} characters long; DynamoDB takes 1 to {limit}")]
+    InvalidClientRequestToken {
+        /// The table of the transaction.
+        table: String,
+        /// How many characters the token has.
+        length: usize,
+        /// The longest token DynamoDB takes: 36 characters.
+        limit: usize,
     },
 
     /// A key is not usable: an empty string or binary value, a missing sort key,
@@ -136,8 +164,10 @@ pub enum Error {
     },
 
     /// A pagination cursor was malformed, tampered with, or belongs to another query.
-    #[error("invalid cursor: {reason}")]
+    #[error("invalid cursor for table `{table}`: {reason}")]
     InvalidCursor {
+        /// The table queried.
+        table: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -213,6 +243,15 @@ pub enum Error {
     },
 }
 
+/// ` of table `name``, or nothing for an empty name.
+fn of_table(table: &str) -> String {
+    if table.is_empty() {
+        String::new()
+    } else {
+        format!(" of table `{table}`")
+    }
+}
+
 fn display_version(version: Option<u64>) -> String {
     match version {
         Some(v) => format!("version {v}"),
@@ -253,7 +292,8 @@ impl Error {
     }
 
     /// The request was refused before it was sent, because it broke one of
-    /// DynamoDB's limits or rules (size, count, empty or duplicate key, shape).
+    /// DynamoDB's limits or rules (size, count, empty or duplicate key, shape,
+    /// a client request token's length, a cursor).
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
@@ -261,10 +301,30 @@ impl Error {
                 | Error::TooManyActions { .. }
                 | Error::TransactionTooLarge { .. }
                 | Error::DuplicateKey { .. }
+                | Error::InvalidClientRequestToken { .. }
                 | Error::InvalidKey { .. }
                 | Error::Serialize { .. }
                 | Error::InvalidCursor { .. }
         )
+    }
+
+    /// This error with `table` as its table, where it names none yet (an
+    /// item's size is checked where the table may not be known).
+    pub(crate) fn in_table(self, table: &str) -> Self {
+        match self {
+            Error::ItemTooLarge {
+                table: unnamed,
+                item,
+                size,
+                limit,
+            } if unnamed.is_empty() => Error::ItemTooLarge {
+                table: table.to_owned(),
+                item,
+                size,
+                limit,
+            },
+            other => other,
+        }
     }
 
     /// The version conflict's expected and actual versions, if this is one.

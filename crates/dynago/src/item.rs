@@ -160,6 +160,8 @@ pub(crate) fn check_size(item: &Item, describe: impl FnOnce() -> String) -> Resu
     let size = item_size(item);
     if size > MAX_ITEM_SIZE {
         return Err(Error::ItemTooLarge {
+            // The callers that know the table name it (`Error::in_table`).
+            table: String::new(),
             item: describe(),
             size,
             limit: MAX_ITEM_SIZE,

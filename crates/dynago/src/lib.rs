@@ -79,7 +79,9 @@ pub use query::{Page, Query};
 pub use retry::RetryPolicy;
 pub use schema::{KeyAttribute, TableSchema};
 pub use table::{Endpoint, Table, TableOptions};
-pub use transact::{TransactWrite, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE};
+pub use transact::{
+    TransactWrite, MAX_CLIENT_REQUEST_TOKEN_LENGTH, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE,
+};
 pub use value::{binary_value, number_value, string_value, Item, Number};
 pub use write::{DeleteItem, PutItem, WriteOutcome, WRITE_ID_ATTRIBUTE};
 

@@ -253,7 +253,12 @@ impl Query {
         let mut start = match &self.cursor {
             Some(cursor) => {
                 let key = self.table.cursor_key().decode(&self.scope(), cursor)?;
-                check_key(self.table.keys(), self.index.as_deref(), &key)?;
+                check_key(
+                    self.table.name(),
+                    self.table.keys(),
+                    self.index.as_deref(),
+                    &key,
+                )?;
                 Some(key)
             }
             None => None,

@@ -24,6 +24,9 @@ use crate::write::{put_item_attributes, WriteId};
 pub const MAX_TRANSACTION_ACTIONS: usize = 100;
 /// The most bytes of items one transaction holds.
 pub const MAX_TRANSACTION_SIZE: usize = 4 * 1024 * 1024;
+/// The longest client request token DynamoDB takes, in characters
+/// ([`TransactWrite::client_request_token`]).
+pub const MAX_CLIENT_REQUEST_TOKEN_LENGTH: usize = 36;
 
 /// A transaction on one table, built by [`Table::transact_write`].
 ///
@@ -247,7 +250,8 @@ impl TransactWrite {
         self
     }
 
-    /// Sets the idempotency token (at most 36 characters): DynamoDB applies a
+    /// Sets the idempotency token (1 to [`MAX_CLIENT_REQUEST_TOKEN_LENGTH`]
+    /// characters, checked by [`send`](Self::send)): DynamoDB applies a
     /// transaction sent again with the same token within ten minutes only
     /// once. Without it, the SDK makes one per call, which covers its own
     /// retries.
@@ -274,8 +278,14 @@ impl TransactWrite {
                 let lock = put.condition.lock.as_ref();
                 let write_id = WriteId::when(lock.is_some());
                 let item = put_item_attributes(table, &put.key, put.item?, lock, write_id)
-                    .map_err(|e| match e {
-                        Error::ItemTooLarge { item, size, limit } => Error::ItemTooLarge {
+                    .map_err(|e| match e.in_table(table.name()) {
+                        Error::ItemTooLarge {
+                            table,
+                            item,
+                            size,
+                            limit,
+                        } => Error::ItemTooLarge {
+                            table,
                             item: format!("{item} (action {index})"),
                             size,
                             limit,
@@ -363,7 +373,7 @@ impl TransactWrite {
                 (key, TransactWriteItem::builder().condition_check(built))
             }
         };
-        let size = check_size(&key, || describe(&key))?;
+        let size = check_size(&key, || describe(&key)).map_err(|e| e.in_table(table.name()))?;
         Ok(Prepared {
             id: table.key_id(&key)?,
             item: builder.build(),
@@ -378,18 +388,31 @@ impl TransactWrite {
     /// Before sending, nothing written: [`Error::TooManyActions`] over 100
     /// actions, [`Error::TransactionTooLarge`] over 4 MB of items,
     /// [`Error::ItemTooLarge`], [`Error::DuplicateKey`] when two actions name
-    /// one item, [`Error::InvalidKey`], [`Error::Serialize`]. From DynamoDB:
+    /// one item, [`Error::InvalidClientRequestToken`] for an empty token or
+    /// one over 36 characters, [`Error::InvalidKey`], [`Error::Serialize`].
+    /// From DynamoDB:
     /// [`Error::TransactionCanceled`], whose reasons name each action that
     /// failed and why (with the stored item when a condition failed);
     /// [`Error::TableNotFound`]; [`Error::Dynamo`].
     pub async fn send(self) -> Result<()> {
         let table = &self.table;
         let count = self.actions.len();
+        if let Some(token) = &self.token {
+            let length = token.chars().count();
+            if !(1..=MAX_CLIENT_REQUEST_TOKEN_LENGTH).contains(&length) {
+                return Err(Error::InvalidClientRequestToken {
+                    table: table.name().to_owned(),
+                    length,
+                    limit: MAX_CLIENT_REQUEST_TOKEN_LENGTH,
+                });
+            }
+        }
         if count == 0 {
             return Ok(());
         }
         if count > MAX_TRANSACTION_ACTIONS {
             return Err(Error::TooManyActions {
+                table: table.name().to_owned(),
                 operation: "TransactWriteItems",
                 count,
                 limit: MAX_TRANSACTION_ACTIONS,
@@ -402,6 +425,7 @@ impl TransactWrite {
             let prepared = Self::prepare(table, index, action)?;
             if let Some(first) = seen.insert(prepared.id.clone(), index) {
                 return Err(Error::DuplicateKey {
+                    table: table.name().to_owned(),
                     operation: "TransactWriteItems",
                     key: prepared.id.to_string(),
                     first,
@@ -413,6 +437,7 @@ impl TransactWrite {
         }
         if total > MAX_TRANSACTION_SIZE {
             return Err(Error::TransactionTooLarge {
+                table: table.name().to_owned(),
                 size: total,
                 limit: MAX_TRANSACTION_SIZE,
             });

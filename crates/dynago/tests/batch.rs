@@ -176,17 +176,26 @@ async fn a_duplicate_key_in_a_batch_write_writes_nothing() {
         .expect_err("41 twice");
     match &err {
         Error::DuplicateKey {
+            table: name,
             operation,
             key,
             first,
             second,
         } => {
+            assert_eq!(name, table.name());
             assert_eq!(*operation, "BatchWriteItem");
             assert_eq!(key, "(\"p\", 41)");
             assert_eq!((*first, *second), (41, 60));
         }
         other => panic!("expected DuplicateKey, got {other:?}"),
     }
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "BatchWriteItem on table `{}` names the item (\"p\", 41) twice (actions 41 and 60)",
+            table.name()
+        )
+    );
     assert!(err.is_invalid_input());
     assert!(!err.is_retryable());
     assert_eq!(common::count(&table).await, 0, "nothing was written");
@@ -235,13 +244,24 @@ async fn an_item_too_large_in_a_batch_write_writes_nothing() {
         .await
         .expect_err("over 400 KB");
     match &err {
-        Error::ItemTooLarge { item, size, limit } => {
+        Error::ItemTooLarge {
+            table: name,
+            item,
+            size,
+            limit,
+        } => {
+            assert_eq!(name, table.name());
             assert_eq!(*size, MAX_ITEM_SIZE + 1);
             assert_eq!(*limit, MAX_ITEM_SIZE);
             assert!(item.contains("big"), "{item}");
         }
         other => panic!("expected ItemTooLarge, got {other:?}"),
     }
+    assert!(
+        err.to_string()
+            .contains(&format!(" of table `{}` is ", table.name())),
+        "{err}"
+    );
     assert!(err.is_invalid_input());
     assert_eq!(common::count(&table).await, 0, "nothing was written");
 }

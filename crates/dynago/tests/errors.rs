@@ -27,13 +27,14 @@ fn error_is_send_sync_and_static() {
     assert_traits::<Error>();
     // It boxes into the usual dynamic error, and crosses threads.
     let err = Error::InvalidCursor {
+        table: "t".into(),
         reason: "test".into(),
     };
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
     let text = std::thread::spawn(move || boxed.to_string())
         .join()
         .expect("thread");
-    assert_eq!(text, "invalid cursor: test");
+    assert_eq!(text, "invalid cursor for table `t`: test");
 }
 
 /// What the predicates say about an error: conflict, retryable, invalid

@@ -52,7 +52,9 @@ async fn one_byte_over_the_limit_is_refused_before_sending() {
         .await
         .expect_err("one byte too many");
     match &err {
-        Error::ItemTooLarge { item, size, limit } => {
+        Error::ItemTooLarge {
+            item, size, limit, ..
+        } => {
             assert_eq!(item, "(\"over\")");
             assert_eq!((*size, *limit), (MAX_ITEM_SIZE + 1, 409_600));
         }

@@ -568,6 +568,10 @@ async fn try_cursor(table: &Table, cursor: String) -> Result<Page<Entry>, Error>
 fn assert_invalid_cursor(result: Result<Page<Entry>, Error>, what: &str) {
     match result {
         Err(err @ Error::InvalidCursor { .. }) => {
+            assert!(
+                err.to_string().starts_with("invalid cursor for table `"),
+                "{what}: {err}"
+            );
             assert!(err.is_invalid_input(), "{what}");
             assert!(!err.is_retryable(), "{what}");
             assert!(!err.is_conflict(), "{what}");

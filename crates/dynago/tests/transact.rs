@@ -5,7 +5,8 @@ mod common;
 use common::{key, n, raw_item, s};
 use dynago::transact::{Check, Delete, Put, Update};
 use dynago::{
-    Condition, Error, Key, Table, MAX_ITEM_SIZE, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE,
+    Condition, Error, Key, Table, MAX_CLIENT_REQUEST_TOKEN_LENGTH, MAX_ITEM_SIZE,
+    MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE,
 };
 use serde::{Deserialize, Serialize};
 
@@ -306,15 +307,24 @@ async fn too_many_actions_are_refused_before_sending() {
     let err = over.send().await.expect_err("101 actions");
     match &err {
         Error::TooManyActions {
+            table: name,
             operation,
             count,
             limit,
         } => {
+            assert_eq!(name, table.name());
             assert_eq!(*operation, "TransactWriteItems");
             assert_eq!((*count, *limit), (101, 100));
         }
         other => panic!("expected TooManyActions, got {other:?}"),
     }
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "TransactWriteItems on table `{}` holds 101 actions, over DynamoDB's limit of 100",
+            table.name()
+        )
+    );
     assert!(err.is_invalid_input());
     assert!(!err.is_retryable());
     assert_eq!(table.request_count(), before, "nothing sent");
@@ -348,17 +358,24 @@ async fn two_actions_on_one_item_are_refused() {
         .expect_err("acct 5 twice");
     match &err {
         Error::DuplicateKey {
+            table: name,
             operation,
             key,
             first,
             second,
         } => {
+            assert_eq!(name, table.name());
             assert_eq!(*operation, "TransactWriteItems");
             assert_eq!(key, "(\"acct\", 5)");
             assert_eq!((*first, *second), (0, 2));
         }
         other => panic!("expected DuplicateKey, got {other:?}"),
     }
+    assert!(
+        err.to_string()
+            .starts_with(&format!("TransactWriteItems on table `{}` ", table.name())),
+        "{err}"
+    );
     assert!(err.is_invalid_input());
     assert_eq!(table.request_count(), before, "nothing sent");
     assert_untouched(&table).await;
@@ -385,12 +402,22 @@ async fn a_transaction_over_four_megabytes_is_refused() {
     let before = table.request_count();
     let err = tx(11).send().await.expect_err("11 * 390 KB");
     match &err {
-        Error::TransactionTooLarge { size, limit } => {
+        Error::TransactionTooLarge {
+            table: name,
+            size,
+            limit,
+        } => {
+            assert_eq!(name, table.name());
             assert_eq!(*size, (0..11).map(item_size).sum::<usize>());
             assert_eq!(*limit, MAX_TRANSACTION_SIZE);
         }
         other => panic!("expected TransactionTooLarge, got {other:?}"),
     }
+    assert!(
+        err.to_string()
+            .starts_with(&format!("transaction on table `{}` holds ", table.name())),
+        "{err}"
+    );
     assert!(err.is_invalid_input());
     assert_eq!(table.request_count(), before, "nothing sent");
     assert_eq!(common::count(&table).await, 0);
@@ -415,9 +442,14 @@ async fn an_item_too_large_in_a_transaction_names_its_action() {
         .await
         .expect_err("over 400 KB");
     assert!(
-        matches!(&err, Error::ItemTooLarge { item, size, .. }
-            if item.contains("action 1") && *size == MAX_ITEM_SIZE + 7),
+        matches!(&err, Error::ItemTooLarge { table: name, item, size, .. }
+            if item.contains("action 1") && *size == MAX_ITEM_SIZE + 7 && name == table.name()),
         "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains(&format!("(action 1) of table `{}` is ", table.name())),
+        "{err}"
     );
     assert_eq!(common::count(&table).await, 0);
 }
@@ -470,4 +502,60 @@ async fn an_idempotency_token_applies_a_transaction_once() {
     }
     assert_eq!(get(&table, key("acct", 1)).await, Some(account("ada", 90)));
     assert_eq!(get(&table, key("acct", 2)).await, Some(account("bob", 10)));
+}
+
+#[tokio::test]
+async fn a_client_request_token_over_36_characters_is_refused_before_sending() {
+    let table = accounts().await;
+    let before = table.request_count();
+    for token in [
+        "x".repeat(MAX_CLIENT_REQUEST_TOKEN_LENGTH + 1),
+        String::new(),
+    ] {
+        let (debit, credit) = transfer(10);
+        let err = table
+            .transact_write()
+            .update(debit)
+            .update(credit)
+            .client_request_token(token.as_str())
+            .send()
+            .await
+            .expect_err("a token DynamoDB refuses");
+        match &err {
+            Error::InvalidClientRequestToken {
+                table: name,
+                length,
+                limit,
+            } => {
+                assert_eq!(name, table.name());
+                assert_eq!((*length, *limit), (token.len(), 36));
+            }
+            other => panic!("expected InvalidClientRequestToken, got {other:?}"),
+        }
+        assert!(err.is_invalid_input(), "{err}");
+        assert!(!err.is_retryable(), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("table `{}`", table.name())) && message.contains("1 to 36"),
+            "{message}"
+        );
+    }
+    assert_eq!(table.request_count(), before, "nothing sent");
+    assert_untouched(&table).await;
+
+    // Exactly 36 characters is DynamoDB's limit, and it takes it (a token
+    // of this table's own: DynamoDB remembers tokens across tables).
+    let unique: String = table.name().chars().rev().take(36).collect();
+    let token = format!("{unique:x>36}");
+    assert_eq!(token.len(), MAX_CLIENT_REQUEST_TOKEN_LENGTH);
+    let (debit, credit) = transfer(10);
+    table
+        .transact_write()
+        .update(debit)
+        .update(credit)
+        .client_request_token(token)
+        .send()
+        .await
+        .expect("a 36-character token");
+    assert_eq!(get(&table, key("acct", 1)).await, Some(account("ada", 90)));
 }
