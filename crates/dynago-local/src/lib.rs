@@ -48,13 +48,16 @@ use dynago::{Endpoint, TableOptions};
 pub use error::{Error, Result};
 pub use proxy::{FaultPlan, FaultProxy, ProxyStats, Throttle};
 
-/// The access key every local server is used with (DynamoDB Local keeps
-/// tables per access key and region).
-pub const ACCESS_KEY_ID: &str = "dynago";
-/// The secret that goes with [`ACCESS_KEY_ID`].
-pub const SECRET_ACCESS_KEY: &str = "dynago";
-/// The region every local server is used with.
-pub const REGION: &str = "us-east-1";
+/// The access key every local server is used with:
+/// [`dynago::LOCAL_ACCESS_KEY_ID`], the one [`Endpoint::new`] signs with,
+/// so that a table created through [`LocalDynamo::table_options`] is found
+/// through `Endpoint::new(url)` too (DynamoDB Local keeps tables per access
+/// key and region).
+pub const ACCESS_KEY_ID: &str = dynago::LOCAL_ACCESS_KEY_ID;
+/// The secret that goes with [`ACCESS_KEY_ID`]: [`dynago::LOCAL_SECRET_ACCESS_KEY`].
+pub const SECRET_ACCESS_KEY: &str = dynago::LOCAL_SECRET_ACCESS_KEY;
+/// The region every local server is used with: [`dynago::LOCAL_REGION`].
+pub const REGION: &str = dynago::LOCAL_REGION;
 
 /// The container image [`Backend::Docker`] runs: the one that
 /// `testcontainers-modules` names for DynamoDB Local. An engine with no

@@ -78,7 +78,9 @@ pub use key::Key;
 pub use query::{Page, Query};
 pub use retry::RetryPolicy;
 pub use schema::{KeyAttribute, TableSchema};
-pub use table::{Endpoint, Table, TableOptions};
+pub use table::{
+    Endpoint, Table, TableOptions, LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY,
+};
 pub use transact::{
     TransactWrite, MAX_CLIENT_REQUEST_TOKEN_LENGTH, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE,
 };

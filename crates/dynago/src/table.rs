@@ -179,7 +179,7 @@ impl TableOptions {
     }
 
     /// The AWS region; without it, the standard chain decides
-    /// (`us-east-1` with an [`endpoint`](Self::endpoint)).
+    /// ([`LOCAL_REGION`], `us-east-1`, with an [`endpoint`](Self::endpoint)).
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = Some(region.into());
         self
@@ -364,13 +364,30 @@ impl TableOptions {
     }
 }
 
+/// The access key that [`Endpoint::new`] signs with, and that `dynago-local`
+/// and the ledger example use for every local server.
+///
+/// DynamoDB Local keeps the tables of each access key (and region) apart
+/// unless started with `-sharedDb`: a table created with one key is not
+/// found with another. One default keeps them together.
+pub const LOCAL_ACCESS_KEY_ID: &str = "dynago";
+
+/// The secret that goes with [`LOCAL_ACCESS_KEY_ID`].
+pub const LOCAL_SECRET_ACCESS_KEY: &str = "dynago";
+
+/// The region of a table on an [`Endpoint`] when the options name none.
+pub const LOCAL_REGION: &str = "us-east-1";
+
 /// A DynamoDB endpoint with static credentials, for DynamoDB Local and other
 /// servers that are not AWS.
 ///
 /// ```
 /// use dynago::Endpoint;
-/// let local = Endpoint::new("http://localhost:8000").credentials("dummy", "dummy");
+/// let local = Endpoint::new("http://localhost:8000");
 /// assert_eq!(local.url(), "http://localhost:8000");
+/// // Other credentials, for tables created under another access key:
+/// let other = Endpoint::new("http://localhost:8000").credentials("key", "secret");
+/// # let _ = other;
 /// ```
 #[derive(Clone)]
 #[must_use]
@@ -390,12 +407,13 @@ impl fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint at `url`, with the access key `dummy` and secret `dummy`.
+    /// The endpoint at `url`, with the access key [`LOCAL_ACCESS_KEY_ID`]
+    /// and the secret [`LOCAL_SECRET_ACCESS_KEY`] (both `dynago`).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            access_key_id: "dummy".into(),
-            secret_access_key: "dummy".into(),
+            access_key_id: LOCAL_ACCESS_KEY_ID.into(),
+            secret_access_key: LOCAL_SECRET_ACCESS_KEY.into(),
         }
     }
 
@@ -449,7 +467,10 @@ impl Table {
                     "dynago-static",
                 ))
                 .region(Region::new(
-                    options.region.clone().unwrap_or_else(|| "us-east-1".into()),
+                    options
+                        .region
+                        .clone()
+                        .unwrap_or_else(|| LOCAL_REGION.into()),
                 ));
         } else if let Some(region) = &options.region {
             loader = loader.region(Region::new(region.clone()));

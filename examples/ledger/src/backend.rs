@@ -110,7 +110,10 @@ pub(crate) async fn connect(
 ) -> anyhow::Result<Connected> {
     let mut child = None;
     let (table, server) = if let Some(url) = &cli.endpoint {
-        let region = cli.region.clone().unwrap_or_else(|| "us-east-1".into());
+        let region = cli
+            .region
+            .clone()
+            .unwrap_or_else(|| dynago::LOCAL_REGION.into());
         let options = TableOptions::new(&cli.table)
             .endpoint(Endpoint::new(url))
             .region(region);

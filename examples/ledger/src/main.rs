@@ -29,7 +29,8 @@ use crate::backend::{connect, describe, tag, Storage};
 #[derive(Debug, Parser)]
 #[command(name = "ledger", version)]
 struct Cli {
-    /// Use the DynamoDB at this URL (DynamoDB Local, say), with dummy credentials.
+    /// Use the DynamoDB at this URL (DynamoDB Local, say), with the static
+    /// credentials dynago/dynago (dynago::LOCAL_ACCESS_KEY_ID).
     #[arg(long, global = true, value_name = "URL", conflicts_with = "aws")]
     endpoint: Option<String>,
 
