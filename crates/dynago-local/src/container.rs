@@ -30,7 +30,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -60,39 +59,6 @@ const OWNER_LABEL: &str = "dev.dynago.local.owner";
 /// attached at all disarms it rather than firing), then for the end of its
 /// input, and then stops PID 1, DynamoDB Local.
 const GUARD: &str = "read -r armed || exit 0; while read -r _; do :; done; kill 1";
-
-/// The environment's Docker engine answers: `DOCKER_HOST` is set, or the
-/// local Docker socket answers a ping.
-pub(crate) fn docker_available() -> bool {
-    if std::env::var_os("DOCKER_HOST").is_some_and(|host| !host.is_empty()) {
-        return true;
-    }
-    socket_answers("/var/run/docker.sock")
-}
-
-#[cfg(unix)]
-fn socket_answers(path: &str) -> bool {
-    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(path) else {
-        return false;
-    };
-    let timeout = Some(Duration::from_secs(2));
-    if stream.set_read_timeout(timeout).is_err() || stream.set_write_timeout(timeout).is_err() {
-        return false;
-    }
-    if stream
-        .write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut head = [0_u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
-}
-
-#[cfg(not(unix))]
-fn socket_answers(_path: &str) -> bool {
-    false
-}
 
 /// DynamoDB Local in a container.
 #[derive(Debug)]

