@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use dynago::{Endpoint, TableOptions};
 use dynago_es::StoreOptions;
 use dynago_local::{Backend, LocalDynamo};
@@ -101,14 +101,28 @@ pub(crate) struct Connected {
     pub(crate) created: bool,
 }
 
-/// Connects to the table the options name, creating it if missing, with the
-/// event store's `options`.
+/// Whether a command may create what it needs: the table and, for the
+/// embedded emulator on a file, the data directory and its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// Create what is missing (`open`, and the demo, stress and soak).
+    IfMissing,
+    /// Create nothing: what is missing is an error that says where the
+    /// command looked.
+    Never,
+}
+
+/// Connects to the table the options name, with the event store's
+/// `options`; creates the table if missing when `create` says so, and
+/// otherwise refuses, creating nothing.
 pub(crate) async fn connect(
     cli: &Cli,
     storage: Storage,
     options: StoreOptions,
+    create: Create,
 ) -> anyhow::Result<Connected> {
     let mut child = None;
+    let mut file = None;
     let (table, server) = if let Some(url) = &cli.endpoint {
         let region = cli
             .region
@@ -142,10 +156,18 @@ pub(crate) async fn connect(
                     Some(dir) => dir.clone(),
                     None => default_data_dir(),
                 };
+                let path = dir.join(DATA_FILE);
+                if create == Create::Never && !path.is_file() {
+                    bail!(
+                        "no ledger at {}: `ledger open` creates one (is --data-dir right?)",
+                        path.display()
+                    );
+                }
                 std::fs::create_dir_all(&dir).with_context(|| {
                     format!("cannot create the data directory {}", dir.display())
                 })?;
-                Backend::EmbeddedFile(dir.join("ledger.sqlite"))
+                file = Some(path.clone());
+                Backend::EmbeddedFile(path)
             }
         };
         let server = LocalDynamo::start_backend(backend)
@@ -154,10 +176,28 @@ pub(crate) async fn connect(
         (server.table_options(&cli.table), Some(server))
     };
     let ledger = Ledger::connect(table, options).await?;
-    let created = ledger
-        .create_table_if_missing()
+    let exists = table_exists(&ledger)
         .await
         .with_context(|| format!("cannot use the table `{}`", cli.table))?;
+    if !exists {
+        if create == Create::Never {
+            bail!(
+                "no table `{}` {}: `ledger open` creates it (are --table and the options before it right?)",
+                cli.table,
+                looked_in(cli, file.as_deref(), &ledger)
+            );
+        }
+        if cli.aws {
+            eprintln!("{}", aws_cost_note(&cli.table, &region_of(&ledger)));
+        }
+    }
+    let created = match create {
+        Create::IfMissing => ledger
+            .create_table_if_missing()
+            .await
+            .with_context(|| format!("cannot use the table `{}`", cli.table))?,
+        Create::Never => false,
+    };
     if created && storage == Storage::File {
         println!(
             "created table `{}` (string keys pk and sk, on-demand)",
@@ -170,6 +210,54 @@ pub(crate) async fn connect(
         child,
         created,
     })
+}
+
+/// The embedded emulator's file under --data-dir.
+const DATA_FILE: &str = "ledger.sqlite";
+
+/// Whether the ledger's table exists (and is active, once it is).
+async fn table_exists(ledger: &Ledger) -> anyhow::Result<bool> {
+    match ledger
+        .table()
+        .wait_until_active(Duration::from_secs(120))
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(error) if error.is_not_found() => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The region the table's client signs for, as text.
+fn region_of(ledger: &Ledger) -> String {
+    ledger
+        .table()
+        .client()
+        .config()
+        .region()
+        .map_or_else(|| "the default region".to_owned(), ToString::to_string)
+}
+
+/// Where a command looked for the table, in words: `in FILE`, `at URL`,
+/// `in AWS DynamoDB (REGION)`.
+fn looked_in(cli: &Cli, file: Option<&Path>, ledger: &Ledger) -> String {
+    match (file, &cli.endpoint) {
+        (Some(file), _) => format!("in {}", file.display()),
+        (None, Some(url)) => format!("at {url}"),
+        (None, None) if cli.aws => format!("in AWS DynamoDB ({})", region_of(ledger)),
+        (None, None) => "on this DynamoDB".to_owned(),
+    }
+}
+
+/// The one line printed before the ledger creates a table on AWS: what it
+/// creates and what that costs (docs/aws.md has the details).
+pub(crate) fn aws_cost_note(table: &str, region: &str) -> String {
+    format!(
+        "note: creating the on-demand DynamoDB table `{table}` in {region}: billed per request \
+         (a one-event command is 4 write request units, about $2.50 a million commands at \
+         us-east-1's $0.625 per million units) and $0.25 per GB-month stored, nothing else while \
+         idle; see docs/aws.md, and remove it with `aws dynamodb delete-table --table-name {table}`"
+    )
 }
 
 /// `$XDG_DATA_HOME/dynago-ledger`, else `~/.local/share/dynago-ledger`, else
@@ -214,4 +302,24 @@ pub(crate) fn describe(cli: &Cli, connected: &Connected) -> String {
 /// table that outlives the run; none on a fresh in-memory one.
 pub(crate) fn tag(cli: &Cli) -> Option<String> {
     (cli.endpoint.is_some() || cli.aws).then(|| format!("{:06x}", fastrand::u32(..0x100_0000)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_aws_note_is_one_line_naming_the_table_and_the_cost() {
+        let note = aws_cost_note("books", "eu-west-1");
+        assert!(!note.contains('\n'), "{note}");
+        for part in [
+            "on-demand DynamoDB table `books` in eu-west-1",
+            "4 write request units",
+            "$0.625 per million",
+            "docs/aws.md",
+            "delete-table --table-name books",
+        ] {
+            assert!(note.contains(part), "{part:?} not in {note:?}");
+        }
+    }
 }

@@ -17,7 +17,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use ledger::{AccountEvent, AccountId, Currency, Ledger, Money, Transfer};
 
-use crate::backend::{connect, describe, tag, Storage};
+use crate::backend::{connect, describe, tag, Create, Storage};
 
 /// A bank ledger on DynamoDB, built with dynago: exact money, transfers in one
 /// transaction, and a demo of many writers on the same accounts.
@@ -26,6 +26,9 @@ use crate::backend::{connect, describe, tag, Storage};
 /// accounts live in an embedded DynamoDB emulator that keeps them in a file
 /// under --data-dir (the demo and the stress test use a fresh one in memory
 /// instead, the soak a fresh file in a temporary directory).
+/// The table when --table is not given.
+const DEFAULT_TABLE: &str = "ledger";
+
 #[derive(Debug, Parser)]
 #[command(name = "ledger", version)]
 struct Cli {
@@ -43,7 +46,7 @@ struct Cli {
     region: Option<String>,
 
     /// The table, created with string keys pk and sk if it does not exist.
-    #[arg(long, global = true, value_name = "NAME", default_value = "ledger")]
+    #[arg(long, global = true, value_name = "NAME", default_value = DEFAULT_TABLE)]
     table: String,
 
     /// Where the embedded emulator keeps its file, ledger.sqlite [default:
@@ -334,7 +337,16 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Action::Soak(shape) => (Storage::Child, ledger::store_options().cache(shape.cache)),
         _ => (Storage::File, ledger::store_options()),
     };
-    let connected = connect(&cli, storage, options).await?;
+    // Only `open` and the runs on a fresh or suffixed set of accounts create
+    // a table (or a data file): the others, on a table that is not there,
+    // say where they looked.
+    let create = match &action {
+        Action::Open { .. } | Action::Demo | Action::Stress(_) | Action::Soak(_) => {
+            Create::IfMissing
+        }
+        _ => Create::Never,
+    };
+    let connected = connect(&cli, storage, options, create).await?;
     let ledger = &connected.ledger;
     match action {
         Action::Open {
@@ -386,7 +398,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             id,
             from,
             page_size,
-        } => history(ledger, &id, from, page_size).await?,
+        } => history(ledger, &id, from, page_size, &options_given(&cli)).await?,
         Action::Demo => return demo::run(ledger, &describe(&cli, &connected), tag(&cli)).await,
         Action::ServeEmbedded(_) => {}
         Action::Stress(shape) => {
@@ -446,7 +458,47 @@ fn positive(text: &str) -> anyhow::Result<Money> {
     Ok(amount)
 }
 
-async fn history(ledger: &Ledger, id: &AccountId, from: u64, page_size: u32) -> anyhow::Result<()> {
+/// The options that say which DynamoDB and table a command ran on, as they
+/// were given (` --data-dir /tmp/x --table t`, or nothing), so that a command
+/// printed for the user to run next runs on the same ones.
+fn options_given(cli: &Cli) -> String {
+    let mut given = Vec::new();
+    if let Some(url) = &cli.endpoint {
+        given.push(format!("--endpoint {}", shell_word(url)));
+    }
+    if cli.aws {
+        given.push("--aws".to_owned());
+    }
+    if let Some(region) = &cli.region {
+        given.push(format!("--region {}", shell_word(region)));
+    }
+    if let Some(dir) = &cli.data_dir {
+        given.push(format!("--data-dir {}", shell_word(&dir.to_string_lossy())));
+    }
+    if cli.table != DEFAULT_TABLE {
+        given.push(format!("--table {}", shell_word(&cli.table)));
+    }
+    given.iter().map(|option| format!(" {option}")).collect()
+}
+
+/// `text` as one word for a POSIX shell: as it is when that is safe, else in
+/// single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+async fn history(
+    ledger: &Ledger,
+    id: &AccountId,
+    from: u64,
+    page_size: u32,
+    options: &str,
+) -> anyhow::Result<()> {
     let statement = ledger.statement(id).await?;
     let page = ledger
         .history(id, from, usize::try_from(page_size)?)
@@ -486,7 +538,43 @@ async fn history(ledger: &Ledger, id: &AccountId, from: u64, page_size: u32) -> 
         );
     }
     if let Some(next) = page.next {
-        println!("more: ledger history {id} --from {next} --page-size {page_size}");
+        println!("more: ledger history {id} --from {next} --page-size {page_size}{options}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_options_given_are_repeated_as_shell_words() {
+        let cli = Cli::parse_from([
+            "ledger",
+            "--data-dir",
+            "/tmp/my books",
+            "--table",
+            "it's",
+            "balance",
+            "ada",
+        ]);
+        assert_eq!(
+            options_given(&cli),
+            r" --data-dir '/tmp/my books' --table 'it'\''s'"
+        );
+        let cli = Cli::parse_from([
+            "ledger",
+            "--endpoint",
+            "http://127.0.0.1:8000",
+            "history",
+            "ada",
+        ]);
+        assert_eq!(options_given(&cli), " --endpoint http://127.0.0.1:8000");
+        let cli = Cli::parse_from(["ledger", "history", "ada", "--table", "ledger"]);
+        assert_eq!(
+            options_given(&cli),
+            "",
+            "the default table goes without saying"
+        );
+    }
 }

@@ -145,9 +145,22 @@ async fn history_pages_through_the_events() {
     );
     assert!(first.contains("v1 ") && first.contains("Opened     owner ALICE, in EUR"));
     assert!(first.contains("v2 ") && first.contains("Deposited  +1.00 EUR"));
-    assert!(first.contains("more: ledger history alice --from 3 --page-size 2"));
-    let second = ledger.ok(&["history", "alice", "--page-size", "2", "--from", "3"]);
+    // The hint repeats the options that name the DynamoDB and the table,
+    // so that it runs as it is printed.
+    let hint = format!(
+        "more: ledger history alice --from 3 --page-size 2 --endpoint {} --table {}",
+        ledger.url, ledger.table
+    );
+    assert!(
+        first.contains(&format!("{hint}\n")),
+        "{hint:?} not in:\n{first}"
+    );
+    let second = run_hint(&first);
     assert!(second.contains("events 3 to 4 of 6"), "{second}");
+    assert_eq!(
+        second,
+        ledger.ok(&["history", "alice", "--page-size", "2", "--from", "3"])
+    );
     assert!(second.contains("+2.00 EUR") && second.contains("+3.00 EUR"));
     let last = ledger.ok(&["history", "alice", "--page-size", "2", "--from", "5"]);
     assert!(last.contains("events 5 to 6 of 6"), "{last}");
@@ -379,12 +392,171 @@ fn the_embedded_file_backend_keeps_accounts_between_runs() {
     assert!(dir.path().join("data/ledger.sqlite").is_file());
 }
 
+/// Runs the command of the `more: ledger ...` line of `output`, as a user
+/// who copies it does; its standard output.
+fn run_hint(output: &str) -> String {
+    let line = output
+        .lines()
+        .find_map(|line| line.strip_prefix("more: ledger "))
+        .unwrap_or_else(|| panic!("no `more:` line in:\n{output}"));
+    let output = cargo_bin_cmd!("ledger")
+        .args(line.split_whitespace())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    String::from_utf8(output).expect("UTF-8 output")
+}
+
+/// Runs the binary with `args` on the default file backend; the assertion.
+fn run_on_file(args: &[&str]) -> Assert {
+    cargo_bin_cmd!("ledger").args(args).assert()
+}
+
+/// The one line `error: ...` of a command that must fail with status 1 and
+/// print nothing on standard output.
+fn one_line_error(assert: Assert) -> String {
+    let assert = assert.code(1).stdout("");
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert!(
+        stderr.starts_with("error: ") && stderr.lines().count() == 1,
+        "not a one-line error: {stderr:?}"
+    );
+    stderr
+}
+
+#[test]
+fn the_history_hint_repeats_the_data_dir_and_the_table() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data_dir = dir.path().join("books");
+    let data_dir = data_dir.to_str().expect("a UTF-8 path");
+    let given = ["--data-dir", data_dir, "--table", "books"];
+    let run = |args: &[&str]| {
+        let output = cargo_bin_cmd!("ledger")
+            .args(given)
+            .args(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(output).expect("UTF-8 output")
+    };
+    run(&["open", "ada", "--owner", "Ada"]);
+    for amount in ["1", "2", "3"] {
+        run(&["deposit", "ada", amount]);
+    }
+    let first = run(&["history", "ada", "--page-size", "2"]);
+    let hint = format!(
+        "more: ledger history ada --from 3 --page-size 2 --data-dir {data_dir} --table books"
+    );
+    assert!(
+        first.contains(&format!("{hint}\n")),
+        "{hint:?} not in:\n{first}"
+    );
+    let next = run_hint(&first);
+    assert!(next.contains("ada: events 3 to 4 of 4"), "{next}");
+    assert!(!next.contains("more:"), "{next}");
+}
+
+#[test]
+fn read_only_commands_on_a_mistyped_data_dir_create_nothing() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let typo = dir.path().join("typo");
+    let typo_dir = typo.to_str().expect("a UTF-8 path");
+    let commands: [&[&str]; 7] = [
+        &["balance", "alice"],
+        &["history", "alice"],
+        &["deposit", "alice", "1"],
+        &["withdraw", "alice", "1"],
+        &["transfer", "alice", "bob", "1"],
+        &["close", "alice"],
+        &["history", "alice", "--from", "3"],
+    ];
+    for command in commands {
+        let stderr = one_line_error(run_on_file(&[&["--data-dir", typo_dir], command].concat()));
+        let expected = format!(
+            "error: no ledger at {}: `ledger open` creates one",
+            typo.join("ledger.sqlite").display()
+        );
+        assert!(stderr.starts_with(&expected), "{command:?}: {stderr}");
+        assert!(!typo.exists(), "{command:?} created {typo_dir}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("list").count(),
+        0,
+        "nothing created"
+    );
+
+    // On a ledger that exists, another --table is not created either.
+    let data_dir = dir.path().join("data");
+    let data_dir = data_dir.to_str().expect("a UTF-8 path");
+    run_on_file(&["--data-dir", data_dir, "open", "alice", "--owner", "Alice"]).success();
+    for _ in 0..2 {
+        let stderr = one_line_error(run_on_file(&[
+            "--data-dir",
+            data_dir,
+            "--table",
+            "ledgr",
+            "balance",
+            "alice",
+        ]));
+        assert!(
+            stderr.contains(&format!(
+                "no table `ledgr` in {}/ledger.sqlite: `ledger open` creates it",
+                data_dir
+            )),
+            "{stderr}"
+        );
+    }
+    let balance = run_on_file(&["--data-dir", data_dir, "balance", "alice"]).success();
+    assert!(
+        String::from_utf8_lossy(&balance.get_output().stdout).contains("alice: 0.00 EUR"),
+        "the ledger that is there still answers"
+    );
+}
+
+#[tokio::test]
+async fn read_only_commands_on_an_endpoint_do_not_create_the_table() {
+    let ledger = Ledger::new().await;
+    let stderr = one_line_error(ledger.run(&["balance", "alice"]));
+    assert!(
+        stderr.contains(&format!(
+            "no table `{}` at {}: `ledger open` creates it",
+            ledger.table, ledger.url
+        )),
+        "{stderr}"
+    );
+    one_line_error(ledger.run(&["history", "alice"]));
+    one_line_error(ledger.run(&["deposit", "alice", "5"]));
+    let dynamo = dynago_local::shared()
+        .await
+        .expect("a DynamoDB server for the tests");
+    let table = dynago::Table::connect(
+        dynamo
+            .table_options(&ledger.table)
+            .partition_key("pk")
+            .sort_key("sk"),
+    )
+    .await
+    .expect("table options");
+    let described = table.describe_schema().await;
+    assert!(
+        matches!(&described, Err(e) if e.is_not_found()),
+        "the table was created: {described:?}"
+    );
+    // `open` creates it.
+    ledger.ok(&["open", "alice", "--owner", "Alice"]);
+    assert!(ledger.balance("alice").contains("0.00 EUR"));
+}
+
 #[test]
 fn usage_errors_come_from_clap() {
     cargo_bin_cmd!("ledger")
         .args(["deposit", "alice"])
         .assert()
-        .failure()
+        .code(2)
         .stderr(predicate::str::contains("<AMOUNT>"));
     cargo_bin_cmd!("ledger")
         .args([
@@ -395,6 +567,6 @@ fn usage_errors_come_from_clap() {
             "alice",
         ])
         .assert()
-        .failure()
+        .code(2)
         .stderr(predicate::str::contains("cannot be used with"));
 }
