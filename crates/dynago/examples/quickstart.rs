@@ -12,6 +12,8 @@
 #![deny(warnings)]
 
 use std::error::Error;
+use std::io::IsTerminal;
+use std::process::ExitCode;
 
 use dynago::transact::{Put, Update};
 use dynago::{number_value, string_value, AttributeValue, Condition, Key, Table, TableDefinition};
@@ -48,15 +50,42 @@ fn account_key(id: &str) -> Key {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+async fn main() -> ExitCode {
     if std::env::var_os("RUST_LOG").is_some() {
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+            // Colours only for a terminal, not for a file or a pipe.
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .init();
     }
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", causes(error.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
 
+/// The error's message and those of its sources, `a: b: c`, each once (a
+/// message that already holds its source's is not followed by it again).
+fn causes(error: &(dyn Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+async fn run() -> Result<(), Box<dyn Error>> {
     // 1. A DynamoDB to talk to, and a table on it.
     let dynamo = dynago_local::LocalDynamo::start().await?;
     // A server started for this run is ours alone; on one that was already
