@@ -10,7 +10,8 @@
 //!   [`Table::batch_write`] split, send concurrently, and retry what DynamoDB
 //!   leaves unprocessed under bounded backoff; nothing is dropped.
 //! - **Queries that page correctly**: a limit counts items returned, cursors
-//!   are signed opaque strings ([`Page`]), and [`Query::stream`] pages for you.
+//!   are signed (not encrypted) strings ([`Page`]), and [`Query::stream`]
+//!   pages for you.
 //! - **Transactions** whose failures say which action failed and why
 //!   ([`TransactionCanceled`]).
 //! - **Limits checked before sending**: 400 KB an item ([`MAX_ITEM_SIZE`]),

@@ -85,8 +85,9 @@ pub struct Page<T> {
     /// The items of this page, in the query's order.
     pub items: Vec<T>,
     /// Where the next page starts, if DynamoDB may have more items: pass it to
-    /// [`Query::cursor`]. An opaque, URL-safe string, safe to hand to a client
-    /// and back.
+    /// [`Query::cursor`]. A URL-safe string to hand to a client and take
+    /// back: signed, so that an altered or foreign one is refused, but not
+    /// encrypted (anyone can decode the key of the last item it holds).
     pub cursor: Option<String>,
 }
 
