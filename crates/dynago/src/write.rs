@@ -191,8 +191,17 @@ pub(crate) fn put_item_attributes(
             string_value(uuid::Uuid::new_v4().simple().to_string()),
         );
     }
-    check_size(&item, || table.describe(&item))?;
+    check_size(&item, || table.describe(&item)).map_err(|e| e.in_table(table.name()))?;
     Ok(item)
+}
+
+/// Whether `stored` was written by the put of `sent`: both carry the same
+/// [write id](WRITE_ID_ATTRIBUTE).
+fn written_by(stored: Option<&Item>, sent: &Item) -> bool {
+    match (stored, sent.get(WRITE_ID_ATTRIBUTE)) {
+        (Some(stored), Some(id)) => stored.get(WRITE_ID_ATTRIBUTE) == Some(id),
+        _ => false,
+    }
 }
 
 /// The error for a failed condition, from the item DynamoDB returned with it.
@@ -333,8 +342,10 @@ impl PutItem {
                     PutItemError::ConditionalCheckFailedException(c) => c.item,
                     _ => None,
                 };
-                let ours = item.contains_key(WRITE_ID_ATTRIBUTE)
-                    && stored.as_ref().is_some_and(|stored| *stored == item);
+                // The write id alone says whose write it is: the stored item
+                // need not equal the one sent (DynamoDB keeps a set's members
+                // in an order of its own, and a number in its own spelling).
+                let ours = written_by(stored.as_ref(), &item);
                 if ours {
                     tracing::debug!(
                         table = table.name(),

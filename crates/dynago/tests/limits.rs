@@ -53,13 +53,18 @@ async fn one_byte_over_the_limit_is_refused_before_sending() {
         .expect_err("one byte too many");
     match &err {
         Error::ItemTooLarge {
-            item, size, limit, ..
+            table: named,
+            item,
+            size,
+            limit,
         } => {
+            assert_eq!(named, table.name());
             assert_eq!(item, "(\"over\")");
             assert_eq!((*size, *limit), (MAX_ITEM_SIZE + 1, 409_600));
         }
         other => panic!("expected ItemTooLarge, got {other:?}"),
     }
+    assert!(err.to_string().contains(table.name()), "{err}");
     assert!(err.is_invalid_input());
     assert!(!err.is_retryable());
     assert_eq!(table.request_count(), before, "nothing sent");

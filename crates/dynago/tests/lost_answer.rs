@@ -275,3 +275,60 @@ async fn an_operation_timeout_bounds_a_slow_answer() {
     assert!(started.elapsed() < Duration::from_millis(900));
     assert!(error.is_retryable(), "{error:?}");
 }
+
+/// An account with a string set and a number set: DynamoDB keeps a set's
+/// members in an order of its own, and a number in a spelling of its own.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Tagged {
+    #[serde(with = "serde_dynamo::string_set")]
+    tags: std::collections::HashSet<String>,
+    #[serde(with = "serde_dynamo::number_set")]
+    limits: std::collections::BTreeSet<u32>,
+    rate: f64,
+    version: u64,
+}
+
+fn tagged(version: u64) -> Tagged {
+    Tagged {
+        tags: (0..12).map(|n| format!("tag-{n}")).collect(),
+        limits: [900, 5, 70_000, 31, 1].into(),
+        rate: 1.50,
+        version,
+    }
+}
+
+#[tokio::test]
+async fn locked_put_of_an_item_with_sets_whose_answer_is_lost_is_recovered() {
+    let (direct, proxied, proxy) = behind_proxy(lose_next_put(), 3).await;
+    let outcome = proxied
+        .put_item(key("acct", 1), &tagged(0))
+        .optimistic_lock("version", 0)
+        .send()
+        .await
+        .expect("the create took place; its retry finds it by its write id");
+    assert!(outcome.recovered, "{outcome:?}");
+    assert_eq!(outcome.version, Some(1));
+    let stored: Option<Tagged> = direct
+        .get_item(key("acct", 1))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("read back");
+    assert_eq!(stored, Some(tagged(1)));
+    let stats = proxy.stats();
+    assert_eq!(stats.dropped_answers, 1);
+    assert_eq!(stats.requests_for("PutItem"), 2, "{stats:?}");
+
+    // An update of it, under its version, whose answer is lost too.
+    proxy.set_plan(lose_next_put());
+    let outcome = proxied
+        .put_item(key("acct", 1), &tagged(1))
+        .optimistic_lock("version", 1)
+        .send()
+        .await
+        .expect("the update took place; its retry finds it by its write id");
+    assert!(outcome.recovered, "{outcome:?}");
+    assert_eq!(outcome.version, Some(2));
+    let raw = raw_item(&direct, &key("acct", 1)).await.expect("stored");
+    assert_eq!(raw.get("version"), Some(&n(2)));
+}
