@@ -47,12 +47,61 @@ pub(crate) fn to_item_named<T: Serialize + ?Sized>(
     what: impl FnOnce() -> String,
 ) -> Result<Item> {
     let mut item: Item =
-        serde_dynamo::aws_sdk_dynamodb_1::to_item(value).map_err(|source| Error::Serialize {
-            what: what(),
-            source,
+        guarded(|| serde_dynamo::aws_sdk_dynamodb_1::to_item(value)).map_err(|source| {
+            Error::Serialize {
+                what: what(),
+                source,
+            }
         })?;
     strip_nulls(&mut item);
     Ok(item)
+}
+
+/// Serializes `value` into one attribute value exactly as serde gives it:
+/// `None`, `()` and unit structs are `NULL`, also inside maps and lists
+/// (nothing is left out, unlike [`to_item`]). For values that must read back
+/// as they were, map entries with no value included, such as a whole state
+/// kept in one attribute.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use dynago::AttributeValue;
+///
+/// let state = BTreeMap::from([("ada".to_owned(), None::<u32>)]);
+/// let AttributeValue::M(map) = dynago::item::to_attribute_value(&state)? else { unreachable!() };
+/// assert_eq!(map["ada"], AttributeValue::Null(true));
+/// # Ok::<(), dynago::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Serialize`] when `value` cannot be written as a DynamoDB value
+/// (a map keyed by something that is not a string, say).
+pub fn to_attribute_value<T: Serialize + ?Sized>(value: &T) -> Result<AttributeValue> {
+    guarded(|| serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(value)).map_err(|source| {
+        Error::Serialize {
+            what: std::any::type_name::<T>().to_owned(),
+            source,
+        }
+    })
+}
+
+/// Runs a serialization, turning a panic inside it into an error:
+/// `serde_dynamo` panics on some shapes (a map keyed by bytes) rather than
+/// refusing them, and a caller's bad value must not end its task.
+fn guarded<T>(
+    serialize: impl FnOnce() -> std::result::Result<T, serde_dynamo::Error>,
+) -> std::result::Result<T, serde_dynamo::Error> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(serialize)).unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".to_owned());
+        Err(<serde_dynamo::Error as serde::ser::Error>::custom(format!(
+            "this shape cannot be written as a DynamoDB value (serde_dynamo panicked: {reason})"
+        )))
+    })
 }
 
 /// Deserializes a stored item.
@@ -232,6 +281,33 @@ mod tests {
         let err = to_item_named(&42, || "the answer".into()).expect_err("a number is no item");
         assert!(matches!(err, Error::Serialize { .. }));
         assert!(err.to_string().contains("the answer"), "{err}");
+    }
+
+    #[test]
+    fn a_map_keyed_by_bytes_is_an_error_not_a_panic() {
+        let state = std::collections::BTreeMap::from([(vec![1u8, 2], 3u32)]);
+        let err = to_attribute_value(&state).expect_err("bytes keys");
+        assert!(matches!(err, Error::Serialize { .. }), "{err:?}");
+        assert!(err.to_string().contains("BTreeMap"), "{err}");
+        #[derive(Serialize)]
+        struct Holder {
+            by_bytes: std::collections::BTreeMap<Vec<u8>, u32>,
+        }
+        let holder = Holder { by_bytes: state };
+        let err = to_item_named(&holder, || "the holder".into()).expect_err("bytes keys");
+        assert!(matches!(err, Error::Serialize { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn values_keep_their_nulls() {
+        let state = std::collections::BTreeMap::from([
+            ("ada".to_owned(), None::<u32>),
+            ("bob".to_owned(), Some(2)),
+        ]);
+        let value = to_attribute_value(&state).expect("serializes");
+        let back: std::collections::BTreeMap<String, Option<u32>> =
+            serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value).expect("reads");
+        assert_eq!(back, state);
     }
 
     #[test]

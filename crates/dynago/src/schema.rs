@@ -111,6 +111,10 @@ pub struct TableSchema {
     pub partition_key: KeyAttribute,
     /// The sort (`RANGE`) key, if the table has one.
     pub sort_key: Option<KeyAttribute>,
+    /// The regions of the table's replicas, when DynamoDB describes a
+    /// global table; empty otherwise, and in an expected schema. Conditions
+    /// hold per region only: across replicas the last writer wins.
+    pub replica_regions: Vec<String>,
 }
 
 impl TableSchema {
@@ -119,6 +123,7 @@ impl TableSchema {
         Self {
             partition_key,
             sort_key,
+            replica_regions: Vec::new(),
         }
     }
 
@@ -230,6 +235,7 @@ impl Table {
                 name: name.clone(),
                 attribute_type: sort_type.cloned(),
             }),
+            replica_regions: Vec::new(),
         }
     }
 
@@ -271,6 +277,11 @@ impl Table {
         Ok(TableSchema {
             partition_key: partition.ok_or_else(|| unusable("has no partition key"))?,
             sort_key: sort,
+            replica_regions: description
+                .replicas()
+                .iter()
+                .filter_map(|replica| replica.region_name().map(str::to_owned))
+                .collect(),
         })
     }
 
