@@ -212,6 +212,8 @@ pub struct FaultPlan {
     operations: Vec<String>,
     first: Option<u64>,
     strip_tokens: bool,
+    next: Option<Box<FaultPlan>>,
+    patches: Vec<(String, serde_json::Value)>,
 }
 
 impl Default for FaultPlan {
@@ -228,6 +230,8 @@ impl Default for FaultPlan {
             operations: Vec::new(),
             first: None,
             strip_tokens: false,
+            next: None,
+            patches: Vec::new(),
         }
     }
 }
@@ -363,6 +367,60 @@ impl FaultPlan {
         self
     }
 
+    /// Hands over to `next` once the [`first`](Self::first) requests of
+    /// this plan are past: every later request, of any operation, is
+    /// `next`'s (with its own seed, operations and first). For faults in
+    /// sequence, such as a lost answer and then throttling.
+    ///
+    /// ```
+    /// use dynago_local::{FaultPlan, Throttle};
+    ///
+    /// // The first transaction is applied and its answer lost; every later
+    /// // one is throttled.
+    /// let plan = FaultPlan::default()
+    ///     .drop_answer(1.0)
+    ///     .operation("TransactWriteItems")
+    ///     .first(1)
+    ///     .then(
+    ///         FaultPlan::default()
+    ///             .throttle(Throttle::Throttling, 1.0)
+    ///             .operation("TransactWriteItems"),
+    ///     );
+    /// # let _ = plan;
+    /// ```
+    pub fn then(mut self, next: FaultPlan) -> Self {
+        self.next = Some(Box::new(next));
+        self
+    }
+
+    /// Merges `patch` (a JSON object) into every successful answer to the
+    /// DynamoDB operation `operation` that is passed back, whatever else
+    /// the plan does: each member of the patch replaces the answer's member
+    /// of that name, or, where both are objects, is merged into it. For
+    /// answers that no emulator gives, such as a global table's replicas.
+    ///
+    /// ```
+    /// let global = dynago_local::FaultPlan::default().patch_answer(
+    ///     "DescribeTable",
+    ///     serde_json::json!({"Table": {"Replicas": [{"RegionName": "eu-west-1"}]}}),
+    /// );
+    /// # let _ = global;
+    /// ```
+    pub fn patch_answer(mut self, operation: impl AsRef<str>, patch: serde_json::Value) -> Self {
+        self.patches
+            .push((operation_name(operation.as_ref()).to_owned(), patch));
+        self
+    }
+
+    /// The patches for answers to `operation`.
+    fn patches_for(&self, operation: Option<&str>) -> Vec<serde_json::Value> {
+        self.patches
+            .iter()
+            .filter(|(name, _)| Some(name.as_str()) == operation)
+            .map(|(_, patch)| patch.clone())
+            .collect()
+    }
+
     fn applies_to(&self, operation: Option<&str>) -> bool {
         self.operations.is_empty()
             || operation.is_some_and(|op| self.operations.iter().any(|name| name == op))
@@ -449,11 +507,13 @@ enum Action {
     DropAnswer,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Decision {
     delay: Option<Duration>,
     action: Action,
     strip_token: bool,
+    /// Merged into the answer, in order.
+    patches: Vec<serde_json::Value>,
 }
 
 /// The plan, its generator and the counters, behind one lock.
@@ -491,10 +551,23 @@ impl State {
                 .entry(operation.to_owned())
                 .or_default() += 1;
         }
+        self.select(operation)
+    }
+
+    /// Picks the faults of a request under the current plan.
+    fn select(&mut self, operation: Option<&str>) -> Decision {
+        // A plan whose first requests are past hands over to the next.
+        while self.plan.first.is_some_and(|first| self.matched >= first) {
+            let Some(next) = self.plan.next.take() else {
+                break;
+            };
+            self.set_plan(*next);
+        }
         let pass = Decision {
             delay: None,
             action: Action::Forward,
             strip_token: self.plan.strip_tokens,
+            patches: self.plan.patches_for(operation),
         };
         if !self.plan.applies_to(operation) {
             return pass;
@@ -1000,6 +1073,11 @@ async fn handle(
         Ok(collected) => collected.to_bytes(),
         Err(error) => return Ok(bad_gateway(&shared, &error)),
     };
+    let body = if decision.patches.is_empty() || !parts.status.is_success() {
+        body
+    } else {
+        patch_answer(body, &decision.patches)
+    };
     if decision.action == Action::DropAnswer {
         shared.lock().stats.dropped_answers += 1;
         tracing::debug!(
@@ -1012,7 +1090,43 @@ async fn handle(
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = parts.status;
     copy_end_to_end(&parts.headers, response.headers_mut());
+    if !decision.patches.is_empty() {
+        // The checksum was of the body before the patch.
+        response.headers_mut().remove("x-amz-crc32");
+    }
     Ok(response)
+}
+
+/// The JSON answer `body` with `patches` merged into it (as it was when it
+/// is not a JSON object).
+fn patch_answer(body: Bytes, patches: &[serde_json::Value]) -> Bytes {
+    fn merge(into: &mut serde_json::Value, patch: &serde_json::Value) {
+        match (into, patch) {
+            (serde_json::Value::Object(into), serde_json::Value::Object(patch)) => {
+                for (name, value) in patch {
+                    match into.get_mut(name) {
+                        Some(existing) if existing.is_object() && value.is_object() => {
+                            merge(existing, value);
+                        }
+                        _ => {
+                            into.insert(name.clone(), value.clone());
+                        }
+                    }
+                }
+            }
+            (into, patch) => *into = patch.clone(),
+        }
+    }
+    let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    if !answer.is_object() {
+        return body;
+    }
+    for patch in patches {
+        merge(&mut answer, patch);
+    }
+    serde_json::to_vec(&answer).map_or(body, Bytes::from)
 }
 
 /// The JSON request `body` without its `ClientRequestToken`; `None` when
@@ -1568,5 +1682,71 @@ mod tests {
         let mut state = State::new(FaultPlan::default().reset(7.0).drop_answer(f64::NAN));
         assert_eq!(state.decide(None).action, Action::Reset);
         assert_eq!(state.plan.drop_answer_share, 0.0);
+    }
+
+    #[test]
+    fn plans_hand_over_in_sequence() {
+        let mut state = State::new(
+            FaultPlan::default()
+                .drop_answer(1.0)
+                .operation("TransactWriteItems")
+                .first(1)
+                .then(
+                    FaultPlan::default()
+                        .throttle(Throttle::Throttling, 1.0)
+                        .first(2)
+                        .then(FaultPlan::default().reset(1.0).operation("Query")),
+                ),
+        );
+        let actions: Vec<Action> = [
+            Some("GetItem"),
+            Some("TransactWriteItems"),
+            Some("GetItem"),
+            Some("TransactWriteItems"),
+            Some("TransactWriteItems"),
+            Some("Query"),
+        ]
+        .into_iter()
+        .map(|op| state.decide(op).action)
+        .collect();
+        assert_eq!(
+            actions,
+            [
+                Action::Forward,
+                Action::DropAnswer,
+                Action::Throttle(Throttle::Throttling),
+                Action::Throttle(Throttle::Throttling),
+                Action::Forward,
+                Action::Reset,
+            ]
+        );
+        assert_eq!(state.stats.requests, 6);
+    }
+
+    #[test]
+    fn answers_are_patched_by_merging() {
+        let body = Bytes::from_static(
+            br#"{"Table":{"TableName":"t","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}]}}"#,
+        );
+        let patched = patch_answer(
+            body,
+            &[serde_json::json!({"Table": {"Replicas": [{"RegionName": "eu-west-1"}]}})],
+        );
+        let answer: serde_json::Value = serde_json::from_slice(&patched).expect("json");
+        assert_eq!(answer["Table"]["TableName"], "t");
+        assert_eq!(answer["Table"]["KeySchema"][0]["AttributeName"], "pk");
+        assert_eq!(answer["Table"]["Replicas"][0]["RegionName"], "eu-west-1");
+        // Not JSON: passed as it is.
+        assert_eq!(
+            patch_answer(Bytes::from_static(b"nope"), &[serde_json::json!({"a": 1})]),
+            Bytes::from_static(b"nope")
+        );
+        let plan = FaultPlan::default().patch_answer(
+            "DynamoDB_20120810.DescribeTable",
+            serde_json::json!({"a": 1}),
+        );
+        let mut state = State::new(plan);
+        assert_eq!(state.decide(Some("DescribeTable")).patches.len(), 1);
+        assert!(state.decide(Some("GetItem")).patches.is_empty());
     }
 }
