@@ -1,37 +1,32 @@
-//! Appending: one transaction per command, and reading its failure.
+//! Appending: what one command's transaction holds.
 //!
-//! A commit writes, for each aggregate, its stream head (under the condition
-//! that it holds the expected version), its new events (each under the
-//! condition that its version is free), a due snapshot (under the condition
-//! that no newer one exists) and, for a command with an id, the command
-//! record (under the condition that it does not exist yet).
-//!
-//! A failed condition is not proof of a failed write: when the answer to a
-//! commit is lost, the SDK (or this store) sends it again and it fails
-//! against its own earlier success. Every commit carries an id, stored in the
-//! head, the events and the command record; a cancellation whose failed
-//! items carry this commit's id is a success.
+//! A commit writes, for each aggregate with new events, its stream head
+//! (under the condition that it holds the expected version), its new events
+//! (each under the condition that its version is free) and a due snapshot
+//! (under the condition that no newer one exists); for each aggregate that
+//! decided no events, a check that its head still holds the version decided
+//! on; and, for a command with an id, the command record (under the
+//! condition that it does not exist yet). Sending it and reading its failure
+//! is [`commit`](crate::commit)'s.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
-use backon::Retryable;
 use chrono::{DateTime, Utc};
-use dynago::transact::Put;
 use dynago::{
-    number_value, Condition, Error as TableError, Item, Key, MAX_ITEM_SIZE,
-    MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE,
+    number_value, Condition, Item, Key, MAX_ITEM_SIZE, MAX_TRANSACTION_ACTIONS,
+    MAX_TRANSACTION_SIZE,
 };
 use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
 use crate::command::Known;
-use crate::envelope::{EventEnvelope, EventHeader};
+use crate::envelope::EventEnvelope;
 use crate::error::{Error, Result};
 use crate::id::{AggregateId, CommandId};
 use crate::keys;
 use crate::record::{CommandRecord, CommandResult, HeadRecord};
 use crate::snapshot;
-use crate::store::{EventStore, Requests};
+use crate::store::{EventStore, Requests, SendBudget};
 
 /// What one aggregate contributes to a commit.
 pub(crate) struct Plan<A: Aggregate> {
@@ -45,35 +40,51 @@ pub(crate) struct Plan<A: Aggregate> {
     pub(crate) previous: Option<Known<A>>,
 }
 
+impl<A: Aggregate> Plan<A> {
+    /// The version after the plan's events.
+    pub(crate) fn version(&self) -> u64 {
+        self.expected + self.events.len() as u64
+    }
+}
+
 /// One transaction's worth of plans.
 pub(crate) struct Commit<'a, A: Aggregate> {
     pub(crate) plans: &'a [Plan<A>],
     pub(crate) command_id: Option<&'a CommandId>,
+    /// A digest of the command's body, kept in its record.
+    pub(crate) fingerprint: Option<&'a str>,
     pub(crate) commit_id: Uuid,
     pub(crate) now: DateTime<Utc>,
 }
 
-pub(crate) enum CommitOutcome {
-    /// The transaction is in the table (perhaps from an earlier send).
-    Committed,
-    /// The command id was recorded by another, earlier commit.
-    Duplicate(CommandRecord),
-}
-
 /// What an action of the transaction is for.
-#[derive(Debug, Clone, Copy)]
-enum Role {
-    Head { plan: usize },
-    Event { plan: usize, version: u64 },
-    Snapshot,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The stream head of `plan`, moved to its new version.
+    Head {
+        plan: usize,
+    },
+    /// A check that the head of `plan`, which decided no events, is where
+    /// the decision was made.
+    Check {
+        plan: usize,
+    },
+    Event {
+        plan: usize,
+        version: u64,
+    },
+    Snapshot {
+        plan: usize,
+    },
     Command,
 }
 
-struct Action {
-    role: Role,
-    key: Key,
-    item: Item,
-    condition: Condition,
+pub(crate) struct Action {
+    pub(crate) role: Role,
+    pub(crate) key: Key,
+    /// The item to put; `None` for a check.
+    pub(crate) item: Option<Item>,
+    pub(crate) condition: Condition,
 }
 
 fn serialize_error(what: String, error: &dynago::Error) -> Error {
@@ -83,18 +94,57 @@ fn serialize_error(what: String, error: &dynago::Error) -> Error {
     }
 }
 
+/// The first version after `expected` and the last of `events` more, or a
+/// typed error when the versions would pass `u64::MAX`.
+pub(crate) fn versions_after(
+    aggregate: impl FnOnce() -> String,
+    expected: u64,
+    events: usize,
+) -> Result<(u64, u64)> {
+    u64::try_from(events)
+        .ok()
+        .and_then(|n| expected.checked_add(n))
+        .map(|last| (expected.saturating_add(1), last))
+        .ok_or_else(|| Error::VersionOutOfRange {
+            aggregate: aggregate(),
+            expected,
+            events,
+        })
+}
+
 impl<A: Aggregate> EventStore<A> {
-    fn actions(&self, commit: &Commit<'_, A>) -> Result<Vec<Action>> {
+    /// The actions of a commit, in the order they are sent.
+    pub(crate) fn actions(&self, commit: &Commit<'_, A>) -> Result<Vec<Action>> {
         let partition_key = self.table().partition_key().to_owned();
         let absent =
             || Condition::new("attribute_not_exists(#pk)").name("#pk", partition_key.clone());
+        let at_version = |expected: u64| {
+            if expected == 0 {
+                absent()
+            } else {
+                Condition::new("#version = :expected")
+                    .name("#version", snapshot::VERSION_ATTRIBUTE)
+                    .value(":expected", number_value(expected))
+            }
+        };
+        let writes = commit.plans.iter().any(|plan| !plan.events.is_empty());
         let mut actions = Vec::new();
         let mut snapshots = Vec::new();
         for (index, plan) in commit.plans.iter().enumerate() {
             if plan.events.is_empty() {
+                // Its decision depends on its version as much as the others'
+                // writes do theirs: a transaction that writes guards it too.
+                if writes {
+                    actions.push(Action {
+                        role: Role::Check { plan: index },
+                        key: keys::head(A::TYPE, &plan.id),
+                        item: None,
+                        condition: at_version(plan.expected),
+                    });
+                }
                 continue;
             }
-            let version = plan.expected + plan.events.len() as u64;
+            let version = plan.version();
             let head = HeadRecord {
                 aggregate_type: A::TYPE.to_owned(),
                 aggregate_id: plan.id.clone(),
@@ -108,18 +158,11 @@ impl<A: Aggregate> EventStore<A> {
                     &e,
                 )
             })?;
-            let head_condition = if plan.expected == 0 {
-                absent()
-            } else {
-                Condition::new("#version = :expected")
-                    .name("#version", snapshot::VERSION_ATTRIBUTE)
-                    .value(":expected", number_value(plan.expected))
-            };
             actions.push(Action {
                 role: Role::Head { plan: index },
                 key: keys::head(A::TYPE, &plan.id),
-                item: head_item,
-                condition: head_condition,
+                item: Some(head_item),
+                condition: at_version(plan.expected),
             });
             for event in &plan.events {
                 actions.push(Action {
@@ -128,39 +171,28 @@ impl<A: Aggregate> EventStore<A> {
                         version: event.version,
                     },
                     key: keys::event(A::TYPE, &plan.id, event.version),
-                    item: event.to_item(commit.commit_id)?,
+                    item: Some(event.to_item(commit.commit_id)?),
                     condition: absent(),
                 });
             }
             if let (true, Some(state)) = (plan.snapshot, &plan.state) {
-                let item = snapshot::to_item(&plan.id, version, state)?;
-                // A snapshot never blocks the events: one too large is skipped.
-                if dynago::item_size(&item) + 512 > MAX_ITEM_SIZE {
-                    tracing::warn!(
-                        aggregate = %Self::aggregate_name(&plan.id),
-                        size = dynago::item_size(&item),
-                        "snapshot over DynamoDB's item size; not saved"
-                    );
-                } else {
-                    snapshots.push((
-                        plan,
-                        Action {
-                            role: Role::Snapshot,
-                            key: keys::snapshot(A::TYPE, &plan.id),
-                            item,
-                            condition: Condition::new(
-                                "attribute_not_exists(#pk) OR #version < :version",
-                            )
-                            .name("#pk", partition_key.clone())
-                            .name("#version", snapshot::VERSION_ATTRIBUTE)
-                            .value(":version", number_value(version)),
-                        },
-                    ));
+                if let Some(item) = self.snapshot_item(&plan.id, version, state) {
+                    snapshots.push(Action {
+                        role: Role::Snapshot { plan: index },
+                        key: keys::snapshot(A::TYPE, &plan.id),
+                        item: Some(item),
+                        condition: Condition::new(
+                            "attribute_not_exists(#pk) OR #version < :version",
+                        )
+                        .name("#pk", partition_key.clone())
+                        .name("#version", snapshot::VERSION_ATTRIBUTE)
+                        .value(":version", number_value(version)),
+                    });
                 }
             }
         }
         let mut record = None;
-        if let (Some(command_id), false) = (commit.command_id, actions.is_empty()) {
+        if let (Some(command_id), true) = (commit.command_id, writes) {
             let item = CommandRecord {
                 command_id: command_id.clone(),
                 aggregate_type: A::TYPE.to_owned(),
@@ -171,17 +203,22 @@ impl<A: Aggregate> EventStore<A> {
                     .map(|plan| CommandResult {
                         aggregate_id: plan.id.clone(),
                         first_version: plan.expected + 1,
-                        last_version: plan.expected + plan.events.len() as u64,
+                        last_version: plan.version(),
                     })
                     .collect(),
+                fingerprint: commit.fingerprint.map(str::to_owned),
                 recorded_at: commit.now,
+                expires_at: self
+                    .options()
+                    .command_record_lifetime()
+                    .map(|lifetime| expiry(commit.now, lifetime)),
             };
             record = Some(Action {
                 role: Role::Command,
                 key: keys::command(A::TYPE, command_id),
-                item: dynago::item::to_item(&item).map_err(|e| {
+                item: Some(dynago::item::to_item(&item).map_err(|e| {
                     serialize_error(format!("the record of command {command_id}"), &e)
-                })?,
+                })?),
                 condition: absent(),
             });
         }
@@ -192,15 +229,15 @@ impl<A: Aggregate> EventStore<A> {
         for action in actions.iter().chain(&record) {
             size += self.action_size(action)?;
         }
-        for (plan, snapshot) in snapshots {
+        for snapshot in snapshots {
             let snapshot_size = self.action_size(&snapshot)?;
             if count < MAX_TRANSACTION_ACTIONS && size + snapshot_size <= MAX_TRANSACTION_SIZE {
                 count += 1;
                 size += snapshot_size;
                 actions.push(snapshot);
-            } else {
+            } else if let Role::Snapshot { plan } = snapshot.role {
                 tracing::warn!(
-                    aggregate = %Self::aggregate_name(&plan.id),
+                    aggregate = %Self::aggregate_name(&commit.plans[plan].id),
                     actions = count,
                     size,
                     snapshot_size,
@@ -212,234 +249,32 @@ impl<A: Aggregate> EventStore<A> {
         Ok(actions)
     }
 
+    /// The item of a due snapshot, or `None` (with a warning) when it
+    /// cannot be written: a snapshot never blocks the events.
+    fn snapshot_item(&self, id: &AggregateId, version: u64, state: &A) -> Option<Item> {
+        let aggregate = Self::aggregate_name(id);
+        let item = match snapshot::to_item(id, version, state) {
+            Ok(item) => item,
+            Err(error) => {
+                tracing::warn!(%aggregate, version, %error, "snapshot cannot be written; not saved");
+                return None;
+            }
+        };
+        if dynago::item_size(&item) + 512 > MAX_ITEM_SIZE {
+            tracing::warn!(
+                %aggregate,
+                size = dynago::item_size(&item),
+                "snapshot over DynamoDB's item size; not saved"
+            );
+            return None;
+        }
+        Some(item)
+    }
+
     /// The bytes an action's item weighs in a transaction, key included.
     fn action_size(&self, action: &Action) -> Result<usize> {
         let key = self.table().key_item(&action.key)?;
-        Ok(dynago::item_size(&action.item) + dynago::item_size(&key))
-    }
-
-    /// Writes a commit in one transaction, sending it again on transient
-    /// errors, and tells a real conflict from its own earlier success.
-    pub(crate) async fn commit(
-        &self,
-        commit: &Commit<'_, A>,
-        requests: &Requests,
-    ) -> Result<CommitOutcome> {
-        let actions = self.actions(commit)?;
-        if actions.is_empty() {
-            return Ok(CommitOutcome::Committed);
-        }
-        let token = commit.commit_id.to_string();
-        let sends = AtomicUsize::new(0);
-        let sent = (|| async {
-            requests.add(1);
-            sends.fetch_add(1, Ordering::Relaxed);
-            actions
-                .iter()
-                .fold(self.table().transact_write(), |tx, action| {
-                    tx.put(
-                        Put::raw(action.key.clone(), action.item.clone())
-                            .condition(action.condition.clone()),
-                    )
-                })
-                .client_request_token(token.clone())
-                .send()
-                .await
-        })
-        .retry(self.retry_policy().backoff())
-        .when(TableError::is_retryable)
-        .notify(|error, delay| tracing::debug!(%error, ?delay, "commit failed; sending it again"))
-        .await;
-        match sent {
-            Ok(()) => Ok(CommitOutcome::Committed),
-            Err(TableError::TransactionCanceled { reasons, table })
-                if reasons.has_condition_failure() =>
-            {
-                self.explain(commit, &actions, &reasons, requests)
-                    .await?
-                    .map_or_else(
-                        || {
-                            Err(Error::Table(TableError::TransactionCanceled {
-                                table,
-                                reasons,
-                            }))
-                        },
-                        Ok,
-                    )
-            }
-            // A transient error outlasted the retry policy.
-            Err(error) if error.is_retryable() => Err(Error::RetriesExhausted {
-                attempts: sends.load(Ordering::Relaxed),
-                last: Box::new(error.into()),
-            }),
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    /// Reads a cancelled commit's reasons: its own earlier success, a
-    /// duplicate command, or a conflict (`None`: none of these).
-    async fn explain(
-        &self,
-        commit: &Commit<'_, A>,
-        actions: &[Action],
-        reasons: &dynago::TransactionCanceled,
-        requests: &Requests,
-    ) -> Result<Option<CommitOutcome>> {
-        let mut conflict = None;
-        let mut duplicate = None;
-        for (action, reason) in actions.iter().zip(reasons.reasons()) {
-            if reason.code != "ConditionalCheckFailed" {
-                continue;
-            }
-            let stored = reason.item.clone();
-            match action.role {
-                Role::Command => {
-                    let record = match stored {
-                        Some(item) => Some(item),
-                        None => {
-                            requests.add(1);
-                            self.table()
-                                .get_item(action.key.clone())
-                                .consistent_read(true)
-                                .send_raw()
-                                .await?
-                        }
-                    };
-                    if let Some(record) = record.and_then(|item| {
-                        serde_dynamo::aws_sdk_dynamodb_1::from_item::<CommandRecord>(item).ok()
-                    }) {
-                        if record.commit_id == commit.commit_id {
-                            return Ok(Some(CommitOutcome::Committed));
-                        }
-                        duplicate = Some(record);
-                    }
-                }
-                Role::Head { plan } => {
-                    let plan = &commit.plans[plan];
-                    // The version the plan expects was read from the stream
-                    // (not handed in by `append`, nor taken from the cache).
-                    let read = plan.previous.as_ref().is_some_and(|p| !p.cached);
-                    let stored = match stored {
-                        // A head condition that failed on no item: confirm
-                        // that there is none, since a server need not return it.
-                        None if plan.expected > 0 && read => {
-                            requests.add(1);
-                            self.table()
-                                .get_item(action.key.clone())
-                                .consistent_read(true)
-                                .send_raw()
-                                .await?
-                        }
-                        stored => stored,
-                    };
-                    let aggregate = Self::aggregate_name(&plan.id);
-                    let corrupt = |reason: String| Error::CorruptStream {
-                        aggregate: aggregate.clone(),
-                        reason,
-                    };
-                    let head = match stored {
-                        Some(item) => {
-                            match serde_dynamo::aws_sdk_dynamodb_1::from_item::<HeadRecord>(item) {
-                                Ok(head) => Some(head),
-                                Err(error) => {
-                                    return Err(corrupt(format!(
-                                        "its head item is not a stream head: {error}"
-                                    )))
-                                }
-                            }
-                        }
-                        None => None,
-                    };
-                    if head
-                        .as_ref()
-                        .is_some_and(|h| h.last_commit == commit.commit_id)
-                    {
-                        return Ok(Some(CommitOutcome::Committed));
-                    }
-                    let actual = head.as_ref().map_or(0, |h| h.version);
-                    if read && actual < plan.expected {
-                        return Err(corrupt(match head {
-                            None => format!(
-                                "events up to version {} were read but the stream has no head item",
-                                plan.expected
-                            ),
-                            Some(_) => format!(
-                                "events up to version {} were read but the head says version {actual}",
-                                plan.expected
-                            ),
-                        }));
-                    }
-                    if actual >= plan.expected + plan.events.len() as u64
-                        && self
-                            .wrote_event(plan, commit.commit_id, reasons, actions, requests)
-                            .await?
-                    {
-                        return Ok(Some(CommitOutcome::Committed));
-                    }
-                    conflict.get_or_insert(Error::Conflict {
-                        aggregate: Self::aggregate_name(&plan.id),
-                        expected: plan.expected,
-                        actual,
-                    });
-                }
-                Role::Event { plan, version } => {
-                    let plan = &commit.plans[plan];
-                    if stored
-                        .as_ref()
-                        .and_then(commit_of)
-                        .is_some_and(|id| id == commit.commit_id)
-                    {
-                        return Ok(Some(CommitOutcome::Committed));
-                    }
-                    conflict.get_or_insert(Error::Conflict {
-                        aggregate: Self::aggregate_name(&plan.id),
-                        expected: plan.expected,
-                        actual: version,
-                    });
-                }
-                Role::Snapshot => {}
-            }
-        }
-        if let Some(record) = duplicate {
-            return Ok(Some(CommitOutcome::Duplicate(record)));
-        }
-        match conflict {
-            Some(conflict) => Err(conflict),
-            None => Ok(None),
-        }
-    }
-
-    /// Whether the first event of `plan` in the table is this commit's,
-    /// from the cancellation reasons or, where they lack the item, a read.
-    async fn wrote_event(
-        &self,
-        plan: &Plan<A>,
-        commit_id: Uuid,
-        reasons: &dynago::TransactionCanceled,
-        actions: &[Action],
-        requests: &Requests,
-    ) -> Result<bool> {
-        let first = plan.expected + 1;
-        let from_reason = actions
-            .iter()
-            .zip(reasons.reasons())
-            .find(|(action, _)| {
-                matches!(action.role, Role::Event { version, .. } if version == first)
-                    && action.key == keys::event(A::TYPE, &plan.id, first)
-            })
-            .and_then(|(_, reason)| reason.item.clone());
-        let stored = match from_reason {
-            Some(item) => Some(item),
-            None => {
-                requests.add(1);
-                self.table()
-                    .get_item(keys::event(A::TYPE, &plan.id, first))
-                    .consistent_read(true)
-                    .send_raw()
-                    .await?
-            }
-        };
-        Ok(stored.as_ref().and_then(commit_of) == Some(commit_id))
+        Ok(action.item.as_ref().map_or(0, dynago::item_size) + dynago::item_size(&key))
     }
 
     /// Appends `events` to the aggregate `id` under the expected version
@@ -450,10 +285,12 @@ impl<A: Aggregate> EventStore<A> {
     /// # Errors
     ///
     /// [`Error::Conflict`] with the version found when the stream is not at
-    /// `expected`; [`Error::CorruptStream`] when the stream's head item is
+    /// `expected`; [`Error::VersionOutOfRange`] when the versions would pass
+    /// `u64::MAX`; [`Error::CorruptStream`] when the stream's head item is
     /// not a head; [`Error::RetriesExhausted`] when a transient error
-    /// outlasts the retry policy; [`Error::Table`] for limits and DynamoDB
-    /// failures.
+    /// outlasts the retry policy and nothing was written;
+    /// [`Error::OutcomeUnknown`] when it cannot be told whether the events
+    /// were written; [`Error::Table`] for limits and DynamoDB failures.
     pub async fn append(
         &self,
         id: impl Into<AggregateId>,
@@ -462,10 +299,11 @@ impl<A: Aggregate> EventStore<A> {
         metadata: crate::Metadata,
     ) -> Result<Vec<EventEnvelope<A::Event>>> {
         let id = id.into();
+        let (first, last) = versions_after(|| Self::aggregate_name(&id), expected, events.len())?;
         let now = Utc::now();
         let events: Vec<EventEnvelope<A::Event>> = events
             .into_iter()
-            .zip(expected + 1..)
+            .zip(first..=last)
             .map(|(event, version)| {
                 EventEnvelope::new(A::TYPE, &id, version, event, &metadata, now)
             })
@@ -481,19 +319,21 @@ impl<A: Aggregate> EventStore<A> {
         let commit = Commit {
             plans: &plans,
             command_id: None,
+            fingerprint: None,
             commit_id: Uuid::now_v7(),
             now,
         };
         self.remember(&id, None);
-        self.commit(&commit, &Requests::default()).await?;
+        let budget = SendBudget::new(self.retry_policy().attempts());
+        self.commit(&commit, &Requests::default(), &budget).await?;
         let [plan] = plans;
         Ok(plan.events)
     }
 }
 
-/// The commit id stored in an item written by a commit (event or head).
-fn commit_of(item: &Item) -> Option<Uuid> {
-    serde_dynamo::aws_sdk_dynamodb_1::from_item::<EventHeader>(item.clone())
-        .ok()
-        .map(|header| header.commit_id)
+/// When a command record written at `now` expires, in seconds since the
+/// epoch (DynamoDB's TTL format).
+fn expiry(now: DateTime<Utc>, lifetime: Duration) -> i64 {
+    let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
+    now.timestamp().saturating_add(lifetime)
 }

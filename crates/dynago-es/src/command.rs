@@ -11,14 +11,14 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
-use crate::append::{Commit, CommitOutcome, Plan};
+use crate::append::{versions_after, Commit, Plan};
+use crate::commit::CommitOutcome;
 use crate::envelope::{EventEnvelope, Metadata};
 use crate::error::{Error, Result};
 use crate::id::{AggregateId, CommandId};
-use crate::keys;
 use crate::record::CommandRecord;
 use crate::snapshot::SnapshotDue;
-use crate::store::{Cached, EventStore, Requests};
+use crate::store::{Cached, EventStore, Requests, SendBudget};
 
 /// What a command carries beside itself: an id for idempotency, and metadata
 /// for its events.
@@ -34,7 +34,8 @@ use crate::store::{Cached, EventStore, Requests};
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct CommandOptions {
-    command_id: Option<CommandId>,
+    pub(crate) command_id: Option<CommandId>,
+    pub(crate) fingerprint: Option<String>,
     metadata: Metadata,
 }
 
@@ -43,8 +44,38 @@ impl CommandOptions {
     /// transaction, and a command carried again with the same id is not
     /// applied again; the outcome of the first is returned (also when the
     /// first answer was lost and the caller retried).
+    ///
+    /// The id names one command on the aggregates it was first executed on:
+    /// carried with a command on other aggregates (another account, or one
+    /// side of a transfer alone), it is refused with
+    /// [`Error::CommandIdReused`], and nothing is written.
     pub fn command_id(mut self, id: CommandId) -> Self {
         self.command_id = Some(id);
+        self
+    }
+
+    /// Keeps a digest of the command's body with its record, so that the
+    /// same [`command_id`](Self::command_id) carried with another body is
+    /// refused ([`Error::CommandIdReused`]) rather than answered with the
+    /// first outcome. `body` is what says what the command is, as you have
+    /// it: the request's bytes, or a stable text of the command's fields
+    /// (not a hash map's iteration order). Its SHA-256 is stored, not the
+    /// body. A repeat is compared only when both it and the first carried
+    /// a fingerprint.
+    ///
+    /// ```
+    /// use dynago_es::{CommandId, CommandOptions};
+    ///
+    /// let body = r#"{"deposit":{"account":"acc-1","cents":500}}"#;
+    /// let options = CommandOptions::default()
+    ///     .command_id(CommandId::new("req-7f3a"))
+    ///     .fingerprint(body);
+    /// # let _ = options;
+    /// ```
+    pub fn fingerprint(mut self, body: impl AsRef<[u8]>) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(body.as_ref());
+        self.fingerprint = Some(digest.iter().map(|byte| format!("{byte:02x}")).collect());
         self
     }
 
@@ -197,24 +228,19 @@ impl<A: Aggregate> EventStore<A> {
         attempts: &AtomicUsize,
     ) -> Result<Vec<CommandOutcome<A>>> {
         if let Some(command_id) = &options.command_id {
-            requests.add(1);
-            let record: Option<CommandRecord> = self
-                .table()
-                .get_item(keys::command(A::TYPE, command_id))
-                .consistent_read(true)
-                .send()
-                .await?;
-            if let Some(record) = record {
-                return self.replay_outcome(&record, requests, 1).await;
+            if let Some(record) = self.recorded(command_id, requests).await? {
+                return self.repeated(&record, commands, options, requests, 1).await;
             }
         }
         let known: Mutex<HashMap<AggregateId, Known<A>>> = Mutex::new(HashMap::new());
+        let budget = SendBudget::new(self.retry_policy().attempts());
         let result = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
-            self.attempt(commands, options, &known, requests).await
+            self.attempt(commands, options, &known, requests, &budget)
+                .await
         })
         .retry(self.retry_policy().backoff())
-        .when(Error::is_conflict)
+        .when(|error: &Error| error.is_conflict() && budget.left() > 0)
         .notify(|error, delay| tracing::debug!(%error, ?delay, "conflict; deciding again"))
         .await;
         let attempts_made = attempts.load(Ordering::Relaxed);
@@ -230,7 +256,8 @@ impl<A: Aggregate> EventStore<A> {
                 for (id, _) in commands {
                     self.remember(id, None);
                 }
-                self.replay_outcome(&record, requests, attempts_made).await
+                self.repeated(&record, commands, options, requests, attempts_made)
+                    .await
             }
             Err(error) if error.is_conflict() => Err(Error::RetriesExhausted {
                 attempts: attempts_made,
@@ -304,6 +331,7 @@ impl<A: Aggregate> EventStore<A> {
         options: &CommandOptions,
         known: &Mutex<HashMap<AggregateId, Known<A>>>,
         requests: &Requests,
+        budget: &SendBudget,
     ) -> Result<Attempted<A>> {
         let commit_id = Uuid::now_v7();
         let now = Utc::now();
@@ -357,16 +385,17 @@ impl<A: Aggregate> EventStore<A> {
             };
             let mut metadata = options.metadata.clone();
             metadata.command_id = options.command_id.as_ref().map(|c| c.as_str().to_owned());
+            let (first, after) =
+                versions_after(|| Self::aggregate_name(id), current.version, decided.len())?;
             let mut state = current.state.clone();
             let events: Vec<EventEnvelope<A::Event>> = decided
                 .into_iter()
-                .zip(current.version + 1..)
+                .zip(first..=after)
                 .map(|(event, version)| {
                     state.apply(&event);
                     EventEnvelope::new(A::TYPE, id, version, event, &metadata, now)
                 })
                 .collect();
-            let after = current.version + events.len() as u64;
             let snapshot = !events.is_empty()
                 && self.snapshot_policy().is_due(&SnapshotDue {
                     before: current.version,
@@ -386,19 +415,23 @@ impl<A: Aggregate> EventStore<A> {
         let commit = Commit {
             plans: &plans,
             command_id: options.command_id.as_ref(),
+            fingerprint: options.fingerprint.as_deref(),
             commit_id,
             now,
         };
-        match self.commit(&commit, requests).await {
-            Ok(CommitOutcome::Committed) => {
+        match self.commit(&commit, requests, budget).await {
+            Ok(CommitOutcome::Committed { snapshots }) => {
                 let outcomes = plans
                     .into_iter()
-                    .map(|plan| {
-                        let version = plan.expected + plan.events.len() as u64;
-                        let snapshot_version = match (&plan.previous, plan.snapshot) {
-                            (_, true) => version,
-                            (Some(previous), false) => previous.snapshot_version,
-                            (None, false) => 0,
+                    .enumerate()
+                    .map(|(index, plan)| {
+                        let version = plan.version();
+                        // Only a snapshot that was written counts: one that
+                        // was due but left out is not there to start from.
+                        let snapshot_version = match &plan.previous {
+                            _ if snapshots.contains(&index) => version,
+                            Some(previous) => previous.snapshot_version,
+                            None => 0,
                         };
                         if let Some(state) = &plan.state {
                             self.remember(
@@ -453,39 +486,6 @@ impl<A: Aggregate> EventStore<A> {
                 Err(error)
             }
         }
-    }
-
-    /// The outcome of a command recorded earlier, read back from its record.
-    async fn replay_outcome(
-        &self,
-        record: &CommandRecord,
-        requests: &Requests,
-        attempts: usize,
-    ) -> Result<Vec<CommandOutcome<A>>> {
-        let mut outcomes = Vec::with_capacity(record.results.len());
-        for result in &record.results {
-            let events = self
-                .read_events(
-                    &result.aggregate_id,
-                    result.first_version,
-                    result.last_version,
-                    requests,
-                )
-                .await?;
-            outcomes.push(CommandOutcome {
-                id: result.aggregate_id.clone(),
-                version: result.last_version,
-                events,
-                state: None,
-                duplicate: true,
-                attempts,
-                requests: 0,
-            });
-        }
-        for outcome in &mut outcomes {
-            outcome.requests = requests.get();
-        }
-        Ok(outcomes)
     }
 }
 

@@ -424,9 +424,8 @@ impl<E: DomainEvent> EventEnvelope<E> {
         };
         let mut item =
             dynago::item::to_item(&header).map_err(|e| serialize_error(e.to_string()))?;
-        let payload: AttributeValue =
-            serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&self.payload)
-                .map_err(|e| serialize_error(e.to_string()))?;
+        let payload = dynago::item::to_attribute_value(&self.payload)
+            .map_err(|e| serialize_error(e.to_string()))?;
         item.insert(PAYLOAD.to_owned(), payload);
         Ok(item)
     }

@@ -51,6 +51,54 @@ pub enum Error {
         last: Box<Error>,
     },
 
+    /// A write of the command may or may not have taken place: its answer
+    /// was lost (or its sends kept failing after one that may have been
+    /// applied), and the read that would tell failed too. Not retryable:
+    /// executing the command again could apply it twice. Read the
+    /// aggregate's events (the commit id is in the events it wrote), or
+    /// send the command again with the same
+    /// [`command_id`](crate::CommandOptions::command_id), which is safe.
+    #[error(
+        "the outcome of commit {commit_id} on aggregate {aggregate} is unknown ({check}): {last}"
+    )]
+    OutcomeUnknown {
+        /// The aggregate (the first with events), as `type#id`.
+        aggregate: String,
+        /// The commit id the events would carry.
+        commit_id: uuid::Uuid,
+        /// Why the outcome could not be read.
+        check: String,
+        /// The error of the last send.
+        #[source]
+        last: Box<Error>,
+    },
+
+    /// A command id was used again for another command: on other
+    /// aggregates than the first time, or with another
+    /// [fingerprint](crate::CommandOptions::fingerprint). Nothing was
+    /// written. Never retried.
+    #[error("command id {command_id} was first used for {first_used_for:?}: {reason}")]
+    CommandIdReused {
+        /// The command id.
+        command_id: String,
+        /// The aggregates it was first used for, as `type#id`.
+        first_used_for: Vec<String>,
+        /// What differs.
+        reason: String,
+    },
+
+    /// An append would take an aggregate past the last version there is
+    /// (`u64::MAX`): its expected version, as given, is out of range.
+    #[error("aggregate {aggregate} cannot take {events} more events after version {expected}")]
+    VersionOutOfRange {
+        /// The aggregate, as `type#id`.
+        aggregate: String,
+        /// The expected version given.
+        expected: u64,
+        /// How many events were to be appended.
+        events: usize,
+    },
+
     /// A stored event cannot be read: it does not deserialize into the event
     /// type (after upcasting), or its item is not an event.
     #[error("event {version} of aggregate {aggregate} cannot be read: {reason}")]
@@ -132,13 +180,21 @@ impl Error {
     /// The same request may succeed when sent again (throttling, transient
     /// network or server errors), also once the store's own retries ran out
     /// on such an error ([`RetriesExhausted`](Error::RetriesExhausted)).
-    /// Conflicts, rejections and corrupt data are not.
+    /// Conflicts, rejections and corrupt data are not, nor is an unknown
+    /// outcome ([`OutcomeUnknown`](Error::OutcomeUnknown)): a store only
+    /// calls a failed write retryable when it knows it was not applied.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Table(e) => e.is_retryable(),
             Error::RetriesExhausted { last, .. } => last.is_retryable(),
             _ => false,
         }
+    }
+
+    /// Whether the command took place cannot be told
+    /// ([`OutcomeUnknown`](Error::OutcomeUnknown)).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::OutcomeUnknown { .. })
     }
 
     /// The table does not exist.

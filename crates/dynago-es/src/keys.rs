@@ -18,6 +18,30 @@ pub(crate) const HEAD: &str = "head";
 pub(crate) const SNAPSHOT: &str = "snapshot";
 pub(crate) const COMMAND: &str = "command";
 
+/// The partition key prefix of command records.
+const COMMAND_PREFIX: &str = "cmd";
+
+/// Refuses an aggregate type that would make two streams share keys: an
+/// empty one, one holding the separator `#` (the type `a#b` with the id `c`
+/// and the type `a` with the id `b#c` would both be `a#b#c`), or the prefix
+/// of command records. Ids need no such rule: the type ends at the first `#`.
+pub(crate) fn check_aggregate_type(aggregate_type: &str) -> Result<(), String> {
+    if aggregate_type.is_empty() {
+        return Err("the aggregate type (Aggregate::TYPE) is empty".to_owned());
+    }
+    if aggregate_type.contains('#') {
+        return Err(format!(
+            "the aggregate type `{aggregate_type}` holds `#`, which separates the type from the id in the keys of its items"
+        ));
+    }
+    if aggregate_type == COMMAND_PREFIX {
+        return Err(format!(
+            "the aggregate type `{COMMAND_PREFIX}` is the prefix of the store's command records"
+        ));
+    }
+    Ok(())
+}
+
 /// The partition of an aggregate: `{type}#{id}`.
 pub(crate) fn stream(aggregate_type: &str, id: &AggregateId) -> String {
     format!("{aggregate_type}#{id}")
@@ -50,7 +74,10 @@ pub(crate) fn snapshot(aggregate_type: &str, id: &AggregateId) -> Key {
 }
 
 pub(crate) fn command(aggregate_type: &str, id: &CommandId) -> Key {
-    Key::new(string_value(format!("cmd#{aggregate_type}#{id}"))).sort(string_value(COMMAND))
+    Key::new(string_value(format!(
+        "{COMMAND_PREFIX}#{aggregate_type}#{id}"
+    )))
+    .sort(string_value(COMMAND))
 }
 
 #[cfg(test)]
@@ -78,6 +105,15 @@ mod tests {
             ]
         );
         assert_eq!(event_sort(u64::MAX).len(), 22);
+    }
+
+    #[test]
+    fn aggregate_types_that_would_share_keys_are_refused() {
+        assert!(check_aggregate_type("account").is_ok());
+        assert!(check_aggregate_type("bank-account_v2").is_ok());
+        for bad in ["", "a#b", "#", "cmd"] {
+            assert!(check_aggregate_type(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -79,6 +79,8 @@
 mod aggregate;
 mod append;
 mod command;
+mod commit;
+mod duplicate;
 mod envelope;
 mod error;
 mod id;
@@ -95,5 +97,5 @@ pub use envelope::{EventEnvelope, Metadata};
 pub use error::{Error, Result};
 pub use id::{AggregateId, CommandId};
 pub use snapshot::{SnapshotDue, SnapshotPolicy};
-pub use store::{EventStore, Loaded, StoreOptions};
+pub use store::{EventStore, Loaded, StoreOptions, COMMAND_EXPIRY_ATTRIBUTE};
 pub use upcast::Upcaster;

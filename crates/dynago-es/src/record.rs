@@ -28,7 +28,14 @@ pub(crate) struct CommandRecord {
     pub(crate) aggregate_type: String,
     pub(crate) commit_id: Uuid,
     pub(crate) results: Vec<CommandResult>,
+    /// A digest of the command's body, when the caller gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) fingerprint: Option<String>,
     pub(crate) recorded_at: DateTime<Utc>,
+    /// When the record may go, in seconds since the epoch, for DynamoDB's
+    /// time to live (see `StoreOptions::command_records_expire_after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) expires_at: Option<i64>,
 }
 
 /// The events a recorded command appended to one aggregate.

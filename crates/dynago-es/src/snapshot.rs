@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use dynago::Item;
+use dynago::{AttributeValue, Item};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
@@ -76,48 +77,133 @@ impl SnapshotPolicy {
     }
 }
 
-/// A snapshot item's attributes.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SnapshotRecord<S> {
-    pub(crate) aggregate_type: String,
-    pub(crate) aggregate_id: AggregateId,
-    /// The version of the last event folded into `state`.
-    pub(crate) version: u64,
+/// A snapshot item's attributes but its state, as written.
+#[derive(Debug, Serialize)]
+struct SnapshotHeader<'a> {
+    aggregate_type: &'a str,
+    aggregate_id: &'a AggregateId,
+    /// The version of the last event folded into the state.
+    version: u64,
     /// [`Aggregate::SNAPSHOT_VERSION`] when it was taken.
-    pub(crate) state_version: u32,
-    pub(crate) taken_at: DateTime<Utc>,
-    pub(crate) state: S,
+    state_version: u32,
+    taken_at: DateTime<Utc>,
 }
 
-/// The header of a snapshot, read without its state.
+/// What a snapshot is read by: its stamp.
 #[derive(Debug, Clone, Deserialize)]
-struct SnapshotHeader {
+struct SnapshotStamp {
     version: u64,
     state_version: u32,
 }
 
 pub(crate) const VERSION_ATTRIBUTE: &str = "version";
 
+/// The attribute that holds the state.
+const STATE_ATTRIBUTE: &str = "state";
+
+/// The item of a snapshot of `state` at `version`.
+///
+/// The state is written exactly as serde gives it (a map entry whose value
+/// is `None` stays, as `NULL`), and read back once before it is written: a
+/// state that cannot be written, or that would not read back as it is, is
+/// an error here, so that the caller leaves the snapshot out rather than
+/// store a state that loads as another.
 pub(crate) fn to_item<A: Aggregate>(id: &AggregateId, version: u64, state: &A) -> Result<Item> {
-    dynago::item::to_item(&SnapshotRecord {
-        aggregate_type: A::TYPE.to_owned(),
-        aggregate_id: id.clone(),
+    let what = || format!("the snapshot of {}#{id} at version {version}", A::TYPE);
+    let serialize_error = |reason: String| Error::Serialize {
+        what: what(),
+        reason,
+    };
+    let mut item = dynago::item::to_item(&SnapshotHeader {
+        aggregate_type: A::TYPE,
+        aggregate_id: id,
         version,
         state_version: A::SNAPSHOT_VERSION,
         taken_at: Utc::now(),
-        state,
     })
-    .map_err(|e| Error::Serialize {
-        what: format!("the snapshot of {}#{id} at version {version}", A::TYPE),
-        reason: e.to_string(),
+    .map_err(|e| serialize_error(e.to_string()))?;
+    let value = encode_state(state).map_err(serialize_error)?;
+    decode_faithfully::<A>(&value).map_err(serialize_error)?;
+    item.insert(STATE_ATTRIBUTE.to_owned(), value);
+    Ok(item)
+}
+
+/// The attribute value of a state.
+fn encode_state<S: Serialize>(state: &S) -> std::result::Result<AttributeValue, String> {
+    dynago::item::to_attribute_value(state).map_err(|e| match e {
+        dynago::Error::Serialize { source, .. } => source.to_string(),
+        other => other.to_string(),
     })
+}
+
+/// Reads a state back from its value, and checks that it writes the same
+/// value again: a serde form that loses something on the way (an attribute
+/// left out that has no default, a value read as another) shows here.
+/// Lists are compared as collections of members, in any order, since a
+/// `HashSet` writes its members in an order of its own each time.
+fn decode_faithfully<S: Serialize + DeserializeOwned>(
+    value: &AttributeValue,
+) -> std::result::Result<S, String> {
+    let state: S = serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value.clone())
+        .map_err(|e| format!("the state does not read back from its own snapshot: {e}"))?;
+    let again = encode_state(&state)?;
+    if again != *value && canonical(&again) != canonical(value) {
+        return Err(
+            "the state reads back from its own snapshot as another state (its serde form loses something)"
+                .to_owned(),
+        );
+    }
+    Ok(state)
+}
+
+/// A text that is the same for two values that hold the same: map entries
+/// by name, and the members of lists and sets in sorted order.
+fn canonical(value: &AttributeValue) -> String {
+    fn sorted(mut parts: Vec<String>) -> String {
+        parts.sort_unstable();
+        parts.join(",")
+    }
+    match value {
+        AttributeValue::S(s) => format!("S{s:?}"),
+        AttributeValue::N(n) => format!("N{n}"),
+        AttributeValue::B(b) => format!("B{:?}", b.as_ref()),
+        AttributeValue::Bool(b) => format!("T{b}"),
+        AttributeValue::Null(_) => "Z".to_owned(),
+        AttributeValue::Ss(set) => format!(
+            "SS[{}]",
+            sorted(set.iter().map(|s| format!("{s:?}")).collect())
+        ),
+        AttributeValue::Ns(set) => format!("NS[{}]", sorted(set.clone())),
+        AttributeValue::Bs(set) => format!(
+            "BS[{}]",
+            sorted(set.iter().map(|b| format!("{:?}", b.as_ref())).collect())
+        ),
+        AttributeValue::L(list) => format!("L[{}]", sorted(list.iter().map(canonical).collect())),
+        AttributeValue::M(map) => format!(
+            "M{{{}}}",
+            sorted(
+                map.iter()
+                    .map(|(k, v)| format!("{k:?}:{}", canonical(v)))
+                    .collect()
+            )
+        ),
+        other => format!("?{other:?}"),
+    }
+}
+
+/// A state as a snapshot would hold it, read back: what a load from the
+/// snapshot would start from. See [`crate::testing::snapshot_round_trip`].
+pub(crate) fn round_trip<S: Serialize + DeserializeOwned>(
+    state: &S,
+) -> std::result::Result<S, String> {
+    decode_faithfully(&encode_state(state)?)
 }
 
 /// Reads a snapshot item: `None` (with a warning) when it is of another state
 /// version or does not deserialize, so that the caller replays events instead.
 pub(crate) fn from_item<A: Aggregate>(mut item: Item, aggregate: &str) -> Option<(A, u64)> {
-    let state = item.remove("state");
-    let header: SnapshotHeader = match serde_dynamo::aws_sdk_dynamodb_1::from_item(item) {
+    let state = item.remove(STATE_ATTRIBUTE);
+    let header: SnapshotStamp = match serde_dynamo::aws_sdk_dynamodb_1::from_item(item) {
         Ok(header) => header,
         Err(error) => {
             tracing::warn!(aggregate, %error, "ignoring a snapshot item that is not a snapshot");

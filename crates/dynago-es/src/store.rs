@@ -1,8 +1,9 @@
 //! The event store handle, its options, and reading aggregates back.
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use dynago::{string_value, Item, Query, RetryPolicy, ScalarAttributeType, Table};
 use futures::stream::{Stream, StreamExt, TryStreamExt};
@@ -35,6 +36,8 @@ pub struct StoreOptions {
     retry: RetryPolicy,
     cache: Option<NonZeroUsize>,
     upcasters: Upcasters,
+    command_record_lifetime: Option<Duration>,
+    allow_replicas: bool,
 }
 
 impl Default for StoreOptions {
@@ -45,10 +48,12 @@ impl Default for StoreOptions {
             snapshots: SnapshotPolicy::Never,
             retry: RetryPolicy::default()
                 .max_attempts(10)
-                .min_delay(std::time::Duration::from_millis(5))
-                .max_delay(std::time::Duration::from_millis(500)),
+                .min_delay(Duration::from_millis(5))
+                .max_delay(Duration::from_millis(500)),
             cache: None,
             upcasters: Upcasters::default(),
+            command_record_lifetime: None,
+            allow_replicas: false,
         }
     }
 }
@@ -62,6 +67,10 @@ impl StoreOptions {
 
     /// How commands retry on a conflict (reload, decide again) and how a
     /// write retries on a transient error (the same write, sent again).
+    /// Its attempts bound the write requests of one command in all, both
+    /// kinds of retry together (each request may take the SDK's own
+    /// attempts, see `dynago::TableOptions::sdk_max_attempts`), plus one
+    /// when a due snapshot had to be left out.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -84,7 +93,48 @@ impl StoreOptions {
         self.upcasters.add(upcaster);
         self
     }
+
+    /// Lets the records of idempotent commands expire: each carries the
+    /// time `lifetime` after it was written, in seconds since the epoch, in
+    /// the attribute [`COMMAND_EXPIRY_ATTRIBUTE`], for DynamoDB's time to
+    /// live. Turn TTL on for that attribute of the table (TTL is one
+    /// attribute per table; no other item of the store carries it). Once a
+    /// record is gone its command id can be used again, so choose a lifetime
+    /// longer than any caller retries: days, not minutes. Without it (the
+    /// default) records are kept for good.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = dynago_es::StoreOptions::default()
+    ///     .command_records_expire_after(Duration::from_secs(7 * 24 * 3600));
+    /// # let _ = options;
+    /// ```
+    pub fn command_records_expire_after(mut self, lifetime: Duration) -> Self {
+        self.command_record_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Lets [`EventStore::open`] accept a global table (one with replicas in
+    /// other regions), which it otherwise refuses: DynamoDB checks
+    /// conditions in the region that takes the write only, and replicates
+    /// the last writer's item, so two regions can each accept an append at
+    /// the same version and one of them is lost. Turn it on only when every
+    /// writer of the store writes in one region.
+    pub fn allow_global_table(mut self, allow: bool) -> Self {
+        self.allow_replicas = allow;
+        self
+    }
+
+    pub(crate) fn command_record_lifetime(&self) -> Option<Duration> {
+        self.command_record_lifetime
+    }
 }
+
+/// The attribute of a command record that holds when it expires, in
+/// seconds since the epoch, when
+/// [`StoreOptions::command_records_expire_after`] is set: the attribute to
+/// turn DynamoDB's time to live on for.
+pub const COMMAND_EXPIRY_ATTRIBUTE: &str = "expires_at";
 
 /// The state of an aggregate at a version.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +157,32 @@ pub(crate) struct Cached<A> {
     pub(crate) state: A,
     pub(crate) version: u64,
     pub(crate) snapshot_version: u64,
+}
+
+/// The write requests a command may still send: the retry policy's
+/// attempts, shared by its decisions and by the resends of each write, so
+/// that conflicts and transient errors together never send more.
+#[derive(Debug)]
+pub(crate) struct SendBudget(AtomicUsize);
+
+impl SendBudget {
+    pub(crate) fn new(sends: usize) -> Self {
+        Self(AtomicUsize::new(sends))
+    }
+
+    /// Counts one send (the first of a write is sent whatever is left).
+    pub(crate) fn spend(&self) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            });
+    }
+
+    /// How many sends are left.
+    pub(crate) fn left(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// Counts the requests one operation sends.
@@ -184,8 +260,11 @@ impl<A: Aggregate> EventStore<A> {
     /// # Errors
     ///
     /// [`Error::Config`] when the table handle has no sort key, or declares
-    /// a key type other than string.
+    /// a key type other than string, or when `A::TYPE` is not a usable
+    /// aggregate type (empty, holding `#`, which separates the type from the
+    /// id in keys, or the name `cmd`, which command records use).
     pub fn new(table: Table, options: StoreOptions) -> Result<Self> {
+        keys::check_aggregate_type(A::TYPE).map_err(Error::Config)?;
         let expected = table.expected_schema();
         let string_keys = [Some(&expected.partition_key), expected.sort_key.as_ref()]
             .into_iter()
@@ -245,7 +324,9 @@ impl<A: Aggregate> EventStore<A> {
     ///
     /// # Errors
     ///
-    /// As [`new`](Self::new); [`Error::Table`] with
+    /// As [`new`](Self::new); [`Error::Config`] for a global table (one
+    /// with replicas), unless [`StoreOptions::allow_global_table`] is set;
+    /// [`Error::Table`] with
     /// [`dynago::Error::SchemaMismatch`] when the table's key schema differs
     /// (such as `pk (S, HASH), sk (N, RANGE)` where
     /// `pk (S, HASH), sk (S, RANGE)` was expected), with
@@ -258,7 +339,14 @@ impl<A: Aggregate> EventStore<A> {
         if let Some(sort) = expected.sort_key.as_mut() {
             sort.attribute_type = Some(ScalarAttributeType::S);
         }
-        store.table().verify_schema_with(&expected).await?;
+        let found = store.table().verify_schema_with(&expected).await?;
+        if !found.replica_regions.is_empty() && !store.options().allow_replicas {
+            return Err(Error::Config(format!(
+                "table `{}` is a global table with replicas in {}: DynamoDB checks an append's expected version only in the region that takes it, and the last writer wins across regions, so two regions can each append the same version and one is lost; write every aggregate in one region and set StoreOptions::allow_global_table(true) to use it anyway",
+                store.table().name(),
+                found.replica_regions.join(", ")
+            )));
+        }
         Ok(store)
     }
 
@@ -483,20 +571,21 @@ impl<A: Aggregate> EventStore<A> {
         )
     }
 
-    /// Reads events `from..=to` of an aggregate.
+    /// Reads events `from..=to` of an aggregate, each with the id of the
+    /// commit that wrote it.
     pub(crate) async fn read_events(
         &self,
         id: &AggregateId,
         from: u64,
         to: u64,
         requests: &Requests,
-    ) -> Result<Vec<EventEnvelope<A::Event>>> {
+    ) -> Result<Vec<(EventEnvelope<A::Event>, uuid::Uuid)>> {
         let origin = self.origin(id);
         let upcasters = &self.options().upcasters;
         let mut events = Vec::new();
         if from <= to {
             Self::for_each_item(self.events_query(id, from, to), requests, |item| {
-                events.push(EventEnvelope::from_item(item, &origin, upcasters)?.0);
+                events.push(EventEnvelope::from_item(item, &origin, upcasters)?);
                 Ok(())
             })
             .await?;

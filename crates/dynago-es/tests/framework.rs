@@ -140,3 +140,82 @@ fn another_error_fails_the_test() {
         .when(AccountCommand::Withdraw { amount: 5 })
         .then_expect_error(AccountError::AlreadyOpen);
 }
+
+/// Tags counted by name, some with no count yet; and pairs, kept in a map
+/// keyed by tuples, which no snapshot can hold.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Tags {
+    counts: std::collections::BTreeMap<String, Option<u32>>,
+    pairs: std::collections::BTreeMap<(u8, u8), u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+enum TagEvent {
+    Named { name: String },
+    Paired { a: u8, b: u8 },
+}
+
+impl dynago_es::DomainEvent for TagEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            TagEvent::Named { .. } => "Named",
+            TagEvent::Paired { .. } => "Paired",
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+impl dynago_es::Aggregate for Tags {
+    const TYPE: &'static str = "tags";
+    type Command = TagEvent;
+    type Event = TagEvent;
+    type Error = Never;
+
+    fn handle(&self, command: &TagEvent) -> Result<Vec<TagEvent>, Never> {
+        Ok(vec![command.clone()])
+    }
+
+    fn apply(&mut self, event: &TagEvent) {
+        match event {
+            TagEvent::Named { name } => {
+                self.counts.insert(name.clone(), None);
+            }
+            TagEvent::Paired { a, b } => {
+                self.pairs.insert((*a, *b), 1);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_state_is_checked_against_its_snapshot() {
+    let named = TagEvent::Named { name: "ada".into() };
+    TestFramework::<Tags>::given_no_previous_events()
+        .when(named.clone())
+        .then_expect_state(Tags {
+            counts: [("ada".to_owned(), None)].into(),
+            pairs: Default::default(),
+        });
+
+    let paired = TagEvent::Paired { a: 1, b: 2 };
+    let caught = std::panic::catch_unwind(|| {
+        TestFramework::<Tags>::given(vec![named.clone()])
+            .when(paired.clone())
+            .then_expect_events(vec![paired.clone()])
+    })
+    .expect_err("a state keyed by tuples does not survive a snapshot");
+    let message = caught.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("the state of tags does not survive a snapshot"),
+        "{message}"
+    );
+    // An aggregate never snapshotted can say so.
+    let state = TestFramework::<Tags>::given(vec![named])
+        .without_snapshots()
+        .when(paired.clone())
+        .then_expect_events(vec![paired]);
+    assert_eq!(state.pairs.len(), 1);
+}

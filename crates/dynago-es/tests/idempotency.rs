@@ -3,7 +3,7 @@
 mod common;
 
 use common::{AccountCommand, AccountError, Write};
-use dynago_es::{AggregateId, CommandId, CommandOptions, EventStore, StoreOptions};
+use dynago_es::{AggregateId, CommandId, CommandOptions, Error, EventStore, StoreOptions};
 
 fn with_id(id: &str) -> CommandOptions {
     CommandOptions::default().command_id(CommandId::new(id))
@@ -189,7 +189,24 @@ async fn a_repeated_multi_aggregate_command_returns_every_first_outcome() {
         assert_eq!(again.events, first.events);
         assert_eq!(again.events.len(), 1);
     }
-    // Carried again as a single command on one of them: still the recorded outcome.
+    // The sides given in another order: the same command, outcomes in the
+    // order given.
+    let mut reversed = transfer();
+    reversed.reverse();
+    let again = store
+        .execute_all(reversed, with_id("transfer-1"))
+        .await
+        .expect("transfer again");
+    assert_eq!(
+        again
+            .iter()
+            .map(|o| (o.id.as_str(), o.version, o.duplicate))
+            .collect::<Vec<_>>(),
+        vec![("to", 2, true), ("from", 3, true)]
+    );
+    // Carried again as a single command on one of them: another command,
+    // refused, and nothing written.
+    let before = common::contents(store.table()).await;
     let single = store
         .execute_with(
             "to",
@@ -197,14 +214,20 @@ async fn a_repeated_multi_aggregate_command_returns_every_first_outcome() {
             with_id("transfer-1"),
         )
         .await
-        .expect("repeat");
-    assert!(single.duplicate);
-    assert_eq!(
-        (single.id.as_str(), single.version),
-        ("to", 2),
-        "the outcome of the aggregate the record lists last"
-    );
-    assert_eq!(single.events, first[1].events);
+        .expect_err("one side alone is another command");
+    match &single {
+        Error::CommandIdReused {
+            command_id,
+            first_used_for,
+            ..
+        } => {
+            assert_eq!(command_id, "transfer-1");
+            assert_eq!(first_used_for, &["account#from", "account#to"]);
+        }
+        other => panic!("expected CommandIdReused, got {other:?}"),
+    }
+    assert!(!single.is_retryable() && !single.is_conflict());
+    assert_eq!(common::contents(store.table()).await, before);
     assert_eq!(store.load("from").await.expect("load").state.balance, 60);
     assert_eq!(store.load("to").await.expect("load").state.balance, 40);
     assert_eq!(common::versions(&store, "from").await, vec![1, 2, 3]);
@@ -268,4 +291,172 @@ async fn command_ids_are_scoped_by_aggregate_type() {
         journals.load("shared").await.expect("load").state.entries,
         1
     );
+}
+
+#[tokio::test]
+async fn a_command_id_used_again_on_another_aggregate_is_refused() {
+    let store = common::store(StoreOptions::default()).await;
+    for id in ["x", "y"] {
+        store.execute(id, common::open(id)).await.expect("open");
+    }
+    let first = store
+        .execute_with("x", AccountCommand::Deposit { amount: 5 }, with_id("m-1"))
+        .await
+        .expect("deposit into x");
+    assert_eq!((first.id.as_str(), first.version), ("x", 2));
+
+    let before = common::contents(store.table()).await;
+    let error = store
+        .execute_with("y", AccountCommand::Deposit { amount: 7 }, with_id("m-1"))
+        .await
+        .expect_err("m-1 is x's deposit");
+    assert!(
+        matches!(&error, Error::CommandIdReused { first_used_for, .. } if first_used_for == &["account#x"]),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("account#y"), "{error}");
+    assert_eq!(
+        common::contents(store.table()).await,
+        before,
+        "nothing written"
+    );
+    let y = store.load("y").await.expect("load y");
+    assert_eq!((y.version, y.state.balance), (1, 0));
+
+    // The same command on the same aggregate is still the first outcome.
+    let again = store
+        .execute_with("x", AccountCommand::Deposit { amount: 5 }, with_id("m-1"))
+        .await
+        .expect("x again");
+    assert!(again.duplicate);
+    assert_eq!((again.id.as_str(), again.version), ("x", 2));
+}
+
+#[tokio::test]
+async fn a_command_id_with_another_fingerprint_is_refused() {
+    let store = common::store(StoreOptions::default()).await;
+    store.execute("x", common::open("x")).await.expect("open");
+    let body = |amount: i64| format!(r#"{{"deposit":{amount}}}"#);
+    let options = |amount: i64| with_id("m-2").fingerprint(body(amount));
+    store
+        .execute_with("x", AccountCommand::Deposit { amount: 5 }, options(5))
+        .await
+        .expect("deposit");
+    let error = store
+        .execute_with("x", AccountCommand::Deposit { amount: 9 }, options(9))
+        .await
+        .expect_err("another body");
+    assert!(
+        matches!(&error, Error::CommandIdReused { reason, .. } if reason.contains("fingerprint")),
+        "{error:?}"
+    );
+    let again = store
+        .execute_with("x", AccountCommand::Deposit { amount: 5 }, options(5))
+        .await
+        .expect("the same body");
+    assert!(again.duplicate);
+    // Without a fingerprint the repeat cannot be compared: the first outcome.
+    let plain = store
+        .execute_with("x", AccountCommand::Deposit { amount: 9 }, with_id("m-2"))
+        .await
+        .expect("no fingerprint to compare");
+    assert!(plain.duplicate);
+    assert_eq!(store.load("x").await.expect("load").state.balance, 5);
+}
+
+/// The command record of `command_id` for accounts.
+fn record_key(command_id: &str) -> dynago::Key {
+    dynago::Key::new(dynago::string_value(format!("cmd#account#{command_id}")))
+        .sort(dynago::string_value("command"))
+}
+
+#[tokio::test]
+async fn a_recorded_outcome_whose_events_are_gone_or_foreign_is_corrupt() {
+    let store = common::store(StoreOptions::default()).await;
+    store.execute("x", common::open("x")).await.expect("open");
+    store
+        .execute_with(
+            "x",
+            AccountCommand::DepositMany {
+                amounts: vec![1, 2, 3],
+            },
+            with_id("m-3"),
+        )
+        .await
+        .expect("deposits");
+    let table = store.table().clone();
+
+    // Another commit's event in the recorded range.
+    let key = common::event_key("account", "x", 3);
+    let mut event = common::raw_get(&table, key.clone()).await.expect("event 3");
+    event.insert(
+        "commit_id".into(),
+        dynago::string_value(uuid::Uuid::now_v7().to_string()),
+    );
+    common::raw_put(&table, event).await;
+    let error = store
+        .execute_with("x", AccountCommand::Deposit { amount: 1 }, with_id("m-3"))
+        .await
+        .expect_err("event 3 is not the command's");
+    assert!(error.is_corrupt(), "{error:?}");
+    assert!(error.to_string().contains("another commit"), "{error}");
+
+    // An event of the range gone.
+    common::raw_delete(&table, key).await;
+    let error = store
+        .execute_with("x", AccountCommand::Deposit { amount: 1 }, with_id("m-3"))
+        .await
+        .expect_err("event 3 is gone");
+    assert!(error.is_corrupt(), "{error:?}");
+    assert!(
+        error.to_string().contains("version 3 is missing"),
+        "{error}"
+    );
+
+    // The last ones gone.
+    common::raw_delete(&table, common::event_key("account", "x", 4)).await;
+    let error = store
+        .execute_with("x", AccountCommand::Deposit { amount: 1 }, with_id("m-3"))
+        .await
+        .expect_err("events 3 and 4 are gone");
+    assert!(error.is_corrupt(), "{error:?}");
+    assert!(
+        error.to_string().contains("end before version 3"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn command_records_carry_their_expiry_for_ttl() {
+    let week = std::time::Duration::from_secs(7 * 24 * 3600);
+    let store = common::store(StoreOptions::default().command_records_expire_after(week)).await;
+    store.execute("x", common::open("x")).await.expect("open");
+    let before = chrono::Utc::now().timestamp();
+    store
+        .execute_with("x", AccountCommand::Deposit { amount: 5 }, with_id("m-4"))
+        .await
+        .expect("deposit");
+    let after = chrono::Utc::now().timestamp();
+    let record = common::raw_get(store.table(), record_key("m-4"))
+        .await
+        .expect("the record");
+    let expires = i64::try_from(common::number(&record, dynago_es::COMMAND_EXPIRY_ATTRIBUTE))
+        .expect("seconds");
+    let week = i64::try_from(week.as_secs()).expect("seconds");
+    assert!(
+        (before + week..=after + week).contains(&expires),
+        "{expires} not within {before}..={after} + a week"
+    );
+
+    // Without a lifetime, records carry no expiry.
+    let forever = common::store(StoreOptions::default()).await;
+    forever.execute("x", common::open("x")).await.expect("open");
+    forever
+        .execute_with("x", AccountCommand::Deposit { amount: 5 }, with_id("m-4"))
+        .await
+        .expect("deposit");
+    let record = common::raw_get(forever.table(), record_key("m-4"))
+        .await
+        .expect("the record");
+    assert!(!record.contains_key(dynago_es::COMMAND_EXPIRY_ATTRIBUTE));
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{AccountCommand, Journal, JournalEvent, NothingToWrite, Write};
+use common::{AccountCommand, AccountEvent, Journal, JournalEvent, NothingToWrite, Write};
 use dynago::{Table, MAX_ITEM_SIZE, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE};
 use dynago_es::{
     Aggregate, CommandId, CommandOptions, Error, EventStore, SnapshotPolicy, StoreOptions,
@@ -328,4 +328,93 @@ async fn a_missing_table_is_not_found() {
     .expect("store");
     let error = snapshots.load("j").await.expect_err("no table");
     assert!(error.is_not_found(), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_expected_version_past_the_last_is_a_typed_error() {
+    let store = common::store(StoreOptions::default()).await;
+    let before = common::contents(store.table()).await;
+    for (expected, events) in [(u64::MAX, 1), (u64::MAX - 1, 2)] {
+        let error = store
+            .append(
+                "edge",
+                expected,
+                vec![AccountEvent::Deposited { amount: 1 }; events],
+                dynago_es::Metadata::default(),
+            )
+            .await
+            .expect_err("no version after u64::MAX");
+        match &error {
+            Error::VersionOutOfRange {
+                aggregate,
+                expected: e,
+                events: n,
+            } => {
+                assert_eq!(
+                    (aggregate.as_str(), *e, *n),
+                    ("account#edge", expected, events)
+                );
+            }
+            other => panic!("expected VersionOutOfRange, got {other:?}"),
+        }
+        assert!(!error.is_retryable() && !error.is_conflict());
+    }
+    // One event after u64::MAX - 1 is the last version there is: a conflict
+    // (the stream is empty), not an overflow.
+    let error = store
+        .append(
+            "edge",
+            u64::MAX - 1,
+            vec![AccountEvent::Deposited { amount: 1 }],
+            dynago_es::Metadata::default(),
+        )
+        .await
+        .expect_err("the stream is empty");
+    assert_eq!(
+        error.conflict_versions(),
+        Some((u64::MAX - 1, 0)),
+        "{error:?}"
+    );
+    assert_eq!(common::contents(store.table()).await, before);
+}
+
+#[tokio::test]
+async fn a_snapshot_left_out_for_its_size_is_not_the_last_snapshot() {
+    // Cached, so that the next decision's `last_snapshot` comes from what
+    // the store remembers of the commit.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = std::sync::Arc::clone(&seen);
+    let policy = SnapshotPolicy::custom(move |due: &dynago_es::SnapshotDue| {
+        record.lock().expect("the record").push(due.last_snapshot);
+        due.after >= 100
+    });
+    let store = common::store(StoreOptions::default().snapshots(policy).cache(10)).await;
+    store
+        .execute("full", common::open("ada"))
+        .await
+        .expect("open");
+    store
+        .execute(
+            "full",
+            AccountCommand::DepositMany {
+                amounts: vec![2; 99],
+            },
+        )
+        .await
+        .expect("the events go in without their snapshot");
+    assert_eq!(
+        common::raw_get(store.table(), common::snapshot_key("account", "full")).await,
+        None
+    );
+    store
+        .execute("full", AccountCommand::Deposit { amount: 1 })
+        .await
+        .expect("the next deposit, with its snapshot");
+    assert_eq!(
+        *seen.lock().expect("the record"),
+        vec![0, 0, 0],
+        "the snapshot due at 100 was left out"
+    );
+    let loaded = store.load("full").await.expect("load");
+    assert_eq!((loaded.version, loaded.snapshot_version), (101, 101));
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{Account, AccountCommand};
 use dynago::{RetryPolicy, Table};
-use dynago_es::{CommandId, CommandOptions, EventStore, StoreOptions};
+use dynago_es::{CommandId, CommandOptions, Error, EventStore, StoreOptions};
 use dynago_local::{FaultPlan, FaultProxy, Throttle};
 use futures::TryStreamExt;
 
@@ -38,6 +38,13 @@ fn lose_next_commit(strip: bool) -> FaultPlan {
         .operation("TransactWriteItems")
         .first(1)
         .strip_client_request_tokens(strip)
+}
+
+/// The next request of any kind throttled, then nothing.
+fn unreadable_once() -> FaultPlan {
+    FaultPlan::default()
+        .throttle(Throttle::Throttling, 1.0)
+        .first(1)
 }
 
 fn deposit(amount: i64) -> AccountCommand {
@@ -173,12 +180,18 @@ async fn command_sent_again_by_the_caller(strip: bool) {
     open(&impatient, "acc").await;
     let command = || CommandOptions::default().command_id(CommandId::new("deposit-42"));
 
-    proxy.set_plan(lose_next_commit(strip));
+    // The answer is lost, and so is the read that would say what became of
+    // the commit.
+    proxy.set_plan(lose_next_commit(strip).then(unreadable_once()));
     let lost = impatient
         .execute_with("acc", deposit(42), command())
         .await
         .expect_err("the answer was lost");
-    assert!(lost.is_retryable(), "{lost:?}");
+    assert!(lost.is_outcome_unknown(), "{lost:?}");
+    assert!(
+        !lost.is_retryable(),
+        "an unknown outcome is never retryable"
+    );
     assert_eq!(proxy.stats().dropped_answers, 1);
 
     // The caller gives up on that answer and sends the command again.
@@ -328,4 +341,105 @@ async fn idempotent_commands_under_every_fault_apply_once() {
             .collect();
         assert_deposits(&reader, &format!("acc-{account}"), &amounts).await;
     }
+}
+
+/// A store that sends each commit at most twice, with a quick backoff.
+fn twice(table: Table) -> EventStore<Account> {
+    store(
+        table,
+        StoreOptions::default().retry(
+            RetryPolicy::default()
+                .max_attempts(2)
+                .min_delay(Duration::from_millis(1))
+                .max_delay(Duration::from_millis(2)),
+        ),
+    )
+}
+
+#[tokio::test]
+async fn a_commit_that_took_place_before_its_resends_were_throttled_is_reported_committed() {
+    for strip in [false, true] {
+        let (direct, proxied, proxy) = behind_proxy(1).await;
+        let accounts = twice(proxied);
+        open(&accounts, "acc").await;
+        proxy.set_plan(
+            lose_next_commit(strip).then(
+                FaultPlan::default()
+                    .throttle(Throttle::Throttling, 1.0)
+                    .operation("TransactWriteItems"),
+            ),
+        );
+        let outcome = accounts
+            .execute("acc", deposit(100))
+            .await
+            .expect("the first send took place: one read says so");
+        assert_eq!((outcome.version, outcome.duplicate), (2, false));
+        let stats = proxy.stats();
+        assert_eq!(
+            (stats.dropped_answers, stats.throttled),
+            (1, 1),
+            "{stats:?}"
+        );
+        assert_eq!(
+            stats.requests_for("TransactWriteItems"),
+            3,
+            "open, lost, throttled: {stats:?}"
+        );
+        assert_eq!(stats.requests_for("GetItem"), 1, "the read that settles it");
+        assert_deposits(&store(direct, StoreOptions::default()), "acc", &[100]).await;
+    }
+}
+
+#[tokio::test]
+async fn a_commit_whose_outcome_cannot_be_read_is_unknown_not_retryable() {
+    let (direct, proxied, proxy) = behind_proxy(1).await;
+    let accounts = twice(proxied);
+    open(&accounts, "acc").await;
+    proxy.set_plan(
+        lose_next_commit(false).then(FaultPlan::default().throttle(Throttle::Throttling, 1.0)),
+    );
+    let error = accounts
+        .execute("acc", deposit(100))
+        .await
+        .expect_err("neither the resend nor the read got through");
+    match &error {
+        Error::OutcomeUnknown {
+            aggregate, last, ..
+        } => {
+            assert_eq!(aggregate, "account#acc");
+            assert!(last.is_retryable(), "{last:?}");
+        }
+        other => panic!("expected an unknown outcome, got {other:?}"),
+    }
+    assert!(!error.is_retryable() && !error.is_conflict(), "{error:?}");
+    assert!(error.to_string().contains("unknown"), "{error}");
+    // It took place: a caller who had executed it again would have paid twice.
+    assert_deposits(&store(direct, StoreOptions::default()), "acc", &[100]).await;
+}
+
+#[tokio::test]
+async fn throttled_sends_that_never_took_place_stay_retryable() {
+    let (direct, proxied, proxy) = behind_proxy(1).await;
+    let accounts = twice(proxied);
+    open(&accounts, "acc").await;
+    proxy.set_plan(
+        FaultPlan::default()
+            .throttle(Throttle::Throttling, 1.0)
+            .operation("TransactWriteItems"),
+    );
+    let error = accounts
+        .execute("acc", deposit(100))
+        .await
+        .expect_err("every send throttled");
+    assert!(
+        matches!(error, Error::RetriesExhausted { attempts: 2, .. }),
+        "{error:?}"
+    );
+    assert!(error.is_retryable(), "nothing was written: {error:?}");
+    assert_eq!(
+        proxy.stats().requests_for("GetItem"),
+        1,
+        "the read that says so"
+    );
+    assert_deposits(&store(direct, StoreOptions::default()), "acc", &[]).await;
 }

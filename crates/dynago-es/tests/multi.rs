@@ -343,3 +343,154 @@ async fn concurrent_transfers_conserve_money() {
     assert_eq!(deposited, moved);
     assert_eq!(transfers, done);
 }
+
+/// A door: opened, closed, passed through while open.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Door {
+    open: bool,
+    passes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+enum DoorEvent {
+    Opened,
+    Closed,
+    Passed,
+}
+
+impl dynago_es::DomainEvent for DoorEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            DoorEvent::Opened => "Opened",
+            DoorEvent::Closed => "Closed",
+            DoorEvent::Passed => "Passed",
+        }
+    }
+}
+
+enum DoorCommand {
+    Open,
+    Close,
+    Pass,
+    /// Decides nothing, but refuses a closed door; `meanwhile` runs while
+    /// it decides.
+    MustBeOpen {
+        meanwhile: Option<Arc<dyn Fn() + Send + Sync>>,
+    },
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("the door is closed")]
+struct DoorClosed;
+
+impl dynago_es::Aggregate for Door {
+    const TYPE: &'static str = "door";
+    type Command = DoorCommand;
+    type Event = DoorEvent;
+    type Error = DoorClosed;
+
+    fn handle(&self, command: &DoorCommand) -> Result<Vec<DoorEvent>, DoorClosed> {
+        match command {
+            DoorCommand::Open => Ok(vec![DoorEvent::Opened]),
+            DoorCommand::Close => Ok(vec![DoorEvent::Closed]),
+            _ if !self.open => Err(DoorClosed),
+            DoorCommand::Pass => Ok(vec![DoorEvent::Passed]),
+            DoorCommand::MustBeOpen { meanwhile } => {
+                if let Some(meanwhile) = meanwhile {
+                    meanwhile();
+                }
+                Ok(vec![])
+            }
+        }
+    }
+
+    fn apply(&mut self, event: &DoorEvent) {
+        match event {
+            DoorEvent::Opened => self.open = true,
+            DoorEvent::Closed => self.open = false,
+            DoorEvent::Passed => self.passes += 1,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregate_that_decided_no_events_is_guarded_by_its_version() {
+    let table = common::table().await;
+    let doors = EventStore::<Door>::new(table.clone(), StoreOptions::default()).expect("store");
+    doors.execute("a", DoorCommand::Open).await.expect("open a");
+    doors.execute("b", DoorCommand::Open).await.expect("open b");
+
+    // Another writer closes b after b was loaded, before the commit.
+    let name = table.name().to_owned();
+    let closes = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&closes);
+    let close_b: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        if counted.fetch_add(1, Ordering::SeqCst) > 0 {
+            return;
+        }
+        let name = name.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let other =
+                    EventStore::<Door>::new(same_table(&name).await, StoreOptions::default())
+                        .expect("store");
+                other
+                    .execute("b", DoorCommand::Close)
+                    .await
+                    .expect("close b");
+            });
+        })
+        .join()
+        .expect("the other writer");
+    });
+    let error = doors
+        .execute_all(
+            vec![
+                ("a".into(), DoorCommand::Pass),
+                (
+                    "b".into(),
+                    DoorCommand::MustBeOpen {
+                        meanwhile: Some(close_b),
+                    },
+                ),
+            ],
+            CommandOptions::default(),
+        )
+        .await
+        .expect_err("b was closed before the commit: decided again, refused");
+    assert_eq!(
+        error.rejection::<DoorClosed>(),
+        Some(&DoorClosed),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("door#b"), "{error}");
+    // The second decision, on the closed door, refused before `meanwhile`.
+    assert_eq!(closes.load(Ordering::SeqCst), 1);
+    let a = doors.load("a").await.expect("load a");
+    assert_eq!((a.version, a.state.passes), (1, 0), "nobody passed a");
+    let b = doors.load("b").await.expect("load b");
+    assert_eq!((b.version, b.state.open), (2, false));
+
+    // With b open again, the same command goes through, and guards b.
+    doors
+        .execute("b", DoorCommand::Open)
+        .await
+        .expect("reopen b");
+    let outcomes = doors
+        .execute_all(
+            vec![
+                ("a".into(), DoorCommand::Pass),
+                ("b".into(), DoorCommand::MustBeOpen { meanwhile: None }),
+            ],
+            CommandOptions::default(),
+        )
+        .await
+        .expect("both open");
+    assert_eq!((outcomes[0].version, outcomes[1].version), (2, 3));
+    assert!(outcomes[1].events.is_empty());
+    assert_eq!(doors.load("a").await.expect("load a").state.passes, 1);
+}

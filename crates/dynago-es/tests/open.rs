@@ -155,3 +155,58 @@ async fn open_on_a_missing_table_is_not_found() {
         matches!(&error, Error::Table(dynago::Error::TableNotFound { table: t }) if t == table.name())
     );
 }
+
+#[tokio::test]
+async fn open_refuses_a_global_table_unless_told_otherwise() {
+    let direct = common::table().await;
+    let plan = dynago_local::FaultPlan::default().patch_answer(
+        "DescribeTable",
+        serde_json::json!({"Table": {"Replicas": [
+            {"RegionName": "eu-west-1", "ReplicaStatus": "ACTIVE"},
+            {"RegionName": "us-east-1", "ReplicaStatus": "ACTIVE"}
+        ]}}),
+    );
+    let (global, _proxy) = common::through_proxy(&direct, plan, 1, |o| o).await;
+    let error = EventStore::<Account>::open(global.clone(), StoreOptions::default())
+        .await
+        .expect_err("replicas in two regions");
+    assert!(matches!(error, Error::Config(_)), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("eu-west-1, us-east-1") && message.contains("allow_global_table"),
+        "{message}"
+    );
+    EventStore::<Account>::open(global, StoreOptions::default().allow_global_table(true))
+        .await
+        .expect("allowed");
+    // The same table without replicas opens as always.
+    EventStore::<Account>::open(direct, StoreOptions::default())
+        .await
+        .expect("no replicas");
+}
+
+/// An aggregate whose type holds the key separator.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+struct Separated;
+
+impl dynago_es::Aggregate for Separated {
+    const TYPE: &'static str = "account#x";
+    type Command = ();
+    type Event = common::AccountEvent;
+    type Error = common::AccountError;
+
+    fn handle(&self, _: &()) -> Result<Vec<common::AccountEvent>, common::AccountError> {
+        Ok(vec![])
+    }
+
+    fn apply(&mut self, _: &common::AccountEvent) {}
+}
+
+#[tokio::test]
+async fn an_aggregate_type_holding_the_key_separator_is_refused() {
+    // `account#x` with id `1` would share the stream of `account` with id `x#1`.
+    let error = EventStore::<Separated>::new(common::table().await, StoreOptions::default())
+        .expect_err("the type holds `#`");
+    assert!(matches!(error, Error::Config(_)), "{error:?}");
+    assert!(error.to_string().contains("`account#x`"), "{error}");
+}

@@ -325,3 +325,40 @@ async fn a_validation_error_is_never_retried() {
     assert_eq!(stats.requests, 2, "one load, one commit");
     assert_eq!(contents(&direct).await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_and_throttling_together_never_send_more_than_the_budget() {
+    // A rival wins every decision, and half the commits are throttled: the
+    // decisions and the resends share one budget of four sends.
+    let plan = FaultPlan::default()
+        .seed(3)
+        .throttle(Throttle::Throttling, 0.5)
+        .operation("TransactWriteItems");
+    let (direct, proxied, proxy) = behind_proxy(plan, 1).await;
+    let store =
+        EventStore::<Tally>::new(proxied, StoreOptions::default().retry(quick(4))).expect("store");
+    let (interfere, _) = rival(direct.name(), "t", usize::MAX);
+    let error = store
+        .execute(
+            "t",
+            Add {
+                n: 1,
+                interfere: Some(interfere),
+            },
+        )
+        .await
+        .expect_err("the rival always wins");
+    assert!(matches!(error, Error::RetriesExhausted { .. }), "{error:?}");
+    let stats = proxy.stats();
+    assert!(stats.throttled >= 1, "throttled too: {stats:?}");
+    assert!(
+        stats.requests_for("TransactWriteItems") <= 4,
+        "at most the budget: {stats:?}"
+    );
+    let loaded = EventStore::<Tally>::new(direct, StoreOptions::default())
+        .expect("store")
+        .load("t")
+        .await
+        .expect("load");
+    assert_eq!(loaded.state.total % 100, 0, "none of ours: {loaded:?}");
+}
