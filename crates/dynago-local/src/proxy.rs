@@ -561,6 +561,9 @@ pub struct ReadRequest {
     /// Whether the request carried `"ConsistentRead": true` (absent counts
     /// as `false`, as DynamoDB reads it).
     pub consistent_read: bool,
+    /// The `Key` of a `GetItem`, in DynamoDB's JSON
+    /// (`{"pk": {"S": "a"}}`), to tell reads of different items apart.
+    pub key: Option<serde_json::Value>,
 }
 
 /// The reads in the JSON request `body` of `operation` (none when it is
@@ -592,6 +595,7 @@ fn reads_of(operation: Option<&str>, body: &[u8]) -> Vec<ReadRequest> {
                 table: table.clone(),
                 index: None,
                 consistent_read: keys.as_object().is_some_and(consistent),
+                key: None,
             })
             .collect();
     }
@@ -606,6 +610,7 @@ fn reads_of(operation: Option<&str>, body: &[u8]) -> Vec<ReadRequest> {
         table: text("TableName").unwrap_or_default(),
         index: text("IndexName"),
         consistent_read: consistent(&request),
+        key: request.get("Key").cloned(),
     }]
 }
 
@@ -2311,7 +2316,9 @@ mod tests {
             .send()
             .await
             .expect_err("throttled");
-        assert_eq!(proxy.reads().len(), 1);
-        assert!(proxy.reads()[0].consistent_read);
+        let reads = proxy.reads();
+        assert_eq!(reads.len(), 1);
+        assert!(reads[0].consistent_read);
+        assert_eq!(reads[0].key, Some(serde_json::json!({"pk": {"S": "a"}})));
     }
 }
