@@ -150,7 +150,7 @@ const KNOWN: &[&str] = &[
     "Square", "Empty", "r", "id", "pk", "sk", "when",
 ];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[allow(dead_code)]
 struct Profile {
     name: String,
@@ -160,7 +160,7 @@ struct Profile {
     nested: Option<Nested>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[allow(dead_code)]
 struct Nested {
     flag: bool,
@@ -169,7 +169,7 @@ struct Nested {
     kind: Option<Shape>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[allow(dead_code)]
 enum Shape {
     Circle { r: f64 },
@@ -177,7 +177,7 @@ enum Shape {
     Empty,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(tag = "kind")]
 #[allow(dead_code)]
 enum Tagged {
@@ -185,7 +185,7 @@ enum Tagged {
     B { b: String, tags: Option<Vec<i16>> },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[allow(dead_code)]
 struct Keys {
     pk: String,
@@ -273,7 +273,9 @@ fn random_items_read_as_typed_values_or_deserialize_errors() {
     let sk = counter.get();
 
     // Through the paths that read many items at once: every item of the
-    // partition, as each type, is the same outcome as one by one.
+    // partition, as each type, is the same outcome as one by one. A page or
+    // a batch is a value only when each of its items is, and then holds
+    // every one of them, in order: none is dropped.
     runtime.block_on(async {
         let query = table
             .query("pk = :pk")
@@ -283,20 +285,126 @@ fn random_items_read_as_typed_values_or_deserialize_errors() {
             .await
             .expect("all, raw");
         assert_eq!(all.len(), sk as usize);
-        for result in [
-            query.send::<Profile>().await.map(|_| ()),
-            query.send::<Keys>().await.map(|_| ()),
-            query.send::<serde_json::Value>().await.map(|_| ()),
-            table
-                .batch_get_items((1..=sk.min(150)).map(|n| key("fuzz", n)))
-                .send::<Tagged>()
-                .await
-                .map(|_| ()),
-        ] {
-            assert!(
-                matches!(result, Ok(()) | Err(Error::Deserialize { .. })),
-                "{result:?}"
-            );
-        }
+        let mut agreed = 0;
+        agreed += many_as_one_by_one::<Profile>(&table, sk).await;
+        agreed += many_as_one_by_one::<Tagged>(&table, sk).await;
+        agreed += many_as_one_by_one::<Keys>(&table, sk).await;
+        agreed += many_as_one_by_one::<HashMap<String, serde_json::Value>>(&table, sk).await;
+        agreed += many_as_one_by_one::<serde_json::Value>(&table, sk).await;
+        assert!(agreed > 100, "{agreed} items compared as values");
     });
+}
+
+/// The item `(fuzz, sk)` of each `sk` from 1 to `count`, read alone as a
+/// `T`: its value, or `None` when it is not a `T`.
+async fn one_by_one<T: DeserializeOwned>(table: &Table, count: u32) -> Vec<(u32, Option<T>)> {
+    let mut read = Vec::with_capacity(count as usize);
+    for sk in 1..=count {
+        let value = match table
+            .get_item(key("fuzz", sk))
+            .consistent_read(true)
+            .send::<T>()
+            .await
+        {
+            Ok(Some(value)) => Some(value),
+            Ok(None) => panic!("item {sk} is missing"),
+            Err(Error::Deserialize { .. }) => None,
+            Err(other) => panic!("item {sk}: {other:?}"),
+        };
+        read.push((sk, value));
+    }
+    read
+}
+
+/// The key of `(fuzz, sk)` as a `Deserialize` error names it.
+fn named(sk: u32) -> String {
+    format!("(\"fuzz\", {sk})")
+}
+
+/// Checks that `result`, the reading of `expected` in one go, is the values
+/// of them all when each is a `T`, and otherwise the error of the first
+/// that is not. Returns how many values were compared.
+fn agrees<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    result: Result<Vec<T>, Error>,
+    expected: &[&(u32, Option<T>)],
+) -> usize {
+    match expected.iter().find(|(_, value)| value.is_none()) {
+        None => {
+            let values =
+                result.unwrap_or_else(|e| panic!("{what}: every item decodes alone: {e:?}"));
+            let alone: Vec<&T> = expected.iter().filter_map(|(_, v)| v.as_ref()).collect();
+            assert_eq!(values.iter().collect::<Vec<_>>(), alone, "{what}");
+            values.len()
+        }
+        Some((first, _)) => {
+            match result {
+                Err(Error::Deserialize { key, .. }) => {
+                    assert_eq!(key, named(*first), "{what}: the first that does not decode")
+                }
+                other => panic!("{what}: item {first} does not decode alone, yet: {other:?}"),
+            }
+            0
+        }
+    }
+}
+
+/// Reads the partition as `T` by pages of 25 and in batches, and checks
+/// each against the items read one by one; returns how many values were
+/// compared.
+async fn many_as_one_by_one<T>(table: &Table, count: u32) -> usize
+where
+    T: DeserializeOwned + PartialEq + std::fmt::Debug + Send + 'static,
+{
+    let what = std::any::type_name::<T>();
+    let alone = one_by_one::<T>(table, count).await;
+    let mut compared = 0;
+
+    // Page by page, resumed by cursor, until a page that does not decode.
+    let query = table
+        .query("pk = :pk")
+        .value(":pk", s("fuzz"))
+        .consistent_read(true)
+        .limit(25);
+    let mut cursor: Option<String> = None;
+    for (index, chunk) in alone.chunks(25).enumerate() {
+        let mut page_query = query.clone();
+        if let Some(cursor) = cursor.take() {
+            page_query = page_query.cursor(cursor);
+        }
+        let page = page_query.send::<T>().await;
+        let expected: Vec<&(u32, Option<T>)> = chunk.iter().collect();
+        let next = page.as_ref().ok().and_then(|p| p.cursor.clone());
+        compared += agrees(
+            &format!("{what}, page {index}"),
+            page.map(|p| p.items),
+            &expected,
+        );
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+
+    // A batch of the first 150 keys, and one of only the keys whose items
+    // decode alone.
+    let first: Vec<&(u32, Option<T>)> = alone.iter().take(150).collect();
+    let batch = table
+        .batch_get_items(first.iter().map(|(sk, _)| key("fuzz", *sk)))
+        .consistent_read(true)
+        .send::<T>()
+        .await;
+    compared += agrees(&format!("{what}, batch"), batch, &first);
+    let decoding: Vec<&(u32, Option<T>)> = alone.iter().filter(|(_, v)| v.is_some()).collect();
+    let batch = table
+        .batch_get_items(decoding.iter().map(|(sk, _)| key("fuzz", *sk)))
+        .consistent_read(true)
+        .send::<T>()
+        .await;
+    compared += agrees(
+        &format!("{what}, batch of those that decode"),
+        batch,
+        &decoding,
+    );
+    compared
 }
