@@ -1,12 +1,13 @@
 //! Optimistic locking on a version attribute: create, update, stale writes,
-//! writes after a delete, locked deletes, and many concurrent writers.
+//! writes after a delete, locked deletes, a lock combined with a condition,
+//! and many concurrent writers.
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use common::{account, key, n, raw_item, stored, Account};
-use dynago::Error;
+use dynago::{Condition, Error};
 use serde::{Deserialize, Serialize};
 
 fn expect_conflict(err: &Error, expected: u64, actual: Option<u64>) {
@@ -247,6 +248,112 @@ async fn a_locked_delete_needs_the_stored_version() {
         .await
         .expect_err("gone");
     expect_conflict(&err, 2, None);
+}
+
+/// `balance >= min`, with placeholders of its own.
+fn at_least(min: i64) -> Condition {
+    Condition::new("#balance >= :min")
+        .name("#balance", "balance")
+        .value(":min", n(min))
+}
+
+fn expect_condition_failed(err: &Error) {
+    assert!(
+        matches!(err, Error::ConditionFailed { .. }),
+        "expected the condition to fail, got {err:?}"
+    );
+    assert_eq!(err.version_conflict(), None, "{err}");
+    assert!(!err.is_retryable());
+}
+
+#[tokio::test]
+async fn a_lock_and_a_condition_must_both_hold_on_the_server() {
+    let table = common::table().await;
+    // A create under the lock, with a condition about the absent item.
+    let err = table
+        .put_item(key("acct", 1), &account(100, 0))
+        .optimistic_lock("version", 0)
+        .condition(at_least(0))
+        .send()
+        .await
+        .expect_err("no balance to compare on an absent item");
+    expect_condition_failed(&err);
+    assert_eq!(raw_item(&table, &key("acct", 1)).await, None);
+    let outcome = table
+        .put_item(key("acct", 1), &account(100, 0))
+        .optimistic_lock("version", 0)
+        .condition(Condition::new("attribute_not_exists(#owner)").name("#owner", "owner"))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(outcome.version, Some(1));
+
+    // Both hold: written, at the next version.
+    let outcome = table
+        .put_item(key("acct", 1), &account(60, 1))
+        .optimistic_lock("version", 1)
+        .condition(at_least(40))
+        .send()
+        .await
+        .expect("the lock and the condition hold");
+    assert_eq!(outcome.version, Some(2));
+    assert_eq!(stored(&table, key("acct", 1)).await, Some(account(60, 2)));
+
+    // The lock holds, the condition does not: the condition's failure.
+    let err = table
+        .put_item(key("acct", 1), &account(0, 2))
+        .optimistic_lock("version", 2)
+        .condition(at_least(61))
+        .send()
+        .await
+        .expect_err("balance too low");
+    expect_condition_failed(&err);
+    match &err {
+        Error::ConditionFailed { item, .. } => {
+            let item = item.as_ref().expect("the stored item comes back");
+            assert_eq!(item.get("balance"), Some(&n(60)));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The condition holds, the lock does not; or neither: a conflict.
+    for min in [0, 1_000] {
+        let err = table
+            .put_item(key("acct", 1), &account(0, 1))
+            .optimistic_lock("version", 1)
+            .condition(at_least(min))
+            .send()
+            .await
+            .expect_err("stale");
+        expect_conflict(&err, 1, Some(2));
+    }
+    assert_eq!(stored(&table, key("acct", 1)).await, Some(account(60, 2)));
+
+    // The same on a delete.
+    let err = table
+        .delete_item(key("acct", 1))
+        .optimistic_lock("version", 2)
+        .condition(at_least(61))
+        .send()
+        .await
+        .expect_err("balance too low");
+    expect_condition_failed(&err);
+    let err = table
+        .delete_item(key("acct", 1))
+        .optimistic_lock("version", 1)
+        .condition(at_least(0))
+        .send()
+        .await
+        .expect_err("stale");
+    expect_conflict(&err, 1, Some(2));
+    assert_eq!(stored(&table, key("acct", 1)).await, Some(account(60, 2)));
+    table
+        .delete_item(key("acct", 1))
+        .optimistic_lock("version", 2)
+        .condition(at_least(60))
+        .send()
+        .await
+        .expect("both hold");
+    assert_eq!(raw_item(&table, &key("acct", 1)).await, None);
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
