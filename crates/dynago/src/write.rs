@@ -37,6 +37,8 @@ pub struct WriteOutcome {
     /// The version the item now carries, for a write under an optimistic lock.
     pub version: Option<u64>,
     /// The item the write replaced or removed, when asked for with `return_old`.
+    /// `None` for a [`recovered`](Self::recovered) put: the replaced item
+    /// came back only in the answer that was lost.
     pub old_item: Option<Item>,
     /// A conditional put (under a lock or a condition) whose answer was
     /// lost and which the SDK sent again: the second send failed its

@@ -141,9 +141,27 @@ async fn the_server_agrees_on_the_limit() {
         .set_item(Some(item.clone()))
         .send()
         .await;
-    assert!(refused.is_err(), "the server refuses 400 KB + 1");
+    assert_refused_for_its_size(refused);
     item.insert("data".to_owned(), s(&"x".repeat(MAX_ITEM_SIZE - 9)));
     common::put_raw(&table, item).await;
+}
+
+/// Checks that the server refused a raw put for the item's size: a
+/// validation error that says so, not any error.
+fn assert_refused_for_its_size<T: std::fmt::Debug, E>(
+    refused: Result<T, aws_sdk_dynamodb::error::SdkError<E>>,
+) where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    let error = refused.expect_err("the server refuses 400 KB + 1");
+    let service = error.as_service_error().expect("an answer of the server");
+    assert_eq!(service.code(), Some("ValidationException"), "{error:?}");
+    let message = service.message().unwrap_or_default().to_lowercase();
+    assert!(
+        message.contains("size"),
+        "not refused for its size: {message}"
+    );
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -225,7 +243,7 @@ async fn our_size_of_numbers_lists_and_maps_matches_the_server() {
         .set_item(Some(over))
         .send()
         .await;
-    assert!(refused.is_err(), "the server refuses it too");
+    assert_refused_for_its_size(refused);
     assert_eq!(raw_item(&table, &Key::new(s("over"))).await, None);
 }
 

@@ -128,7 +128,11 @@ pub fn n(value: impl std::fmt::Display) -> AttributeValue {
 
 /// The table `direct` through a new fault proxy (under `plan`) in front of
 /// the shared server, whose SDK makes `sdk_attempts` attempts per request
-/// (2 ms backoff, 2 s per attempt); `more` sets further options.
+/// (2 ms backoff); `more` sets further options.
+///
+/// Each attempt may take 30 s: faults end a request at once (a reset, a
+/// dropped answer, a throttle), so an attempt timeout would only add
+/// requests on a loaded machine, and the tests count them.
 pub async fn through_proxy(
     direct: &Table,
     plan: dynago_local::FaultPlan,
@@ -141,7 +145,7 @@ pub async fn through_proxy(
         .expect("a fault proxy");
     let options = proxy
         .table_options_for(direct)
-        .attempt_timeout(std::time::Duration::from_secs(2))
+        .attempt_timeout(std::time::Duration::from_secs(30))
         .sdk_max_attempts(sdk_attempts)
         .sdk_initial_backoff(std::time::Duration::from_millis(2));
     let proxied = Table::connect(more(options)).await.expect("table options");
