@@ -153,7 +153,6 @@ fn assert_refused_for_its_size<T: std::fmt::Debug, E>(
 ) where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug,
 {
-    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
     let error = refused.expect_err("the server refuses 400 KB + 1");
     let service = error.as_service_error().expect("an answer of the server");
     assert_eq!(service.code(), Some("ValidationException"), "{error:?}");
