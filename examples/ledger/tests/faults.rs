@@ -18,6 +18,13 @@
 //!   once: its events (one, or two for a transfer) all carry its command id,
 //!   all come from one commit, hold what the command asked, and are at the
 //!   versions its answer named; a refused command left no event;
+//! - every refusal is the account's own: insufficient funds on the account
+//!   the money would leave, for the amount asked, stating a balance below
+//!   it that the account did hold at one of its versions;
+//! - the callers sent a command again only after an error that is a reason
+//!   to: a transient one (throttling, a network error, a server error), the
+//!   store's retries running out, or an answer lost with the outcome
+//!   unknown; any other error fails the run at once;
 //! - every applied command sent once more is answered `duplicate` and
 //!   changes nothing (a refused one is not recorded, so sending it again
 //!   decides it again: it is left out).
@@ -38,12 +45,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dynago::{string_value, RetryPolicy, TableOptions};
+use dynago_es::Aggregate;
 use dynago_es::CommandId;
 use dynago_local::{Backend, FaultPlan, FaultProxy, LocalDynamo, ProxyStats, Throttle};
 use futures::{StreamExt, TryStreamExt};
 use ledger::{
-    audit, AccountEvent, AccountId, Currency, Expected, Ledger, LedgerError, Money, Operation,
-    Submitted, Transfer,
+    audit, Account, AccountError, AccountEvent, AccountId, Currency, Expected, Ledger, LedgerError,
+    Money, Operation, Submitted, Transfer,
 };
 use serde::Deserialize;
 
@@ -119,8 +127,14 @@ async fn open_accounts(direct: &Ledger, count: usize) -> Vec<AccountId> {
 enum Fate {
     /// Applied; the answer that said so.
     Applied(Submitted),
-    /// Refused by an account (insufficient funds): nothing written.
-    Refused,
+    /// Refused by an account for insufficient funds (nothing written),
+    /// with the balance the refusal stated.
+    Refused {
+        /// The account that refused.
+        account: AccountId,
+        /// The balance it stated.
+        balance: Money,
+    },
 }
 
 /// One command of a run: its id, what it asked, what became of it.
@@ -145,11 +159,60 @@ impl Resends {
     }
 }
 
-fn kind_of(error: &LedgerError) -> &'static str {
+/// The kind of an error that is a reason to send the command again, or
+/// `None` for one that is not (a bug, a validation error, a corrupt
+/// stream, a command id taken for another command...).
+fn kind_of(error: &LedgerError) -> Option<&'static str> {
     match error {
-        LedgerError::Store(dynago_es::Error::RetriesExhausted { .. }) => "store retries exhausted",
-        LedgerError::Store(error) if error.is_retryable() => "transient (throttle, network)",
-        _ => "other",
+        LedgerError::Store(dynago_es::Error::RetriesExhausted { .. }) => {
+            Some("store retries exhausted")
+        }
+        LedgerError::Store(error) if error.is_outcome_unknown() => Some("outcome unknown"),
+        LedgerError::Store(error) if error.is_retryable() => Some("transient (throttle, network)"),
+        LedgerError::Table(error) if error.is_retryable() => Some("transient (throttle, network)"),
+        _ => None,
+    }
+}
+
+/// The account money would leave under `operation`, and the amount.
+fn debited(operation: &Operation) -> Option<(&AccountId, Money)> {
+    match operation {
+        Operation::Deposit { .. } => None,
+        Operation::Withdraw { account, amount } => Some((account, *amount)),
+        Operation::Transfer(transfer) => Some((&transfer.from, transfer.amount)),
+    }
+}
+
+/// Checks that `error`, the refusal of `operation`, is the one refusal
+/// the run can meet: insufficient funds on the debited account, for the
+/// amount asked, stating a balance below it. Returns the fate.
+fn refusal(operation: &Operation, id: &CommandId, error: &LedgerError) -> Fate {
+    let LedgerError::Refused { account, reason } = error else {
+        unreachable!("called for refusals only");
+    };
+    let Some((debited, amount)) = debited(operation) else {
+        panic!("deposit {id} refused: {error}");
+    };
+    assert_eq!(
+        account, debited,
+        "{id}: refused by another account: {error}"
+    );
+    match reason {
+        AccountError::InsufficientFunds {
+            balance,
+            asked,
+            currency,
+        } => {
+            assert_eq!(*asked, amount, "{id}: {error}");
+            assert_eq!(*currency, eur(), "{id}: {error}");
+            assert!(balance.cents() < asked.cents(), "{id}: {error}");
+            assert!(balance.cents() >= 0, "{id}: {error}");
+            Fate::Refused {
+                account: account.clone(),
+                balance: *balance,
+            }
+        }
+        other => panic!("{id}: refused for another reason than funds: {other}"),
     }
 }
 
@@ -168,12 +231,15 @@ async fn submit_until_answered(
     loop {
         match ledger.submit(operation, id).await {
             Ok(submitted) => return Fate::Applied(submitted),
-            Err(LedgerError::Refused { .. }) => return Fate::Refused,
+            Err(error @ LedgerError::Refused { .. }) => return refusal(operation, id, &error),
             Err(error) => {
+                let Some(kind) = kind_of(&error) else {
+                    panic!("command {id} failed with an error that is no reason to send it again: {error:?}");
+                };
                 errors.fetch_add(1, Ordering::Relaxed);
                 {
                     let mut resends = resends.lock().expect("resends");
-                    *resends.by_kind.entry(kind_of(&error)).or_default() += 1;
+                    *resends.by_kind.entry(kind).or_default() += 1;
                     if resends.examples.len() < 3 {
                         let mut text = error.to_string();
                         if let Some((cut, _)) = text.char_indices().nth(150) {
@@ -324,7 +390,9 @@ async fn events_by_command(
             by_command.entry(command).or_default().push(Found {
                 account: account.clone(),
                 version: event.version,
-                commit: commits.get(&event.version).cloned().unwrap_or_default(),
+                commit: commits.get(&event.version).cloned().unwrap_or_else(|| {
+                    panic!("{account} v{}: no stored event item", event.version)
+                }),
                 payload: event.payload,
             });
         }
@@ -358,6 +426,28 @@ fn expected_events(operation: &Operation) -> Vec<(AccountId, AccountEvent)> {
             ),
         ],
     }
+}
+
+/// Every balance each account held, one for each of its versions, replayed
+/// from its events read without the proxy.
+async fn balances(direct: &Ledger, accounts: &[AccountId]) -> BTreeMap<AccountId, BTreeSet<Money>> {
+    let mut all = BTreeMap::new();
+    for account in accounts {
+        let events: Vec<_> = direct
+            .store()
+            .events(account, 1)
+            .try_collect()
+            .await
+            .expect("the events");
+        let mut state = Account::default();
+        let mut held = BTreeSet::new();
+        for event in &events {
+            state.apply(&event.payload);
+            held.insert(state.balance());
+        }
+        all.insert(account.clone(), held);
+    }
+    all
 }
 
 /// The version and balance of every account, read without the proxy.
@@ -407,6 +497,7 @@ async fn check_exactly_once(direct: &Ledger, accounts: &[AccountId], sent: &[Sen
 
     // Exactly once, by command id.
     let (mut by_command, without) = events_by_command(direct, accounts).await;
+    let balances = balances(direct, accounts).await;
     assert_eq!(
         without,
         2 * accounts.len(),
@@ -423,12 +514,23 @@ async fn check_exactly_once(direct: &Ledger, accounts: &[AccountId], sent: &[Sen
     let mut ids = BTreeSet::new();
     for command in sent {
         assert!(ids.insert(command.id.clone()), "{} sent twice", command.id);
-        let found = by_command.remove(command.id.as_str()).unwrap_or_default();
-        let Fate::Applied(answer) = &command.fate else {
-            verdict.refused += 1;
-            assert!(found.is_empty(), "refused {} wrote {found:?}", command.id);
-            continue;
+        let found = by_command.remove(command.id.as_str());
+        let answer = match &command.fate {
+            Fate::Applied(answer) => answer,
+            Fate::Refused { account, balance } => {
+                verdict.refused += 1;
+                assert!(found.is_none(), "refused {} wrote {found:?}", command.id);
+                assert!(
+                    balances[account].contains(balance),
+                    "{}: refused stating {account}'s balance {balance}, which it never had: {:?}",
+                    command.id,
+                    balances[account]
+                );
+                continue;
+            }
         };
+        let found =
+            found.unwrap_or_else(|| panic!("{} answered applied, wrote nothing", command.id));
         verdict.applied += 1;
         verdict.duplicate_answers += usize::from(answer.duplicate);
         let commits: BTreeSet<&str> = found.iter().map(|f| f.commit.as_str()).collect();
@@ -477,7 +579,7 @@ async fn check_resend_changes_nothing(
     let errors = AtomicUsize::new(0);
     let applied = sent.iter().filter_map(|command| match &command.fate {
         Fate::Applied(first) => Some((command, first)),
-        Fate::Refused => None,
+        Fate::Refused { .. } => None,
     });
     // Eight at a time.
     let again = futures::stream::iter(applied)
@@ -526,6 +628,66 @@ fn plan(seed: u64, kind: Throttle, strip: bool) -> FaultPlan {
         .strip_client_request_tokens(strip)
 }
 
+/// One lost answer that surely reaches a caller, whatever the random
+/// faults did: the next commit through `impatient` lands, its answer is
+/// lost, and so is the read that would settle it. The caller is told the
+/// outcome is unknown, sends the command again, and is answered
+/// `duplicate`.
+async fn lost_answer_reaches_the_caller(
+    proxy: &FaultProxy,
+    impatient: &Ledger,
+    accounts: &[AccountId],
+    strip: bool,
+    resends: &Mutex<Resends>,
+) -> Sent {
+    let unknown_before = outcomes_unknown(resends);
+    proxy.set_plan(
+        FaultPlan::default()
+            .drop_answer(1.0)
+            .operation("TransactWriteItems")
+            .first(1)
+            .strip_client_request_tokens(strip)
+            .then(
+                FaultPlan::default()
+                    .throttle(Throttle::Throttling, 1.0)
+                    .first(1)
+                    .strip_client_request_tokens(strip),
+            ),
+    );
+    let operation = Operation::Deposit {
+        account: accounts[0].clone(),
+        amount: Money::from_cents(123),
+    };
+    let id = CommandId::new("lost-once");
+    let errors = AtomicUsize::new(0);
+    let fate = submit_until_answered(impatient, &operation, &id, resends, &errors).await;
+    proxy.set_plan(FaultPlan::default().strip_client_request_tokens(strip));
+    match &fate {
+        Fate::Applied(answer) => assert!(answer.duplicate, "{id}: {answer:?}"),
+        Fate::Refused { .. } => panic!("{id}: a deposit refused"),
+    }
+    assert!(
+        outcomes_unknown(resends) > unknown_before,
+        "the lost answer reached the caller as an unknown outcome: {:?}",
+        resends.lock().expect("resends").by_kind
+    );
+    Sent {
+        id,
+        operation,
+        fate,
+    }
+}
+
+fn outcomes_unknown(resends: &Mutex<Resends>) -> usize {
+    resends
+        .lock()
+        .expect("resends")
+        .by_kind
+        .get("outcome unknown")
+        .copied()
+        .unwrap_or(0)
+}
+
 /// The stress under faults: four rounds, one per kind of throttling answer.
 async fn stress_under_faults(seed: u64, strip: bool) {
     const ACCOUNTS: usize = 4;
@@ -563,6 +725,24 @@ async fn stress_under_faults(seed: u64, strip: bool) {
         throttled_by_kind.push((kind, proxy.stats().throttled - before));
     }
     let stats = proxy.stats();
+    sent.push(
+        lost_answer_reaches_the_caller(&proxy, &clients[1], &accounts, strip, &resends).await,
+    );
+    // And one refusal, whatever the random amounts did: more than all the
+    // money there is.
+    let greedy = Operation::Withdraw {
+        account: accounts[1].clone(),
+        amount: Money::from_cents(100_000_000),
+    };
+    let id = CommandId::new("greedy");
+    let fate = submit_until_answered(&clients[0], &greedy, &id, &resends, &errors).await;
+    assert!(matches!(fate, Fate::Refused { .. }), "{fate:?}");
+    sent.push(Sent {
+        id,
+        operation: greedy,
+        fate,
+    });
+    answered.fetch_add(2, Ordering::Relaxed);
     let run_time = started.elapsed();
 
     let verdict = check_exactly_once(&direct, &accounts, &sent).await;
@@ -595,7 +775,19 @@ async fn stress_under_faults(seed: u64, strip: bool) {
     assert!((12.0..28.0).contains(&share), "{share:.1} %: {stats:?}");
     assert_eq!(stats.tokens_stripped > 0, strip, "{stats:?}");
     assert_eq!(stats.upstream_errors, 0, "{stats:?}");
-    assert_eq!(sent.len(), THROTTLES.len() * TASKS * COMMANDS_PER_ROUND);
+    assert_eq!(sent.len(), THROTTLES.len() * TASKS * COMMANDS_PER_ROUND + 2);
+    assert!(verdict.refused > 0, "a refusal, checked");
+    // The impatient callers met throttling and network errors themselves.
+    assert!(
+        resends
+            .by_kind
+            .get("transient (throttle, network)")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{:?}",
+        resends.by_kind
+    );
     assert_eq!(answered.load(Ordering::Relaxed), sent.len());
     assert!(verdict.applied > sent.len() / 2, "mostly applied");
     assert!(
