@@ -18,7 +18,7 @@ use futures::TryStreamExt;
 
 /// A fresh table, a proxy in front of the shared server, and the table
 /// through the proxy, whose SDK makes `sdk_attempts` attempts per request
-/// (2 ms backoff, 2 s per attempt).
+/// (2 ms backoff, 30 s per attempt).
 async fn behind_proxy(sdk_attempts: u32) -> (Table, Table, FaultProxy) {
     let direct = common::table().await;
     let (proxied, proxy) =
@@ -72,10 +72,16 @@ async fn versions(store: &EventStore<Account>, id: &str) -> Vec<u64> {
         .expect("events")
 }
 
-/// Checks, reading directly, that `id` holds exactly these deposits.
+/// Checks, reading directly, that `id` holds exactly these deposits: through
+/// the store, and in the raw event items past it.
 async fn assert_deposits(store: &EventStore<Account>, id: &str, amounts: &[i64]) {
     let loaded = store.load(id).await.expect("load");
     let count = amounts.len() as u64;
+    assert_eq!(
+        common::raw_event_versions(store.table(), "account", id).await,
+        (1..=count + 1).collect::<Vec<_>>(),
+        "the event items of {id}"
+    );
     assert_eq!(loaded.state.balance, amounts.iter().sum::<i64>(), "{id}");
     assert_eq!(loaded.state.deposits, count, "{id}");
     assert_eq!(loaded.version, count + 1, "{id}");
@@ -442,4 +448,60 @@ async fn throttled_sends_that_never_took_place_stay_retryable() {
         "the read that says so"
     );
     assert_deposits(&store(direct, StoreOptions::default()), "acc", &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_commit_is_recognised_by_its_first_event_after_others_appended() {
+    // The answer of the deposit is lost; while its resend is held in the
+    // proxy, another writer appends. The resend (tokens stripped, so that
+    // DynamoDB evaluates it again) then finds the head at the rival's
+    // version: only the first event, which carries the deposit's commit id,
+    // says the deposit is in.
+    let (direct, proxied, proxy) = behind_proxy(1).await;
+    let accounts = store(proxied, StoreOptions::default());
+    open(&accounts, "acc").await;
+    proxy.set_plan(
+        lose_next_commit(true).then(
+            FaultPlan::default()
+                .latency(Duration::from_secs(3), 1.0)
+                .operation("TransactWriteItems")
+                .first(1)
+                .strip_client_request_tokens(true),
+        ),
+    );
+    let rival = store(direct.clone(), StoreOptions::default());
+    let proxy = std::sync::Arc::new(proxy);
+    let watcher = {
+        let proxy = std::sync::Arc::clone(&proxy);
+        tokio::spawn(async move {
+            while proxy.stats().dropped_answers == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let forwarded = proxy.stats().forwarded;
+            rival
+                .execute("acc", deposit(5))
+                .await
+                .expect("the rival's deposit");
+            // The resend was still held: the rival came in between.
+            assert_eq!(proxy.stats().forwarded, forwarded, "the resend waited");
+        })
+    };
+    let outcome = accounts
+        .execute("acc", deposit(100))
+        .await
+        .expect("the first send took place: its first event says so");
+    watcher.await.expect("the rival appended in between");
+    assert_eq!((outcome.version, outcome.attempts), (2, 1));
+    let stats = proxy.stats();
+    assert_eq!(stats.dropped_answers, 1);
+    assert_eq!(stats.delayed, 1, "the resend: {stats:?}");
+    assert_eq!(stats.tokens_stripped, 2);
+    // Open, the deposit once, the rival's: three event items.
+    let reader = store(direct, StoreOptions::default());
+    assert_eq!(
+        common::raw_event_versions(reader.table(), "account", "acc").await,
+        vec![1, 2, 3]
+    );
+    let loaded = reader.load("acc").await.expect("load");
+    assert_eq!((loaded.version, loaded.state.balance), (3, 105));
 }

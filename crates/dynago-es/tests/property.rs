@@ -137,3 +137,165 @@ fn snapshots_and_full_replays_agree() {
         panic!("{failure}");
     }
 }
+
+/// One step of a run with a rival: a command of the store under test (with
+/// a fresh command id or none), a deposit by another writer, or the last
+/// command that carried an id, sent again.
+#[derive(Debug, Clone)]
+enum Step {
+    Ours {
+        command: AccountCommand,
+        with_id: bool,
+    },
+    Rival {
+        amount: i64,
+    },
+    Repeat,
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let step = prop_oneof![
+        5 => (command(), any::<bool>()).prop_map(|(command, with_id)| Step::Ours { command, with_id }),
+        2 => (1i64..50).prop_map(|amount| Step::Rival { amount }),
+        1 => Just(Step::Repeat),
+    ];
+    proptest::collection::vec(step, 0..25).prop_map(|mut steps| {
+        steps.insert(
+            0,
+            Step::Ours {
+                command: AccountCommand::Open {
+                    owner: "first".into(),
+                },
+                with_id: false,
+            },
+        );
+        steps
+    })
+}
+
+/// What the first execution of a command with an id gave.
+struct Recorded {
+    id: dynago_es::CommandId,
+    command: AccountCommand,
+    version: u64,
+    events: Vec<dynago_es::EventEnvelope<common::AccountEvent>>,
+}
+
+async fn check_with_rival(
+    table: &Table,
+    every: Option<u64>,
+    steps: Vec<Step>,
+) -> Result<(), TestCaseError> {
+    let policy = every.map_or(SnapshotPolicy::Never, SnapshotPolicy::Every);
+    let store = EventStore::<Account>::new(
+        table.clone(),
+        StoreOptions::default().snapshots(policy).cache(8),
+    )
+    .expect("a store");
+    let rival =
+        EventStore::<Account>::new(table.clone(), StoreOptions::default()).expect("a store");
+    let id = AggregateId::random();
+    let mut model = Account::default();
+    let mut version = 0u64;
+    let mut last: Option<Recorded> = None;
+    let fail = |e: dynago_es::Error| TestCaseError::fail(e.to_string());
+    for step in steps {
+        match step {
+            Step::Rival { amount } => {
+                let command = AccountCommand::Deposit { amount };
+                match model.handle(&command) {
+                    Ok(events) => {
+                        let outcome = rival.execute(&id, command).await.map_err(fail)?;
+                        for event in &events {
+                            model.apply(event);
+                        }
+                        version += events.len() as u64;
+                        prop_assert_eq!(outcome.version, version);
+                    }
+                    Err(refusal) => {
+                        let error = rival.execute(&id, command).await.expect_err("refused");
+                        prop_assert_eq!(error.rejection::<common::AccountError>(), Some(&refusal));
+                    }
+                }
+            }
+            Step::Repeat => {
+                let Some(recorded) = &last else { continue };
+                let options = dynago_es::CommandOptions::default().command_id(recorded.id.clone());
+                let outcome = store
+                    .execute_with(&id, recorded.command.clone(), options)
+                    .await
+                    .map_err(fail)?;
+                prop_assert!(outcome.duplicate);
+                prop_assert_eq!(outcome.version, recorded.version);
+                prop_assert_eq!(&outcome.events, &recorded.events);
+            }
+            Step::Ours { command, with_id } => {
+                let command_id = with_id.then(dynago_es::CommandId::random);
+                let mut options = dynago_es::CommandOptions::default();
+                if let Some(command_id) = &command_id {
+                    options = options.command_id(command_id.clone());
+                }
+                let outcome = store.execute_with(&id, command.clone(), options).await;
+                match model.handle(&command) {
+                    Ok(events) => {
+                        let outcome = outcome.map_err(fail)?;
+                        for event in &events {
+                            model.apply(event);
+                        }
+                        version += events.len() as u64;
+                        prop_assert!(!outcome.duplicate);
+                        prop_assert_eq!(outcome.version, version);
+                        prop_assert_eq!(outcome.state.as_ref(), Some(&model));
+                        prop_assert_eq!(
+                            outcome
+                                .events
+                                .iter()
+                                .map(|e| &e.payload)
+                                .collect::<Vec<_>>(),
+                            events.iter().collect::<Vec<_>>()
+                        );
+                        if let (Some(command_id), false) = (command_id, events.is_empty()) {
+                            last = Some(Recorded {
+                                id: command_id,
+                                command,
+                                version,
+                                events: outcome.events,
+                            });
+                        }
+                    }
+                    Err(refusal) => {
+                        let error = outcome.expect_err("the store refuses what the model refuses");
+                        prop_assert_eq!(error.rejection::<common::AccountError>(), Some(&refusal));
+                    }
+                }
+            }
+        }
+    }
+    let events = common::all_events(&store, id.as_str()).await;
+    prop_assert_eq!(
+        events.iter().map(|e| e.version).collect::<Vec<_>>(),
+        (1..=version).collect::<Vec<_>>()
+    );
+    prop_assert_eq!(&common::fold::<Account>(&events), &model);
+    let loaded = store.load(&id).await.map_err(fail)?;
+    prop_assert_eq!(&loaded.state, &model);
+    prop_assert_eq!(loaded.version, version);
+    Ok(())
+}
+
+#[test]
+fn a_rival_writer_the_cache_and_command_ids_agree_with_the_model() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let table = runtime.block_on(common::table());
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&(policy(), steps()), |(every, steps)| {
+        runtime.block_on(check_with_rival(&table, every, steps))
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}

@@ -352,7 +352,8 @@ pub async fn raw_delete(table: &Table, key: Key) {
 
 /// The table `direct` through a new fault proxy (under `plan`) in front of
 /// the shared server, whose SDK makes `sdk_attempts` attempts per request
-/// (2 ms backoff, 2 s per attempt); `more` sets further options.
+/// (2 ms backoff, 30 s per attempt: generous, so that a loaded machine does
+/// not turn one request into several); `more` sets further options.
 pub async fn through_proxy(
     direct: &Table,
     plan: dynago_local::FaultPlan,
@@ -365,9 +366,23 @@ pub async fn through_proxy(
         .expect("a fault proxy");
     let options = proxy
         .table_options_for(direct)
-        .attempt_timeout(std::time::Duration::from_secs(2))
+        .attempt_timeout(std::time::Duration::from_secs(30))
         .sdk_max_attempts(sdk_attempts)
         .sdk_initial_backoff(std::time::Duration::from_millis(2));
     let proxied = Table::connect(more(options)).await.expect("table options");
     (proxied, proxy)
+}
+
+/// The versions of the event items of `{aggregate_type}#{id}` as stored,
+/// read past the store with a consistent scan: what a store under test
+/// cannot hide.
+pub async fn raw_event_versions(table: &Table, aggregate_type: &str, id: &str) -> Vec<u64> {
+    let partition = format!("{aggregate_type}#{id}");
+    contents(table)
+        .await
+        .iter()
+        .filter(|item| string(item, "pk") == partition)
+        .filter_map(|item| string(item, "sk").strip_prefix("e#").map(str::to_owned))
+        .map(|digits| digits.parse().expect("a version"))
+        .collect()
 }
