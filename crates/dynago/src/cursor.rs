@@ -1,12 +1,14 @@
 //! Pagination cursors: DynamoDB's `LastEvaluatedKey`, sealed for a round trip
 //! through a client.
 //!
-//! A cursor is URL-safe base64 of a format byte, the key as JSON, and a
-//! 128-bit HMAC-SHA256 tag over the table, the index, the key condition (with
-//! the names and values of its placeholders), the direction and the key. Decoding checks the tag before it parses anything, so a truncated,
-//! edited or foreign cursor (one from another query or table) is an
-//! [`Error::InvalidCursor`], never a panic and never a request that starts
-//! at an unexpected place.
+//! A cursor is URL-safe base64 of a format byte (which also says whether it
+//! continues a query or a scan), the key as JSON, and a 128-bit HMAC-SHA256
+//! tag over the table, the index, the key condition (with the names and
+//! values of its placeholders), the direction, a scan's segment and the key.
+//! Decoding checks the tag before it parses anything, so a truncated,
+//! edited or foreign cursor (one from another query, scan, segment or table)
+//! is an [`Error::InvalidCursor`], never a panic and never a request that
+//! starts at an unexpected place.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -20,7 +22,10 @@ use crate::error::{Error, Result};
 use crate::key::{KeyPart, KeySchema};
 use crate::value::Item;
 
+/// The format byte of a query's cursor.
 const FORMAT: u8 = 1;
+/// The format byte of a scan's cursor: the same layout, another kind.
+const SCAN_FORMAT: u8 = 2;
 const TAG_LEN: usize = 16;
 /// Longer cursors are refused before decoding: a key is at most 2 KB of
 /// partition key and 1 KB of sort key, for the table and an index.
@@ -37,19 +42,47 @@ pub(crate) struct CursorKey {
     mac: HmacSha256,
 }
 
-/// What a cursor is bound to: the query it continues.
+/// What a cursor is bound to: the query or scan it continues.
 ///
-/// The key condition counts with the names and values of its placeholders
-/// (`pk = :pk` on another partition is another query) and the direction;
-/// the filter, the projection and the limit do not (they may change from one
-/// page to the next without moving the start).
+/// The kind counts, and a scan's segment; so does a query's key condition,
+/// with the names and values of its placeholders (`pk = :pk` on another
+/// partition is another query), and its direction; the filter, the
+/// projection and the limit do not (they may change from one page to the
+/// next without moving the start). A scan has no key condition (`""`) and
+/// goes one way (`ascending`).
 pub(crate) struct Scope<'a> {
     pub(crate) table: &'a str,
     pub(crate) index: Option<&'a str>,
+    pub(crate) kind: Kind,
     pub(crate) key_condition: &'a str,
     pub(crate) names: &'a HashMap<String, String>,
     pub(crate) values: &'a HashMap<String, AttributeValue>,
     pub(crate) ascending: bool,
+}
+
+/// The read a cursor continues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A query.
+    Query,
+    /// A scan: of everything, or of one segment of a parallel scan.
+    Scan(Option<Segment>),
+}
+
+/// One segment of a parallel scan: `index` of `total` (`index < total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub(crate) index: u32,
+    pub(crate) total: u32,
+}
+
+impl Kind {
+    fn format(self) -> u8 {
+        match self {
+            Kind::Query => FORMAT,
+            Kind::Scan(_) => SCAN_FORMAT,
+        }
+    }
 }
 
 /// The `:value` and `#name` placeholders that `expression` uses, sorted.
@@ -121,7 +154,14 @@ impl CursorKey {
             part(&mut mac, &resolved);
         }
         mac.update(&[u8::from(scope.ascending)]);
-        mac.update(&[FORMAT]);
+        // A query's cursor is signed as it was before scans had cursors.
+        if let Kind::Scan(segment) = scope.kind {
+            let segment = segment.map_or_else(Vec::new, |s| {
+                [s.index.to_be_bytes(), s.total.to_be_bytes()].concat()
+            });
+            part(&mut mac, &segment);
+        }
+        mac.update(&[scope.kind.format()]);
         mac.update(body);
         mac
     }
@@ -146,7 +186,7 @@ impl CursorKey {
             reason: format!("cannot encode the last evaluated key: {e}"),
         })?;
         let mut bytes = Vec::with_capacity(1 + body.len() + TAG_LEN);
-        bytes.push(FORMAT);
+        bytes.push(scope.kind.format());
         bytes.extend_from_slice(&body);
         bytes.extend_from_slice(&self.mac(scope, &body).finalize().into_bytes()[..TAG_LEN]);
         Ok(URL_SAFE_NO_PAD.encode(bytes))
@@ -165,8 +205,17 @@ impl CursorKey {
             .decode(cursor)
             .map_err(|_| invalid("it is not URL-safe base64"))?;
         let (format, rest) = bytes.split_first().ok_or_else(|| invalid("it is empty"))?;
-        if *format != FORMAT {
-            return Err(invalid("its format is unknown"));
+        match (*format, scope.kind) {
+            (FORMAT, Kind::Scan(_)) => {
+                return Err(invalid("it continues a query, not a scan"));
+            }
+            (SCAN_FORMAT, Kind::Query) => {
+                return Err(invalid("it continues a scan, not a query"));
+            }
+            (format, kind) if format != kind.format() => {
+                return Err(invalid("its format is unknown"));
+            }
+            _ => {}
         }
         if rest.len() < TAG_LEN {
             return Err(invalid("it is truncated"));
@@ -176,7 +225,7 @@ impl CursorKey {
         self.mac(scope, body)
             .verify_truncated_left(tag)
             .map_err(|_| {
-                invalid("its signature does not match: it was altered, or belongs to another query or table")
+                invalid("its signature does not match: it was altered, or belongs to another query, scan, segment or table")
             })?;
         let parts: BTreeMap<String, KeyPart> =
             serde_json::from_slice(body).map_err(|_| invalid("its key does not parse"))?;
@@ -286,6 +335,7 @@ mod tests {
         Scope {
             table: "t",
             index: None,
+            kind: Kind::Query,
             key_condition: "pk = :pk",
             names,
             values,
@@ -362,6 +412,39 @@ mod tests {
         ));
         for junk in ["", "!!!", "AQ", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
             assert!(k.decode(&scope(), junk).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn query_scan_and_segment_cursors_are_not_interchangeable() {
+        let (names, values) = (names(), values());
+        let k = CursorKey::new(None);
+        let query = || scope(&names, &values);
+        let scan = |segment: Option<(u32, u32)>| Scope {
+            kind: Kind::Scan(segment.map(|(index, total)| Segment { index, total })),
+            key_condition: "",
+            ..scope(&names, &values)
+        };
+        let reads = [
+            query(),
+            scan(None),
+            scan(Some((0, 2))),
+            scan(Some((1, 2))),
+            scan(Some((0, 3))),
+        ];
+        for (i, from) in reads.iter().enumerate() {
+            let cursor = k.encode(from, &key()).expect("encodes");
+            for (j, to) in reads.iter().enumerate() {
+                let decoded = k.decode(to, &cursor);
+                if i == j {
+                    assert_eq!(decoded.expect("its own cursor"), key());
+                } else {
+                    assert!(
+                        matches!(decoded, Err(Error::InvalidCursor { .. })),
+                        "{i} in {j}"
+                    );
+                }
+            }
         }
     }
 

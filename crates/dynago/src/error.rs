@@ -172,6 +172,20 @@ pub enum Error {
         reason: String,
     },
 
+    /// A scan's segment is out of DynamoDB's bounds: `total` must be 1 to
+    /// 1,000,000 and `segment` below it (checked before sending).
+    #[error("scan segment {segment} of {total} on table `{table}` does not exist: DynamoDB takes 1 to {limit} segments, numbered from 0")]
+    InvalidSegment {
+        /// The table scanned.
+        table: String,
+        /// The segment asked for.
+        segment: u32,
+        /// The number of segments asked for.
+        total: u32,
+        /// The most segments DynamoDB takes: 1,000,000.
+        limit: u32,
+    },
+
     /// A batch request still had unprocessed keys or items after its retries.
     ///
     /// Nothing is lost: `keys` holds the keys (for a batch get) or `items` the
@@ -305,6 +319,7 @@ impl Error {
                 | Error::InvalidKey { .. }
                 | Error::Serialize { .. }
                 | Error::InvalidCursor { .. }
+                | Error::InvalidSegment { .. }
         )
     }
 

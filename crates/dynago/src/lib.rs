@@ -11,7 +11,8 @@
 //!   leaves unprocessed under bounded backoff; nothing is dropped.
 //! - **Queries that page correctly**: a limit counts items returned, cursors
 //!   are signed (not encrypted) strings ([`Page`]), and [`Query::stream`]
-//!   pages for you.
+//!   pages for you; scans page the same way, and [`Scan::parallel`] reads
+//!   segments at once.
 //! - **Transactions** whose failures say which action failed and why
 //!   ([`TransactionCanceled`]).
 //! - **Limits checked before sending**: 400 KB an item ([`MAX_ITEM_SIZE`]),
@@ -60,8 +61,10 @@ mod error;
 mod get;
 pub mod item;
 mod key;
+mod paging;
 mod query;
 mod retry;
+mod scan;
 mod schema;
 mod table;
 pub mod telemetry;
@@ -78,6 +81,7 @@ pub use item::{item_size, MAX_ITEM_SIZE};
 pub use key::Key;
 pub use query::{Page, Query};
 pub use retry::RetryPolicy;
+pub use scan::{ParallelScan, Scan, MAX_SCAN_SEGMENTS};
 pub use schema::{KeyAttribute, TableSchema};
 pub use table::{
     Endpoint, Table, TableOptions, LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY,

@@ -2,7 +2,8 @@
 //!
 //! Every request runs in a span named `dynamodb` with `otel.name`
 //! (`DynamoDB.PutItem`), `db.system`, `db.operation`, `db.name` (the table),
-//! `dynago.items` (items or keys sent) and, once DynamoDB answered,
+//! `dynago.items` (items or keys sent; for a query or a scan, items
+//! returned, recorded once with the answer) and, once DynamoDB answered,
 //! `aws.dynamodb.consumed_capacity` (capacity units). Item values are never
 //! recorded.
 
@@ -14,7 +15,19 @@ use crate::table::Table;
 
 /// Opens the span of one request and counts the request on the table.
 pub(crate) fn request_span(table: &Table, operation: &'static str, items: usize) -> Span {
+    span(table, operation, Some(items))
+}
+
+/// Opens the span of a read whose item count is known once DynamoDB
+/// answered (a query's or a scan's items): `dynago.items` is left empty,
+/// to be recorded once with the answer.
+pub(crate) fn read_span(table: &Table, operation: &'static str) -> Span {
+    span(table, operation, None)
+}
+
+fn span(table: &Table, operation: &'static str, items: Option<usize>) -> Span {
     table.count_request();
+    // `None` records nothing: the field stays empty until recorded.
     tracing::info_span!(
         "dynamodb",
         otel.name = operation_name(operation),
@@ -32,6 +45,7 @@ fn operation_name(operation: &'static str) -> &'static str {
         "PutItem" => "DynamoDB.PutItem",
         "DeleteItem" => "DynamoDB.DeleteItem",
         "Query" => "DynamoDB.Query",
+        "Scan" => "DynamoDB.Scan",
         "BatchGetItem" => "DynamoDB.BatchGetItem",
         "BatchWriteItem" => "DynamoDB.BatchWriteItem",
         "TransactWriteItems" => "DynamoDB.TransactWriteItems",

@@ -1,0 +1,606 @@
+//! Scans: every item of a table or index, one page at a time with a
+//! resumable cursor or as a stream, and in parallel over segments.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
+use futures::stream::{self, Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::cursor::{Kind, Scope, Segment};
+use crate::error::{from_sdk, Error, Result};
+use crate::paging::{self, Answer, Read, Seen};
+use crate::query::Page;
+use crate::table::Table;
+use crate::telemetry::read_span;
+use crate::value::Item;
+
+/// The most segments DynamoDB splits a parallel scan into.
+pub const MAX_SCAN_SEGMENTS: u32 = 1_000_000;
+
+/// A scan of a table or one of its indexes, built by [`Table::scan`].
+///
+/// `send` returns one [`Page`]; `stream` and `pages` page for you;
+/// [`parallel`](Self::parallel) splits the scan into segments read at once.
+///
+/// ```no_run
+/// # use serde::Deserialize;
+/// # #[derive(Deserialize)] struct Order { total: u64 }
+/// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+/// use dynago::number_value;
+///
+/// let page = table
+///     .scan()
+///     .filter("total >= :min")
+///     .value(":min", number_value(100))
+///     .limit(25)
+///     .send::<Order>()
+///     .await?;
+/// // Hand `page.cursor` to the client; it comes back for the next page.
+/// # let _ = page;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a scan does nothing until it is sent"]
+pub struct Scan {
+    table: Table,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+    index: Option<String>,
+    limit: Option<u32>,
+    filter: Option<String>,
+    projection: Option<String>,
+    consistent_read: bool,
+    cursor: Option<String>,
+    segment: Option<Segment>,
+    /// What the filter kept of the items read by the pages before this one.
+    seen: Seen,
+}
+
+impl Table {
+    /// A scan of every item of the table (or, with [`Scan::index`], of an
+    /// index).
+    ///
+    /// ```no_run
+    /// # use serde::Deserialize;
+    /// # #[derive(Deserialize)] struct Person { name: String }
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use futures::TryStreamExt;
+    ///
+    /// let people: Vec<Person> = table.scan().stream().try_collect().await?;
+    /// # let _ = people;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn scan(&self) -> Scan {
+        Scan {
+            table: self.clone(),
+            names: HashMap::new(),
+            values: HashMap::new(),
+            index: None,
+            limit: None,
+            filter: None,
+            projection: None,
+            consistent_read: false,
+            cursor: None,
+            segment: None,
+            seen: Seen::default(),
+        }
+    }
+}
+
+impl Scan {
+    /// Defines the value placeholder `placeholder` (`:value`) used in the
+    /// filter.
+    ///
+    /// ```
+    /// # fn run(table: dynago::Table) {
+    /// let scan = table
+    ///     .scan()
+    ///     .filter("currency = :eur")
+    ///     .value(":eur", dynago::string_value("EUR"));
+    /// # let _ = scan;
+    /// # }
+    /// ```
+    pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
+        self.values.insert(placeholder.into(), value);
+        self
+    }
+
+    /// Defines the name placeholder `placeholder` (`#name`) as `attribute`.
+    ///
+    /// ```
+    /// # fn run(table: dynago::Table) {
+    /// let scan = table
+    ///     .scan()
+    ///     .filter("#status = :open")
+    ///     .name("#status", "status")
+    ///     .value(":open", dynago::string_value("open"));
+    /// # let _ = scan;
+    /// # }
+    /// ```
+    pub fn name(mut self, placeholder: impl Into<String>, attribute: impl Into<String>) -> Self {
+        self.names.insert(placeholder.into(), attribute.into());
+        self
+    }
+
+    /// Scans the index `index` instead of the table.
+    ///
+    /// ```
+    /// # fn run(table: dynago::Table) {
+    /// let scan = table.scan().index("by-email");
+    /// # let _ = scan;
+    /// # }
+    /// ```
+    pub fn index(mut self, index: impl Into<String>) -> Self {
+        self.index = Some(index.into());
+        self
+    }
+
+    /// Returns at most `limit` items per page, counting the items
+    /// *returned*, as [`Query::limit`](crate::Query::limit) does: a page
+    /// holds `limit` items unless the scan runs out, and its cursor points at
+    /// the last item returned.
+    ///
+    /// ```
+    /// # fn run(table: dynago::Table) {
+    /// let scan = table.scan().limit(100);
+    /// # let _ = scan;
+    /// # }
+    /// ```
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit.max(1));
+        self
+    }
+
+    /// Keeps only the items for which `filter` holds (evaluated after the
+    /// read: a scan reads, and pays for, every item).
+    ///
+    /// ```
+    /// # fn run(table: dynago::Table) {
+    /// let scan = table
+    ///     .scan()
+    ///     .filter("attribute_exists(closed_at)");
+    /// # let _ = scan;
+    /// # }
+    /// ```
+    pub fn filter(mut self, filter: impl Into<String>) -> Self {
+        self.filter = Some(filter.into());
+        self
+    }
+
+    /// Reads only the attributes named in `projection` (such as `"pk, sk, #n"`).
+    ///
+    /// ```
+    /// # fn run(table: dynago::Table) {
+    /// let scan = table.scan().projection("pk, sk, balance");
+    /// # let _ = scan;
+    /// # }
+    /// ```
+    pub fn projection(mut self, projection: impl Into<String>) -> Self {
+        self.projection = Some(projection.into());
+        self
+    }
+
+    /// Reads with strong consistency (not available on global secondary indexes).
+    ///
+    /// ```
+    /// # fn run(table: dynago::Table) {
+    /// let scan = table.scan().consistent_read(true);
+    /// # let _ = scan;
+    /// # }
+    /// ```
+    pub fn consistent_read(mut self, consistent: bool) -> Self {
+        self.consistent_read = consistent;
+        self
+    }
+
+    /// Starts after the place that `cursor`, from an earlier [`Page`] of the
+    /// same scan (the same table, index and segment), points at. A query's
+    /// cursor, or another segment's, is refused.
+    ///
+    /// ```no_run
+    /// # use serde::Deserialize;
+    /// # #[derive(Deserialize)] struct Person { name: String }
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// let first = table.scan().limit(10).send::<Person>().await?;
+    /// if let Some(cursor) = first.cursor {
+    ///     let next = table.scan().limit(10).cursor(cursor).send::<Person>().await?;
+    ///     # let _ = next;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
+        self.cursor = Some(cursor.into());
+        self
+    }
+
+    /// Scans only the segment `segment` of `total` (numbered from 0): the
+    /// segments of a parallel scan are disjoint and together hold every
+    /// item. Each segment has its own cursors. `total` is 1 to
+    /// [`MAX_SCAN_SEGMENTS`] and `segment` under it, checked before sending.
+    ///
+    /// ```no_run
+    /// # use serde::Deserialize;
+    /// # #[derive(Deserialize)] struct Person { name: String }
+    /// # async fn run(table: dynago::Table, worker: u32) -> dynago::Result<()> {
+    /// use futures::TryStreamExt;
+    ///
+    /// // Worker `worker` of 8 reads its eighth of the table.
+    /// let people: Vec<Person> = table.scan().segment(worker, 8).stream().try_collect().await?;
+    /// # let _ = people;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn segment(mut self, segment: u32, total: u32) -> Self {
+        self.segment = Some(Segment {
+            index: segment,
+            total,
+        });
+        self
+    }
+
+    /// A parallel scan over `total` segments (1 to [`MAX_SCAN_SEGMENTS`]),
+    /// with this scan's filter, projection, limit and consistency. A cursor
+    /// or segment set on this scan is not carried over: each segment starts
+    /// at its beginning and has its own cursors.
+    ///
+    /// ```no_run
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use futures::TryStreamExt;
+    ///
+    /// let items: Vec<dynago::Item> = table
+    ///     .scan()
+    ///     .parallel(8)
+    ///     .concurrency(4)
+    ///     .stream_raw()
+    ///     .try_collect()
+    ///     .await?;
+    /// # let _ = items;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn parallel(self, total: u32) -> ParallelScan {
+        let concurrency = self.table.batch_concurrency();
+        ParallelScan {
+            scan: Scan {
+                cursor: None,
+                segment: None,
+                seen: Seen::default(),
+                ..self
+            },
+            total,
+            concurrency,
+        }
+    }
+
+    /// Sends the scan and returns one page.
+    ///
+    /// With a [`limit`](Self::limit), the page holds up to that many items;
+    /// without, it is one DynamoDB response (up to 1 MB of items read).
+    ///
+    /// ```no_run
+    /// # use serde::Deserialize;
+    /// # #[derive(Deserialize)] struct Person { name: String }
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// let page = table.scan().limit(50).send::<Person>().await?;
+    /// for person in page.items {
+    ///     println!("{}", person.name);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Before sending: [`Error::InvalidCursor`] for a cursor of another
+    /// read, an altered one or one whose key does not fit;
+    /// [`Error::InvalidSegment`] for a segment out of range. From DynamoDB:
+    /// [`Error::TableNotFound`], [`Error::Dynamo`] (such as a malformed
+    /// expression). [`Error::Deserialize`] for an item that is not a `T`.
+    pub async fn send<T: DeserializeOwned>(&self) -> Result<Page<T>> {
+        paging::decode(&self.table, self.send_raw().await?)
+    }
+
+    /// Sends the scan and returns one page of items as DynamoDB stored them.
+    ///
+    /// ```no_run
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// let page = table.scan().projection("pk").send_raw().await?;
+    /// println!("{} keys", page.items.len());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), but for deserialization.
+    pub async fn send_raw(&self) -> Result<Page<Item>> {
+        Ok(paging::fetch(self).await?.0)
+    }
+
+    /// Every page of the scan, one after the other, starting at the
+    /// [`cursor`](Self::cursor) if one is set. Each page is what
+    /// [`send`](Self::send) returns; the stream ends after the page without a
+    /// cursor, or after the first error.
+    ///
+    /// ```no_run
+    /// # use serde::Deserialize;
+    /// # #[derive(Deserialize)] struct Person { name: String }
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use futures::TryStreamExt;
+    ///
+    /// let mut pages = std::pin::pin!(table.scan().limit(100).pages::<Person>());
+    /// while let Some(page) = pages.try_next().await? {
+    ///     println!("{} people", page.items.len());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pages<T: DeserializeOwned + Send + 'static>(
+        self,
+    ) -> impl Stream<Item = Result<Page<T>>> + Send + 'static {
+        paging::pages(self)
+    }
+
+    /// Every item of the scan as DynamoDB stored it, paging as it goes.
+    ///
+    /// ```no_run
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use futures::TryStreamExt;
+    ///
+    /// let items: Vec<dynago::Item> = table.scan().stream_raw().try_collect().await?;
+    /// # let _ = items;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stream_raw(self) -> impl Stream<Item = Result<Item>> + Send + 'static {
+        paging::raw_items(self)
+    }
+
+    /// Every item of the scan, paging as it goes. The [`limit`](Self::limit),
+    /// if set, is the size of each page read.
+    ///
+    /// ```no_run
+    /// # use serde::Deserialize;
+    /// # #[derive(Deserialize)] struct Order { total: u64 }
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use futures::TryStreamExt;
+    ///
+    /// let orders: Vec<Order> = table.scan().stream().try_collect().await?;
+    /// # let _ = orders;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stream<T: DeserializeOwned + Send + 'static>(
+        self,
+    ) -> impl Stream<Item = Result<T>> + Send + 'static {
+        paging::items(self)
+    }
+
+    /// The segment, checked against DynamoDB's bounds.
+    fn checked_segment(&self) -> Result<Option<Segment>> {
+        match self.segment {
+            Some(s) if s.total == 0 || s.total > MAX_SCAN_SEGMENTS || s.index >= s.total => {
+                Err(Error::InvalidSegment {
+                    table: self.table.name().to_owned(),
+                    segment: s.index,
+                    total: s.total,
+                    limit: MAX_SCAN_SEGMENTS,
+                })
+            }
+            segment => Ok(segment),
+        }
+    }
+
+    /// One DynamoDB `Scan` request.
+    async fn send_request(&self, start: Option<Item>, limit: Option<usize>) -> Result<Answer> {
+        let segment = self.checked_segment()?;
+        let table = &self.table;
+        let span = read_span(table, "Scan");
+        let output = table
+            .client()
+            .scan()
+            .table_name(table.name())
+            .set_index_name(self.index.clone())
+            .set_filter_expression(self.filter.clone())
+            .set_projection_expression(self.projection.clone())
+            .set_select(self.projection.as_ref().map(|_| Select::SpecificAttributes))
+            .set_expression_attribute_names((!self.names.is_empty()).then(|| self.names.clone()))
+            .set_expression_attribute_values((!self.values.is_empty()).then(|| self.values.clone()))
+            .consistent_read(self.consistent_read)
+            .set_segment(segment.map(|s| i32::try_from(s.index).unwrap_or(i32::MAX)))
+            .set_total_segments(segment.map(|s| i32::try_from(s.total).unwrap_or(i32::MAX)))
+            .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
+            .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .send()
+            .instrument(span.clone())
+            .await
+            .map_err(|e| from_sdk(table.name(), "Scan", e))?;
+        Ok(Answer::new(
+            &span,
+            output.items,
+            output.scanned_count,
+            output.last_evaluated_key,
+            output.consumed_capacity.as_ref(),
+        ))
+    }
+}
+
+impl Read for Scan {
+    const OPERATION: &'static str = "Scan";
+
+    fn table(&self) -> &Table {
+        &self.table
+    }
+
+    fn index(&self) -> Option<&str> {
+        self.index.as_deref()
+    }
+
+    fn scope(&self) -> Scope<'_> {
+        Scope {
+            table: self.table.name(),
+            index: self.index.as_deref(),
+            kind: Kind::Scan(self.segment),
+            key_condition: "",
+            names: &self.names,
+            values: &self.values,
+            ascending: true,
+        }
+    }
+
+    fn limit(&self) -> Option<u32> {
+        self.limit
+    }
+
+    fn has_filter(&self) -> bool {
+        self.filter.is_some()
+    }
+
+    fn has_projection(&self) -> bool {
+        self.projection.is_some()
+    }
+
+    fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+
+    fn seen(&self) -> Seen {
+        self.seen
+    }
+
+    fn next_page(&self, cursor: String, seen: Seen) -> Self {
+        Scan {
+            seen,
+            ..self.clone().cursor(cursor)
+        }
+    }
+
+    async fn request(&self, start: Option<Item>, limit: Option<usize>) -> Result<Answer> {
+        self.send_request(start, limit).await
+    }
+}
+
+/// A scan split into segments read at once, built by [`Scan::parallel`].
+///
+/// [`stream`](Self::stream) reads the segments concurrently, at most
+/// [`concurrency`](Self::concurrency) requests in flight; [`segments`](Self::segments)
+/// hands out one [`Scan`] per segment, to read apart (in other tasks or
+/// processes) and resume each by its own cursor.
+///
+/// ```no_run
+/// # use serde::Deserialize;
+/// # #[derive(Deserialize)] struct Person { name: String }
+/// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+/// use futures::TryStreamExt;
+///
+/// let people: Vec<Person> = table.scan().parallel(4).stream().try_collect().await?;
+/// # let _ = people;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a scan does nothing until it is sent"]
+pub struct ParallelScan {
+    scan: Scan,
+    total: u32,
+    concurrency: usize,
+}
+
+impl ParallelScan {
+    /// Reads at most `requests` segments at once, one request in flight
+    /// each (default: the table's
+    /// [`batch_concurrency`](crate::TableOptions::batch_concurrency), 4
+    /// unless set; at least 1).
+    ///
+    /// ```
+    /// # fn run(table: dynago::Table) {
+    /// let scan = table.scan().parallel(16).concurrency(8);
+    /// # let _ = scan;
+    /// # }
+    /// ```
+    pub fn concurrency(mut self, requests: usize) -> Self {
+        self.concurrency = requests.max(1);
+        self
+    }
+
+    /// One scan per segment, in segment order: the scan of segment `i` is
+    /// `scan.segment(i, total)`. Out of DynamoDB's bounds (no segment, or
+    /// more than [`MAX_SCAN_SEGMENTS`]), one scan whose sending fails with
+    /// [`Error::InvalidSegment`].
+    ///
+    /// ```no_run
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// for segment in table.scan().limit(500).parallel(4).segments() {
+    ///     tokio::spawn(async move {
+    ///         let page = segment.send_raw().await?;
+    ///         // Store `page.cursor` to resume this segment later.
+    ///         Ok::<_, dynago::Error>(page.cursor)
+    ///     });
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn segments(&self) -> Vec<Scan> {
+        if (1..=MAX_SCAN_SEGMENTS).contains(&self.total) {
+            (0..self.total)
+                .map(|i| self.scan.clone().segment(i, self.total))
+                .collect()
+        } else {
+            vec![self.scan.clone().segment(0, self.total)]
+        }
+    }
+
+    /// Every item of every segment as DynamoDB stored it, segments read
+    /// concurrently (items of different segments interleave). A segment
+    /// that fails yields its error and ends; collecting with `try_collect`
+    /// stops at the first error.
+    ///
+    /// ```no_run
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use futures::TryStreamExt;
+    ///
+    /// let count = table
+    ///     .scan()
+    ///     .projection("pk")
+    ///     .parallel(8)
+    ///     .stream_raw()
+    ///     .try_fold(0usize, |n, _| async move { Ok(n + 1) })
+    ///     .await?;
+    /// # let _ = count;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stream_raw(self) -> impl Stream<Item = Result<Item>> + Send + 'static {
+        stream::iter(self.segments())
+            .map(|segment| Box::pin(paging::raw_items(segment)))
+            .flatten_unordered(self.concurrency)
+    }
+
+    /// Every item of every segment, segments read concurrently, as
+    /// [`stream_raw`](Self::stream_raw) does.
+    ///
+    /// ```no_run
+    /// # use serde::Deserialize;
+    /// # #[derive(Deserialize)] struct Person { name: String }
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use futures::TryStreamExt;
+    ///
+    /// let people: Vec<Person> = table.scan().parallel(4).stream().try_collect().await?;
+    /// # let _ = people;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stream<T: DeserializeOwned + Send + 'static>(
+        self,
+    ) -> impl Stream<Item = Result<T>> + Send + 'static {
+        stream::iter(self.segments())
+            .map(|segment| Box::pin(paging::items::<Scan, T>(segment)))
+            .flatten_unordered(self.concurrency)
+    }
+}
