@@ -393,6 +393,23 @@ impl TransactionCanceled {
         Self { reasons }
     }
 
+    /// The reasons DynamoDB gave, one per action (`None` when an action
+    /// did not fail).
+    pub(crate) fn from_sdk(reasons: Vec<aws_sdk_dynamodb::types::CancellationReason>) -> Self {
+        Self::new(
+            reasons
+                .into_iter()
+                .enumerate()
+                .map(|(index, reason)| CancellationReason {
+                    index,
+                    code: reason.code.unwrap_or_else(|| "None".to_owned()),
+                    message: reason.message,
+                    item: reason.item,
+                })
+                .collect(),
+        )
+    }
+
     /// Every reason, one per action, including those whose code is `None`.
     pub fn reasons(&self) -> &[CancellationReason] {
         &self.reasons

@@ -14,7 +14,8 @@
 //!   pages for you; scans page the same way, and [`Scan::parallel`] reads
 //!   segments at once.
 //! - **Transactions** whose failures say which action failed and why
-//!   ([`TransactionCanceled`]).
+//!   ([`TransactionCanceled`]), and [`Table::transact_get`] to read up to
+//!   100 items in one consistent snapshot.
 //! - **Limits checked before sending**: 400 KB an item ([`MAX_ITEM_SIZE`]),
 //!   100 actions and 4 MB a transaction ([`MAX_TRANSACTION_ACTIONS`],
 //!   [`MAX_TRANSACTION_SIZE`]), 100 keys a batch get and 25 writes a batch
@@ -69,6 +70,7 @@ mod schema;
 mod table;
 pub mod telemetry;
 pub mod transact;
+mod transact_get;
 mod value;
 mod write;
 
@@ -89,6 +91,7 @@ pub use table::{
 pub use transact::{
     TransactWrite, MAX_CLIENT_REQUEST_TOKEN_LENGTH, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE,
 };
+pub use transact_get::TransactGet;
 pub use value::{binary_value, number_value, string_value, Item, Number};
 pub use write::{DeleteItem, PutItem, WriteOutcome, WRITE_ID_ATTRIBUTE};
 

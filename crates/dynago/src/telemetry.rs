@@ -49,6 +49,7 @@ fn operation_name(operation: &'static str) -> &'static str {
         "BatchGetItem" => "DynamoDB.BatchGetItem",
         "BatchWriteItem" => "DynamoDB.BatchWriteItem",
         "TransactWriteItems" => "DynamoDB.TransactWriteItems",
+        "TransactGetItems" => "DynamoDB.TransactGetItems",
         "CreateTable" => "DynamoDB.CreateTable",
         "DescribeTable" => "DynamoDB.DescribeTable",
         "DeleteTable" => "DynamoDB.DeleteTable",

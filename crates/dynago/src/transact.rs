@@ -12,7 +12,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::condition::{none_if_empty, Condition, OptimisticLock, WriteCondition};
-use crate::error::{from_sdk, CancellationReason, Error, Result, TransactionCanceled};
+use crate::error::{from_sdk, Error, Result, TransactionCanceled};
 use crate::item::{check_size, item_size, to_item_named};
 use crate::key::{Key, KeyId};
 use crate::table::Table;
@@ -471,18 +471,7 @@ impl TransactWrite {
                 };
                 Err(Error::TransactionCanceled {
                     table: table.name().to_owned(),
-                    reasons: TransactionCanceled::new(
-                        reasons
-                            .into_iter()
-                            .enumerate()
-                            .map(|(index, reason)| CancellationReason {
-                                index,
-                                code: reason.code.unwrap_or_else(|| "None".to_owned()),
-                                message: reason.message,
-                                item: reason.item,
-                            })
-                            .collect(),
-                    ),
+                    reasons: TransactionCanceled::from_sdk(reasons),
                 })
             }
             Err(e) => Err(from_sdk(table.name(), "TransactWriteItems", e)),
