@@ -1,21 +1,20 @@
-//! Appending: what one command's transaction holds.
+//! Appending: what one command writes.
 //!
-//! A commit writes, for each aggregate with new events, its stream head
-//! (under the condition that it holds the expected version), its new events
-//! (each under the condition that its version is free) and a due snapshot
-//! (under the condition that no newer one exists); for each aggregate that
-//! decided no events, a check that its head still holds the version decided
-//! on; and, for a command with an id, the command record (under the
-//! condition that it does not exist yet). Sending it and reading its failure
-//! is [`commit`](crate::commit)'s.
+//! A commit writes each new event under the condition that its version is
+//! free (`attribute_not_exists` on its key): the event at the version after
+//! the one a decision was made on is what every writer of that version
+//! contends for, so no head item is needed. One event of one aggregate is
+//! one conditional `PutItem`; anything more is one `TransactWriteItems`
+//! holding the events, for each aggregate that decided no events a check
+//! that the version after its own is still free, and, for a command with an
+//! id, the command record (under the condition that it does not exist yet).
+//! A due snapshot is written after the commit, on its own. Sending the
+//! commit and reading its failure is [`commit`](crate::commit)'s.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dynago::{
-    number_value, Condition, Item, Key, MAX_ITEM_SIZE, MAX_TRANSACTION_ACTIONS,
-    MAX_TRANSACTION_SIZE,
-};
+use dynago::{number_value, Condition, Item, Key, MAX_ITEM_SIZE};
 use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
@@ -24,7 +23,7 @@ use crate::envelope::EventEnvelope;
 use crate::error::{Error, Result};
 use crate::id::{AggregateId, CommandId};
 use crate::keys;
-use crate::record::{CommandRecord, CommandResult, HeadRecord};
+use crate::record::{CommandRecord, CommandResult};
 use crate::snapshot;
 use crate::store::{EventStore, Requests, SendBudget};
 
@@ -57,24 +56,23 @@ pub(crate) struct Commit<'a, A: Aggregate> {
     pub(crate) now: DateTime<Utc>,
 }
 
-/// What an action of the transaction is for.
+/// What an action of a commit is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
-    /// The stream head of `plan`, moved to its new version.
-    Head {
+    /// A check that the version after the one `plan` decided on is free:
+    /// for an aggregate that decided no events.
+    Check {
         plan: usize,
     },
-    /// A check that the head of `plan`, which decided no events, is where
-    /// the decision was made.
-    Check {
+    /// A check that the stream of `plan` reached the version it is appended
+    /// after: for events handed to `append`, whose expected version was not
+    /// read from the stream.
+    Reached {
         plan: usize,
     },
     Event {
         plan: usize,
         version: u64,
-    },
-    Snapshot {
-        plan: usize,
     },
     Command,
 }
@@ -84,6 +82,15 @@ pub(crate) struct Action {
     pub(crate) key: Key,
     /// The item to put; `None` for a check.
     pub(crate) item: Option<Item>,
+    pub(crate) condition: Condition,
+}
+
+/// A due snapshot, written after its commit.
+pub(crate) struct SnapshotWrite {
+    /// The plan whose state it holds.
+    pub(crate) plan: usize,
+    pub(crate) key: Key,
+    pub(crate) item: Item,
     pub(crate) condition: Condition,
 }
 
@@ -118,52 +125,34 @@ impl<A: Aggregate> EventStore<A> {
         let partition_key = self.table().partition_key().to_owned();
         let absent =
             || Condition::new("attribute_not_exists(#pk)").name("#pk", partition_key.clone());
-        let at_version = |expected: u64| {
-            if expected == 0 {
-                absent()
-            } else {
-                Condition::new("#version = :expected")
-                    .name("#version", snapshot::VERSION_ATTRIBUTE)
-                    .value(":expected", number_value(expected))
-            }
-        };
         let writes = commit.plans.iter().any(|plan| !plan.events.is_empty());
         let mut actions = Vec::new();
-        let mut snapshots = Vec::new();
         for (index, plan) in commit.plans.iter().enumerate() {
             if plan.events.is_empty() {
                 // Its decision depends on its version as much as the others'
-                // writes do theirs: a transaction that writes guards it too.
+                // writes do theirs: a commit that writes guards it too.
                 if writes {
                     actions.push(Action {
                         role: Role::Check { plan: index },
-                        key: keys::head(A::TYPE, &plan.id),
+                        key: keys::event(A::TYPE, &plan.id, plan.expected.saturating_add(1)),
                         item: None,
-                        condition: at_version(plan.expected),
+                        condition: absent(),
                     });
                 }
                 continue;
             }
-            let version = plan.version();
-            let head = HeadRecord {
-                aggregate_type: A::TYPE.to_owned(),
-                aggregate_id: plan.id.clone(),
-                version,
-                last_commit: commit.commit_id,
-                updated_at: commit.now,
-            };
-            let head_item = dynago::item::to_item(&head).map_err(|e| {
-                serialize_error(
-                    format!("the head of {}", Self::aggregate_name(&plan.id)),
-                    &e,
-                )
-            })?;
-            actions.push(Action {
-                role: Role::Head { plan: index },
-                key: keys::head(A::TYPE, &plan.id),
-                item: Some(head_item),
-                condition: at_version(plan.expected),
-            });
+            // Events handed in under a version of the caller's: that the
+            // stream reached it is checked too, or an expected version past
+            // the stream's end would leave a gap.
+            if plan.previous.is_none() && plan.expected > 0 {
+                actions.push(Action {
+                    role: Role::Reached { plan: index },
+                    key: keys::event(A::TYPE, &plan.id, plan.expected),
+                    item: None,
+                    condition: Condition::new("attribute_exists(#pk)")
+                        .name("#pk", partition_key.clone()),
+                });
+            }
             for event in &plan.events {
                 actions.push(Action {
                     role: Role::Event {
@@ -175,23 +164,7 @@ impl<A: Aggregate> EventStore<A> {
                     condition: absent(),
                 });
             }
-            if let (true, Some(state)) = (plan.snapshot, &plan.state) {
-                if let Some(item) = self.snapshot_item(&plan.id, version, state) {
-                    snapshots.push(Action {
-                        role: Role::Snapshot { plan: index },
-                        key: keys::snapshot(A::TYPE, &plan.id),
-                        item: Some(item),
-                        condition: Condition::new(
-                            "attribute_not_exists(#pk) OR #version < :version",
-                        )
-                        .name("#pk", partition_key.clone())
-                        .name("#version", snapshot::VERSION_ATTRIBUTE)
-                        .value(":version", number_value(version)),
-                    });
-                }
-            }
         }
-        let mut record = None;
         if let (Some(command_id), true) = (commit.command_id, writes) {
             let item = CommandRecord {
                 command_id: command_id.clone(),
@@ -213,7 +186,7 @@ impl<A: Aggregate> EventStore<A> {
                     .command_record_lifetime()
                     .map(|lifetime| expiry(commit.now, lifetime)),
             };
-            record = Some(Action {
+            actions.push(Action {
                 role: Role::Command,
                 key: keys::command(A::TYPE, command_id),
                 item: Some(dynago::item::to_item(&item).map_err(|e| {
@@ -222,31 +195,33 @@ impl<A: Aggregate> EventStore<A> {
                 condition: absent(),
             });
         }
-        // Nor does a snapshot that would take the transaction over DynamoDB's
-        // limits of actions or bytes: it is left out, and the events go in.
-        let mut count = actions.len() + usize::from(record.is_some());
-        let mut size = 0;
-        for action in actions.iter().chain(&record) {
-            size += self.action_size(action)?;
-        }
-        for snapshot in snapshots {
-            let snapshot_size = self.action_size(&snapshot)?;
-            if count < MAX_TRANSACTION_ACTIONS && size + snapshot_size <= MAX_TRANSACTION_SIZE {
-                count += 1;
-                size += snapshot_size;
-                actions.push(snapshot);
-            } else if let Role::Snapshot { plan } = snapshot.role {
-                tracing::warn!(
-                    aggregate = %Self::aggregate_name(&commit.plans[plan].id),
-                    actions = count,
-                    size,
-                    snapshot_size,
-                    "snapshot does not fit in the transaction of its events; not saved"
-                );
-            }
-        }
-        actions.extend(record);
         Ok(actions)
+    }
+
+    /// The snapshots a commit makes due, each under the condition that no
+    /// newer one is stored.
+    pub(crate) fn snapshot_writes(&self, commit: &Commit<'_, A>) -> Vec<SnapshotWrite> {
+        let partition_key = self.table().partition_key().to_owned();
+        commit
+            .plans
+            .iter()
+            .enumerate()
+            .filter(|(_, plan)| plan.snapshot && !plan.events.is_empty())
+            .filter_map(|(index, plan)| {
+                let state = plan.state.as_ref()?;
+                let version = plan.version();
+                let item = self.snapshot_item(&plan.id, version, state)?;
+                Some(SnapshotWrite {
+                    plan: index,
+                    key: keys::snapshot(A::TYPE, &plan.id),
+                    item,
+                    condition: Condition::new("attribute_not_exists(#pk) OR #version < :version")
+                        .name("#pk", partition_key.clone())
+                        .name("#version", snapshot::VERSION_ATTRIBUTE)
+                        .value(":version", number_value(version)),
+                })
+            })
+            .collect()
     }
 
     /// The item of a due snapshot, or `None` (with a warning) when it
@@ -271,12 +246,6 @@ impl<A: Aggregate> EventStore<A> {
         Some(item)
     }
 
-    /// The bytes an action's item weighs in a transaction, key included.
-    fn action_size(&self, action: &Action) -> Result<usize> {
-        let key = self.table().key_item(&action.key)?;
-        Ok(action.item.as_ref().map_or(0, dynago::item_size) + dynago::item_size(&key))
-    }
-
     /// Appends `events` to the aggregate `id` under the expected version
     /// `expected` (0 for a new aggregate), without deciding anything: for
     /// events decided elsewhere. No retry on a conflict, no snapshot; the
@@ -284,10 +253,9 @@ impl<A: Aggregate> EventStore<A> {
     ///
     /// # Errors
     ///
-    /// [`Error::Conflict`] with the version found when the stream is not at
-    /// `expected`; [`Error::VersionOutOfRange`] when the versions would pass
-    /// `u64::MAX`; [`Error::CorruptStream`] when the stream's head item is
-    /// not a head; [`Error::RetriesExhausted`] when a transient error
+    /// [`Error::Conflict`] with the version the stream is at (read after the
+    /// failed condition) when it is not at `expected`, ahead or behind; [`Error::VersionOutOfRange`]
+    /// when the versions would pass `u64::MAX`; [`Error::RetriesExhausted`] when a transient error
     /// outlasts the retry policy and nothing was written;
     /// [`Error::OutcomeUnknown`] when it cannot be told whether the events
     /// were written; [`Error::Table`] for limits and DynamoDB failures.
@@ -325,9 +293,25 @@ impl<A: Aggregate> EventStore<A> {
         };
         self.remember(&id, None);
         let budget = SendBudget::new(self.retry_policy().attempts());
-        self.commit(&commit, &Requests::default(), &budget).await?;
-        let [plan] = plans;
-        Ok(plan.events)
+        let requests = Requests::default();
+        match self.commit(&commit, &requests, &budget).await {
+            Ok(_) => {
+                let [plan] = plans;
+                Ok(plan.events)
+            }
+            // The failed condition says only that the stream is elsewhere:
+            // the caller, who chose the version, is told where.
+            Err(Error::Conflict {
+                aggregate,
+                expected,
+                ..
+            }) => Err(Error::Conflict {
+                aggregate,
+                expected,
+                actual: self.last_version(&id, &requests).await?,
+            }),
+            Err(error) => Err(error),
+        }
     }
 }
 

@@ -115,9 +115,9 @@ pub(crate) struct Known<A> {
     pub(crate) snapshot_version: u64,
     /// Taken from the cache rather than read: it may be behind the stream.
     pub(crate) cached: bool,
-    /// The version a failed append found the stream at (0: none): the
-    /// events up to it exist, so reading on must reach it.
-    pub(crate) head_at_least: u64,
+    /// The version a failed append found taken (0: none): the events up
+    /// to it exist, so reading on must reach it.
+    pub(crate) taken: u64,
 }
 
 impl<A: Aggregate> EventStore<A> {
@@ -278,7 +278,7 @@ impl<A: Aggregate> EventStore<A> {
         let seen = lock(known).remove(id);
         let loaded = match seen {
             Some(seen) => {
-                let floor = seen.head_at_least;
+                let floor = seen.taken;
                 let loaded = self
                     .catch_up(
                         id,
@@ -289,14 +289,14 @@ impl<A: Aggregate> EventStore<A> {
                         requests,
                     )
                     .await?;
-                // The append that failed found the stream at `floor`, and a
-                // stream's events are written with its head: when they are
-                // not there, reading again would find the same, forever.
+                // The append that failed found version `floor` taken: when
+                // reading on does not reach it, reading again would find
+                // the same, forever.
                 if loaded.version < floor {
                     return Err(Error::CorruptStream {
                         aggregate: Self::aggregate_name(id),
                         reason: format!(
-                            "its head says version {floor} but its events end at version {}",
+                            "an append found version {floor} taken, but its events end at version {}",
                             loaded.version
                         ),
                     });
@@ -310,7 +310,7 @@ impl<A: Aggregate> EventStore<A> {
                         version: cached.version,
                         snapshot_version: cached.snapshot_version,
                         cached: true,
-                        head_at_least: 0,
+                        taken: 0,
                     })
                 }
                 None => self.load_counted(id, None, requests).await?,
@@ -321,7 +321,7 @@ impl<A: Aggregate> EventStore<A> {
             version: loaded.version,
             snapshot_version: loaded.snapshot_version,
             cached: false,
-            head_at_least: 0,
+            taken: 0,
         })
     }
 
@@ -359,7 +359,7 @@ impl<A: Aggregate> EventStore<A> {
                     version: loaded.version,
                     snapshot_version: loaded.snapshot_version,
                     cached: false,
-                    head_at_least: 0,
+                    taken: 0,
                 };
                 if current.version != seen {
                     self.remember(
@@ -476,7 +476,7 @@ impl<A: Aggregate> EventStore<A> {
                     if let Some(mut previous) = plan.previous {
                         if let Some((aggregate, actual)) = found {
                             if aggregate == Self::aggregate_name(&plan.id) {
-                                previous.head_at_least = actual;
+                                previous.taken = actual;
                             }
                         }
                         known.insert(plan.id, previous);

@@ -278,6 +278,15 @@ impl Origin {
         }
     }
 
+    /// The error for an item among the events whose sort key `sort` is not
+    /// an event key.
+    pub(crate) fn not_an_event_key(&self, sort: &str) -> Error {
+        self.corrupt(
+            0,
+            format!("the item with sort key {sort:?} is among the events but its key is not an event key (`e#` and 20 digits)"),
+        )
+    }
+
     fn corrupt(&self, version: u64, reason: String) -> Error {
         Error::CorruptEvent {
             aggregate: self.aggregate.clone(),
@@ -323,12 +332,7 @@ impl Origin {
                 ))
             }
         };
-        let version = keys::parse_event_sort(&sort).ok_or_else(|| {
-            self.corrupt(
-                0,
-                format!("the item with sort key {sort:?} is among the events but its key is not an event key (`e#` and 20 digits)"),
-            )
-        })?;
+        let version = keys::parse_event_sort(&sort).ok_or_else(|| self.not_an_event_key(&sort))?;
         let payload = item.remove(PAYLOAD);
         let header = H::from_item(item).map_err(|e| {
             self.corrupt(

@@ -12,8 +12,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The aggregate's stream moved on: an append expected version `expected`
-    /// but the stream was at `actual`. Nothing was written.
+    /// The aggregate's stream is not where an append expected it: it
+    /// expected version `expected` and found `actual`. Nothing was written.
     #[error(
         "conflict on aggregate {aggregate}: expected version {expected}, found version {actual}"
     )]
@@ -22,7 +22,11 @@ pub enum Error {
         aggregate: String,
         /// The version the append expected.
         expected: u64,
-        /// The version the stream was at, read from the failed condition.
+        /// The version found: from a command, the version of the event that
+        /// took the place of its first (the stream reached at least that);
+        /// from [`EventStore::append`](crate::EventStore::append), the
+        /// stream's version, read after the failed condition (below
+        /// `expected` when the stream is behind it).
         actual: u64,
     },
 
@@ -123,11 +127,11 @@ pub enum Error {
         found: u64,
     },
 
-    /// The stream's bookkeeping contradicts its events: events exist but
-    /// the stream head is missing, the head is not a head, or it lags
-    /// behind (or runs ahead of) the events read. Another writer wrote
-    /// outside this store; nothing was written, and the command is not
-    /// retried (deciding again would meet the same stream).
+    /// The stream contradicts itself: an append found a version taken that
+    /// reading the events does not reach, or a command record names events
+    /// that are not there (or not its own). Another writer wrote outside
+    /// this store; nothing was written, and the command is not retried
+    /// (deciding again would meet the same stream).
     #[error("the stream of aggregate {aggregate} is corrupt: {reason}")]
     CorruptStream {
         /// The aggregate, as `type#id`.
@@ -204,8 +208,8 @@ impl Error {
 
     /// The stored data of an aggregate cannot be trusted: an event that
     /// cannot be read ([`CorruptEvent`](Error::CorruptEvent)), a missing
-    /// version ([`VersionGap`](Error::VersionGap)) or a stream head that
-    /// contradicts the events ([`CorruptStream`](Error::CorruptStream)).
+    /// version ([`VersionGap`](Error::VersionGap)) or a stream that
+    /// contradicts itself ([`CorruptStream`](Error::CorruptStream)).
     /// Never retried; it takes a person to repair.
     pub fn is_corrupt(&self) -> bool {
         matches!(

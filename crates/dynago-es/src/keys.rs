@@ -3,18 +3,16 @@
 //! | item | partition key | sort key |
 //! |---|---|---|
 //! | event | `{type}#{id}` | `e#{version, 20 digits}` |
-//! | stream head | `{type}#{id}` | `head` |
 //! | snapshot | `{type}#{id}` | `snapshot` |
 //! | command record | `cmd#{type}#{command id}` | `command` |
 //!
 //! Zero-padded versions sort as numbers, so a range query reads events in
-//! order; `e#…` < `head` < `snapshot` keeps the events of a partition together.
+//! order; `e#…` < `snapshot` keeps the events of a partition together.
 
 use dynago::{string_value, Key};
 
 use crate::id::{AggregateId, CommandId};
 
-pub(crate) const HEAD: &str = "head";
 pub(crate) const SNAPSHOT: &str = "snapshot";
 pub(crate) const COMMAND: &str = "command";
 
@@ -65,10 +63,6 @@ pub(crate) fn event(aggregate_type: &str, id: &AggregateId, version: u64) -> Key
     Key::new(string_value(stream(aggregate_type, id))).sort(string_value(event_sort(version)))
 }
 
-pub(crate) fn head(aggregate_type: &str, id: &AggregateId) -> Key {
-    Key::new(string_value(stream(aggregate_type, id))).sort(string_value(HEAD))
-}
-
 pub(crate) fn snapshot(aggregate_type: &str, id: &AggregateId) -> Key {
     Key::new(string_value(stream(aggregate_type, id))).sort(string_value(SNAPSHOT))
 }
@@ -85,11 +79,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn event_keys_sort_by_version_and_before_head() {
+    fn event_keys_sort_by_version_and_before_the_snapshot() {
         let mut keys = vec![
             event_sort(10),
             event_sort(9),
-            HEAD.to_owned(),
             SNAPSHOT.to_owned(),
             event_sort(100),
         ];
@@ -100,7 +93,6 @@ mod tests {
                 event_sort(9),
                 event_sort(10),
                 event_sort(100),
-                HEAD.to_owned(),
                 SNAPSHOT.to_owned()
             ]
         );
@@ -125,7 +117,7 @@ mod tests {
             "",
             "e#",
             "e#1",
-            "head",
+            "snapshot",
             "e#0000000000000000000x",
             "e#000000000000000000001",
             "e#+0000000000000000001",

@@ -4,33 +4,37 @@
 //! command causes, and an `apply` step that folds an event into the state.
 //! [`EventStore::execute`] does the rest: it loads the aggregate (newest
 //! snapshot plus every event after it), lets it decide, and appends the events
-//! in one DynamoDB transaction under the version it loaded. When another
+//! under the version it loaded: one conditional `PutItem` for one event, one
+//! transaction for more. When another
 //! writer got there first, it reads what changed and decides again, under a
 //! bounded `backon` retry policy.
 //!
 //! What the store guarantees:
 //!
 //! - **No lost update, no gap, no duplicate**: versions are exactly 1, 2, 3,
-//!   ...; a stale append writes nothing and fails with [`Error::Conflict`],
-//!   which carries the expected version and the one found, read from the
-//!   failed condition itself.
+//!   ...; each event is written under the condition that its version is
+//!   free, so a stale append writes nothing and fails with
+//!   [`Error::Conflict`], which carries the expected version and the one
+//!   found, read from the failed condition itself.
 //! - **A failed condition is not proof of a failed write**: every append
 //!   carries a commit id, so that when its answer is lost and it is sent
 //!   again, its own earlier success is recognised, never applied twice.
 //! - **Idempotent commands** ([`CommandOptions::command_id`]) and **atomic
 //!   commands across aggregates** ([`EventStore::execute_all`]).
 //! - **Snapshots that are provably right** ([`SnapshotPolicy`]): stamped with
-//!   the version whose state they hold, written in the same transaction as
-//!   the events, never replacing a newer one, ignored when their shape changed.
+//!   the version whose state they hold, written after the events, never
+//!   replacing a newer one, never blocking the events, ignored when their
+//!   shape changed.
 //! - **Events as readable data** ([`EventEnvelope`]): a native DynamoDB map per
 //!   payload, with type, schema version, ids, timestamp and [`Metadata`];
 //!   [`Upcaster`]s lift old payloads on read.
 //! - **Bad data reported, not retried**: an item among the events that is not
-//!   one, a missing version or a stream head that contradicts the events is a
+//!   one, a missing version or a stream that contradicts itself is a
 //!   typed error naming the aggregate ([`Error::is_corrupt`]), and
 //!   [`EventStore::open`] checks the table's key schema once at start-up.
-//! - **Cheap hot aggregates**: with [`StoreOptions::cache`], an uncontended
-//!   command costs one write request and no read.
+//! - **The cheapest correct write**: an uncontended one-event command is one
+//!   conditional `PutItem`, one write unit for an event under 1 KB; with
+//!   [`StoreOptions::cache`] it is the whole cost, no read.
 //!
 //! ```no_run
 //! use dynago::{Table, TableOptions};

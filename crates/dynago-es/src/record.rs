@@ -1,24 +1,10 @@
-//! The bookkeeping items beside the events: stream heads and command records.
+//! The bookkeeping item beside the events: the records of commands.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::id::{AggregateId, CommandId};
-
-/// The head of an aggregate's stream: its version and the append that set it.
-///
-/// Every append writes it under the condition that it still holds the
-/// version the append expects, so that a stale append fails and the failed
-/// condition returns the version that is there.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct HeadRecord {
-    pub(crate) aggregate_type: String,
-    pub(crate) aggregate_id: AggregateId,
-    pub(crate) version: u64,
-    pub(crate) last_commit: Uuid,
-    pub(crate) updated_at: DateTime<Utc>,
-}
 
 /// The record of a command that carried an id: written once, in the same
 /// transaction as its events.

@@ -199,6 +199,14 @@ pub(crate) fn round_trip<S: Serialize + DeserializeOwned>(
     decode_faithfully(&encode_state(state)?)
 }
 
+/// The version a snapshot item is stamped with; `None` for an item that is
+/// not a snapshot.
+pub(crate) fn stamp_of(item: &Item) -> Option<u64> {
+    serde_dynamo::aws_sdk_dynamodb_1::from_item::<SnapshotStamp>(item.clone())
+        .ok()
+        .map(|stamp| stamp.version)
+}
+
 /// Reads a snapshot item: `None` (with a warning) when it is of another state
 /// version or does not deserialize, so that the caller replays events instead.
 pub(crate) fn from_item<A: Aggregate>(mut item: Item, aggregate: &str) -> Option<(A, u64)> {

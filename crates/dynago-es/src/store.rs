@@ -562,6 +562,31 @@ impl<A: Aggregate> EventStore<A> {
             })
     }
 
+    /// The version of the last event of `id` (0 for none): one consistent
+    /// query of one key, newest first.
+    pub(crate) async fn last_version(&self, id: &AggregateId, requests: &Requests) -> Result<u64> {
+        let origin = self.origin(id);
+        requests.add(1);
+        let table = self.table();
+        let page = self
+            .events_query(id, 1, u64::MAX)
+            .descending()
+            .limit(1)
+            .projection("#sk")
+            .send_raw()
+            .await?;
+        let sort_key = table.sort_key().unwrap_or_default();
+        match page.items.first() {
+            None => Ok(0),
+            Some(item) => match item.get(sort_key) {
+                Some(dynago::AttributeValue::S(sort)) => {
+                    keys::parse_event_sort(sort).ok_or_else(|| origin.not_an_event_key(sort))
+                }
+                other => Err(origin.not_an_event_key(&format!("{other:?}"))),
+            },
+        }
+    }
+
     /// Where the events of `id` are read from.
     fn origin(&self, id: &AggregateId) -> Origin {
         Origin::new(

@@ -151,7 +151,6 @@ async fn commands_run_on(partition: &str, sort: &str) {
         sorts
     };
     let mut expected: Vec<String> = (1..=7).map(|v| format!("e#{v:020}")).collect();
-    expected.push("head".into());
     expected.push("snapshot".into());
     assert_eq!(sorts("account#acc"), expected);
     let records: Vec<&Item> = items

@@ -28,7 +28,7 @@ fn too_many_actions(error: &Error) -> usize {
 }
 
 #[tokio::test]
-async fn a_command_of_more_than_99_events_is_refused_before_sending() {
+async fn a_command_of_more_than_100_events_is_refused_before_sending() {
     let store = common::store(StoreOptions::default()).await;
     store
         .execute("big", common::open("ada"))
@@ -39,12 +39,12 @@ async fn a_command_of_more_than_99_events_is_refused_before_sending() {
         .execute(
             "big",
             AccountCommand::DepositMany {
-                amounts: vec![1; 100],
+                amounts: vec![1; 101],
             },
         )
         .await
         .expect_err("101 actions");
-    assert_eq!(too_many_actions(&error), 101, "100 events and the head");
+    assert_eq!(too_many_actions(&error), 101, "101 events");
     assert!(!error.is_conflict() && !error.is_retryable());
     assert_eq!(
         store.table().request_count() - before,
@@ -53,112 +53,95 @@ async fn a_command_of_more_than_99_events_is_refused_before_sending() {
     );
     assert_eq!(store.load("big").await.expect("load").version, 1);
     assert_eq!(common::versions(&store, "big").await, vec![1]);
-    // 99 events and the head make exactly 100 actions.
+    // 100 events make exactly 100 actions.
     let outcome = store
         .execute(
             "big",
             AccountCommand::DepositMany {
-                amounts: vec![1; 99],
+                amounts: vec![1; 100],
             },
         )
         .await
         .expect("100 actions");
-    assert_eq!(outcome.version, 100);
+    assert_eq!(outcome.version, 101);
     // The command record counts too.
     let with_id = CommandOptions::default().command_id(CommandId::new("big-1"));
     let error = store
         .execute_with(
             "big",
             AccountCommand::DepositMany {
-                amounts: vec![1; 99],
+                amounts: vec![1; 100],
             },
             with_id.clone(),
         )
         .await
         .expect_err("101 actions");
-    assert_eq!(
-        too_many_actions(&error),
-        101,
-        "99 events, the head, the record"
-    );
-    assert_eq!(store.load("big").await.expect("load").version, 100);
+    assert_eq!(too_many_actions(&error), 101, "100 events and the record");
+    assert_eq!(store.load("big").await.expect("load").version, 101);
     let outcome = store
         .execute_with(
             "big",
             AccountCommand::DepositMany {
-                amounts: vec![1; 98],
+                amounts: vec![1; 99],
             },
             with_id,
         )
         .await
         .expect("100 actions");
-    assert_eq!(outcome.version, 198);
+    assert_eq!(outcome.version, 200);
 }
 
 #[tokio::test]
 async fn a_new_aggregate_stays_empty_when_its_first_command_is_too_big() {
     let store = common::journal_store(StoreOptions::default()).await;
     let error = store
-        .execute("fresh", Write::sized(100, 10))
+        .execute("fresh", Write::sized(101, 10))
         .await
         .expect_err("101 actions");
     assert_eq!(too_many_actions(&error), 101);
     let loaded = store.load("fresh").await.expect("load");
     assert_eq!((loaded.version, loaded.events_read), (0, 0));
     assert_eq!(
-        common::raw_get(store.table(), common::head_key("journal", "fresh")).await,
-        None
+        common::raw_event_versions(store.table(), "journal", "fresh").await,
+        Vec::<u64>::new()
     );
 }
 
 #[tokio::test]
-async fn a_due_snapshot_never_blocks_the_events() {
-    // 99 events and the head fill the transaction: the due snapshot is left out.
+async fn a_due_snapshot_is_written_on_its_own_beside_a_full_transaction() {
+    // 100 events fill the transaction; the snapshot they make due is written
+    // after them, on its own.
     let store = common::store(StoreOptions::default().snapshots(SnapshotPolicy::Every(10))).await;
     store
         .execute("full", common::open("ada"))
         .await
         .expect("open");
+    let before = store.table().request_count();
     let outcome = store
         .execute(
             "full",
             AccountCommand::DepositMany {
-                amounts: vec![2; 99],
+                amounts: vec![2; 100],
             },
         )
         .await
-        .expect("the events go in without their snapshot");
-    assert_eq!(outcome.version, 100);
+        .expect("the events and their snapshot");
+    assert_eq!(outcome.version, 101);
     assert_eq!(
-        common::raw_get(store.table(), common::snapshot_key("account", "full")).await,
-        None
+        store.table().request_count() - before,
+        4,
+        "the snapshot, the events, the commit, the new snapshot"
     );
     let loaded = store.load("full").await.expect("load");
     assert_eq!(
         (
             loaded.version,
             loaded.snapshot_version,
+            loaded.events_read,
             loaded.state.balance
         ),
-        (100, 0, 198)
+        (101, 101, 0, 200)
     );
-    // The next due snapshot is written as usual.
-    let outcome = store
-        .execute(
-            "full",
-            AccountCommand::DepositMany {
-                amounts: vec![1; 10],
-            },
-        )
-        .await
-        .expect("deposit");
-    assert_eq!(outcome.version, 110);
-    let loaded = store.load("full").await.expect("load");
-    assert_eq!(
-        (loaded.version, loaded.snapshot_version, loaded.events_read),
-        (110, 110, 0)
-    );
-    assert_eq!(loaded.state.balance, 208);
 }
 
 /// A journal that keeps its last entry in its state: its snapshots weigh as
@@ -187,39 +170,25 @@ impl Aggregate for Scrapbook {
 }
 
 #[tokio::test]
-async fn a_due_snapshot_that_would_pass_4_mb_is_left_out() {
+async fn a_large_snapshot_beside_4_mb_of_events_is_written_on_its_own() {
     let store = EventStore::<Scrapbook>::new(
         common::table().await,
         StoreOptions::default().snapshots(SnapshotPolicy::Every(1)),
     )
     .expect("store");
-    // 3.8 MB of events; with a 380 KB snapshot the transaction would pass 4 MB.
+    // 3.8 MB of events; their 380 KB snapshot would not fit in their
+    // transaction, and is not in it.
     let outcome = store
         .execute("book", Write::sized(10, 380 * 1024))
         .await
-        .expect("the events go in without their snapshot");
+        .expect("the events, then their snapshot");
     assert_eq!(outcome.version, 10);
-    assert_eq!(
-        common::raw_get(store.table(), common::snapshot_key("scrapbook", "book")).await,
-        None
-    );
     let loaded = store.load("book").await.expect("load");
     assert_eq!(
         (loaded.version, loaded.snapshot_version, loaded.events_read),
-        (10, 0, 10)
+        (10, 10, 0)
     );
     assert_eq!(loaded.state.last.len(), 380 * 1024);
-    let outcome = store
-        .execute("book", Write::sized(1, 100))
-        .await
-        .expect("write");
-    assert_eq!(outcome.version, 11);
-    let loaded = store.load("book").await.expect("load");
-    assert_eq!(
-        (loaded.version, loaded.snapshot_version, loaded.events_read),
-        (11, 11, 0)
-    );
-    assert_eq!((loaded.state.entries, loaded.state.last.len()), (11, 100));
 }
 
 #[tokio::test]
@@ -378,6 +347,29 @@ async fn an_expected_version_past_the_last_is_a_typed_error() {
     assert_eq!(common::contents(store.table()).await, before);
 }
 
+/// A journal that keeps every entry in its state: its snapshots outgrow
+/// DynamoDB's item size long before its events do.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Archive {
+    entries: Vec<String>,
+}
+
+impl Aggregate for Archive {
+    const TYPE: &'static str = "archive";
+    type Command = Write;
+    type Event = JournalEvent;
+    type Error = NothingToWrite;
+
+    fn handle(&self, command: &Write) -> Result<Vec<JournalEvent>, NothingToWrite> {
+        Journal::default().handle(command)
+    }
+
+    fn apply(&mut self, event: &JournalEvent) {
+        let JournalEvent::Written { text } = event;
+        self.entries.push(text.clone());
+    }
+}
+
 #[tokio::test]
 async fn a_snapshot_left_out_for_its_size_is_not_the_last_snapshot() {
     // Cached, so that the next decision's `last_snapshot` comes from what
@@ -386,35 +378,30 @@ async fn a_snapshot_left_out_for_its_size_is_not_the_last_snapshot() {
     let record = std::sync::Arc::clone(&seen);
     let policy = SnapshotPolicy::custom(move |due: &dynago_es::SnapshotDue| {
         record.lock().expect("the record").push(due.last_snapshot);
-        due.after >= 100
+        true
     });
-    let store = common::store(StoreOptions::default().snapshots(policy).cache(10)).await;
+    let store = EventStore::<Archive>::new(
+        common::table().await,
+        StoreOptions::default().snapshots(policy).cache(10),
+    )
+    .expect("store");
     store
-        .execute("full", common::open("ada"))
+        .execute("big", Write::sized(2, 300 * 1024))
         .await
-        .expect("open");
-    store
-        .execute(
-            "full",
-            AccountCommand::DepositMany {
-                amounts: vec![2; 99],
-            },
-        )
-        .await
-        .expect("the events go in without their snapshot");
+        .expect("600 KB of entries, and no snapshot of them");
     assert_eq!(
-        common::raw_get(store.table(), common::snapshot_key("account", "full")).await,
+        common::raw_get(store.table(), common::snapshot_key("archive", "big")).await,
         None
     );
     store
-        .execute("full", AccountCommand::Deposit { amount: 1 })
+        .execute("big", Write::sized(1, 10))
         .await
-        .expect("the next deposit, with its snapshot");
+        .expect("the next entry");
     assert_eq!(
         *seen.lock().expect("the record"),
-        vec![0, 0, 0],
-        "the snapshot due at 100 was left out"
+        vec![0, 0],
+        "the snapshot due at 2 was left out"
     );
-    let loaded = store.load("full").await.expect("load");
-    assert_eq!((loaded.version, loaded.snapshot_version), (101, 101));
+    let loaded = store.load("big").await.expect("load");
+    assert_eq!((loaded.version, loaded.snapshot_version), (3, 0));
 }

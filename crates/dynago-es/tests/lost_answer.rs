@@ -30,12 +30,14 @@ fn store(table: Table, options: StoreOptions) -> EventStore<Account> {
     EventStore::new(table, options).expect("a store")
 }
 
-/// The answer of the next TransactWriteItems only is lost; with `strip`,
+/// The answer of the next commit (a PutItem for one event, a
+/// TransactWriteItems for more or with a command id) only is lost; with `strip`,
 /// DynamoDB does not see the client request tokens.
 fn lose_next_commit(strip: bool) -> FaultPlan {
     FaultPlan::default()
         .drop_answer(1.0)
         .operation("TransactWriteItems")
+        .operation("PutItem")
         .first(1)
         .strip_client_request_tokens(strip)
 }
@@ -94,7 +96,11 @@ async fn assert_deposits(store: &EventStore<Account>, id: &str, amounts: &[i64])
 
 /// One deposit whose commit answer is lost, resent by the SDK
 /// (`sdk_attempts` > 1) or by the store (`sdk_attempts` = 1).
-async fn lost_commit_lands_once(sdk_attempts: u32, strip: bool, options: CommandOptions) {
+async fn lost_commit_lands_once(sdk_attempts: u32, strip: bool, command_id: Option<&str>) {
+    let options = match command_id {
+        Some(id) => CommandOptions::default().command_id(CommandId::new(id)),
+        None => CommandOptions::default(),
+    };
     let (direct, proxied, proxy) = behind_proxy(sdk_attempts).await;
     let accounts = store(proxied, StoreOptions::default());
     open(&accounts, "acc").await;
@@ -111,33 +117,35 @@ async fn lost_commit_lands_once(sdk_attempts: u32, strip: bool, options: Command
 
     let stats = proxy.stats();
     assert_eq!(stats.dropped_answers, 1);
+    assert_eq!(common::writes(&stats), 3, "open, lost, resent: {stats:?}");
+    // One event is one PutItem, which has no token; with a command id the
+    // commit is a transaction.
+    let transaction = command_id.is_some();
     assert_eq!(
         stats.requests_for("TransactWriteItems"),
-        3,
-        "open, lost, resent: {stats:?}"
+        if transaction { 2 } else { 0 },
+        "{stats:?}"
     );
-    assert_eq!(stats.tokens_stripped, if strip { 2 } else { 0 });
+    assert_eq!(
+        stats.tokens_stripped,
+        if strip && transaction { 2 } else { 0 }
+    );
     assert_deposits(&store(direct, StoreOptions::default()), "acc", &[100]).await;
 }
 
 #[tokio::test]
 async fn a_deposit_whose_commit_answer_is_lost_lands_once() {
     for strip in [false, true] {
-        lost_commit_lands_once(3, strip, CommandOptions::default()).await;
+        lost_commit_lands_once(3, strip, None).await;
     }
 }
 
 #[tokio::test]
 async fn without_sdk_retries_the_store_resends_and_recognises_its_commit() {
     for strip in [false, true] {
-        lost_commit_lands_once(1, strip, CommandOptions::default()).await;
+        lost_commit_lands_once(1, strip, None).await;
         // With a command id, the command record is recognised too.
-        lost_commit_lands_once(
-            1,
-            strip,
-            CommandOptions::default().command_id(CommandId::new("deposit-1")),
-        )
-        .await;
+        lost_commit_lands_once(1, strip, Some("deposit-1")).await;
     }
 }
 
@@ -372,7 +380,8 @@ async fn a_commit_that_took_place_before_its_resends_were_throttled_is_reported_
             lose_next_commit(strip).then(
                 FaultPlan::default()
                     .throttle(Throttle::Throttling, 1.0)
-                    .operation("TransactWriteItems"),
+                    .operation("TransactWriteItems")
+                    .operation("PutItem"),
             ),
         );
         let outcome = accounts
@@ -387,7 +396,7 @@ async fn a_commit_that_took_place_before_its_resends_were_throttled_is_reported_
             "{stats:?}"
         );
         assert_eq!(
-            stats.requests_for("TransactWriteItems"),
+            common::writes(&stats),
             3,
             "open, lost, throttled: {stats:?}"
         );
@@ -431,7 +440,8 @@ async fn throttled_sends_that_never_took_place_stay_retryable() {
     proxy.set_plan(
         FaultPlan::default()
             .throttle(Throttle::Throttling, 1.0)
-            .operation("TransactWriteItems"),
+            .operation("TransactWriteItems")
+            .operation("PutItem"),
     );
     let error = accounts
         .execute("acc", deposit(100))
@@ -453,10 +463,10 @@ async fn throttled_sends_that_never_took_place_stay_retryable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_commit_is_recognised_by_its_first_event_after_others_appended() {
     // The answer of the deposit is lost; while its resend is held in the
-    // proxy, another writer appends. The resend (tokens stripped, so that
-    // DynamoDB evaluates it again) then finds the head at the rival's
-    // version: only the first event, which carries the deposit's commit id,
-    // says the deposit is in.
+    // proxy, another writer appends. The resend (DynamoDB evaluates it
+    // again: a PutItem has no token) then fails on its own first event,
+    // which carries the deposit's commit id: the deposit is in, whatever
+    // came after it.
     let (direct, proxied, proxy) = behind_proxy(1).await;
     let accounts = store(proxied, StoreOptions::default());
     open(&accounts, "acc").await;
@@ -464,9 +474,8 @@ async fn a_lost_commit_is_recognised_by_its_first_event_after_others_appended() 
         lose_next_commit(true).then(
             FaultPlan::default()
                 .latency(Duration::from_secs(3), 1.0)
-                .operation("TransactWriteItems")
-                .first(1)
-                .strip_client_request_tokens(true),
+                .operation("PutItem")
+                .first(1),
         ),
     );
     let rival = store(direct.clone(), StoreOptions::default());
@@ -495,7 +504,11 @@ async fn a_lost_commit_is_recognised_by_its_first_event_after_others_appended() 
     let stats = proxy.stats();
     assert_eq!(stats.dropped_answers, 1);
     assert_eq!(stats.delayed, 1, "the resend: {stats:?}");
-    assert_eq!(stats.tokens_stripped, 2);
+    assert_eq!(
+        stats.requests_for("PutItem"),
+        3,
+        "open, lost, resent: {stats:?}"
+    );
     // Open, the deposit once, the rival's: three event items.
     let reader = store(direct, StoreOptions::default());
     assert_eq!(

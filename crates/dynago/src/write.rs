@@ -28,6 +28,7 @@ pub struct PutItem {
     item: Result<Item>,
     condition: WriteCondition,
     return_old: bool,
+    write_id: bool,
 }
 
 /// What a put or a delete did.
@@ -95,6 +96,31 @@ impl Table {
             key,
             condition: WriteCondition::default(),
             return_old: false,
+            write_id: true,
+        }
+    }
+
+    /// Writes `item` as it is under `key` (the key attributes added): for
+    /// items built by hand, or by [`item::to_item`](crate::item::to_item).
+    ///
+    /// ```no_run
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use dynago::{number_value, string_value, Item, Key};
+    ///
+    /// let mut item = Item::new();
+    /// item.insert("balance".into(), number_value(250));
+    /// table.put_item_raw(Key::new(string_value("account#1")), item).send().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn put_item_raw(&self, key: Key, item: Item) -> PutItem {
+        PutItem {
+            table: self.clone(),
+            item: Ok(item),
+            key,
+            condition: WriteCondition::default(),
+            return_old: false,
+            write_id: true,
         }
     }
 
@@ -280,6 +306,17 @@ impl PutItem {
         self
     }
 
+    /// Whether a conditional put carries a [write id](WRITE_ID_ATTRIBUTE)
+    /// (it does unless told otherwise). Leave it out only for items that
+    /// carry an id of their own by which you recognise your own write: a
+    /// put without one whose answer was lost fails its condition against
+    /// itself when the SDK sends it again, with the stored item in
+    /// [`Error::ConditionFailed`] for you to compare.
+    pub fn write_id(mut self, carry: bool) -> Self {
+        self.write_id = carry;
+        self
+    }
+
     /// Sends the request.
     ///
     /// A failed condition is an error, but for a conditional put that finds
@@ -301,7 +338,7 @@ impl PutItem {
             &self.key,
             item,
             self.condition.lock.as_ref(),
-            WriteId::when(guarded),
+            WriteId::when(guarded && self.write_id),
         )?;
         let (expression, names, values) = self.condition.parts(table.partition_key());
         let span = request_span(table, "PutItem", 1);

@@ -227,11 +227,6 @@ pub fn snapshot_key(aggregate_type: &str, id: &str) -> Key {
     Key::new(string_value(format!("{aggregate_type}#{id}"))).sort(string_value("snapshot"))
 }
 
-/// The key of the stream head of `{aggregate_type}#{id}`.
-pub fn head_key(aggregate_type: &str, id: &str) -> Key {
-    Key::new(string_value(format!("{aggregate_type}#{id}"))).sort(string_value("head"))
-}
-
 /// The item under `key`, as stored (consistent read).
 pub async fn raw_get(table: &Table, key: Key) -> Option<Item> {
     table
@@ -385,4 +380,10 @@ pub async fn raw_event_versions(table: &Table, aggregate_type: &str, id: &str) -
         .filter_map(|item| string(item, "sk").strip_prefix("e#").map(str::to_owned))
         .map(|digits| digits.parse().expect("a version"))
         .collect()
+}
+
+/// The commits a proxy saw: one-event commits are `PutItem`s, the others
+/// `TransactWriteItems`.
+pub fn writes(stats: &dynago_local::ProxyStats) -> u64 {
+    stats.requests_for("PutItem") + stats.requests_for("TransactWriteItems")
 }

@@ -1,0 +1,199 @@
+//! What each kind of command sends, counted through a proxy, and what it
+//! costs by AWS's rules (a write 1 unit per started KB of each item, twice
+//! that inside a transaction), from the sizes of the items it wrote.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Account, AccountCommand};
+use dynago::{Item, Table};
+use dynago_es::{AggregateId, CommandId, CommandOptions, EventStore, SnapshotPolicy, StoreOptions};
+use dynago_local::{FaultPlan, FaultProxy, ProxyStats};
+
+async fn behind_proxy() -> (Table, Table, FaultProxy) {
+    let direct = common::table().await;
+    let (proxied, proxy) = common::through_proxy(&direct, FaultPlan::default(), 1, |o| o).await;
+    (direct, proxied, proxy)
+}
+
+/// The requests by operation between two snapshots of the proxy's counts.
+fn sent(before: &ProxyStats, after: &ProxyStats) -> BTreeMap<String, u64> {
+    after
+        .by_operation
+        .iter()
+        .map(|(op, n)| {
+            (
+                op.clone(),
+                n - before.by_operation.get(op).copied().unwrap_or(0),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+fn ops(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(op, n)| ((*op).to_owned(), *n)).collect()
+}
+
+/// Write units of an item written on its own: one per started KB.
+fn units(item: &Item) -> u64 {
+    let size = u64::try_from(dynago::item_size(item)).expect("a size");
+    size.div_ceil(1024).max(1)
+}
+
+async fn event(table: &Table, id: &str, version: u64) -> Item {
+    common::raw_get(table, common::event_key("account", id, version))
+        .await
+        .expect("the event")
+}
+
+fn deposit(amount: i64) -> AccountCommand {
+    AccountCommand::Deposit { amount }
+}
+
+#[tokio::test]
+async fn an_uncontended_one_event_command_is_one_put_of_one_write_unit() {
+    let (direct, proxied, proxy) = behind_proxy().await;
+    let cached =
+        EventStore::<Account>::new(proxied, StoreOptions::default().cache(10)).expect("a store");
+
+    let before = proxy.stats();
+    cached
+        .execute("acc", common::open("ada"))
+        .await
+        .expect("open");
+    assert_eq!(
+        sent(&before, &proxy.stats()),
+        ops(&[("PutItem", 1), ("Query", 1)]),
+        "the first command loads, then puts its one event"
+    );
+
+    let before = proxy.stats();
+    let outcome = cached.execute("acc", deposit(5)).await.expect("deposit");
+    assert_eq!(outcome.requests, 1);
+    assert_eq!(
+        sent(&before, &proxy.stats()),
+        ops(&[("PutItem", 1)]),
+        "cached: one conditional put and nothing else"
+    );
+    assert_eq!(
+        units(&event(&direct, "acc", 2).await),
+        1,
+        "an event under 1 KB"
+    );
+}
+
+#[tokio::test]
+async fn commands_of_several_items_are_one_transaction_of_those_items() {
+    let (direct, proxied, proxy) = behind_proxy().await;
+    let cached =
+        EventStore::<Account>::new(proxied, StoreOptions::default().cache(10)).expect("a store");
+    for id in ["a", "b"] {
+        cached.execute(id, common::open(id)).await.expect("open");
+    }
+
+    // k events: one transaction of k items, 2 units each.
+    let before = proxy.stats();
+    cached
+        .execute(
+            "a",
+            AccountCommand::DepositMany {
+                amounts: vec![1, 2, 3],
+            },
+        )
+        .await
+        .expect("three deposits");
+    assert_eq!(
+        sent(&before, &proxy.stats()),
+        ops(&[("TransactWriteItems", 1)])
+    );
+    let mut wcu = 0;
+    for version in 2..=4 {
+        wcu += 2 * units(&event(&direct, "a", version).await);
+    }
+    assert_eq!(wcu, 6, "2k for k events under 1 KB");
+
+    // A command id: the event and the record, after reading the record.
+    let before = proxy.stats();
+    cached
+        .execute_with(
+            "a",
+            deposit(4),
+            CommandOptions::default().command_id(CommandId::new("c-1")),
+        )
+        .await
+        .expect("with an id");
+    assert_eq!(
+        sent(&before, &proxy.stats()),
+        ops(&[("GetItem", 1), ("TransactWriteItems", 1)])
+    );
+    let record = common::raw_get(
+        &direct,
+        dynago::Key::new(dynago::string_value("cmd#account#c-1"))
+            .sort(dynago::string_value("command")),
+    )
+    .await
+    .expect("the record");
+    assert_eq!(
+        2 * units(&event(&direct, "a", 5).await) + 2 * units(&record),
+        4
+    );
+
+    // A transfer: one event on each side.
+    let before = proxy.stats();
+    cached
+        .execute_all(
+            vec![
+                (
+                    AggregateId::from("a"),
+                    AccountCommand::Withdraw { amount: 3 },
+                ),
+                (AggregateId::from("b"), deposit(3)),
+            ],
+            CommandOptions::default(),
+        )
+        .await
+        .expect("transfer");
+    assert_eq!(
+        sent(&before, &proxy.stats()),
+        ops(&[("TransactWriteItems", 1)])
+    );
+    assert_eq!(
+        2 * units(&event(&direct, "a", 6).await) + 2 * units(&event(&direct, "b", 2).await),
+        4
+    );
+}
+
+#[tokio::test]
+async fn a_due_snapshot_is_one_put_after_the_events() {
+    let (direct, proxied, proxy) = behind_proxy().await;
+    let store = EventStore::<Account>::new(
+        proxied,
+        StoreOptions::default()
+            .cache(10)
+            .snapshots(SnapshotPolicy::Every(2)),
+    )
+    .expect("a store");
+    store
+        .execute("acc", common::open("ada"))
+        .await
+        .expect("open");
+    let before = proxy.stats();
+    let outcome = store.execute("acc", deposit(5)).await.expect("deposit");
+    assert_eq!(outcome.requests, 2);
+    assert_eq!(
+        sent(&before, &proxy.stats()),
+        ops(&[("PutItem", 2)]),
+        "the event, then the snapshot"
+    );
+    let snapshot = common::raw_get(&direct, common::snapshot_key("account", "acc"))
+        .await
+        .expect("the snapshot");
+    assert_eq!(common::number(&snapshot, "version"), 2);
+    assert_eq!(
+        units(&snapshot),
+        1,
+        "a standard write, not a transactional one"
+    );
+}
