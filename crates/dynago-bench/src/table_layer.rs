@@ -70,16 +70,19 @@ pub enum Operation {
     Query100,
     /// `BatchGetItem` of 100 keys.
     BatchGet100,
+    /// `Scan` of a table of 100 items, strongly consistent.
+    Scan100,
 }
 
 impl Operation {
     /// Every operation, in report order.
-    pub const ALL: [Operation; 5] = [
+    pub const ALL: [Operation; 6] = [
         Operation::Get,
         Operation::Put,
         Operation::LockedPut,
         Operation::Query100,
         Operation::BatchGet100,
+        Operation::Scan100,
     ];
 
     /// Its name in the report.
@@ -90,11 +93,15 @@ impl Operation {
             Operation::LockedPut => "version-locked put",
             Operation::Query100 => "query, 100 items",
             Operation::BatchGet100 => "batch get, 100 keys",
+            Operation::Scan100 => "scan, 100 items",
         }
     }
 
     fn bulk(self) -> bool {
-        matches!(self, Operation::Query100 | Operation::BatchGet100)
+        matches!(
+            self,
+            Operation::Query100 | Operation::BatchGet100 | Operation::Scan100
+        )
     }
 }
 
@@ -146,6 +153,10 @@ struct Ctx {
     /// The partition of 100 items.
     partition: String,
     keys: Vec<Record>,
+    /// A table of 100 items, for the scan.
+    scanned: Table,
+    /// What it holds, by partition key.
+    scanned_items: HashMap<String, Record>,
 }
 
 const ITEMS: usize = 100;
@@ -177,6 +188,24 @@ pub async fn run(server: &Server, plan: TableLayerPlan) -> Result<Vec<OperationR
         batch = batch.put(item.key(), item);
     }
     batch.send().await.context("seeding 100 items")?;
+    let scanned = server
+        .create_table(
+            "bench-scan",
+            "pk",
+            Some(("sk", dynago::ScalarAttributeType::S)),
+        )
+        .await?;
+    let scanned_items: HashMap<String, Record> = (0..ITEMS)
+        .map(|i| {
+            let record = Record::new(&format!("scanned#{i:03}"), "item");
+            (record.pk.clone(), record)
+        })
+        .collect();
+    let mut batch = scanned.batch_write();
+    for item in scanned_items.values() {
+        batch = batch.put(item.key(), item);
+    }
+    batch.send().await.context("seeding the scanned table")?;
     // Both locked items start at version 1.
     table
         .put_item(dynago_item.key(), &dynago_item)
@@ -200,6 +229,8 @@ pub async fn run(server: &Server, plan: TableLayerPlan) -> Result<Vec<OperationR
         raw_version: 1,
         partition,
         keys: items,
+        scanned,
+        scanned_items,
     };
 
     let mut results = Vec::new();
@@ -265,6 +296,8 @@ async fn run_side(ctx: &mut Ctx, side: Side, operation: Operation, n: usize) -> 
             (Side::Raw, Operation::Query100) => raw_query(ctx).await?,
             (Side::Dynago, Operation::BatchGet100) => dynago_batch_get(ctx).await?,
             (Side::Raw, Operation::BatchGet100) => raw_batch_get(ctx).await?,
+            (Side::Dynago, Operation::Scan100) => dynago_scan(ctx).await?,
+            (Side::Raw, Operation::Scan100) => raw_scan(ctx).await?,
         }
     }
     let elapsed = started.elapsed();
@@ -467,4 +500,49 @@ async fn raw_batch_get(ctx: &Ctx) -> Result<()> {
         records.len()
     );
     Ok(())
+}
+
+/// Checks that a scan read the 100 items of the scanned table, each once.
+fn check_scan(ctx: &Ctx, records: &[Record], who: &str) -> Result<()> {
+    let mut seen = std::collections::HashSet::with_capacity(records.len());
+    for record in records {
+        ensure!(
+            ctx.scanned_items.get(&record.pk) == Some(record) && seen.insert(&record.pk),
+            "{who} scan read {record:?}"
+        );
+    }
+    ensure!(
+        records.len() == ITEMS,
+        "{who} scan read {} items",
+        records.len()
+    );
+    Ok(())
+}
+
+async fn dynago_scan(ctx: &Ctx) -> Result<()> {
+    let page = ctx
+        .scanned
+        .scan()
+        .consistent_read(true)
+        .send::<Record>()
+        .await?;
+    ensure!(page.cursor.is_none(), "dynago's scan did not reach the end");
+    check_scan(ctx, &page.items, "dynago's")
+}
+
+async fn raw_scan(ctx: &Ctx) -> Result<()> {
+    let output = ctx
+        .client
+        .scan()
+        .table_name(ctx.scanned.name())
+        .consistent_read(true)
+        .send()
+        .await?;
+    ensure!(
+        output.last_evaluated_key.is_none_or(|key| key.is_empty()),
+        "the raw scan did not reach the end"
+    );
+    let records: Vec<Record> =
+        serde_dynamo::aws_sdk_dynamodb_1::from_items(output.items.unwrap_or_default())?;
+    check_scan(ctx, &records, "the raw")
 }
