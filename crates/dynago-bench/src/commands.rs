@@ -162,6 +162,13 @@ pub struct CommandResult {
     /// Requests per command as dynago-es reports them
     /// (`CommandOutcome::requests`); `None` for cqrs-es.
     pub reported_requests_per_command: Option<f64>,
+    /// Write units per command by AWS's rules, from the items written.
+    pub write_units_per_command: f64,
+    /// Read units per command by AWS's rules, from the items returned.
+    pub read_units_per_command: f64,
+    /// Units per command as the server reported them (only where the
+    /// requests asked for them: dynago's do, dynamo-es's do not).
+    pub reported_units_per_command: f64,
     /// Conflicts per command (each one a reload and a new decision).
     pub retries_per_command: f64,
     /// Median latency of one command, retries included, ms.
@@ -239,9 +246,40 @@ pub async fn run(server: &Server, plan: &CommandPlan) -> Result<Vec<CommandResul
                 }
             }
         }
-        results.extend(summarize(scenario, &rounds));
+        let summary = summarize(scenario, &rounds);
+        check_costs(scenario, &summary)?;
+        results.extend(summary);
     }
     Ok(results)
+}
+
+/// What the write path promises for an uncontended one-event command on a
+/// cached aggregate, checked on every run: one request, one write unit (its
+/// event is under 1 KB), no read. A regression fails the run.
+fn check_costs(scenario: &Scenario, results: &[CommandResult]) -> Result<()> {
+    if scenario.shared_account {
+        return Ok(());
+    }
+    for r in results
+        .iter()
+        .filter(|r| r.contender == Contender::DynagoEsCached)
+    {
+        let exact = |figure: f64, want: f64| (figure - want).abs() < 1e-9;
+        if !exact(r.requests_per_command, 1.0)
+            || !exact(r.write_units_per_command, 1.0)
+            || !exact(r.read_units_per_command, 0.0)
+        {
+            bail!(
+                "{}: an uncontended cached command cost {:.3} requests, {:.3} write units and {:.3} read units; the write path promises 1, 1 and 0",
+                r.scenario,
+                r.requests_per_command,
+                r.write_units_per_command,
+                r.read_units_per_command
+            );
+        }
+        crate::checks::pass(1);
+    }
+    Ok(())
 }
 
 /// What an account must hold after a round.
@@ -250,6 +288,9 @@ struct Expected {
     sum: u64,
     deposits: u64,
 }
+
+/// The deposit that creates each account before a round is measured.
+const WARM_UP_AMOUNT: u64 = 1;
 
 /// The amount of command `i` of task `task`: varied, never zero.
 fn amount(task: usize, i: usize) -> u64 {
@@ -269,6 +310,16 @@ async fn run_round(
             format!("{prefix}-t{task}")
         }
     };
+    // Every account exists (and is cached, for a store with a cache) before
+    // the measured commands: commands on aggregates that are there, as a
+    // service runs them, not the first one's load.
+    let mut warmed = std::collections::BTreeSet::new();
+    for task in 0..scenario.tasks {
+        let id = account_of(task);
+        if warmed.insert(id.clone()) {
+            execute(handle, &id, WARM_UP_AMOUNT).await?;
+        }
+    }
     let before = server.counter().snapshot();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(scenario.tasks);
@@ -290,7 +341,18 @@ async fn run_round(
     }
     let wall = started.elapsed();
     let requests = server.counter().snapshot().since(&before);
-    let mut accounts: BTreeMap<String, Expected> = BTreeMap::new();
+    let mut accounts: BTreeMap<String, Expected> = warmed
+        .into_iter()
+        .map(|id| {
+            (
+                id,
+                Expected {
+                    sum: WARM_UP_AMOUNT,
+                    deposits: 1,
+                },
+            )
+        })
+        .collect();
     for task in 0..scenario.tasks {
         let account = accounts.entry(account_of(task)).or_default();
         for i in 0..scenario.commands_per_task {
@@ -446,6 +508,9 @@ fn summarize(scenario: &Scenario, rounds: &BTreeMap<Contender, Vec<Round>>) -> V
             .flat_map(|r| r.samples.iter().map(|s| u64::from(s.reported_requests)))
             .sum();
         let total: u64 = rounds.iter().map(|r| r.requests.total).sum();
+        let units = |unit: fn(&crate::counter::Units) -> f64| {
+            rounds.iter().map(|r| unit(&r.requests.units)).sum::<f64>() / n
+        };
         let mut by_operation: BTreeMap<String, f64> = BTreeMap::new();
         for round in rounds {
             for (op, count) in &round.requests.by_operation {
@@ -466,6 +531,9 @@ fn summarize(scenario: &Scenario, rounds: &BTreeMap<Contender, Vec<Round>>) -> V
             requests_by_operation: by_operation,
             reported_requests_per_command: (*contender != Contender::CqrsEs)
                 .then(|| reported as f64 / n),
+            write_units_per_command: units(|u| u.write),
+            read_units_per_command: units(|u| u.read),
+            reported_units_per_command: units(|u| u.reported),
             retries_per_command: retries as f64 / n,
             p50_ms: percentile(&latencies, 50.0),
             p99_ms: percentile(&latencies, 99.0),

@@ -210,9 +210,12 @@ impl Report {
         writeln!(out)?;
         writeln!(
             out,
-            "| workload | store | commands/s | ÷ cqrs-es | requests/command | by operation | retries/command | p50, ms | p99, ms |"
+            "| workload | store | commands/s | ÷ cqrs-es | requests/command | by operation | write units/command | read units/command | server's units/command | retries/command | p50, ms | p99, ms |"
         )?;
-        writeln!(out, "|---|---|---:|---:|---:|---|---:|---:|---:|")?;
+        writeln!(
+            out,
+            "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|"
+        )?;
         for r in &self.commands {
             let by_operation = r
                 .requests_by_operation
@@ -234,13 +237,20 @@ impl Report {
             };
             writeln!(
                 out,
-                "| {} | {} | {:.0} | {} | {} | {} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {} | {:.0} | {} | {} | {} | **{:.2}** | {:.2} | {} | {:.2} | {:.2} | {:.2} |",
                 r.scenario,
                 r.contender.label(),
                 r.commands_per_s,
                 ratio,
                 requests,
                 by_operation,
+                r.write_units_per_command,
+                r.read_units_per_command,
+                if r.reported_units_per_command > 0.0 {
+                    format!("{:.2}", r.reported_units_per_command)
+                } else {
+                    "not asked".to_owned()
+                },
                 r.retries_per_command,
                 r.p50_ms,
                 r.p99_ms
@@ -259,7 +269,13 @@ impl Report {
             "Per round and store: {workloads} (each task's commands one after the other). \
              commands/s is the median over rounds; latencies are pooled over all rounds, \
              retries included. A retry is a conflict: the aggregate read again and the \
-             command decided again."
+             command decided again. Each account is created by one deposit before the \
+             measured ones. Capacity units are computed by AWS's rules (a write 1 unit \
+             per started KB of the item, 2 inside a transaction, a condition check taken \
+             as an item under 1 KB; a strongly consistent read 1 unit per started 4 KB of \
+             the items returned, a query's summed) from the items each request wrote and \
+             read; the server's figure is beside them where the request asked for it \
+             (DynamoDB Local does not report a transaction's items by those rules)."
         )?;
         writeln!(out)?;
         Ok(())
