@@ -2,6 +2,9 @@
 //! (queries and scans) and of transactional reads: one `dynago.items`
 //! field, recorded once per request, with the items that request returned
 //! (or the keys it sent); the operation named in the OpenTelemetry shape.
+//! Counted by the same spans, opened before a request is sent and closed
+//! once it is answered: a parallel scan never has more requests in flight
+//! than its concurrency.
 mod common;
 
 use std::collections::BTreeMap;
@@ -205,5 +208,78 @@ fn reads_record_their_items_once_per_request() {
             .field("aws.dynamodb.consumed_capacity")
             .expect("the capacity, once answered");
         assert!(units.parse::<f64>().expect("units") >= 0.0);
+    });
+}
+
+/// How many request spans are open at once, at most: a request's span is
+/// opened before it is sent and closed once it is answered.
+#[derive(Clone, Default)]
+struct InFlight(Arc<Mutex<(usize, usize)>>);
+
+impl InFlight {
+    fn take_max(&self) -> usize {
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let open = counts.0;
+        std::mem::replace(&mut counts.1, open)
+    }
+}
+
+impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for InFlight {
+    fn on_new_span(&self, attrs: &Attributes<'_>, _id: &Id, _ctx: Context<'_, S>) {
+        if attrs.metadata().name() == "dynamodb" {
+            let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            counts.0 += 1;
+            counts.1 = counts.1.max(counts.0);
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if ctx.span(&id).is_some_and(|span| span.name() == "dynamodb") {
+            let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            counts.0 -= 1;
+        }
+    }
+}
+
+#[test]
+fn a_parallel_scan_keeps_no_more_requests_in_flight_than_its_concurrency() {
+    let in_flight = InFlight::default();
+    let subscriber = tracing_subscriber::registry().with(in_flight.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let table = common::table().await;
+        (0..300u32)
+            .fold(table.batch_write(), |batch, i| {
+                batch.put(key("p", i), &Row { n: i, tag: i % 4 })
+            })
+            .send()
+            .await
+            .expect("setup");
+        let _setup = in_flight.take_max();
+        for (concurrency, scan) in [
+            (3, table.scan().limit(10).parallel(8).concurrency(3)),
+            // The default: the table's batch concurrency, 4.
+            (4, table.scan().limit(10).parallel(8)),
+            (1, table.scan().limit(10).parallel(8).concurrency(1)),
+        ] {
+            let before = table.request_count();
+            let rows: Vec<Row> = scan.stream().try_collect().await.expect("parallel scan");
+            let mut numbers: Vec<u32> = rows.iter().map(|r| r.n).collect();
+            numbers.sort_unstable();
+            assert_eq!(numbers, (0..300).collect::<Vec<_>>());
+            assert!(table.request_count() - before >= 30);
+            let max = in_flight.take_max();
+            assert!(
+                max <= concurrency,
+                "{max} requests in flight, over {concurrency}"
+            );
+            if concurrency > 1 {
+                assert!(max > 1, "the segments were read one at a time");
+            }
+        }
     });
 }
