@@ -240,7 +240,7 @@ impl CursorKey {
 }
 
 /// Checks that a decoded cursor's key can be a `LastEvaluatedKey` of a query
-/// on the table `table` with the keys `keys` (on its index `index`, if any): the
+/// or a scan on the table `table` with the keys `keys` (on its index `index`, if any): the
 /// table's key attributes, at most an index's two more, and values that
 /// DynamoDB takes as keys.
 ///
@@ -256,7 +256,7 @@ pub(crate) fn check_key(
 ) -> Result<()> {
     let invalid = |reason: String| Error::InvalidCursor {
         table: table.to_owned(),
-        reason: format!("its key does not fit this query: {reason}"),
+        reason: format!("its key does not fit this read: {reason}"),
     };
     let table_keys = [Some(&keys.partition), keys.sort.as_ref()];
     for name in table_keys.into_iter().flatten() {

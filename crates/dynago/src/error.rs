@@ -163,7 +163,8 @@ pub enum Error {
         source: serde_dynamo::Error,
     },
 
-    /// A pagination cursor was malformed, tampered with, or belongs to another query.
+    /// A pagination cursor was malformed, tampered with, or belongs to another
+    /// query, scan or segment.
     #[error("invalid cursor for table `{table}`: {reason}")]
     InvalidCursor {
         /// The table queried.

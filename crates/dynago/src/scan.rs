@@ -16,7 +16,18 @@ use crate::table::Table;
 use crate::telemetry::read_span;
 use crate::value::Item;
 
-/// The most segments DynamoDB splits a parallel scan into.
+/// The most segments DynamoDB splits a parallel scan into
+/// ([`Scan::parallel`], [`Scan::segment`]); more is
+/// [`Error::InvalidSegment`], before sending.
+///
+/// ```
+/// # fn run(table: dynago::Table) {
+/// let workers = 64;
+/// assert!(workers <= dynago::MAX_SCAN_SEGMENTS);
+/// let scan = table.scan().parallel(workers);
+/// # let _ = scan;
+/// # }
+/// ```
 pub const MAX_SCAN_SEGMENTS: u32 = 1_000_000;
 
 /// A scan of a table or one of its indexes, built by [`Table::scan`].
