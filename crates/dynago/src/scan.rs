@@ -275,7 +275,7 @@ impl Scan {
     /// # }
     /// ```
     pub fn parallel(self, total: u32) -> ParallelScan {
-        let concurrency = self.table.batch_concurrency();
+        let concurrency = self.table.batch_concurrency().max(1);
         ParallelScan {
             scan: Scan {
                 cursor: None,
