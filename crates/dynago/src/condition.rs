@@ -4,6 +4,9 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use crate::error::Result;
+use crate::expr::{check_size, compile_expr, merge, Expr, Invalid};
+use crate::table::Table;
 use crate::value::{number_value, parse_number, Item};
 
 /// A condition expression with its attribute names and values, as DynamoDB
@@ -23,9 +26,42 @@ pub struct Condition {
     pub(crate) expression: String,
     pub(crate) names: HashMap<String, String>,
     pub(crate) values: HashMap<String, AttributeValue>,
+    /// Why a typed condition cannot be sent (reported on sending).
+    pub(crate) invalid: Option<Invalid>,
+}
+
+impl From<Expr> for Condition {
+    /// The typed condition `expr`, its placeholders generated (`#c0`,
+    /// `:c0`, ...): see [`expr`](crate::expr).
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// use dynago::Condition;
+    ///
+    /// let solvent = Condition::from(attr("balance").ge(100));
+    /// assert_eq!(solvent.expression(), "#c0 >= :c0");
+    /// ```
+    fn from(expr: Expr) -> Self {
+        let compiled = compile_expr(&expr, "c");
+        Self {
+            expression: compiled.text,
+            names: compiled.names,
+            values: compiled.values,
+            invalid: compiled.invalid,
+        }
+    }
 }
 
 impl Condition {
+    /// The condition expression, as it is sent.
+    ///
+    /// ```
+    /// assert_eq!(dynago::Condition::new("attribute_exists(pk)").expression(), "attribute_exists(pk)");
+    /// ```
+    pub fn expression(&self) -> &str {
+        &self.expression
+    }
+
     /// The condition `expression`, such as `attribute_not_exists(email)`.
     pub fn new(expression: impl Into<String>) -> Self {
         Self {
@@ -105,9 +141,9 @@ impl OptimisticLock {
     }
 }
 
-const LOCK_VERSION: &str = "#dynago_version";
-const LOCK_EXPECTED: &str = ":dynago_expected";
-const LOCK_PARTITION: &str = "#dynago_pk";
+pub(crate) const LOCK_VERSION: &str = "#dynago_version";
+pub(crate) const LOCK_EXPECTED: &str = ":dynago_expected";
+pub(crate) const LOCK_PARTITION: &str = "#dynago_pk";
 
 /// The condition of one write: a free condition, a lock, both or neither.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -135,8 +171,9 @@ impl WriteCondition {
             (Some(c), None) | (None, Some(c)) => Some(c),
             (Some(mut c), Some(lock)) => {
                 c.expression = format!("({}) AND ({})", c.expression, lock.expression);
-                c.names.extend(lock.names);
-                c.values.extend(lock.values);
+                if let Err(invalid) = merge(&mut c.names, &mut c.values, lock.names, lock.values) {
+                    c.invalid.get_or_insert(invalid);
+                }
                 Some(c)
             }
         }
@@ -167,10 +204,26 @@ impl Condition {
 }
 
 impl WriteCondition {
-    /// The compiled condition, ready for the SDK.
-    pub(crate) fn parts(&self, partition_key: &str) -> ExpressionParts {
-        self.compile(partition_key)
-            .map_or((None, None, None), Condition::into_parts)
+    /// The compiled condition, ready for the SDK, once checked: a typed
+    /// condition that cannot be sent and one over 4 KB are refused.
+    pub(crate) fn checked_parts(&self, table: &Table) -> Result<ExpressionParts> {
+        match self.compile(table.partition_key()) {
+            None => Ok((None, None, None)),
+            Some(condition) => condition.checked(table).map(Condition::into_parts),
+        }
+    }
+}
+
+impl Condition {
+    /// This condition, unless it cannot be sent: a typed condition whose
+    /// value did not serialize, a placeholder with two meanings, or an
+    /// expression over 4 KB.
+    pub(crate) fn checked(self, table: &Table) -> Result<Self> {
+        if let Some(invalid) = self.invalid {
+            return Err(invalid.into_error(table.name()));
+        }
+        check_size(table.name(), "ConditionExpression", &self.expression)?;
+        Ok(self)
     }
 }
 

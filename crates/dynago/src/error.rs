@@ -187,6 +187,33 @@ pub enum Error {
         limit: u32,
     },
 
+    /// An expression is longer than the 4 KB DynamoDB takes (checked before
+    /// sending).
+    #[error("the {expression} of a request on table `{table}` is {size} bytes, over DynamoDB's limit of {limit} bytes")]
+    ExpressionTooLarge {
+        /// The table.
+        table: String,
+        /// Which expression: `ConditionExpression`, `UpdateExpression`,
+        /// `KeyConditionExpression`, `FilterExpression` or
+        /// `ProjectionExpression`.
+        expression: &'static str,
+        /// Its length in bytes.
+        size: usize,
+        /// The limit: 4,096 bytes.
+        limit: usize,
+    },
+
+    /// An expression cannot be sent as it was built (checked before
+    /// sending): an update with no action, a placeholder standing for two
+    /// names or values, an update that writes its own lock's version.
+    #[error("invalid expression for table `{table}`: {reason}")]
+    InvalidExpression {
+        /// The table.
+        table: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A batch request still had unprocessed keys or items after its retries.
     ///
     /// Nothing is lost: `keys` holds the keys (for a batch get) or `items` the
@@ -321,6 +348,8 @@ impl Error {
                 | Error::Serialize { .. }
                 | Error::InvalidCursor { .. }
                 | Error::InvalidSegment { .. }
+                | Error::ExpressionTooLarge { .. }
+                | Error::InvalidExpression { .. }
         )
     }
 

@@ -59,6 +59,7 @@ mod batch;
 mod condition;
 mod cursor;
 mod error;
+pub mod expr;
 mod get;
 pub mod item;
 mod key;
@@ -71,6 +72,8 @@ mod table;
 pub mod telemetry;
 pub mod transact;
 mod transact_get;
+mod update;
+mod update_item;
 mod value;
 mod write;
 
@@ -78,6 +81,7 @@ pub use admin::{GlobalIndex, TableDefinition};
 pub use batch::{BatchGet, BatchWrite, MAX_BATCH_GET, MAX_BATCH_WRITE};
 pub use condition::{Condition, OptimisticLock};
 pub use error::{CancellationReason, Error, Result, TransactionCanceled};
+pub use expr::{attr, Expr, Path, MAX_EXPRESSION_SIZE};
 pub use get::GetItem;
 pub use item::{item_size, MAX_ITEM_SIZE};
 pub use key::Key;
@@ -92,6 +96,8 @@ pub use transact::{
     TransactWrite, MAX_CLIENT_REQUEST_TOKEN_LENGTH, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE,
 };
 pub use transact_get::TransactGet;
+pub use update::UpdateExpression;
+pub use update_item::{ReturnValues, UpdateItem, UpdateOutcome};
 pub use value::{binary_value, number_value, string_value, Item, Number};
 pub use write::{DeleteItem, PutItem, WriteOutcome, WRITE_ID_ATTRIBUTE};
 

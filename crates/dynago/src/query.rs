@@ -9,6 +9,7 @@ use tracing::Instrument;
 
 use crate::cursor::{Kind, Scope};
 use crate::error::{from_sdk, Result};
+use crate::expr::{check_request, Expression, Invalid, Projection};
 use crate::paging::{self, Answer, Read, Seen};
 use crate::table::Table;
 use crate::telemetry::read_span;
@@ -33,6 +34,8 @@ pub struct Query {
     cursor: Option<String>,
     /// What the filter kept of the items read by the pages before this one.
     seen: Seen,
+    /// Why a typed expression of the query cannot be sent.
+    invalid: Option<Invalid>,
 }
 
 /// One page of query or scan results.
@@ -69,12 +72,39 @@ impl Table {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn query(&self, key_condition: impl Into<String>) -> Query {
+    ///
+    /// The key condition may also be typed, its placeholders generated (see
+    /// [`expr`](crate::expr)):
+    ///
+    /// ```no_run
+    /// # use serde::Deserialize;
+    /// # #[derive(Deserialize)] struct Order { total: u64 }
+    /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+    /// use dynago::expr::attr;
+    ///
+    /// let page = table
+    ///     .query(attr("pk").eq("customer#42").and(attr("sk").between(100, 200)))
+    ///     .filter(attr("status").eq("shipped"))
+    ///     .projection([attr("total")])
+    ///     .send::<Order>()
+    ///     .await?;
+    /// # let _ = page;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query(&self, key_condition: impl Into<Expression>) -> Query {
+        let (mut names, mut values, mut invalid) = (HashMap::new(), HashMap::new(), None);
+        let key_condition =
+            key_condition
+                .into()
+                .compile("k")
+                .into_request(&mut names, &mut values, &mut invalid);
         Query {
             table: self.clone(),
-            key_condition: key_condition.into(),
-            names: HashMap::new(),
-            values: HashMap::new(),
+            key_condition,
+            names,
+            values,
+            invalid,
             index: None,
             ascending: true,
             limit: None,
@@ -134,14 +164,22 @@ impl Query {
 
     /// Keeps only the items for which `filter` holds (evaluated after the
     /// read: filtered items still cost read capacity).
-    pub fn filter(mut self, filter: impl Into<String>) -> Self {
-        self.filter = Some(filter.into());
+    /// A string (its placeholders defined with [`name`](Self::name) and
+    /// [`value`](Self::value)) or a typed [`Expr`](crate::expr::Expr); set
+    /// once.
+    pub fn filter(mut self, filter: impl Into<Expression>) -> Self {
+        let compiled = filter.into().compile("f");
+        self.filter =
+            Some(compiled.into_request(&mut self.names, &mut self.values, &mut self.invalid));
         self
     }
 
-    /// Reads only the attributes named in `projection` (such as `"pk, sk, #n"`).
-    pub fn projection(mut self, projection: impl Into<String>) -> Self {
-        self.projection = Some(projection.into());
+    /// Reads only the attributes named in `projection`: a string (such as
+    /// `"pk, sk, #n"`) or typed paths (`[attr("pk"), attr("name")]`); set once.
+    pub fn projection(mut self, projection: impl Into<Projection>) -> Self {
+        let compiled = projection.into().compile("p");
+        self.projection =
+            Some(compiled.into_request(&mut self.names, &mut self.values, &mut self.invalid));
         self
     }
 
@@ -198,6 +236,15 @@ impl Query {
     /// One DynamoDB `Query` request.
     async fn send_request(&self, start: Option<Item>, limit: Option<usize>) -> Result<Answer> {
         let table = &self.table;
+        check_request(
+            table.name(),
+            self.invalid.as_ref(),
+            [
+                ("KeyConditionExpression", Some(self.key_condition.as_str())),
+                ("FilterExpression", self.filter.as_deref()),
+                ("ProjectionExpression", self.projection.as_deref()),
+            ],
+        )?;
         let span = read_span(table, "Query");
         let output = table
             .client()

@@ -44,6 +44,7 @@ fn operation_name(operation: &'static str) -> &'static str {
         "GetItem" => "DynamoDB.GetItem",
         "PutItem" => "DynamoDB.PutItem",
         "DeleteItem" => "DynamoDB.DeleteItem",
+        "UpdateItem" => "DynamoDB.UpdateItem",
         "Query" => "DynamoDB.Query",
         "Scan" => "DynamoDB.Scan",
         "BatchGetItem" => "DynamoDB.BatchGetItem",

@@ -12,12 +12,14 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::condition::{none_if_empty, Condition, OptimisticLock, WriteCondition};
+use crate::expr::{check_size as check_expression_size, merge};
 use crate::error::{from_sdk, Error, Result, TransactionCanceled};
 use crate::item::{check_size, item_size, to_item_named};
 use crate::key::{Key, KeyId};
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span};
 use crate::value::Item;
+use crate::update::{self, PreparedUpdate, UpdateExpression};
 use crate::write::{put_item_attributes, WriteId};
 
 /// The most actions one transaction holds.
@@ -108,8 +110,8 @@ impl Put {
     }
 
     /// Writes only if `condition` holds.
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition.condition = Some(condition);
+    pub fn condition(mut self, condition: impl Into<Condition>) -> Self {
+        self.condition.condition = Some(condition.into());
         self
     }
 }
@@ -123,6 +125,8 @@ pub struct Update {
     names: HashMap<String, String>,
     values: Item,
     condition: Option<Condition>,
+    typed: Option<UpdateExpression>,
+    lock: Option<OptimisticLock>,
 }
 
 impl Update {
@@ -135,7 +139,79 @@ impl Update {
             names: HashMap::new(),
             values: Item::new(),
             condition: None,
+            typed: None,
+            lock: None,
         }
+    }
+
+    /// Applies the typed `update` to the item under `key`, as
+    /// [`Table::update_item`] does (no write id: a transaction is made
+    /// idempotent by its client request token).
+    ///
+    /// ```
+    /// use dynago::transact::Update;
+    /// use dynago::{string_value, Key, UpdateExpression};
+    ///
+    /// let debit = Update::of(Key::new(string_value("account#1")), UpdateExpression::new().decrement("balance", 250))
+    ///     .optimistic_lock("version", 7);
+    /// # let _ = debit;
+    /// ```
+    pub fn of(key: Key, update: UpdateExpression) -> Self {
+        Self {
+            typed: Some(update),
+            ..Self::new(key, String::new())
+        }
+    }
+
+    /// Guards a typed update ([`Update::of`]) with an optimistic lock,
+    /// checked and bumped in the same action (see [`OptimisticLock`]). A
+    /// hand-written update expression cannot take one (the transaction is
+    /// refused before it is sent).
+    pub fn optimistic_lock(mut self, attribute: impl Into<String>, expected: u64) -> Self {
+        self.lock = Some(OptimisticLock::new(attribute, expected));
+        self
+    }
+
+    /// The update, checked and ready for the SDK.
+    fn prepared(self, table: &Table) -> Result<PreparedUpdate> {
+        let condition = WriteCondition {
+            condition: self.condition,
+            lock: self.lock,
+        };
+        let clash = |e: crate::expr::Invalid| e.into_error(table.name());
+        let Some(typed) = self.typed else {
+            if condition.lock.is_some() {
+                return Err(Error::InvalidExpression {
+                    table: table.name().to_owned(),
+                    reason: "an optimistic lock on a transaction's update needs a typed update (`Update::of`)".to_owned(),
+                });
+            }
+            let (mut names, mut values) = (self.names, self.values);
+            let condition = match condition.condition {
+                Some(c) => {
+                    let c = c.checked(table)?;
+                    merge(&mut names, &mut values, c.names, c.values).map_err(clash)?;
+                    Some(c.expression)
+                }
+                None => None,
+            };
+            check_expression_size(table.name(), "UpdateExpression", &self.expression)?;
+            return Ok(PreparedUpdate {
+                update: self.expression,
+                condition,
+                names: none_if_empty(names),
+                values: none_if_empty(values),
+            });
+        };
+        let mut prepared = update::prepare(table, &typed, &condition, None)?;
+        if !self.names.is_empty() || !self.values.is_empty() {
+            let mut names = prepared.names.take().unwrap_or_default();
+            let mut values = prepared.values.take().unwrap_or_default();
+            merge(&mut names, &mut values, self.names, self.values).map_err(clash)?;
+            prepared.names = none_if_empty(names);
+            prepared.values = none_if_empty(values);
+        }
+        Ok(prepared)
     }
 
     /// Defines a name placeholder of the update expression.
@@ -151,8 +227,8 @@ impl Update {
     }
 
     /// Updates only if `condition` holds; its placeholders share the update's.
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
+    pub fn condition(mut self, condition: impl Into<Condition>) -> Self {
+        self.condition = Some(condition.into());
         self
     }
 }
@@ -181,8 +257,8 @@ impl Delete {
     }
 
     /// Deletes only if `condition` holds.
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition.condition = Some(condition);
+    pub fn condition(mut self, condition: impl Into<Condition>) -> Self {
+        self.condition.condition = Some(condition.into());
         self
     }
 }
@@ -198,8 +274,11 @@ pub struct Check {
 
 impl Check {
     /// Requires `condition` to hold on the item under `key`.
-    pub fn new(key: Key, condition: Condition) -> Self {
-        Self { key, condition }
+    pub fn new(key: Key, condition: impl Into<Condition>) -> Self {
+        Self {
+            key,
+            condition: condition.into(),
+        }
     }
 }
 
@@ -271,7 +350,6 @@ impl TransactWrite {
     }
 
     fn prepare(table: &Table, index: usize, action: Action) -> Result<Prepared> {
-        let partition_key = table.partition_key();
         let describe = |key: &Item| format!("{} (action {index})", table.describe(key));
         let (key, builder) = match action {
             Action::Put(put) => {
@@ -294,7 +372,7 @@ impl TransactWrite {
                     })?;
                 let key = table.key_item(&put.key)?;
                 let size = item_size(&item);
-                let (expression, names, values) = put.condition.parts(partition_key);
+                let (expression, names, values) = put.condition.checked_parts(table)?;
                 let put = sdk::Put::builder()
                     .table_name(table.name())
                     .set_item(Some(item))
@@ -315,20 +393,14 @@ impl TransactWrite {
             }
             Action::Update(update) => {
                 let key = table.key_item(&update.key)?;
-                let mut names = update.names;
-                let mut values = update.values;
-                let condition = update.condition.map(|c| {
-                    names.extend(c.names);
-                    values.extend(c.values);
-                    c.expression
-                });
+                let update = update.prepared(table)?;
                 let built = sdk::Update::builder()
                     .table_name(table.name())
                     .set_key(Some(key.clone()))
-                    .update_expression(update.expression)
-                    .set_condition_expression(condition)
-                    .set_expression_attribute_names(none_if_empty(names))
-                    .set_expression_attribute_values(none_if_empty(values))
+                    .update_expression(update.update)
+                    .set_condition_expression(update.condition)
+                    .set_expression_attribute_names(update.names)
+                    .set_expression_attribute_values(update.values)
                     .return_values_on_condition_check_failure(
                         ReturnValuesOnConditionCheckFailure::AllOld,
                     )
@@ -338,7 +410,7 @@ impl TransactWrite {
             }
             Action::Delete(delete) => {
                 let key = table.key_item(&delete.key)?;
-                let (expression, names, values) = delete.condition.parts(partition_key);
+                let (expression, names, values) = delete.condition.checked_parts(table)?;
                 let built = sdk::Delete::builder()
                     .table_name(table.name())
                     .set_key(Some(key.clone()))
@@ -358,7 +430,8 @@ impl TransactWrite {
                     expression,
                     names,
                     values,
-                } = check.condition;
+                    ..
+                } = check.condition.checked(table)?;
                 let built = sdk::ConditionCheck::builder()
                     .table_name(table.name())
                     .set_key(Some(key.clone()))

@@ -295,8 +295,8 @@ impl PutItem {
     }
 
     /// Writes only if `condition` holds (combined with the lock, if any).
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition.condition = Some(condition);
+    pub fn condition(mut self, condition: impl Into<Condition>) -> Self {
+        self.condition.condition = Some(condition.into());
         self
     }
 
@@ -340,7 +340,7 @@ impl PutItem {
             self.condition.lock.as_ref(),
             WriteId::when(guarded && self.write_id),
         )?;
-        let (expression, names, values) = self.condition.parts(table.partition_key());
+        let (expression, names, values) = self.condition.checked_parts(table)?;
         let span = request_span(table, "PutItem", 1);
         let result = table
             .client()
@@ -422,8 +422,8 @@ impl DeleteItem {
     }
 
     /// Deletes only if `condition` holds (combined with the lock, if any).
-    pub fn condition(mut self, condition: Condition) -> Self {
-        self.condition.condition = Some(condition);
+    pub fn condition(mut self, condition: impl Into<Condition>) -> Self {
+        self.condition.condition = Some(condition.into());
         self
     }
 
@@ -445,7 +445,7 @@ impl DeleteItem {
     pub async fn send(self) -> Result<WriteOutcome> {
         let table = &self.table;
         let key = table.key_item(&self.key)?;
-        let (expression, names, values) = self.condition.parts(table.partition_key());
+        let (expression, names, values) = self.condition.checked_parts(table)?;
         let span = request_span(table, "DeleteItem", 1);
         let result = table
             .client()
