@@ -7,48 +7,22 @@ mod common;
 use common::{Account, AccountCommand, AccountError};
 use dynago::{AttributeValue, Item, Table, TableDefinition};
 use dynago_es::{CommandId, CommandOptions, EventStore, SnapshotPolicy, StoreOptions};
+use dynago_local::testing;
 use futures::TryStreamExt;
 
 /// A fresh table whose string keys are named `partition` and `sort`.
 async fn table_named(partition: &str, sort: &str) -> Table {
-    let dynamo = dynago_local::shared()
-        .await
-        .expect("a DynamoDB server for the tests");
-    let table = Table::connect(
-        dynamo
-            .table_options(dynago_local::unique_table_name("keys"))
-            .partition_key(partition)
-            .sort_key(sort),
+    testing::fresh_table(
+        "keys",
+        |options| options.partition_key(partition).sort_key(sort),
+        TableDefinition::default(),
     )
     .await
-    .expect("table options");
-    table
-        .create_table(TableDefinition::default())
-        .await
-        .expect("create the test table");
-    table
 }
 
 /// Every item of the table, read with consistent scans.
 async fn scan(table: &Table) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut start: Option<Item> = None;
-    loop {
-        let output = table
-            .client()
-            .scan()
-            .table_name(table.name())
-            .consistent_read(true)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .expect("raw Scan");
-        items.extend(output.items.unwrap_or_default());
-        match output.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return items,
-        }
-    }
+    testing::raw_scan(table).await
 }
 
 fn text<'a>(item: &'a Item, name: &str) -> &'a str {

@@ -39,6 +39,8 @@ mod embedded;
 mod error;
 mod jar;
 mod proxy;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

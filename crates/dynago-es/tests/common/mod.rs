@@ -1,9 +1,10 @@
 //! Shared by the store's tests: a test aggregate and a fresh table per test.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use dynago::{string_value, AttributeValue, Item, Key, Table, TableDefinition};
 use dynago_es::{Aggregate, DomainEvent, EventEnvelope, EventStore, StoreOptions};
+use dynago_local::testing;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -118,26 +119,12 @@ impl Aggregate for Account {
 
 /// A fresh table with string keys `pk` and `sk`.
 pub async fn table() -> Table {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let dynamo = dynago_local::shared()
-        .await
-        .expect("a DynamoDB server for the tests");
-    let table = Table::connect(
-        dynamo
-            .table_options(dynago_local::unique_table_name("es"))
-            .partition_key("pk")
-            .sort_key("sk"),
+    testing::fresh_table(
+        "es",
+        |options| options.partition_key("pk").sort_key("sk"),
+        TableDefinition::default(),
     )
     .await
-    .expect("table options");
-    table
-        .create_table(TableDefinition::default())
-        .await
-        .expect("create the test table");
-    table
 }
 
 /// A store of accounts on a fresh table.
@@ -229,25 +216,10 @@ pub fn snapshot_key(aggregate_type: &str, id: &str) -> Key {
 
 /// The item under `key`, as stored (consistent read).
 pub async fn raw_get(table: &Table, key: Key) -> Option<Item> {
-    table
-        .get_item(key)
-        .consistent_read(true)
-        .send_raw()
-        .await
-        .expect("read a raw item")
+    testing::raw_get(table, &key).await
 }
 
-/// Writes `item` as is, with the SDK client, past every check of the store.
-pub async fn raw_put(table: &Table, item: Item) {
-    table
-        .client()
-        .put_item()
-        .table_name(table.name())
-        .set_item(Some(item))
-        .send()
-        .await
-        .expect("put a raw item");
-}
+pub use testing::raw_put;
 
 /// The number attribute `name` of `item`, as a `u64`.
 pub fn number(item: &Item, name: &str) -> u64 {
@@ -310,24 +282,7 @@ pub async fn journal_store(options: StoreOptions) -> EventStore<Journal> {
 /// Every item of the table, read with consistent scans and sorted by key:
 /// compare it before and after an operation to see that nothing changed.
 pub async fn contents(table: &Table) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut start: Option<Item> = None;
-    loop {
-        let output = table
-            .client()
-            .scan()
-            .table_name(table.name())
-            .consistent_read(true)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .expect("raw Scan");
-        items.extend(output.items.unwrap_or_default());
-        match output.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => break,
-        }
-    }
+    let mut items = testing::raw_scan(table).await;
     let key = |item: &Item| (string(item, "pk").to_owned(), string(item, "sk").to_owned());
     items.sort_by_key(key);
     items
@@ -335,38 +290,10 @@ pub async fn contents(table: &Table) -> Vec<Item> {
 
 /// Deletes the item under `key`, with the SDK client, past every check of the store.
 pub async fn raw_delete(table: &Table, key: Key) {
-    table
-        .client()
-        .delete_item()
-        .table_name(table.name())
-        .set_key(Some(table.key_item(&key).expect("a valid key")))
-        .send()
-        .await
-        .expect("delete a raw item");
+    testing::raw_delete(table, &key).await;
 }
 
-/// The table `direct` through a new fault proxy (under `plan`) in front of
-/// the shared server, whose SDK makes `sdk_attempts` attempts per request
-/// (2 ms backoff, 30 s per attempt: generous, so that a loaded machine does
-/// not turn one request into several); `more` sets further options.
-pub async fn through_proxy(
-    direct: &Table,
-    plan: dynago_local::FaultPlan,
-    sdk_attempts: u32,
-    more: impl FnOnce(dynago::TableOptions) -> dynago::TableOptions,
-) -> (Table, dynago_local::FaultProxy) {
-    let dynamo = dynago_local::shared().await.expect("the shared server");
-    let proxy = dynago_local::FaultProxy::start(dynamo.url(), plan)
-        .await
-        .expect("a fault proxy");
-    let options = proxy
-        .table_options_for(direct)
-        .attempt_timeout(std::time::Duration::from_secs(30))
-        .sdk_max_attempts(sdk_attempts)
-        .sdk_initial_backoff(std::time::Duration::from_millis(2));
-    let proxied = Table::connect(more(options)).await.expect("table options");
-    (proxied, proxy)
-}
+pub use testing::through_proxy;
 
 /// The versions of the event items of `{aggregate_type}#{id}` as stored,
 /// read past the store with a consistent scan: what a store under test

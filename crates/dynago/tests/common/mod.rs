@@ -1,12 +1,12 @@
 //! What every test file shares: one DynamoDB server per test binary, a fresh
 //! table per test.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use dynago::{
-    number_value, string_value, AttributeValue, Item, Key, ScalarAttributeType, Table,
-    TableDefinition,
+    number_value, string_value, AttributeValue, Key, ScalarAttributeType, Table, TableDefinition,
 };
+use dynago_local::testing;
 
 /// A new table with a string partition key `pk` and a numeric sort key `sk`.
 pub async fn table() -> Table {
@@ -24,25 +24,14 @@ pub async fn hash_table() -> Table {
 
 /// A new table with partition key `pk`, the given sort key and definition.
 pub async fn table_with(sort_key: Option<&str>, definition: TableDefinition) -> Table {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let dynamo = dynago_local::shared()
-        .await
-        .expect("a DynamoDB server for the tests");
-    let mut options = dynamo
-        .table_options(dynago_local::unique_table_name("test"))
-        .partition_key("pk");
-    if let Some(sort_key) = sort_key {
-        options = options.sort_key(sort_key);
-    }
-    let table = Table::connect(options).await.expect("table options");
-    table
-        .create_table(definition)
-        .await
-        .expect("create the test table");
-    table
+    let keys = |options: dynago::TableOptions| {
+        let options = options.partition_key("pk");
+        match sort_key {
+            Some(sort_key) => options.sort_key(sort_key),
+            None => options,
+        }
+    };
+    testing::fresh_table("test", keys, definition).await
 }
 
 /// A handle on a table that was never created, on the shared server.
@@ -57,54 +46,7 @@ pub async fn missing_table() -> Table {
     Table::connect(options).await.expect("table options")
 }
 
-/// The item stored under `key`, read with the SDK directly (consistent read),
-/// exactly as DynamoDB holds it.
-pub async fn raw_item(table: &Table, key: &Key) -> Option<Item> {
-    table
-        .client()
-        .get_item()
-        .table_name(table.name())
-        .set_key(Some(table.key_item(key).expect("a valid key")))
-        .consistent_read(true)
-        .send()
-        .await
-        .expect("raw GetItem")
-        .item
-}
-
-/// Writes `item` as it is with the SDK directly (no check, no conversion).
-pub async fn put_raw(table: &Table, item: Item) {
-    table
-        .client()
-        .put_item()
-        .table_name(table.name())
-        .set_item(Some(item))
-        .send()
-        .await
-        .expect("raw PutItem");
-}
-
-/// Every item of the table, read with consistent scans.
-pub async fn scan_all(table: &Table) -> Vec<Item> {
-    let mut items = Vec::new();
-    let mut start: Option<Item> = None;
-    loop {
-        let output = table
-            .client()
-            .scan()
-            .table_name(table.name())
-            .consistent_read(true)
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .expect("raw Scan");
-        items.extend(output.items.unwrap_or_default());
-        match output.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return items,
-        }
-    }
-}
+pub use testing::{raw_get as raw_item, raw_put as put_raw, raw_scan as scan_all};
 
 /// How many items the table holds.
 pub async fn count(table: &Table) -> usize {
@@ -126,31 +68,7 @@ pub fn n(value: impl std::fmt::Display) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-/// The table `direct` through a new fault proxy (under `plan`) in front of
-/// the shared server, whose SDK makes `sdk_attempts` attempts per request
-/// (2 ms backoff); `more` sets further options.
-///
-/// Each attempt may take 30 s: faults end a request at once (a reset, a
-/// dropped answer, a throttle), so an attempt timeout would only add
-/// requests on a loaded machine, and the tests count them.
-pub async fn through_proxy(
-    direct: &Table,
-    plan: dynago_local::FaultPlan,
-    sdk_attempts: u32,
-    more: impl FnOnce(dynago::TableOptions) -> dynago::TableOptions,
-) -> (Table, dynago_local::FaultProxy) {
-    let dynamo = dynago_local::shared().await.expect("the shared server");
-    let proxy = dynago_local::FaultProxy::start(dynamo.url(), plan)
-        .await
-        .expect("a fault proxy");
-    let options = proxy
-        .table_options_for(direct)
-        .attempt_timeout(std::time::Duration::from_secs(30))
-        .sdk_max_attempts(sdk_attempts)
-        .sdk_initial_backoff(std::time::Duration::from_millis(2));
-    let proxied = Table::connect(more(options)).await.expect("table options");
-    (proxied, proxy)
-}
+pub use testing::through_proxy;
 
 /// An account under an optimistic lock on `version`, for the locking tests.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
