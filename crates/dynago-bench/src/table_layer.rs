@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
-use dynago::{string_value, Key, Table};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
+use dynago::{string_value, Key, ReturnValues, Table, UpdateExpression};
 use serde::{Deserialize, Serialize};
 
 use crate::server::Server;
@@ -66,6 +66,9 @@ pub enum Operation {
     Put,
     /// `PutItem` under a version condition (read nothing; the version is known).
     LockedPut,
+    /// `UpdateItem` of a counter under a version condition, the version
+    /// bumped in the same request, the updated attributes returned.
+    LockedUpdate,
     /// `Query` of one partition of 100 items, strongly consistent.
     Query100,
     /// `BatchGetItem` of 100 keys.
@@ -76,10 +79,11 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in report order.
-    pub const ALL: [Operation; 6] = [
+    pub const ALL: [Operation; 7] = [
         Operation::Get,
         Operation::Put,
         Operation::LockedPut,
+        Operation::LockedUpdate,
         Operation::Query100,
         Operation::BatchGet100,
         Operation::Scan100,
@@ -91,6 +95,7 @@ impl Operation {
             Operation::Get => "get",
             Operation::Put => "put",
             Operation::LockedPut => "version-locked put",
+            Operation::LockedUpdate => "version-locked update",
             Operation::Query100 => "query, 100 items",
             Operation::BatchGet100 => "batch get, 100 keys",
             Operation::Scan100 => "scan, 100 items",
@@ -150,6 +155,9 @@ struct Ctx {
     /// The versions stored under the two locked items.
     dynago_version: u64,
     raw_version: u64,
+    /// The items updated in place, one per side, with their balance and
+    /// version.
+    updated: [Updated; 2],
     /// The partition of 100 items.
     partition: String,
     keys: Vec<Record>,
@@ -219,7 +227,16 @@ pub async fn run(server: &Server, plan: TableLayerPlan) -> Result<Vec<OperationR
         .condition_expression("attribute_not_exists(pk)")
         .send()
         .await?;
+    let updated = [Updated::new("update-dynago"), Updated::new("update-raw")];
+    for item in &updated {
+        table
+            .put_item(item.record.key(), &item.record)
+            .optimistic_lock("version", 0)
+            .send()
+            .await?;
+    }
     let mut ctx = Ctx {
+        updated,
         table,
         client,
         shared,
@@ -292,6 +309,8 @@ async fn run_side(ctx: &mut Ctx, side: Side, operation: Operation, n: usize) -> 
             (Side::Raw, Operation::Put) => raw_put(ctx).await?,
             (Side::Dynago, Operation::LockedPut) => dynago_locked_put(ctx).await?,
             (Side::Raw, Operation::LockedPut) => raw_locked_put(ctx).await?,
+            (Side::Dynago, Operation::LockedUpdate) => dynago_locked_update(ctx).await?,
+            (Side::Raw, Operation::LockedUpdate) => raw_locked_update(ctx).await?,
             (Side::Dynago, Operation::Query100) => dynago_query(ctx).await?,
             (Side::Raw, Operation::Query100) => raw_query(ctx).await?,
             (Side::Dynago, Operation::BatchGet100) => dynago_batch_get(ctx).await?,
@@ -406,6 +425,94 @@ async fn raw_locked_put(ctx: &mut Ctx) -> Result<()> {
     }
     ctx.raw_version += 1;
     ctx.raw_item = record;
+    Ok(())
+}
+
+/// An item updated in place, and what it holds.
+struct Updated {
+    record: Record,
+    balance: i64,
+    version: u64,
+}
+
+impl Updated {
+    /// An item that a locked put creates at version 1.
+    fn new(pk: &str) -> Self {
+        let record = Record::new(pk, "item");
+        Self {
+            balance: record.balance,
+            version: 1,
+            record,
+        }
+    }
+}
+
+/// The balance and version in the attributes an update returned.
+fn balance_and_version(attributes: Option<&HashMap<String, AttributeValue>>) -> Option<(i64, u64)> {
+    let attributes = attributes?;
+    let number = |name: &str| attributes.get(name)?.as_n().ok().cloned();
+    Some((
+        number("balance")?.parse().ok()?,
+        number("version")?.parse().ok()?,
+    ))
+}
+
+async fn dynago_locked_update(ctx: &mut Ctx) -> Result<()> {
+    let item = &mut ctx.updated[0];
+    let outcome = ctx
+        .table
+        .update_item(
+            item.record.key(),
+            UpdateExpression::new().increment("balance", 1),
+        )
+        .optimistic_lock("version", item.version)
+        .return_values(ReturnValues::UpdatedNew)
+        .send()
+        .await?;
+    let expected = (item.balance + 1, item.version + 1);
+    ensure!(
+        outcome.version == Some(expected.1)
+            && balance_and_version(outcome.attributes.as_ref()) == Some(expected),
+        "dynago's locked update at version {} answered {outcome:?}",
+        item.version
+    );
+    (item.balance, item.version) = expected;
+    Ok(())
+}
+
+async fn raw_locked_update(ctx: &mut Ctx) -> Result<()> {
+    let item = &mut ctx.updated[1];
+    let result = ctx
+        .client
+        .update_item()
+        .table_name(ctx.table.name())
+        .set_key(Some(raw_key(&item.record.pk, &item.record.sk)))
+        .update_expression("SET #balance = #balance + :one, #version = :next")
+        .condition_expression("#version = :expected")
+        .expression_attribute_names("#balance", "balance")
+        .expression_attribute_names("#version", "version")
+        .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+        .expression_attribute_values(":next", AttributeValue::N((item.version + 1).to_string()))
+        .expression_attribute_values(":expected", AttributeValue::N(item.version.to_string()))
+        .return_values(ReturnValue::UpdatedNew)
+        .send()
+        .await;
+    let output = match result {
+        Ok(output) => output,
+        Err(error) => bail!(
+            "raw locked update at version {}: {}",
+            item.version,
+            aws_sdk_dynamodb::error::DisplayErrorContext(&error)
+        ),
+    };
+    let expected = (item.balance + 1, item.version + 1);
+    let answered = balance_and_version(output.attributes.as_ref());
+    ensure!(
+        answered == Some(expected),
+        "the raw locked update at version {} answered {answered:?}",
+        item.version
+    );
+    (item.balance, item.version) = expected;
     Ok(())
 }
 
