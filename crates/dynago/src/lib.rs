@@ -6,6 +6,13 @@
 //! - **Optimistic locking** on a version attribute: a write with a stale
 //!   version is a typed [`Error::VersionConflict`], never a silent overwrite,
 //!   and version 0 means "create, never replace" ([`OptimisticLock`]).
+//! - **Updates in place** ([`Table::update_item`]): SET, REMOVE, ADD and
+//!   DELETE built by [`UpdateExpression`], atomic counters, the same lock
+//!   (checked and bumped in one request, never forced on an update), and a
+//!   resend after a lost answer recognised rather than applied twice.
+//! - **Typed expressions** ([`expr`]): conditions, key conditions, filters
+//!   and projections from paths and values, placeholders generated, so
+//!   reserved words and dotted names need no `#n`; raw strings still work.
 //! - **Batches of any size**: [`Table::batch_get_items`] and
 //!   [`Table::batch_write`] split, send concurrently, and retry what DynamoDB
 //!   leaves unprocessed under bounded backoff; nothing is dropped.
@@ -19,7 +26,8 @@
 //! - **Limits checked before sending**: 400 KB an item ([`MAX_ITEM_SIZE`]),
 //!   100 actions and 4 MB a transaction ([`MAX_TRANSACTION_ACTIONS`],
 //!   [`MAX_TRANSACTION_SIZE`]), 100 keys a batch get and 25 writes a batch
-//!   write request (split for you), 1 MB a query page (paged for you).
+//!   write request (split for you), 1 MB a query page (paged for you), 4 KB
+//!   an expression ([`MAX_EXPRESSION_SIZE`]).
 //! - **A key schema checked once**: [`Table::verify_schema`] (or
 //!   [`TableOptions::verify_schema`]) compares the table's keys with the
 //!   handle's in one `DescribeTable`, naming both ([`Error::SchemaMismatch`]).
