@@ -303,6 +303,25 @@ fn every_request_has_one_span_of_the_opentelemetry_shape_and_no_values() {
             false,
         );
 
+        // An update under a typed condition, both holding secrets.
+        table
+            .update_item(
+                key("p", 2),
+                dynago::UpdateExpression::new().set("note", format!("{SECRET}!")),
+            )
+            .condition(dynago::attr("note").ne(format!("{SECRET}?")))
+            .send()
+            .await
+            .expect("update");
+        assert_requests(
+            &capture.take_requests(),
+            &table,
+            "UpdateItem",
+            1,
+            &[1],
+            true,
+        );
+
         // A conditional put that fails, and a delete.
         let refused = table
             .put_item(key("p", 1), &row(1))
