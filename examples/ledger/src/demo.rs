@@ -19,7 +19,8 @@ const FIRST_DEPOSIT: Money = Money::from_cents(10_000);
 
 const OPENING: &str = "   \
    Opening reads the account (its snapshot and its events) before writing; after that the
-   store's cache knows it, and a deposit is a single transaction.";
+   store's cache knows it, and a deposit is a single conditional put of its event: one
+   request, one write unit.";
 
 const CONCURRENCY: &str = "   \
    Deposits, withdrawals and transfers are picked at random. Each command decides on the
@@ -27,7 +28,7 @@ const CONCURRENCY: &str = "   \
    the version it decided on. When another task wrote first, the append fails and writes
    nothing; the store reads the new events and decides again. A transfer writes both
    accounts in one transaction, each under its own version. Every 50 events of an account,
-   a snapshot of it is saved in the same transaction.";
+   a snapshot of it is saved after them.";
 
 /// Tells the story on `ledger`, which runs on `place`; `tag` tells this run's
 /// accounts apart on a table that outlives it. Returns whether every check
@@ -106,7 +107,7 @@ pub(crate) async fn run(ledger: &Ledger, place: &str, tag: Option<String>) -> an
     );
     println!("   first, and was decided again (the sum of `attempts - 1` over the commands done).");
     println!(
-        "   DynamoDB requests per command: {:.2} on average. The least is 1, one transaction and no",
+        "   DynamoDB requests per command: {:.2} on average. The least is 1, one write and no",
         report.requests_per_command()
     );
     println!(
