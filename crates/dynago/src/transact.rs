@@ -12,14 +12,14 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::condition::{none_if_empty, Condition, OptimisticLock, WriteCondition};
-use crate::expr::{check_size as check_expression_size, merge};
 use crate::error::{from_sdk, Error, Result, TransactionCanceled};
+use crate::expr::{check_size as check_expression_size, merge};
 use crate::item::{check_size, item_size, to_item_named};
 use crate::key::{Key, KeyId};
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span};
-use crate::value::Item;
 use crate::update::{self, PreparedUpdate, UpdateExpression};
+use crate::value::Item;
 use crate::write::{put_item_attributes, WriteId};
 
 /// The most actions one transaction holds.
