@@ -31,16 +31,17 @@
 
 use std::fmt;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
-use crate::error::Error;
-use crate::item::to_attribute_value;
-
 mod compile;
+mod functions;
+mod value;
 
 pub(crate) use compile::{check_request, check_size, compile_expr, merge, Invalid, Placeholders};
 pub use compile::{Expression, Projection};
+pub use functions::{attr_exists, attr_not_exists, attribute_type, size, AttributeType, Size};
+pub use value::{number_set, raw, string_set, Raw};
+pub(crate) use value::{value_of, Value};
 
 /// The longest expression string DynamoDB takes (a condition, an update, a
 /// key condition, a filter or a projection): 4 KB.
@@ -110,72 +111,37 @@ impl fmt::Display for Path {
     }
 }
 
-/// A value of an expression: the serialized value, or why it did not
-/// serialize (reported when the request is sent).
-pub(crate) type Value = std::result::Result<AttributeValue, String>;
-
-/// The mark of a [`Raw`] value inside a serialization, followed by its
-/// place in `RAW_VALUES`.
-const RAW_MARK: &str = "\u{37e}dynago-raw\u{37e}";
-
-std::thread_local! {
-    /// The [`Raw`] values met by the serialization under way in
-    /// [`value_of`] on this thread (`None` outside one).
-    static RAW_VALUES: std::cell::RefCell<Option<Vec<AttributeValue>>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Serializes `value` as it is (`None` is `NULL`), [`Raw`] values inside it
-/// included as they are.
-pub(crate) fn value_of<T: Serialize + ?Sized>(value: &T) -> Value {
-    let outer = RAW_VALUES.with(|raw| raw.borrow_mut().replace(Vec::new()));
-    let result = to_attribute_value(value);
-    let raw = RAW_VALUES.with(|raw| std::mem::replace(&mut *raw.borrow_mut(), outer));
-    let value = result.map_err(|e| match e {
-        Error::Serialize { source, .. } => source.to_string(),
-        other => other.to_string(),
-    })?;
-    Ok(match raw {
-        Some(raw) if !raw.is_empty() => restore(value, &raw),
-        _ => value,
-    })
-}
-
-/// `value` with each mark of a [`Raw`] value replaced by that value.
-fn restore(value: AttributeValue, raw: &[AttributeValue]) -> AttributeValue {
-    match value {
-        AttributeValue::S(text) => match text
-            .strip_prefix(RAW_MARK)
-            .and_then(|i| i.parse::<usize>().ok())
-            .and_then(|i| raw.get(i))
-        {
-            Some(value) => value.clone(),
-            None => AttributeValue::S(text),
-        },
-        AttributeValue::L(list) => {
-            AttributeValue::L(list.into_iter().map(|v| restore(v, raw)).collect())
-        }
-        AttributeValue::M(map) => {
-            AttributeValue::M(map.into_iter().map(|(k, v)| (k, restore(v, raw))).collect())
-        }
-        other => other,
-    }
-}
-
 impl Path {
     /// The field `name` of the map held at this path (`address.city`).
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let city = attr("address").field("city");
+    /// assert_eq!(city.to_string(), "address.city");
+    /// ```
     pub fn field(mut self, name: impl Into<String>) -> Self {
         self.rest.push(Segment::Field(name.into()));
         self
     }
 
     /// The element `index` of the list held at this path (`tags[0]`).
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let first = attr("tags").index(0);
+    /// assert_eq!(first.to_string(), "tags[0]");
+    /// ```
     pub fn index(mut self, index: usize) -> Self {
         self.rest.push(Segment::Index(index));
         self
     }
 
     /// The name of the top-level attribute of this path.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// assert_eq!(attr("address").field("city").attribute(), "address");
+    /// ```
     pub fn attribute(&self) -> &str {
         &self.first
     }
@@ -200,21 +166,45 @@ impl Path {
     }
 
     /// `path <> value`.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let not_closed = attr("status").ne("closed");
+    /// # let _ = not_closed;
+    /// ```
     pub fn ne<T: Serialize>(self, value: T) -> Expr {
         self.compare("<>", value)
     }
 
     /// `path < value`.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let cheap = attr("price").lt(10);
+    /// # let _ = cheap;
+    /// ```
     pub fn lt<T: Serialize>(self, value: T) -> Expr {
         self.compare("<", value)
     }
 
     /// `path <= value`.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let small = attr("size").le(3);
+    /// # let _ = small;
+    /// ```
     pub fn le<T: Serialize>(self, value: T) -> Expr {
         self.compare("<=", value)
     }
 
     /// `path > value`.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let late = attr("due").gt("2024-05-01");
+    /// # let _ = late;
+    /// ```
     pub fn gt<T: Serialize>(self, value: T) -> Expr {
         self.compare(">", value)
     }
@@ -231,6 +221,12 @@ impl Path {
     }
 
     /// `path BETWEEN low AND high` (both bounds included).
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let adult = attr("age").between(18, 130);
+    /// # let _ = adult;
+    /// ```
     pub fn between<L: Serialize, H: Serialize>(self, low: L, high: H) -> Expr {
         Expr(Node::Between {
             subject: Operand::Path(self),
@@ -254,6 +250,12 @@ impl Path {
     }
 
     /// `begins_with(path, prefix)`, for strings and binaries.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let orders = attr("sk").begins_with("order#");
+    /// # let _ = orders;
+    /// ```
     pub fn begins_with<T: Serialize>(self, prefix: T) -> Expr {
         Expr(Node::Function {
             name: "begins_with",
@@ -264,6 +266,12 @@ impl Path {
 
     /// `contains(path, value)`: a substring of a string, a member of a set,
     /// an element of a list.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let tagged = attr("tags").contains("vip");
+    /// # let _ = tagged;
+    /// ```
     pub fn contains<T: Serialize>(self, value: T) -> Expr {
         Expr(Node::Function {
             name: "contains",
@@ -273,182 +281,47 @@ impl Path {
     }
 
     /// `attribute_exists(path)`.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let verified = attr("verified_at").exists();
+    /// # let _ = verified;
+    /// ```
     pub fn exists(self) -> Expr {
         attr_exists(self)
     }
 
     /// `attribute_not_exists(path)`.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let absent = attr("pk").not_exists();
+    /// # let _ = absent;
+    /// ```
     pub fn not_exists(self) -> Expr {
         attr_not_exists(self)
     }
 
     /// `attribute_type(path, type)`.
+    ///
+    /// ```
+    /// use dynago::expr::{attr, AttributeType};
+    /// let listed = attr("tags").is_type(AttributeType::List);
+    /// # let _ = listed;
+    /// ```
     pub fn is_type(self, kind: AttributeType) -> Expr {
         attribute_type(self, kind)
     }
 
     /// `size(path)`, to compare: see [`Size`].
-    pub fn size(self) -> Size {
-        size(self)
-    }
-}
-
-/// `attribute_exists(path)`.
-///
-/// ```
-/// use dynago::expr::{attr, attr_exists};
-/// let expr = attr_exists(attr("email"));
-/// # let _ = expr;
-/// ```
-pub fn attr_exists(path: Path) -> Expr {
-    Expr(Node::Function {
-        name: "attribute_exists",
-        path,
-        argument: None,
-    })
-}
-
-/// `attribute_not_exists(path)`.
-///
-/// ```
-/// use dynago::expr::{attr, attr_not_exists};
-/// let unclaimed = attr_not_exists(attr("owner"));
-/// # let _ = unclaimed;
-/// ```
-pub fn attr_not_exists(path: Path) -> Expr {
-    Expr(Node::Function {
-        name: "attribute_not_exists",
-        path,
-        argument: None,
-    })
-}
-
-/// `attribute_type(path, kind)`: the value at `path` is of type `kind`.
-///
-/// ```
-/// use dynago::expr::{attr, attribute_type, AttributeType};
-/// let expr = attribute_type(attr("tags"), AttributeType::StringSet);
-/// # let _ = expr;
-/// ```
-pub fn attribute_type(path: Path, kind: AttributeType) -> Expr {
-    Expr(Node::Function {
-        name: "attribute_type",
-        path,
-        argument: Some(Ok(AttributeValue::S(kind.code().to_owned()))),
-    })
-}
-
-/// `size(path)`: the length of a string or binary, the number of elements
-/// of a set, list or map; compare it with [`Size`]'s methods.
-///
-/// ```
-/// use dynago::expr::{attr, size};
-/// let short = size(attr("name")).le(40);
-/// # let _ = short;
-/// ```
-pub fn size(path: Path) -> Size {
-    Size(path)
-}
-
-/// `size(path)`, made by [`size`] or [`Path::size`], to compare with a number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct Size(Path);
-
-impl Size {
-    fn compare<T: Serialize>(self, op: &'static str, value: T) -> Expr {
-        Expr(Node::Compare {
-            left: Operand::Size(self.0),
-            op,
-            right: value_of(&value),
-        })
-    }
-
-    /// `size(path) = n`.
-    pub fn eq<T: Serialize>(self, n: T) -> Expr {
-        self.compare("=", n)
-    }
-
-    /// `size(path) <> n`.
-    pub fn ne<T: Serialize>(self, n: T) -> Expr {
-        self.compare("<>", n)
-    }
-
-    /// `size(path) < n`.
-    pub fn lt<T: Serialize>(self, n: T) -> Expr {
-        self.compare("<", n)
-    }
-
-    /// `size(path) <= n`.
-    pub fn le<T: Serialize>(self, n: T) -> Expr {
-        self.compare("<=", n)
-    }
-
-    /// `size(path) > n`.
-    pub fn gt<T: Serialize>(self, n: T) -> Expr {
-        self.compare(">", n)
-    }
-
-    /// `size(path) >= n`.
-    pub fn ge<T: Serialize>(self, n: T) -> Expr {
-        self.compare(">=", n)
-    }
-
-    /// `size(path) BETWEEN low AND high`.
-    pub fn between<L: Serialize, H: Serialize>(self, low: L, high: H) -> Expr {
-        Expr(Node::Between {
-            subject: Operand::Size(self.0),
-            low: value_of(&low),
-            high: value_of(&high),
-        })
-    }
-}
-
-/// The types `attribute_type` tests for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AttributeType {
-    /// `S`.
-    String,
-    /// `SS`.
-    StringSet,
-    /// `N`.
-    Number,
-    /// `NS`.
-    NumberSet,
-    /// `B`.
-    Binary,
-    /// `BS`.
-    BinarySet,
-    /// `BOOL`.
-    Boolean,
-    /// `NULL`.
-    Null,
-    /// `L`.
-    List,
-    /// `M`.
-    Map,
-}
-
-impl AttributeType {
-    /// DynamoDB's code for the type (`S`, `SS`, `N`, ...).
     ///
     /// ```
-    /// assert_eq!(dynago::expr::AttributeType::Map.code(), "M");
+    /// use dynago::expr::attr;
+    /// let few = attr("tags").size().lt(5);
+    /// # let _ = few;
     /// ```
-    pub fn code(self) -> &'static str {
-        match self {
-            AttributeType::String => "S",
-            AttributeType::StringSet => "SS",
-            AttributeType::Number => "N",
-            AttributeType::NumberSet => "NS",
-            AttributeType::Binary => "B",
-            AttributeType::BinarySet => "BS",
-            AttributeType::Boolean => "BOOL",
-            AttributeType::Null => "NULL",
-            AttributeType::List => "L",
-            AttributeType::Map => "M",
-        }
+    pub fn size(self) -> Size {
+        size(self)
     }
 }
 
@@ -504,11 +377,23 @@ enum Operand {
 
 impl Expr {
     /// `(self) AND (other)`.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let both = attr("a").eq(1).and(attr("b").eq(2));
+    /// # let _ = both;
+    /// ```
     pub fn and(self, other: Expr) -> Expr {
         Expr(Node::And(Box::new(self.0), Box::new(other.0)))
     }
 
     /// `(self) OR (other)`.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// let either = attr("a").eq(1).or(attr("b").eq(2));
+    /// # let _ = either;
+    /// ```
     pub fn or(self, other: Expr) -> Expr {
         Expr(Node::Or(Box::new(self.0), Box::new(other.0)))
     }
@@ -525,12 +410,25 @@ impl Expr {
     }
 
     /// Every expression of `exprs` joined by `OR`; `None` when there is none.
+    ///
+    /// ```
+    /// use dynago::expr::{attr, Expr};
+    /// let any = Expr::any([1, 2, 3].map(|n| attr("n").eq(n)));
+    /// assert!(any.is_some());
+    /// assert!(Expr::any([]).is_none());
+    /// ```
     pub fn any(exprs: impl IntoIterator<Item = Expr>) -> Option<Expr> {
         exprs.into_iter().reduce(Expr::or)
     }
 }
 
 /// `NOT (expr)`.
+///
+/// ```
+/// use dynago::expr::{attr, not};
+/// let open = not(attr("closed_at").exists());
+/// # let _ = open;
+/// ```
 pub fn not(expr: Expr) -> Expr {
     !expr
 }
@@ -544,74 +442,13 @@ impl std::ops::Not for Expr {
     }
 }
 
-/// A value that serializes as a string set (`SS`), a number set (`NS`) or
-/// as the attribute value it holds: for the values serde cannot tell
-/// (`ADD` and `DELETE` take sets), made by [`string_set`], [`number_set`] and
-/// [`raw`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Raw(pub AttributeValue);
-
-impl Serialize for Raw {
-    /// Inside the expressions of this crate, the attribute value as it is;
-    /// elsewhere, `serde_dynamo`'s own form of it.
-    fn serialize<S: serde::Serializer>(
-        &self,
-        serializer: S,
-    ) -> std::result::Result<S::Ok, S::Error> {
-        let index = RAW_VALUES.with(|raw| {
-            raw.borrow_mut().as_mut().map(|raw| {
-                raw.push(self.0.clone());
-                raw.len() - 1
-            })
-        });
-        match index {
-            Some(index) => serializer.serialize_str(&format!("{RAW_MARK}{index}")),
-            None => serde_dynamo::AttributeValue::from(self.0.clone()).serialize(serializer),
-        }
-    }
-}
-
-/// A string set (`SS`) of `members`.
-///
-/// ```
-/// use dynago::expr::string_set;
-/// use dynago::AttributeValue;
-/// assert_eq!(string_set(["a", "b"]).0, AttributeValue::Ss(vec!["a".into(), "b".into()]));
-/// ```
-pub fn string_set<S: Into<String>>(members: impl IntoIterator<Item = S>) -> Raw {
-    Raw(AttributeValue::Ss(
-        members.into_iter().map(Into::into).collect(),
-    ))
-}
-
-/// A number set (`NS`) of `members`.
-///
-/// ```
-/// use dynago::expr::number_set;
-/// use dynago::AttributeValue;
-/// assert_eq!(number_set([1, 2]).0, AttributeValue::Ns(vec!["1".into(), "2".into()]));
-/// ```
-pub fn number_set<N: crate::Number>(members: impl IntoIterator<Item = N>) -> Raw {
-    Raw(AttributeValue::Ns(
-        members.into_iter().map(|n| n.to_string()).collect(),
-    ))
-}
-
-/// The attribute value `value`, as it is.
-///
-/// ```
-/// use dynago::expr::{attr, raw};
-/// use dynago::binary_value;
-/// let expr = attr("digest").eq(raw(binary_value([1u8, 2])));
-/// # let _ = expr;
-/// ```
-pub fn raw(value: AttributeValue) -> Raw {
-    Raw(value)
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    use crate::error::Error;
 
     use super::*;
 

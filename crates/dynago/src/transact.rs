@@ -167,6 +167,15 @@ impl Update {
     /// checked and bumped in the same action (see [`OptimisticLock`]). A
     /// hand-written update expression cannot take one (the transaction is
     /// refused before it is sent).
+    ///
+    /// ```
+    /// use dynago::transact::Update;
+    /// use dynago::{string_value, Key, UpdateExpression};
+    ///
+    /// let create = Update::of(Key::new(string_value("account#9")), UpdateExpression::new().set("balance", 0))
+    ///     .optimistic_lock("version", 0);
+    /// # let _ = create;
+    /// ```
     pub fn optimistic_lock(mut self, attribute: impl Into<String>, expected: u64) -> Self {
         self.lock = Some(OptimisticLock::new(attribute, expected));
         self

@@ -65,6 +65,11 @@ enum SetValue {
 
 impl UpdateExpression {
     /// An update with no action yet.
+    ///
+    /// ```
+    /// use dynago::UpdateExpression;
+    /// assert!(UpdateExpression::new().is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -75,12 +80,27 @@ impl UpdateExpression {
     }
 
     /// `SET path = value`.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// use dynago::UpdateExpression;
+    /// let update = UpdateExpression::new()
+    ///     .set("status", "open")
+    ///     .set(attr("address").field("city"), "London");
+    /// # let _ = update;
+    /// ```
     pub fn set(self, path: impl Into<Path>, value: impl Serialize) -> Self {
         self.push(Action::Set(path.into(), SetValue::Value(value_of(&value))))
     }
 
     /// `SET path = if_not_exists(path, value)`: sets the value only where
     /// the item has none.
+    ///
+    /// ```
+    /// use dynago::UpdateExpression;
+    /// let update = UpdateExpression::new().set_if_not_exists("created_at", "2024-05-01");
+    /// # let _ = update;
+    /// ```
     pub fn set_if_not_exists(self, path: impl Into<Path>, value: impl Serialize) -> Self {
         self.push(Action::Set(
             path.into(),
@@ -90,18 +110,36 @@ impl UpdateExpression {
 
     /// `SET path = list_append(if_not_exists(path, []), list)`: adds the
     /// elements of `list` at the end of the list at `path` (made if missing).
+    ///
+    /// ```
+    /// use dynago::UpdateExpression;
+    /// let update = UpdateExpression::new().append("history", ["logged in"]);
+    /// # let _ = update;
+    /// ```
     pub fn append(self, path: impl Into<Path>, list: impl Serialize) -> Self {
         self.push(Action::Set(path.into(), SetValue::Append(value_of(&list))))
     }
 
     /// `SET path = list_append(list, if_not_exists(path, []))`: adds the
     /// elements of `list` at the start of the list at `path`.
+    ///
+    /// ```
+    /// use dynago::UpdateExpression;
+    /// let update = UpdateExpression::new().prepend("recent", ["newest"]);
+    /// # let _ = update;
+    /// ```
     pub fn prepend(self, path: impl Into<Path>, list: impl Serialize) -> Self {
         self.push(Action::Set(path.into(), SetValue::Prepend(value_of(&list))))
     }
 
     /// `SET path = if_not_exists(path, 0) + by`: an atomic counter, which
     /// starts from 0 where the item has none.
+    ///
+    /// ```
+    /// use dynago::UpdateExpression;
+    /// let update = UpdateExpression::new().increment("views", 1);
+    /// # let _ = update;
+    /// ```
     pub fn increment<N: crate::Number>(self, path: impl Into<Path>, by: N) -> Self {
         self.push(Action::Set(
             path.into(),
@@ -110,6 +148,12 @@ impl UpdateExpression {
     }
 
     /// `SET path = if_not_exists(path, 0) - by`.
+    ///
+    /// ```
+    /// use dynago::UpdateExpression;
+    /// let update = UpdateExpression::new().decrement("stock", 2);
+    /// # let _ = update;
+    /// ```
     pub fn decrement<N: crate::Number>(self, path: impl Into<Path>, by: N) -> Self {
         self.push(Action::Set(
             path.into(),
@@ -118,6 +162,13 @@ impl UpdateExpression {
     }
 
     /// `REMOVE path`: removes an attribute, a map's field or a list's element.
+    ///
+    /// ```
+    /// use dynago::expr::attr;
+    /// use dynago::UpdateExpression;
+    /// let update = UpdateExpression::new().remove("reset_token").remove(attr("tags").index(0));
+    /// # let _ = update;
+    /// ```
     pub fn remove(self, path: impl Into<Path>) -> Self {
         self.push(Action::Remove(path.into()))
     }
@@ -125,21 +176,45 @@ impl UpdateExpression {
     /// `ADD path value`: adds a number to the number at `path` (0 if
     /// missing), or the members of a set (see
     /// [`string_set`](crate::expr::string_set)) to the set at `path`.
+    ///
+    /// ```
+    /// use dynago::expr::string_set;
+    /// use dynago::UpdateExpression;
+    /// let update = UpdateExpression::new().add("logins", 1).add("tags", string_set(["vip"]));
+    /// # let _ = update;
+    /// ```
     pub fn add(self, path: impl Into<Path>, value: impl Serialize) -> Self {
         self.push(Action::Add(path.into(), value_of(&value)))
     }
 
     /// `DELETE path set`: removes the members of `set` from the set at `path`.
+    ///
+    /// ```
+    /// use dynago::expr::string_set;
+    /// use dynago::UpdateExpression;
+    /// let update = UpdateExpression::new().delete("tags", string_set(["trial"]));
+    /// # let _ = update;
+    /// ```
     pub fn delete(self, path: impl Into<Path>, set: impl Serialize) -> Self {
         self.push(Action::Delete(path.into(), value_of(&set)))
     }
 
     /// How many actions the update holds.
+    ///
+    /// ```
+    /// use dynago::UpdateExpression;
+    /// assert_eq!(UpdateExpression::new().set("a", 1).remove("b").len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.actions.len()
     }
 
     /// Whether the update holds no action.
+    ///
+    /// ```
+    /// use dynago::UpdateExpression;
+    /// assert!(!UpdateExpression::new().remove("b").is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }

@@ -22,6 +22,11 @@ use crate::write::{condition_failed, WRITE_ID_ATTRIBUTE};
 /// Which attributes an update returns, in [`UpdateOutcome::attributes`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
+///
+/// ```
+/// use dynago::ReturnValues;
+/// assert_eq!(ReturnValues::default(), ReturnValues::None);
+/// ```
 pub enum ReturnValues {
     /// Nothing (the default).
     #[default]
@@ -51,6 +56,22 @@ impl ReturnValues {
 /// What an update did.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
+///
+/// ```
+/// # async fn run(table: dynago::Table, key: dynago::Key) -> dynago::Result<()> {
+/// use dynago::{ReturnValues, UpdateExpression};
+///
+/// let outcome = table
+///     .update_item(key, UpdateExpression::new().increment("views", 1))
+///     .return_values(ReturnValues::AllNew)
+///     .send()
+///     .await?;
+/// if outcome.recovered {
+///     println!("the answer was lost; the update took place once");
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct UpdateOutcome {
     /// The version the item now carries, for an update under an optimistic
     /// lock.
@@ -74,6 +95,26 @@ impl UpdateOutcome {
     /// # Errors
     ///
     /// [`Error::Deserialize`](crate::Error::Deserialize) when they are not a `T`.
+    ///
+    /// ```
+    /// # async fn run(table: dynago::Table, key: dynago::Key) -> dynago::Result<()> {
+    /// use dynago::{ReturnValues, UpdateExpression};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Views {
+    ///     views: u64,
+    /// }
+    /// let outcome = table
+    ///     .update_item(key, UpdateExpression::new().increment("views", 1))
+    ///     .return_values(ReturnValues::UpdatedNew)
+    ///     .send()
+    ///     .await?;
+    /// if let Some(Views { views }) = outcome.attributes_as::<Views>(&table)? {
+    ///     println!("{views} views");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn attributes_as<T: DeserializeOwned>(&self, table: &Table) -> Result<Option<T>> {
         self.attributes
             .clone()
@@ -85,6 +126,16 @@ impl UpdateOutcome {
 /// An `UpdateItem` request, built by [`Table::update_item`].
 #[derive(Debug, Clone)]
 #[must_use = "a request does nothing until it is sent"]
+///
+/// ```
+/// # async fn run(table: dynago::Table, key: dynago::Key) -> dynago::Result<()> {
+/// use dynago::UpdateExpression;
+///
+/// let request = table.update_item(key, UpdateExpression::new().set("status", "open"));
+/// request.send().await?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct UpdateItem {
     table: Table,
     key: Key,
@@ -177,6 +228,21 @@ impl UpdateItem {
     }
 
     /// Which attributes to return in [`UpdateOutcome::attributes`].
+    ///
+    /// ```
+    /// # async fn run(table: dynago::Table, key: dynago::Key) -> dynago::Result<()> {
+    /// use dynago::{ReturnValues, UpdateExpression};
+    ///
+    /// let old = table
+    ///     .update_item(key, UpdateExpression::new().set("status", "closed"))
+    ///     .return_values(ReturnValues::UpdatedOld)
+    ///     .send()
+    ///     .await?
+    ///     .attributes;
+    /// # let _ = old;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn return_values(mut self, return_values: ReturnValues) -> Self {
         self.return_values = return_values;
         self
@@ -190,6 +256,20 @@ impl UpdateItem {
     /// than applied twice. Without it, an update that is not idempotent (an
     /// increment) may apply twice when its answer is lost; a lock still
     /// refuses the second as a conflict.
+    ///
+    /// ```
+    /// # async fn run(table: dynago::Table, key: dynago::Key) -> dynago::Result<()> {
+    /// use dynago::UpdateExpression;
+    ///
+    /// // Idempotent already: setting a value twice is harmless.
+    /// table
+    ///     .update_item(key, UpdateExpression::new().set("status", "open"))
+    ///     .write_id(false)
+    ///     .send()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn write_id(mut self, carry: bool) -> Self {
         self.write_id = carry;
         self
@@ -211,6 +291,24 @@ impl UpdateItem {
     /// [`Error::TableNotFound`](crate::Error::TableNotFound),
     /// [`Error::Dynamo`](crate::Error::Dynamo) (such as an update DynamoDB
     /// finds invalid: two actions on one path).
+    ///
+    /// ```
+    /// # async fn run(table: dynago::Table, key: dynago::Key) -> dynago::Result<()> {
+    /// use dynago::UpdateExpression;
+    ///
+    /// match table
+    ///     .update_item(key, UpdateExpression::new().increment("balance", 10))
+    ///     .optimistic_lock("version", 4)
+    ///     .send()
+    ///     .await
+    /// {
+    ///     Ok(outcome) => println!("now version {:?}", outcome.version),
+    ///     Err(e) if e.is_conflict() => println!("someone else wrote first: {e}"),
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(self) -> Result<UpdateOutcome> {
         let table = &self.table;
         let key = table.key_item(&self.key)?;
