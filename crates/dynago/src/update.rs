@@ -369,6 +369,13 @@ pub(crate) fn prepare(
     if update.is_empty() {
         return Err(invalid("an update needs at least one action".to_owned()));
     }
+    for key in std::iter::once(table.partition_key()).chain(table.sort_key()) {
+        if update.touches(key) {
+            return Err(invalid(format!(
+                "the update writes `{key}`, an attribute of the table's key, which DynamoDB does not update"
+            )));
+        }
+    }
     let (text, placeholders) = update.compile(&extra);
     if let Some(invalid) = placeholders.invalid {
         return Err(invalid.into_error(table.name()));

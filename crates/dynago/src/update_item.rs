@@ -281,7 +281,7 @@ impl UpdateItem {
     ///
     /// Before sending: [`Error::InvalidKey`](crate::Error::InvalidKey),
     /// [`Error::InvalidExpression`](crate::Error::InvalidExpression) (no
-    /// action, the lock's own attribute written by the update, a
+    /// action, a key attribute or the lock's own attribute written by the update, a
     /// placeholder with two meanings), [`Error::Serialize`](crate::Error::Serialize),
     /// [`Error::ExpressionTooLarge`](crate::Error::ExpressionTooLarge). From
     /// DynamoDB: [`Error::VersionConflict`](crate::Error::VersionConflict)

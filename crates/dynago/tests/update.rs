@@ -638,6 +638,18 @@ async fn updates_that_cannot_be_sent_are_refused_before_sending() {
         .expect_err("the lock's own attribute");
     assert!(matches!(err, Error::InvalidExpression { .. }), "{err:?}");
     assert!(err.to_string().contains("version"), "{err}");
+    for key_attribute in ["pk", "sk"] {
+        let err = table
+            .update_item(key("x", 1), UpdateExpression::new().set(key_attribute, 2))
+            .send()
+            .await
+            .expect_err("a key attribute");
+        assert!(matches!(err, Error::InvalidExpression { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains(&format!("`{key_attribute}`")),
+            "{err}"
+        );
+    }
     let err = table
         .update_item(
             key("x", 1),
