@@ -158,8 +158,9 @@ impl<A: Aggregate> EventStore<A> {
     /// [`Error::Rejected`] at once when the aggregate refuses the command;
     /// [`Error::RetriesExhausted`], with the number of attempts, when
     /// conflicts or a transient error (throttling, timeouts) outlast the
-    /// retry policy; [`Error::Table`] for limits (too many events for one
-    /// transaction, an event over 400 KB), a missing table
+    /// retry policy; [`Error::TooManyEvents`] for more events than one
+    /// transaction holds; [`Error::Table`] for other limits (an event over
+    /// 400 KB, 4 MB in one transaction), a missing table
     /// ([`is_not_found`](Error::is_not_found)) and other DynamoDB failures;
     /// [`Error::CorruptEvent`], [`Error::VersionGap`] and
     /// [`Error::CorruptStream`] at once, with nothing written, when the

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use backon::Retryable;
 use dynago::transact::{Check, Put};
-use dynago::{Error as TableError, Item, Key};
+use dynago::{Error as TableError, Item, Key, MAX_TRANSACTION_ACTIONS};
 use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
@@ -46,6 +46,17 @@ impl<A: Aggregate> EventStore<A> {
         budget: &SendBudget,
     ) -> Result<CommitOutcome> {
         let actions = self.actions(commit)?;
+        if actions.len() > MAX_TRANSACTION_ACTIONS {
+            let with_events = || commit.plans.iter().filter(|plan| !plan.events.is_empty());
+            return Err(Error::TooManyEvents {
+                aggregates: with_events()
+                    .map(|plan| Self::aggregate_name(&plan.id))
+                    .collect(),
+                events: with_events().map(|plan| plan.events.len()).sum(),
+                actions: actions.len(),
+                limit: MAX_TRANSACTION_ACTIONS,
+            });
+        }
         if actions.is_empty() {
             return Ok(CommitOutcome::Committed {
                 snapshots: Vec::new(),

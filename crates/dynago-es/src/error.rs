@@ -91,6 +91,24 @@ pub enum Error {
         reason: String,
     },
 
+    /// A command decided more events than one DynamoDB transaction holds:
+    /// with its command record and the checks of aggregates that decided
+    /// none, `actions` actions where a transaction takes `limit`. Nothing was
+    /// sent. Split the command.
+    #[error(
+        "a command on {aggregates:?} decided {events} events: with its command record and checks that is {actions} actions, over DynamoDB's {limit} a transaction; nothing was sent"
+    )]
+    TooManyEvents {
+        /// The aggregates with events, as `type#id`.
+        aggregates: Vec<String>,
+        /// The events decided.
+        events: usize,
+        /// The actions the transaction would hold.
+        actions: usize,
+        /// DynamoDB's limit.
+        limit: usize,
+    },
+
     /// An append would take an aggregate past the last version there is
     /// (`u64::MAX`): its expected version, as given, is out of range.
     #[error("aggregate {aggregate} cannot take {events} more events after version {expected}")]

@@ -13,17 +13,20 @@ use serde::{Deserialize, Serialize};
 
 fn too_many_actions(error: &Error) -> usize {
     match error {
-        Error::Table(dynago::Error::TooManyActions {
-            operation,
-            count,
+        Error::TooManyEvents {
+            aggregates,
+            actions,
             limit,
             ..
-        }) => {
-            assert_eq!(*operation, "TransactWriteItems");
+        } => {
             assert_eq!(*limit, MAX_TRANSACTION_ACTIONS);
-            *count
+            assert!(!aggregates.is_empty());
+            for aggregate in aggregates {
+                assert!(error.to_string().contains(aggregate.as_str()), "{error}");
+            }
+            *actions
         }
-        other => panic!("expected TooManyActions, got {other:?}"),
+        other => panic!("expected TooManyEvents, got {other:?}"),
     }
 }
 
