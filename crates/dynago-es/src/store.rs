@@ -539,13 +539,37 @@ impl<A: Aggregate> EventStore<A> {
         id: impl Into<AggregateId>,
         from: u64,
     ) -> impl Stream<Item = Result<EventEnvelope<A::Event>>> + Send + 'static {
+        self.events_between(id, from..=u64::MAX)
+    }
+
+    /// The aggregate's events of the versions in `versions`, in order, as
+    /// [`events`](Self::events) reads them: for a reader that knows which
+    /// versions it misses.
+    ///
+    /// ```no_run
+    /// # async fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>) -> dynago_es::Result<()> {
+    /// use futures::TryStreamExt;
+    ///
+    /// let missed: Vec<_> = store.events_between("acc-1", 4..=6).try_collect().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn events_between(
+        &self,
+        id: impl Into<AggregateId>,
+        versions: std::ops::RangeInclusive<u64>,
+    ) -> impl Stream<Item = Result<EventEnvelope<A::Event>>> + Send + 'static {
         let id = id.into();
         let aggregate = Self::aggregate_name(&id);
-        let from = from.max(1);
+        let from = (*versions.start()).max(1);
+        let to = *versions.end();
         let upcasters = self.options().upcasters.clone();
         let origin = self.origin(&id);
         let mut next = from;
-        self.events_query(&id, from, u64::MAX)
+        // BETWEEN needs from <= to: an empty range reads one key that
+        // cannot hold an event (version 0) and yields nothing.
+        let (from, to) = if from <= to { (from, to) } else { (0, 0) };
+        self.events_query(&id, from, to)
             .stream_raw()
             .map_err(Error::from)
             .map(move |item: Result<Item>| {
@@ -560,6 +584,53 @@ impl<A: Aggregate> EventStore<A> {
                 next += 1;
                 Ok(event)
             })
+    }
+
+    /// Reads an item seen outside the store (a stream record's image, a
+    /// scanned item) as an event of this aggregate type, its payload lifted
+    /// through the store's upcasters.
+    ///
+    /// `Ok(None)` when the item is not an event of this type: a snapshot, a
+    /// command record, an event of another aggregate type, any item that is
+    /// not the store's. An item keyed as such an event that does not read as
+    /// one is [`Error::CorruptEvent`].
+    ///
+    /// ```no_run
+    /// # fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>, item: dynago::Item) -> dynago_es::Result<()> {
+    /// if let Some(event) = store.read_event_item(item)? {
+    ///     println!("{}#{} v{}", event.aggregate_type, event.aggregate_id, event.version);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CorruptEvent`] for an item keyed as an event of this type
+    /// that is not one, or whose payload does not deserialize.
+    pub fn read_event_item(&self, item: Item) -> Result<Option<EventEnvelope<A::Event>>> {
+        let table = self.table();
+        let Some(sort_key) = table.sort_key() else {
+            return Ok(None);
+        };
+        let (Some(dynago::AttributeValue::S(partition)), Some(dynago::AttributeValue::S(sort))) =
+            (item.get(table.partition_key()), item.get(sort_key))
+        else {
+            return Ok(None);
+        };
+        let Some(id) = partition
+            .strip_prefix(A::TYPE)
+            .and_then(|rest| rest.strip_prefix('#'))
+        else {
+            return Ok(None);
+        };
+        if keys::parse_event_sort(sort).is_none() {
+            return Ok(None);
+        }
+        let origin = self.origin(&AggregateId::new(id));
+        let (event, _) =
+            EventEnvelope::<A::Event>::from_item(item, &origin, &self.options().upcasters)?;
+        Ok(Some(event))
     }
 
     /// The version of the last event of `id` (0 for none): one consistent

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+    TimeToLiveSpecification,
 };
 use tracing::Instrument;
 
@@ -32,6 +33,7 @@ pub struct TableDefinition {
     types: BTreeMap<String, ScalarAttributeType>,
     indexes: Vec<GlobalIndex>,
     ttl_attribute: Option<String>,
+    stream: Option<StreamViewType>,
     timeout: Duration,
 }
 
@@ -41,6 +43,7 @@ impl Default for TableDefinition {
             types: BTreeMap::new(),
             indexes: Vec::new(),
             ttl_attribute: None,
+            stream: None,
             timeout: Duration::from_secs(60),
         }
     }
@@ -70,6 +73,21 @@ impl TableDefinition {
     /// since the epoch).
     pub fn time_to_live(mut self, attribute: impl Into<String>) -> Self {
         self.ttl_attribute = Some(attribute.into());
+        self
+    }
+
+    /// Enables the table's DynamoDB Stream, whose records carry what
+    /// `view` says: `NewImage` is what a projection of events needs (an
+    /// event item is written once and never changed).
+    ///
+    /// ```
+    /// use dynago::{sdk::types::StreamViewType, TableDefinition};
+    ///
+    /// let definition = TableDefinition::default().stream(StreamViewType::NewImage);
+    /// # let _ = definition;
+    /// ```
+    pub fn stream(mut self, view: StreamViewType) -> Self {
+        self.stream = Some(view);
         self
     }
 
@@ -200,6 +218,18 @@ impl Table {
             .set_attribute_definitions(Some(definitions))
             .set_global_secondary_indexes((!indexes.is_empty()).then_some(indexes))
             .billing_mode(BillingMode::PayPerRequest)
+            .set_stream_specification(
+                definition
+                    .stream
+                    .map(|view| {
+                        StreamSpecification::builder()
+                            .stream_enabled(true)
+                            .stream_view_type(view)
+                            .build()
+                            .map_err(|e| Error::Config(format!("invalid stream: {e}")))
+                    })
+                    .transpose()?,
+            )
             .send()
             .instrument(span)
             .await

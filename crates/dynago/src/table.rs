@@ -320,6 +320,47 @@ impl TableOptions {
         Some(config)
     }
 
+    /// The SDK configuration a table connected with these options uses:
+    /// the endpoint and its credentials, the region, the SDK timeouts and
+    /// retries set here, everything else from the environment. For clients
+    /// of other AWS APIs that must reach the same DynamoDB, such as its
+    /// Streams.
+    ///
+    /// ```no_run
+    /// # async fn run() {
+    /// let options = dynago::TableOptions::new("ledger").partition_key("pk");
+    /// let config = options.sdk_config().await;
+    /// let client = dynago::Client::new(&config);
+    /// # let _ = client;
+    /// # }
+    /// ```
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(endpoint) = &self.endpoint {
+            loader = loader
+                .endpoint_url(&endpoint.url)
+                .credentials_provider(Credentials::new(
+                    &endpoint.access_key_id,
+                    &endpoint.secret_access_key,
+                    None,
+                    None,
+                    "dynago-static",
+                ))
+                .region(Region::new(
+                    self.region.clone().unwrap_or_else(|| LOCAL_REGION.into()),
+                ));
+        } else if let Some(region) = &self.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(timeouts) = self.timeout_config() {
+            loader = loader.timeout_config(timeouts);
+        }
+        if let Some(retries) = self.retry_config() {
+            loader = loader.retry_config(retries);
+        }
+        loader.load().await
+    }
+
     fn validate(&self) -> Result<()> {
         if self.name.is_empty() {
             return Err(Error::Config("the table name is empty".into()));
@@ -455,33 +496,7 @@ impl Table {
     /// [`Table::verify_schema`].
     pub async fn connect(options: TableOptions) -> Result<Self> {
         options.validate()?;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(endpoint) = &options.endpoint {
-            loader = loader
-                .endpoint_url(&endpoint.url)
-                .credentials_provider(Credentials::new(
-                    &endpoint.access_key_id,
-                    &endpoint.secret_access_key,
-                    None,
-                    None,
-                    "dynago-static",
-                ))
-                .region(Region::new(
-                    options
-                        .region
-                        .clone()
-                        .unwrap_or_else(|| LOCAL_REGION.into()),
-                ));
-        } else if let Some(region) = &options.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        if let Some(timeouts) = options.timeout_config() {
-            loader = loader.timeout_config(timeouts);
-        }
-        if let Some(retries) = options.retry_config() {
-            loader = loader.retry_config(retries);
-        }
-        let config = loader.load().await;
+        let config = options.sdk_config().await;
         let verify = options.verify_schema;
         let table = Self::with_client(Client::new(&config), options)?;
         if verify {

@@ -1,0 +1,457 @@
+//! Applying events to views: in each aggregate's version order, exactly
+//! once, with gaps filled from the table and failing events parked.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use dynago::transact::Put;
+use dynago::{Condition, Table};
+use dynago_es::{AggregateId, EventStore};
+use futures::TryStreamExt;
+use lru::LruCache;
+
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::parked::Parking;
+use crate::projection::{EventOf, Projection, ViewKind};
+use crate::view::{self, REVISION, VERSION};
+
+/// What became of one event offered to a projection.
+///
+/// ```
+/// use dynago_projections::Offer;
+/// assert!(Offer::Applied { events: 3 }.applied_any());
+/// assert!(!Offer::Duplicate.applied_any());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Offer {
+    /// Applied, with `events - 1` missing events before it read from the
+    /// table and applied first.
+    Applied {
+        /// How many events were applied.
+        events: u64,
+    },
+    /// Already applied: a record delivered again, or an event a gap fill
+    /// or a rebuild applied first.
+    Duplicate,
+    /// Its handler kept failing: it is parked
+    /// ([`Projector::parked`](crate::Projector::parked)), and its
+    /// aggregate's later events wait behind it.
+    Parked,
+    /// An earlier event of its aggregate is parked: it waits (it is read
+    /// from the table again when the parked event is replayed).
+    Waiting,
+    /// The event is not in the events table: a record of a table that was
+    /// deleted and created again under the same name.
+    NotInTable,
+}
+
+impl Offer {
+    /// At least one event was applied.
+    pub fn applied_any(&self) -> bool {
+        matches!(self, Self::Applied { .. })
+    }
+}
+
+/// What the projector knows of an aggregate's progress.
+#[derive(Debug, Clone)]
+enum Known<V> {
+    /// A per-aggregate view: the version applied and the view (`None`
+    /// before the first event).
+    View { version: u64, view: Option<V> },
+    /// Keyed views: the version applied, and the one stored in the
+    /// position item (events that change no view move only the first).
+    Position { applied: u64, stored: u64 },
+}
+
+impl<V> Known<V> {
+    fn applied(&self) -> u64 {
+        match self {
+            Self::View { version, .. } => *version,
+            Self::Position { applied, .. } => *applied,
+        }
+    }
+}
+
+/// Counters of what the projector did, since it started.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) applied: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) parked: AtomicU64,
+    pub(crate) gap_events: AtomicU64,
+    pub(crate) conflicts: AtomicU64,
+}
+
+/// How often a handler is tried before its event is parked.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HandlerRetry {
+    pub(crate) attempts: usize,
+    pub(crate) delay: Duration,
+}
+
+/// How many times an event is offered again after a write lost to another
+/// writer before the error is returned.
+const MAX_CONFLICTS: usize = 16;
+
+/// Applies events of `P::Aggregate` to the views of `P`.
+pub(crate) struct Applier<P: Projection> {
+    projection: Arc<P>,
+    store: EventStore<P::Aggregate>,
+    views: Table,
+    known: Mutex<LruCache<AggregateId, Known<P::View>>>,
+    pub(crate) parking: Parking,
+    retry: HandlerRetry,
+    pub(crate) counters: Counters,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The result of writing one event's change.
+enum Step {
+    Done,
+    Conflict,
+    Parked,
+}
+
+impl<P: Projection> Applier<P> {
+    pub(crate) fn new(
+        projection: Arc<P>,
+        store: EventStore<P::Aggregate>,
+        views: Table,
+        cache: NonZeroUsize,
+        retry: HandlerRetry,
+    ) -> Self {
+        Self {
+            parking: Parking::new(views.clone(), P::NAME),
+            projection,
+            store,
+            views,
+            known: Mutex::new(LruCache::new(cache)),
+            retry,
+            counters: Counters::default(),
+        }
+    }
+
+    pub(crate) fn store(&self) -> &EventStore<P::Aggregate> {
+        &self.store
+    }
+
+    pub(crate) fn views(&self) -> &Table {
+        &self.views
+    }
+
+    /// Forgets what is known of `id`, to read it again.
+    pub(crate) fn forget(&self, id: &AggregateId) {
+        lock(&self.known).pop(id);
+    }
+
+    /// Forgets everything known (after a reset).
+    pub(crate) fn forget_all(&self) {
+        lock(&self.known).clear();
+    }
+
+    /// Offers `event` to the projection: applied if it is the next of its
+    /// aggregate, after the events it misses (read from the table) if it is
+    /// further on, skipped if it was applied before.
+    pub(crate) async fn offer(&self, event: &EventOf<P>) -> Result<Offer> {
+        let id = &event.aggregate_id;
+        for _ in 0..MAX_CONFLICTS {
+            if self.parking.is_blocked(id) {
+                return Ok(Offer::Waiting);
+            }
+            let known = self.known(id).await?;
+            let applied = known.applied();
+            if event.version <= applied {
+                self.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                return Ok(Offer::Duplicate);
+            }
+            let missing = if event.version == applied + 1 {
+                vec![event.clone()]
+            } else {
+                let events: Vec<EventOf<P>> = self
+                    .store
+                    .events_between(id.clone(), applied + 1..=event.version)
+                    .try_collect()
+                    .await?;
+                if events.last().map(|e| e.version) != Some(event.version) {
+                    tracing::warn!(
+                        projection = P::NAME,
+                        aggregate = %id,
+                        version = event.version,
+                        "an event of the stream is not in the table; skipped"
+                    );
+                    return Ok(Offer::NotInTable);
+                }
+                self.counters
+                    .gap_events
+                    .fetch_add(events.len() as u64 - 1, Ordering::Relaxed);
+                events
+            };
+            match self.apply_in_order(known, &missing).await? {
+                (Step::Done, n) => {
+                    self.counters.applied.fetch_add(n, Ordering::Relaxed);
+                    return Ok(Offer::Applied { events: n });
+                }
+                (Step::Parked, n) => {
+                    self.counters.applied.fetch_add(n, Ordering::Relaxed);
+                    return Ok(Offer::Parked);
+                }
+                (Step::Conflict, n) => {
+                    self.counters.applied.fetch_add(n, Ordering::Relaxed);
+                    self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                    self.forget(id);
+                }
+            }
+        }
+        Err(Error::Config(format!(
+            "event {} of {}#{id} lost {MAX_CONFLICTS} times in a row to other writers of projection `{}`",
+            event.version,
+            event.aggregate_type,
+            P::NAME
+        )))
+    }
+
+    /// Applies `events` (consecutive versions of one aggregate, the first
+    /// right after `known`) one by one; how far it got.
+    async fn apply_in_order(
+        &self,
+        mut known: Known<P::View>,
+        events: &[EventOf<P>],
+    ) -> Result<(Step, u64)> {
+        let mut applied = 0;
+        for event in events {
+            let step = match &mut known {
+                Known::View { version, view } => self.apply_to_own(event, version, view).await?,
+                Known::Position { applied, stored } => {
+                    self.apply_keyed(event, applied, stored).await?
+                }
+            };
+            match step {
+                Step::Done => {
+                    applied += 1;
+                    lock(&self.known).put(event.aggregate_id.clone(), known.clone());
+                }
+                other => return Ok((other, applied)),
+            }
+        }
+        Ok((Step::Done, applied))
+    }
+
+    /// What is known of `id`: from memory, else read strongly.
+    async fn known(&self, id: &AggregateId) -> Result<Known<P::View>> {
+        if let Some(known) = lock(&self.known).get(id) {
+            return Ok(known.clone());
+        }
+        let known = match P::VIEWS {
+            ViewKind::PerAggregate => {
+                let sort = keys::aggregate_view(id);
+                match self.read(&sort).await? {
+                    None => Known::View {
+                        version: 0,
+                        view: None,
+                    },
+                    Some(item) => {
+                        let version = view::number_of::<P>(&item, VERSION, &sort)?;
+                        let stored = view::decode::<P>(&self.views, item)?;
+                        Known::View {
+                            version,
+                            view: Some(stored.view),
+                        }
+                    }
+                }
+            }
+            ViewKind::Keyed => {
+                let sort = keys::position(id);
+                let stored = match self.read(&sort).await? {
+                    None => 0,
+                    Some(item) => view::number_of::<P>(&item, VERSION, &sort)?,
+                };
+                Known::Position {
+                    applied: stored,
+                    stored,
+                }
+            }
+        };
+        lock(&self.known).put(id.clone(), known.clone());
+        Ok(known)
+    }
+
+    async fn read(&self, sort: &str) -> Result<Option<dynago::Item>> {
+        Ok(self
+            .views
+            .get_item(keys::key(P::NAME, sort.to_owned()))
+            .consistent_read(true)
+            .send_raw()
+            .await?)
+    }
+
+    /// Runs the handler on a copy of `view`, tried again with backoff; the
+    /// changed view, or the error and attempts of its last try.
+    async fn handle(
+        &self,
+        view: &P::View,
+        event: &EventOf<P>,
+    ) -> std::result::Result<P::View, (P::Error, usize)> {
+        let attempts = AtomicU64::new(0);
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(self.retry.delay)
+            .with_max_times(self.retry.attempts.saturating_sub(1))
+            .with_jitter();
+        let result = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            let mut changed = view.clone();
+            self.projection.apply(&mut changed, event).map(|()| changed)
+        })
+        .retry(policy)
+        .notify(|error, delay| {
+            tracing::warn!(
+                projection = P::NAME,
+                aggregate = %event.aggregate_id,
+                version = event.version,
+                %error,
+                ?delay,
+                "the handler failed; trying again"
+            );
+        })
+        .await;
+        let tries = usize::try_from(attempts.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
+        result.map_err(|error| (error, tries))
+    }
+
+    /// Parks `event` after its handler failed `attempts` times.
+    async fn park(&self, event: &EventOf<P>, error: &P::Error, attempts: usize) -> Result<Step> {
+        self.parking
+            .park(
+                &event.aggregate_id,
+                event.version,
+                &event.event_type,
+                &error.to_string(),
+                attempts,
+            )
+            .await?;
+        self.counters.parked.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            projection = P::NAME,
+            aggregate = %event.aggregate_id,
+            version = event.version,
+            %error,
+            attempts,
+            "event parked: its aggregate's later events wait behind it"
+        );
+        Ok(Step::Parked)
+    }
+
+    /// Applies `event` to its aggregate's view, written under the condition
+    /// that the view holds the event before it.
+    async fn apply_to_own(
+        &self,
+        event: &EventOf<P>,
+        version: &mut u64,
+        view: &mut Option<P::View>,
+    ) -> Result<Step> {
+        let current = view.clone().unwrap_or_default();
+        let changed = match self.handle(&current, event).await {
+            Ok(changed) => changed,
+            Err((error, attempts)) => return self.park(event, &error, attempts).await,
+        };
+        let sort = keys::aggregate_view(&event.aggregate_id);
+        let item = view::encode::<P>(&sort, &changed)?;
+        let written = self
+            .views
+            .put_item_raw(keys::key(P::NAME, sort), item)
+            .optimistic_lock(VERSION, event.version - 1)
+            .write_id(false)
+            .send()
+            .await;
+        match written {
+            Ok(_) => {
+                *version = event.version;
+                *view = Some(changed);
+                Ok(Step::Done)
+            }
+            Err(e) if e.is_conflict() => Ok(Step::Conflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Applies `event` to the view under its key, in one transaction with
+    /// its aggregate's position, each under a condition.
+    async fn apply_keyed(
+        &self,
+        event: &EventOf<P>,
+        applied: &mut u64,
+        stored: &mut u64,
+    ) -> Result<Step> {
+        let Some(key) = self.projection.view_key(event) else {
+            *applied = event.version;
+            return Ok(Step::Done);
+        };
+        let sort = keys::keyed_view(&key);
+        let (revision, current) = match self.read(&sort).await? {
+            None => (0, P::View::default()),
+            Some(item) => {
+                let revision = view::number_of::<P>(&item, REVISION, &sort)?;
+                (revision, view::decode::<P>(&self.views, item)?.view)
+            }
+        };
+        let changed = match self.handle(&current, event).await {
+            Ok(changed) => changed,
+            Err((error, attempts)) => return self.park(event, &error, attempts).await,
+        };
+        let item = view::encode::<P>(&sort, &changed)?;
+        let position = keys::position(&event.aggregate_id);
+        let held = if *stored == 0 {
+            Condition::new("attribute_not_exists(#v)").name("#v", VERSION)
+        } else {
+            Condition::new("#v = :held")
+                .name("#v", VERSION)
+                .value(":held", dynago::number_value(*stored))
+        };
+        let written = self
+            .views
+            .transact_write()
+            .put(Put::raw(keys::key(P::NAME, sort), item).optimistic_lock(REVISION, revision))
+            .put(
+                Put::raw(
+                    keys::key(P::NAME, position),
+                    view::position_item(event.version),
+                )
+                .condition(held),
+            )
+            .send()
+            .await;
+        match written {
+            Ok(()) => {
+                *applied = event.version;
+                *stored = event.version;
+                Ok(Step::Done)
+            }
+            Err(e) if e.is_conflict() => Ok(Step::Conflict),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Catches aggregate `id` up with the table: every event after the one
+    /// applied, in order. For a replayed parked event.
+    pub(crate) async fn catch_up(&self, id: &AggregateId) -> Result<Offer> {
+        self.forget(id);
+        let known = self.known(id).await?;
+        let events: Vec<EventOf<P>> = self
+            .store
+            .events_between(id.clone(), known.applied() + 1..=u64::MAX)
+            .try_collect()
+            .await?;
+        let Some(last) = events.last() else {
+            return Ok(Offer::Duplicate);
+        };
+        let last = last.clone();
+        Box::pin(self.offer(&last)).await
+    }
+}

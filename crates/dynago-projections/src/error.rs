@@ -1,0 +1,139 @@
+//! The one error of this crate.
+
+/// What can go wrong while projecting events.
+///
+/// ```
+/// let error = dynago_projections::Error::FellBehind {
+///     table: "ledger".into(),
+///     shard: "shardId-1".into(),
+/// };
+/// assert!(error.is_fell_behind());
+/// assert!(!error.is_retryable());
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A call to the view table failed.
+    #[error(transparent)]
+    Table(#[from] dynago::Error),
+
+    /// Reading the events from their table failed, or an event item did not
+    /// read as an event.
+    #[error(transparent)]
+    Store(#[from] dynago_es::Error),
+
+    /// A call to the DynamoDB Streams API failed.
+    #[error("DynamoDB Streams {operation} on the stream of `{table}` failed: {message}")]
+    Stream {
+        /// The events table.
+        table: String,
+        /// The Streams operation: `DescribeStream`, `GetShardIterator`,
+        /// `GetRecords`.
+        operation: &'static str,
+        /// The service's error code, if it gave one.
+        code: Option<String>,
+        /// What went wrong.
+        message: String,
+        /// Whether the same call may succeed later (throttling, a server
+        /// error, a connection that failed before sending).
+        retryable: bool,
+    },
+
+    /// The events table has no stream, or not one whose records carry new
+    /// images.
+    #[error("the table `{table}` has no DynamoDB Stream with new images: {reason}")]
+    NoStream {
+        /// The events table.
+        table: String,
+        /// What was found.
+        reason: String,
+    },
+
+    /// The stream no longer holds records the projection has not applied
+    /// (DynamoDB keeps them 24 hours): events may have been missed, and
+    /// the projection must be rebuilt from the table
+    /// ([`Projector::rebuild`](crate::Projector::rebuild)).
+    #[error(
+        "the projection fell behind the stream of `{table}`: shard {shard} no longer holds the records after its checkpoint; rebuild the projection from the table"
+    )]
+    FellBehind {
+        /// The events table.
+        table: String,
+        /// The shard whose records were trimmed.
+        shard: String,
+    },
+
+    /// An item of the view table is not what the projection wrote there.
+    #[error("the view item {key} of projection `{projection}` is not valid: {reason}")]
+    CorruptView {
+        /// The projection.
+        projection: String,
+        /// The item's sort key.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A view could not be written as an item.
+    #[error("the view {key} of projection `{projection}` does not serialize: {reason}")]
+    Serialize {
+        /// The projection.
+        projection: String,
+        /// The view's sort key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// The options or the projection are not usable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// The same call may succeed when sent again: throttling, a server
+    /// error, a connection that failed before the request was sent. Never
+    /// for a conflict (read again first), a lost answer whose outcome is
+    /// unknown, bad data or configuration.
+    ///
+    /// ```
+    /// let error = dynago_projections::Error::Config("no name".into());
+    /// assert!(!error.is_retryable());
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Table(e) => e.is_retryable(),
+            Self::Store(e) => e.is_retryable(),
+            Self::Stream { retryable, .. } => *retryable,
+            _ => false,
+        }
+    }
+
+    /// The projection fell behind the stream and must be rebuilt
+    /// ([`Error::FellBehind`]).
+    ///
+    /// ```
+    /// let error = dynago_projections::Error::Config("no name".into());
+    /// assert!(!error.is_fell_behind());
+    /// ```
+    pub fn is_fell_behind(&self) -> bool {
+        matches!(self, Self::FellBehind { .. })
+    }
+
+    /// A write's condition failed: another writer changed the item first.
+    ///
+    /// ```
+    /// let error = dynago_projections::Error::Config("no name".into());
+    /// assert!(!error.is_conflict());
+    /// ```
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Self::Table(e) => e.is_conflict(),
+            Self::Store(e) => e.is_conflict(),
+            _ => false,
+        }
+    }
+}
+
+/// The result of this crate's operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,250 @@
+//! Leases: which worker reads which shard, and where it got to.
+//!
+//! One item per shard and projection, after the Kinesis Client Library's
+//! design: an owner, a counter bumped by every change and required by every
+//! change (so that a worker whose lease was taken is refused its next
+//! renewal or checkpoint), the checkpoint, the parent shard, and whether
+//! the shard was read to its end. A lease is expired when its counter has
+//! not moved for a lease duration *as this worker observed it*, so that no
+//! clocks need to agree.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use dynago::{string_value, Table};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::keys;
+use crate::stream::Shard;
+
+/// The lease item's counter attribute (its optimistic lock).
+const COUNTER: &str = "counter";
+
+/// A lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Lease {
+    pub(crate) shard: String,
+    #[serde(default)]
+    pub(crate) owner: Option<String>,
+    #[serde(default)]
+    pub(crate) counter: u64,
+    #[serde(default)]
+    pub(crate) checkpoint: Option<String>,
+    #[serde(default)]
+    pub(crate) parent: Option<String>,
+    #[serde(default)]
+    pub(crate) ended: bool,
+}
+
+/// The leases of one projection, as one worker sees them.
+pub(crate) struct Leases {
+    table: Table,
+    projection: &'static str,
+    worker: String,
+    duration: Duration,
+    /// Each lease's counter when this worker first saw it, and when.
+    observed: HashMap<String, (u64, Instant)>,
+}
+
+impl Leases {
+    pub(crate) fn new(
+        table: Table,
+        projection: &'static str,
+        worker: String,
+        duration: Duration,
+    ) -> Self {
+        Self {
+            table,
+            projection,
+            worker,
+            duration,
+            observed: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// Every lease, read strongly; notes when each counter was first seen.
+    pub(crate) async fn list(&mut self) -> Result<Vec<Lease>> {
+        let sort_key = self.table.sort_key().unwrap_or_default().to_owned();
+        let leases: Vec<Lease> = self
+            .table
+            .query("#pk = :pk AND begins_with(#sk, :prefix)")
+            .name("#pk", self.table.partition_key())
+            .name("#sk", sort_key)
+            .value(":pk", string_value(self.projection))
+            .value(":prefix", string_value(keys::LEASE))
+            .consistent_read(true)
+            .stream::<Lease>()
+            .try_collect()
+            .await?;
+        let now = Instant::now();
+        for lease in &leases {
+            let entry = self
+                .observed
+                .entry(lease.shard.clone())
+                .or_insert((lease.counter, now));
+            if entry.0 != lease.counter {
+                *entry = (lease.counter, now);
+            }
+        }
+        Ok(leases)
+    }
+
+    /// No one holds `lease`, or its holder has not renewed it for a lease
+    /// duration.
+    pub(crate) fn is_available(&self, lease: &Lease) -> bool {
+        match &lease.owner {
+            None => true,
+            Some(owner) if *owner == self.worker => false,
+            Some(_) => self
+                .observed
+                .get(&lease.shard)
+                .is_some_and(|(counter, since)| {
+                    *counter == lease.counter && since.elapsed() >= self.duration
+                }),
+        }
+    }
+
+    /// Creates the leases of shards that have none (unowned, no
+    /// checkpoint); a lease another worker created first is left alone.
+    pub(crate) async fn create_missing(
+        &self,
+        shards: &[Shard],
+        existing: &[Lease],
+    ) -> Result<usize> {
+        let mut created = 0;
+        for shard in shards {
+            if existing.iter().any(|l| l.shard == shard.id) {
+                continue;
+            }
+            let lease = Lease {
+                shard: shard.id.clone(),
+                owner: None,
+                counter: 0,
+                checkpoint: None,
+                parent: shard.parent.clone(),
+                ended: false,
+            };
+            match self.write(&lease).await {
+                Ok(_) => created += 1,
+                Err(e) if e.is_conflict() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(created)
+    }
+
+    /// Writes `lease` under the condition that its counter is still the one
+    /// read; the lease as stored, its counter bumped.
+    async fn write(&self, lease: &Lease) -> Result<Lease> {
+        self.table
+            .put_item(keys::key(self.projection, keys::lease(&lease.shard)), lease)
+            .optimistic_lock(COUNTER, lease.counter)
+            .write_id(false)
+            .send()
+            .await?;
+        Ok(Lease {
+            counter: lease.counter + 1,
+            ..lease.clone()
+        })
+    }
+
+    /// Writes a change to a lease; `None` when another worker changed it
+    /// first (the lease is lost, or was taken first).
+    async fn change(&self, lease: &Lease) -> Result<Option<Lease>> {
+        match self.write(lease).await {
+            Ok(lease) => Ok(Some(lease)),
+            Err(e) if e.is_conflict() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Takes `lease` for this worker.
+    pub(crate) async fn take(&self, lease: &Lease) -> Result<Option<Lease>> {
+        self.change(&Lease {
+            owner: Some(self.worker.clone()),
+            ..lease.clone()
+        })
+        .await
+    }
+
+    /// Renews a lease this worker holds.
+    pub(crate) async fn renew(&self, lease: &Lease) -> Result<Option<Lease>> {
+        self.change(lease).await
+    }
+
+    /// Stores a checkpoint of a lease this worker holds.
+    pub(crate) async fn checkpoint(&self, lease: &Lease, sequence: &str) -> Result<Option<Lease>> {
+        self.change(&Lease {
+            checkpoint: Some(sequence.to_owned()),
+            ..lease.clone()
+        })
+        .await
+    }
+
+    /// Marks a shard read to its end and lets the lease go: its children
+    /// may start.
+    pub(crate) async fn end(&self, lease: &Lease) -> Result<Option<Lease>> {
+        self.change(&Lease {
+            owner: None,
+            ended: true,
+            ..lease.clone()
+        })
+        .await
+    }
+
+    /// Lets a lease go, for another worker to take at once.
+    pub(crate) async fn release(&self, lease: &Lease) -> Result<Option<Lease>> {
+        self.change(&Lease {
+            owner: None,
+            ..lease.clone()
+        })
+        .await
+    }
+}
+
+/// Whether `lease`'s shard may be read: its parent, if it has a lease, was
+/// read to its end.
+pub(crate) fn parent_done(lease: &Lease, all: &[Lease]) -> bool {
+    match &lease.parent {
+        None => true,
+        Some(parent) => all
+            .iter()
+            .find(|l| &l.shard == parent)
+            .is_none_or(|l| l.ended),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lease(shard: &str, parent: Option<&str>, ended: bool) -> Lease {
+        Lease {
+            shard: shard.into(),
+            owner: None,
+            counter: 1,
+            checkpoint: None,
+            parent: parent.map(Into::into),
+            ended,
+        }
+    }
+
+    #[test]
+    fn a_child_waits_for_its_parent_to_end() {
+        let parent = lease("a", None, false);
+        let child = lease("b", Some("a"), false);
+        let orphan = lease("c", Some("trimmed"), false);
+        let all = vec![parent.clone(), child.clone(), orphan.clone()];
+        assert!(parent_done(&parent, &all));
+        assert!(!parent_done(&child, &all));
+        assert!(parent_done(&orphan, &all));
+        let all = vec![lease("a", None, true), child.clone()];
+        assert!(parent_done(&child, &all));
+    }
+}

@@ -1,0 +1,125 @@
+//! How a projector runs: its worker id, leases, reads and retries.
+
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+/// Options of a [`Projector`](crate::Projector), with defaults for a
+/// worker on AWS.
+///
+/// ```
+/// use std::time::Duration;
+/// use dynago_projections::ProjectorOptions;
+///
+/// let options = ProjectorOptions::default()
+///     .worker_id("worker-1")
+///     .lease_duration(Duration::from_secs(10))
+///     .batch_size(500);
+/// assert_eq!(options.worker(), "worker-1");
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ProjectorOptions {
+    pub(crate) worker: String,
+    pub(crate) lease_duration: Duration,
+    pub(crate) batch_size: i32,
+    pub(crate) idle_wait: Duration,
+    pub(crate) shard_sync: Duration,
+    pub(crate) handler_attempts: usize,
+    pub(crate) handler_delay: Duration,
+    pub(crate) cache: NonZeroUsize,
+    pub(crate) catch_up_from_table: bool,
+    pub(crate) scan_segments: u32,
+}
+
+impl Default for ProjectorOptions {
+    /// A random worker id; leases of 30 s; reads of 1,000 records; an idle
+    /// shard polled at most once a second; shards listed every 30 s;
+    /// handlers tried 3 times from 100 ms; 10,000 aggregates' progress
+    /// kept in memory; a new projection first catches up from the table
+    /// with a scan of 4 segments.
+    fn default() -> Self {
+        Self {
+            worker: uuid::Uuid::new_v4().to_string(),
+            lease_duration: Duration::from_secs(30),
+            batch_size: 1000,
+            idle_wait: Duration::from_secs(1),
+            shard_sync: Duration::from_secs(30),
+            handler_attempts: 3,
+            handler_delay: Duration::from_millis(100),
+            cache: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
+            catch_up_from_table: true,
+            scan_segments: 4,
+        }
+    }
+}
+
+impl ProjectorOptions {
+    /// This worker's id, the owner named in its leases (unique per
+    /// running worker).
+    pub fn worker_id(mut self, id: impl Into<String>) -> Self {
+        self.worker = id.into();
+        self
+    }
+
+    /// The worker's id.
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// How long a lease holds without renewal (renewed every third of it):
+    /// a stopped worker's shards are taken over after this long.
+    pub fn lease_duration(mut self, duration: Duration) -> Self {
+        self.lease_duration = duration.max(Duration::from_millis(100));
+        self
+    }
+
+    /// Records read per `GetRecords` (1 to 1,000).
+    pub fn batch_size(mut self, records: u32) -> Self {
+        self.batch_size = i32::try_from(records.clamp(1, 1000)).unwrap_or(1000);
+        self
+    }
+
+    /// The longest wait between reads of a shard that had nothing new; the
+    /// wait doubles from 25 ms up to it.
+    pub fn idle_wait(mut self, wait: Duration) -> Self {
+        self.idle_wait = wait;
+        self
+    }
+
+    /// How often the stream's shards are listed again (new shards appear
+    /// when DynamoDB splits or rolls them over).
+    pub fn shard_sync(mut self, every: Duration) -> Self {
+        self.shard_sync = every;
+        self
+    }
+
+    /// How many times a failing handler is tried before its event is
+    /// parked (at least 1), and the first wait between tries (doubling).
+    pub fn handler_retries(mut self, attempts: usize, delay: Duration) -> Self {
+        self.handler_attempts = attempts.max(1);
+        self.handler_delay = delay;
+        self
+    }
+
+    /// How many aggregates' progress (and per-aggregate views) are kept in
+    /// memory, to write without reading first.
+    pub fn cache(mut self, aggregates: NonZeroUsize) -> Self {
+        self.cache = aggregates;
+        self
+    }
+
+    /// Whether a projection that has no lease yet (a new one, or one just
+    /// reset) first applies every event in the table, read by a parallel
+    /// scan, before reading the stream (default `true`). Without it, a new
+    /// projection sees only what the stream still holds.
+    pub fn catch_up_from_table(mut self, catch_up: bool) -> Self {
+        self.catch_up_from_table = catch_up;
+        self
+    }
+
+    /// Segments of the catch-up scan, read concurrently (1 to 64).
+    pub fn scan_segments(mut self, segments: u32) -> Self {
+        self.scan_segments = segments.clamp(1, 64);
+        self
+    }
+}

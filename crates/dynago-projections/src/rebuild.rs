@@ -1,0 +1,126 @@
+//! Building views from the table itself: for a new projection, and to
+//! rebuild one from scratch.
+
+use std::time::Duration;
+
+use dynago::{string_value, Item};
+use futures::TryStreamExt;
+
+use crate::error::Result;
+use crate::keys;
+use crate::projection::Projection;
+use crate::projector::Projector;
+
+/// The longest wait before a scanned event whose write failed is offered
+/// again.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
+
+impl<P: Projection> Projector<P> {
+    /// Applies every event of `P::Aggregate` in the events table, read by a
+    /// parallel scan ([`ProjectorOptions::scan_segments`](crate::ProjectorOptions::scan_segments)),
+    /// each in its aggregate's order and at most once: events applied
+    /// before are skipped. How many events it applied.
+    ///
+    /// Commands may keep coming meanwhile: what the scan misses is in the
+    /// stream, which a worker then reads from its oldest record (kept 24
+    /// hours), skipping what the scan applied.
+    ///
+    /// A scan reads every item of the table, events of other aggregate
+    /// types, snapshots and command records included: half a read unit per
+    /// 4 KB read.
+    ///
+    /// # Errors
+    ///
+    /// A read that failed, or a write that failed on an error that is not
+    /// transient (transient ones are sent again with backoff).
+    pub async fn catch_up_from_table(&self) -> Result<u64> {
+        let events = self.inner.applier.store().table();
+        let sort_key = events.sort_key().unwrap_or_default().to_owned();
+        let before = self.status().applied;
+        let mut items = std::pin::pin!(events
+            .scan()
+            .filter("begins_with(#pk, :type) AND begins_with(#sk, :event)")
+            .name("#pk", events.partition_key())
+            .name("#sk", sort_key)
+            .value(
+                ":type",
+                string_value(format!("{}#", <P::Aggregate as dynago_es::Aggregate>::TYPE)),
+            )
+            .value(":event", string_value("e#"))
+            .parallel(self.inner.options.scan_segments)
+            .stream_raw());
+        while let Some(item) = items.try_next().await? {
+            self.apply_item_retrying(item).await?;
+        }
+        let applied = self.status().applied - before;
+        tracing::info!(projection = P::NAME, applied, "caught up from the table");
+        Ok(applied)
+    }
+
+    async fn apply_item_retrying(&self, item: Item) -> Result<()> {
+        let mut wait = Duration::from_millis(25);
+        loop {
+            match self.apply_item(item.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(projection = P::NAME, error = %e, "applying a scanned event failed; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(MAX_RETRY_WAIT);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Deletes every item of this projection: its views, positions,
+    /// leases and parked events. Stop its workers first. How many items
+    /// were deleted.
+    ///
+    /// # Errors
+    ///
+    /// A query or delete that failed.
+    pub async fn reset(&self) -> Result<usize> {
+        let views = self.inner.applier.views();
+        let sort_key = views.sort_key().unwrap_or_default().to_owned();
+        let items: Vec<Item> = views
+            .query("#pk = :pk")
+            .name("#pk", views.partition_key())
+            .name("#sk", sort_key.clone())
+            .value(":pk", string_value(P::NAME))
+            .projection("#sk")
+            .consistent_read(true)
+            .stream_raw()
+            .try_collect()
+            .await?;
+        let mut deleted = 0;
+        for chunk in items.chunks(dynago::MAX_BATCH_WRITE) {
+            let mut batch = views.batch_write();
+            for item in chunk {
+                if let Some(dynago::AttributeValue::S(sort)) = item.get(&sort_key) {
+                    batch = batch.delete(keys::key(P::NAME, sort.clone()));
+                    deleted += 1;
+                }
+            }
+            batch.send().await?;
+        }
+        self.inner.applier.forget_all();
+        self.inner.applier.parking.list().await?;
+        tracing::info!(projection = P::NAME, deleted, "projection reset");
+        Ok(deleted)
+    }
+
+    /// Rebuilds the projection from the table: [`reset`](Self::reset),
+    /// then [`catch_up_from_table`](Self::catch_up_from_table). Stop its
+    /// workers first; the next [`run`](Self::run) reads the stream from its
+    /// oldest record, skipping what the rebuild applied. How many events
+    /// it applied.
+    ///
+    /// # Errors
+    ///
+    /// As [`reset`](Self::reset) and
+    /// [`catch_up_from_table`](Self::catch_up_from_table).
+    pub async fn rebuild(&self) -> Result<u64> {
+        self.reset().await?;
+        self.catch_up_from_table().await
+    }
+}

@@ -1,0 +1,436 @@
+//! The long-lived stream reader: leases, shards, records, checkpoints.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::error::{Error, Result};
+use crate::lease::{parent_done, Lease, Leases};
+use crate::projection::Projection;
+use crate::projector::{lock, Projector};
+use crate::status::ShardStatus;
+use crate::stream::{EventStream, ReadError, Shard, StreamItem};
+
+/// The shortest wait between reads of idle shards, doubled up to
+/// [`ProjectorOptions::idle_wait`](crate::ProjectorOptions::idle_wait).
+const FIRST_IDLE_WAIT: Duration = Duration::from_millis(25);
+
+/// The longest wait before an event whose write failed is offered again.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
+
+/// A shard this worker holds.
+struct Owned {
+    lease: Lease,
+    iterator: Option<String>,
+    /// The last record read and applied (checkpointed with the next
+    /// checkpoint).
+    last_sequence: Option<String>,
+    status: ShardStatus,
+}
+
+struct Worker<'a, P: Projection> {
+    projector: &'a Projector<P>,
+    stream: EventStream,
+    leases: Leases,
+    owned: BTreeMap<String, Owned>,
+    shards: Vec<Shard>,
+    last_sync: Option<Instant>,
+    last_renew: Instant,
+}
+
+impl<P: Projection> Projector<P> {
+    /// Runs this projector as a worker on the table's stream until
+    /// `shutdown` completes: it takes leases on shards (sharing them with
+    /// the other workers of the same projection), reads each from its
+    /// checkpoint, applies the events, checkpoints after every read, and
+    /// lets its leases go when stopped. A projection with no lease yet
+    /// first catches up from the table
+    /// ([`ProjectorOptions::catch_up_from_table`](crate::ProjectorOptions::catch_up_from_table)).
+    ///
+    /// Writes that fail on a transient error are sent again with backoff;
+    /// the worker stops on any other error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FellBehind`] when the stream no longer holds records after
+    /// a checkpoint (rebuild the projection); [`Error::Config`] without a
+    /// stream ([`with_stream`](Self::with_stream)); any error that is not
+    /// transient.
+    pub async fn run<F: Future>(&self, shutdown: F) -> Result<()> {
+        let stream = lock(&self.inner.stream).clone().ok_or_else(|| {
+            Error::Config("the projector has no stream to read (with_stream)".into())
+        })?;
+        let mut worker = Worker {
+            projector: self,
+            leases: Leases::new(
+                self.inner.applier.views().clone(),
+                P::NAME,
+                self.inner.options.worker.clone(),
+                self.inner.options.lease_duration,
+            ),
+            stream,
+            owned: BTreeMap::new(),
+            shards: Vec::new(),
+            last_sync: None,
+            last_renew: Instant::now(),
+        };
+        let result = tokio::select! {
+            result = worker.run() => result,
+            _ = shutdown => Ok(()),
+        };
+        worker.release_all().await;
+        lock(&self.inner.status).stopped = Some(match &result {
+            Ok(()) => "stopped".to_owned(),
+            Err(e) => e.to_string(),
+        });
+        result
+    }
+}
+
+impl<P: Projection> Worker<'_, P> {
+    fn options(&self) -> &crate::ProjectorOptions {
+        &self.projector.inner.options
+    }
+
+    async fn run(&mut self) -> Result<()> {
+        let existing = self.leases.list().await?;
+        if existing.is_empty() && self.options().catch_up_from_table {
+            self.projector.catch_up_from_table().await?;
+        }
+        let mut idle = FIRST_IDLE_WAIT;
+        loop {
+            let sync_due = self
+                .last_sync
+                .is_none_or(|at| at.elapsed() >= self.options().shard_sync);
+            if sync_due {
+                self.sync().await?;
+            }
+            if sync_due || self.last_renew.elapsed() >= self.options().lease_duration / 3 {
+                self.renew_and_take().await?;
+            }
+            let mut read_any = false;
+            let shards: Vec<String> = self.owned.keys().cloned().collect();
+            for shard in shards {
+                read_any |= self.read_shard(&shard).await? > 0;
+            }
+            self.publish();
+            if read_any {
+                idle = FIRST_IDLE_WAIT;
+            } else {
+                tokio::time::sleep(idle).await;
+                idle = (idle * 2).min(self.options().idle_wait.max(FIRST_IDLE_WAIT));
+            }
+        }
+    }
+
+    /// Lists the shards, creates the leases of new ones, ends the leases of
+    /// shards no longer listed, and reads which aggregates are parked.
+    async fn sync(&mut self) -> Result<()> {
+        self.shards = self.stream.shards().await?;
+        let leases = self.leases.list().await?;
+        let created = self.leases.create_missing(&self.shards, &leases).await?;
+        let listed: HashSet<&str> = self.shards.iter().map(|s| s.id.as_str()).collect();
+        for lease in &leases {
+            // A shard trimmed away holds nothing more to read: its children
+            // may start.
+            if !lease.ended && !listed.contains(lease.shard.as_str()) && lease.owner.is_none() {
+                self.leases.end(lease).await?;
+            }
+        }
+        if created > 0 {
+            tracing::info!(
+                projection = P::NAME,
+                created,
+                "leases created for new shards"
+            );
+        }
+        self.projector.inner.applier.parking.list().await?;
+        self.last_sync = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Renews the leases held, drops those lost, and takes available ones
+    /// up to a fair share.
+    async fn renew_and_take(&mut self) -> Result<()> {
+        let shards: Vec<String> = self.owned.keys().cloned().collect();
+        for shard in shards {
+            self.renew(&shard).await?;
+        }
+        self.last_renew = Instant::now();
+        let all = self.leases.list().await?;
+        let active: Vec<&Lease> = all.iter().filter(|l| !l.ended).collect();
+        let mut owners: HashMap<&str, usize> = HashMap::new();
+        for lease in &active {
+            if let Some(owner) = &lease.owner {
+                if !self.leases.is_available(lease) {
+                    *owners.entry(owner.as_str()).or_default() += 1;
+                }
+            }
+        }
+        let me = self.leases.worker().to_owned();
+        owners.entry(me.as_str()).or_default();
+        let target = active.len().div_ceil(owners.len().max(1));
+        let mut taken = Vec::new();
+        for lease in &active {
+            if self.owned.len() + taken.len() >= target {
+                break;
+            }
+            let own_stale = lease.owner.as_deref() == Some(me.as_str())
+                && !self.owned.contains_key(&lease.shard);
+            if (own_stale || self.leases.is_available(lease)) && parent_done(lease, &all) {
+                if let Some(lease) = self.leases.take(lease).await? {
+                    taken.push(lease);
+                }
+            }
+        }
+        if self.owned.len() + taken.len() < target && taken.is_empty() {
+            // Nothing free: take one lease from the worker holding the most,
+            // if it holds more than its share.
+            let richest = owners
+                .iter()
+                .filter(|(owner, _)| **owner != me)
+                .max_by_key(|(_, held)| **held)
+                .filter(|(_, held)| **held > target)
+                .map(|(owner, _)| (*owner).to_owned());
+            if let Some(victim) = richest {
+                if let Some(lease) = active
+                    .iter()
+                    .find(|l| l.owner.as_deref() == Some(victim.as_str()) && parent_done(l, &all))
+                {
+                    if let Some(lease) = self.leases.take(lease).await? {
+                        tracing::info!(projection = P::NAME, shard = %lease.shard, from = %victim, "lease taken over");
+                        taken.push(lease);
+                    }
+                }
+            }
+        }
+        for lease in taken {
+            tracing::info!(projection = P::NAME, shard = %lease.shard, checkpoint = ?lease.checkpoint, "reading shard");
+            self.owned.insert(
+                lease.shard.clone(),
+                Owned {
+                    last_sequence: lease.checkpoint.clone(),
+                    status: ShardStatus {
+                        shard: lease.shard.clone(),
+                        checkpoint: lease.checkpoint.clone(),
+                        ..ShardStatus::default()
+                    },
+                    lease,
+                    iterator: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Renews the lease of `shard`; drops it when it was lost.
+    async fn renew(&mut self, shard: &str) -> Result<()> {
+        let Some(owned) = self.owned.get(shard) else {
+            return Ok(());
+        };
+        match self.leases.renew(&owned.lease).await? {
+            Some(lease) => {
+                if let Some(owned) = self.owned.get_mut(shard) {
+                    owned.lease = lease;
+                }
+            }
+            None => self.lost(shard),
+        }
+        Ok(())
+    }
+
+    fn lost(&mut self, shard: &str) {
+        tracing::warn!(
+            projection = P::NAME,
+            shard,
+            "lease lost to another worker; shard dropped"
+        );
+        self.owned.remove(shard);
+    }
+
+    /// Reads one batch of `shard`, applies it and checkpoints; how many
+    /// records it held.
+    async fn read_shard(&mut self, shard: &str) -> Result<usize> {
+        let batch_size = self.options().batch_size;
+        let Some(owned) = self.owned.get_mut(shard) else {
+            return Ok(0);
+        };
+        let iterator = match &owned.iterator {
+            Some(iterator) => iterator.clone(),
+            None => {
+                let Some(iterator) = self
+                    .stream
+                    .iterator(shard, owned.last_sequence.as_deref())
+                    .await?
+                else {
+                    return Ok(0);
+                };
+                owned.iterator = Some(iterator.clone());
+                iterator
+            }
+        };
+        let batch = match self.stream.records(shard, &iterator, batch_size).await {
+            Ok(batch) => batch,
+            Err(ReadError::Expired) => {
+                tracing::info!(projection = P::NAME, shard, "iterator expired; renewing it");
+                owned.iterator = None;
+                return Ok(0);
+            }
+            Err(ReadError::Other(e)) if e.is_retryable() => {
+                tracing::warn!(projection = P::NAME, shard, error = %e, "reading the shard failed; trying again");
+                return Ok(0);
+            }
+            Err(ReadError::Other(e)) => return Err(e),
+        };
+        let records = batch.items.len();
+        owned.status.records_behind = records;
+        for (done, item) in batch.items.into_iter().enumerate() {
+            if !self.owned.contains_key(shard) {
+                return Ok(records);
+            }
+            self.apply_retrying(shard, &item).await?;
+            if let Some(owned) = self.owned.get_mut(shard) {
+                owned.last_sequence = Some(item.sequence_number.clone());
+                owned.status.records_behind = records - done - 1;
+                if item.created_at.is_some() {
+                    owned.status.newest_applied_at = item.created_at;
+                }
+            }
+        }
+        let Some(owned) = self.owned.get_mut(shard) else {
+            return Ok(records);
+        };
+        if batch.last_sequence.is_some() {
+            owned.last_sequence = batch.last_sequence.clone();
+        }
+        owned.status.caught_up = batch.last_sequence.is_none();
+        owned.status.lag = if owned.status.caught_up {
+            Some(Duration::ZERO)
+        } else {
+            owned
+                .status
+                .newest_applied_at
+                .and_then(|at| (Utc::now() - at).to_std().ok())
+        };
+        owned.iterator = batch.next.clone();
+        if owned.last_sequence != owned.lease.checkpoint {
+            let sequence = owned.last_sequence.clone().unwrap_or_default();
+            match self.leases.checkpoint(&owned.lease, &sequence).await? {
+                Some(lease) => {
+                    owned.status.checkpoint = lease.checkpoint.clone();
+                    owned.lease = lease;
+                }
+                None => {
+                    self.lost(shard);
+                    return Ok(records);
+                }
+            }
+        }
+        if batch.next.is_none() {
+            self.shard_without_next(shard).await?;
+        }
+        Ok(records)
+    }
+
+    /// `GetRecords` gave no next iterator: the shard is closed and read to
+    /// its end (its lease ends, its children may start), or, on servers
+    /// that sometimes leave it out, a new iterator is needed.
+    async fn shard_without_next(&mut self, shard: &str) -> Result<()> {
+        self.shards = self.stream.shards().await?;
+        let Some(owned) = self.owned.get(shard) else {
+            return Ok(());
+        };
+        let ending = self
+            .shards
+            .iter()
+            .find(|s| s.id == shard)
+            .map(|s| s.ending.clone());
+        let read_to_end = match ending {
+            // No longer listed: trimmed away, nothing more to read.
+            None => true,
+            Some(None) => false,
+            Some(Some(end)) => owned
+                .last_sequence
+                .as_deref()
+                .is_some_and(|last| sequence_at_or_after(last, &end)),
+        };
+        if read_to_end {
+            if self.leases.end(&owned.lease).await?.is_some() {
+                tracing::info!(projection = P::NAME, shard, "shard read to its end");
+            }
+            self.owned.remove(shard);
+            // Its children may be taken now.
+            self.last_sync = None;
+        }
+        Ok(())
+    }
+
+    /// Offers one record's item until it is applied, waiting out
+    /// transient errors (renewing leases meanwhile).
+    async fn apply_retrying(&mut self, shard: &str, item: &StreamItem) -> Result<()> {
+        let mut wait = FIRST_IDLE_WAIT;
+        loop {
+            match self.projector.apply_item(item.item.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(projection = P::NAME, shard, error = %e, ?wait, "applying a record failed; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(MAX_RETRY_WAIT);
+                    if self.last_renew.elapsed() >= self.options().lease_duration / 3 {
+                        self.renew(shard).await?;
+                        self.last_renew = Instant::now();
+                        if !self.owned.contains_key(shard) {
+                            return Ok(());
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Shows the shards' progress in the projector's status.
+    fn publish(&self) {
+        let shards = self.owned.values().map(|o| o.status.clone()).collect();
+        let mut status = lock(&self.projector.inner.status);
+        status.shards = shards;
+        for shard in &status.shards {
+            tracing::debug!(
+                projection = P::NAME,
+                shard = %shard.shard,
+                lag_ms = shard.lag.map(|l| l.as_millis()),
+                records_behind = shard.records_behind,
+                "progress"
+            );
+        }
+    }
+
+    /// Lets every lease held go, so that other workers take them at once.
+    async fn release_all(&mut self) {
+        for (shard, owned) in std::mem::take(&mut self.owned) {
+            if let Err(e) = self.leases.release(&owned.lease).await {
+                tracing::warn!(projection = P::NAME, shard, error = %e, "could not let the lease go");
+            }
+        }
+    }
+}
+
+/// Sequence numbers are decimal strings of any length: the longer is the
+/// greater, and of equal length the string order is the number's.
+fn sequence_at_or_after(sequence: &str, other: &str) -> bool {
+    (sequence.len(), sequence) >= (other.len(), other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sequence_at_or_after;
+
+    #[test]
+    fn sequence_numbers_compare_as_numbers() {
+        assert!(sequence_at_or_after("100", "99"));
+        assert!(sequence_at_or_after("100", "100"));
+        assert!(!sequence_at_or_after("99", "100"));
+    }
+}
