@@ -1,0 +1,386 @@
+//! Serving the proxy's connections: each request decided, disturbed,
+//! forwarded, and its answer passed back, rewritten or dropped.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+use super::batch::{add_unprocessed, split_batch};
+use super::plan::operation_name;
+use super::state::{Action, Shared};
+use super::stats::reads_of;
+
+type Upstreams = Client<HttpConnector, Full<Bytes>>;
+
+/// Accepts connections until told to stop (or the handle is gone).
+pub(super) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let client: Upstreams = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build_http();
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    shared.lock().stats.connections += 1;
+                    tokio::spawn(connection(
+                        stream,
+                        client.clone(),
+                        Arc::clone(&shared),
+                    ));
+                }
+                Err(error) => {
+                    // Out of descriptors and the like: wait a little.
+                    tracing::debug!(%error, "fault proxy: accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+    tracing::debug!("fault proxy stopped");
+}
+
+/// Serves one client connection, request after request.
+async fn connection(stream: TcpStream, client: Upstreams, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    let reset = Arc::new(AtomicBool::new(false));
+    let io = TokioIo::new(FaultStream {
+        inner: stream,
+        reset: Arc::clone(&reset),
+    });
+    let service = hyper::service::service_fn(move |request| {
+        handle(
+            request,
+            client.clone(),
+            Arc::clone(&shared),
+            Arc::clone(&reset),
+        )
+    });
+    if let Err(error) = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(io, service)
+        .await
+    {
+        tracing::trace!(%error, "fault proxy: connection ended");
+    }
+}
+
+/// Why the proxy ends a connection without answering.
+#[derive(Debug)]
+struct Abort(&'static str);
+
+impl fmt::Display for Abort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Abort {}
+
+/// One request: faults first, then forwarding.
+async fn handle(
+    request: Request<Incoming>,
+    client: Upstreams,
+    shared: Arc<Shared>,
+    reset: Arc<AtomicBool>,
+) -> std::result::Result<Response<Full<Bytes>>, Abort> {
+    let operation = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+        .map(|target| operation_name(target).to_owned());
+    let decision = shared.lock().decide(operation.as_deref());
+    if let Some(delay) = decision.delay {
+        tokio::time::sleep(delay).await;
+    }
+    if decision.action == Action::Reset {
+        // The stream sends a TCP reset when hyper drops it after this error.
+        reset.store(true, Ordering::SeqCst);
+        return Err(Abort("connection reset by the fault proxy"));
+    }
+    let (parts, body) = request.into_parts();
+    // Read the whole body, also when it is not forwarded: the connection
+    // stays usable for the next request.
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return Err(Abort("the client's request body could not be read")),
+    };
+    let reads = reads_of(operation.as_deref(), &body);
+    if !reads.is_empty() {
+        shared.lock().reads.extend(reads);
+    }
+    if let Action::Throttle(kind) = decision.action {
+        return Ok(kind.response());
+    }
+    let body = if decision.strip_token {
+        match strip_client_request_token(&body) {
+            Some(stripped) => {
+                shared.lock().stats.tokens_stripped += 1;
+                stripped
+            }
+            None => body,
+        }
+    } else {
+        body
+    };
+    let split = if decision.action == Action::Unprocessed {
+        split_batch(operation.as_deref(), &body)
+    } else {
+        None
+    };
+    let body = match &split {
+        Some(split) => {
+            let mut state = shared.lock();
+            state.stats.partial_batches += 1;
+            state.stats.held_back += split.count;
+            split.forward.clone()
+        }
+        None => body,
+    };
+    // Read now, after any delay: a request forwarded after
+    // `FaultProxy::set_upstream` goes to the new upstream.
+    let forward_to = shared.upstream().uri_for(&parts.uri);
+    let uri = match forward_to {
+        Ok(uri) => uri,
+        Err(error) => return Ok(bad_gateway(&shared, &error)),
+    };
+    let mut forward = Request::new(Full::new(body));
+    *forward.method_mut() = parts.method;
+    *forward.uri_mut() = uri;
+    // The Host header goes as it is: it is part of the request's signature.
+    copy_end_to_end(&parts.headers, forward.headers_mut());
+    shared.lock().stats.forwarded += 1;
+    let answer = match client.request(forward).await {
+        Ok(answer) => answer,
+        Err(error) => return Ok(bad_gateway(&shared, &error)),
+    };
+    let (parts, body) = answer.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) => return Ok(bad_gateway(&shared, &error)),
+    };
+    let body = if decision.patches.is_empty() || !parts.status.is_success() {
+        body
+    } else {
+        patch_answer(body, &decision.patches)
+    };
+    let (body, rewritten) = match split {
+        Some(split) if parts.status.is_success() => {
+            match add_unprocessed(operation.as_deref(), &body, split.held_back) {
+                Some(answer) => (answer, true),
+                None => (body, false),
+            }
+        }
+        _ => (body, false),
+    };
+    if decision.action == Action::DropAnswer {
+        shared.lock().stats.dropped_answers += 1;
+        tracing::debug!(
+            operation = operation.as_deref().unwrap_or("?"),
+            status = parts.status.as_u16(),
+            "fault proxy: dropping the answer"
+        );
+        return Err(Abort("answer dropped by the fault proxy"));
+    }
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = parts.status;
+    copy_end_to_end(&parts.headers, response.headers_mut());
+    if rewritten || !decision.patches.is_empty() {
+        // The checksum was of the body before the patch.
+        response.headers_mut().remove("x-amz-crc32");
+    }
+    Ok(response)
+}
+
+/// The JSON answer `body` with `patches` merged into it (as it was when it
+/// is not a JSON object).
+fn patch_answer(body: Bytes, patches: &[serde_json::Value]) -> Bytes {
+    fn merge(into: &mut serde_json::Value, patch: &serde_json::Value) {
+        match (into, patch) {
+            (serde_json::Value::Object(into), serde_json::Value::Object(patch)) => {
+                for (name, value) in patch {
+                    match into.get_mut(name) {
+                        Some(existing) if existing.is_object() && value.is_object() => {
+                            merge(existing, value);
+                        }
+                        _ => {
+                            into.insert(name.clone(), value.clone());
+                        }
+                    }
+                }
+            }
+            (into, patch) => *into = patch.clone(),
+        }
+    }
+    let Ok(mut answer) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return body;
+    };
+    if !answer.is_object() {
+        return body;
+    }
+    for patch in patches {
+        merge(&mut answer, patch);
+    }
+    serde_json::to_vec(&answer).map_or(body, Bytes::from)
+}
+
+/// The JSON request `body` without its `ClientRequestToken`; `None` when
+/// it has none (or is not a JSON object).
+fn strip_client_request_token(body: &Bytes) -> Option<Bytes> {
+    const TOKEN: &str = "ClientRequestToken";
+    if !body.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()) {
+        return None;
+    }
+    let mut request: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(body).ok()?;
+    request.remove(TOKEN)?;
+    serde_json::to_vec(&request).ok().map(Bytes::from)
+}
+
+/// Copies the headers that are not about one connection; the length is
+/// set again from the body.
+fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        let hop_by_hop = name == header::CONNECTION
+            || name == header::CONTENT_LENGTH
+            || name == header::TRANSFER_ENCODING
+            || name == header::TE
+            || name == header::TRAILER
+            || name == header::UPGRADE
+            || name == header::PROXY_AUTHORIZATION
+            || name == header::PROXY_AUTHENTICATE
+            || name.as_str() == "keep-alive";
+        if !hop_by_hop {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+fn bad_gateway(shared: &Shared, error: &dyn std::error::Error) -> Response<Full<Bytes>> {
+    shared.lock().stats.upstream_errors += 1;
+    tracing::debug!(%error, "fault proxy: upstream failed");
+    let mut response = Response::new(Full::new(Bytes::from(format!(
+        "the fault proxy could not reach DynamoDB: {error}"
+    ))));
+    *response.status_mut() = StatusCode::BAD_GATEWAY;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// A client connection that can be made to end with a reset.
+struct FaultStream {
+    inner: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for FaultStream {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::SeqCst) {
+            // A zero linger turns the close into a TCP RST.
+            let _ = self.inner.set_zero_linger();
+        }
+    }
+}
+
+impl AsyncRead for FaultStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for FaultStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_only_the_token() {
+        let body = Bytes::from_static(
+            br#"{"TransactItems":[{"Put":{"Item":{"pk":{"S":"ClientRequestToken"}}}}],"ClientRequestToken":"t-1"}"#,
+        );
+        let stripped = strip_client_request_token(&body).expect("a token");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&stripped).expect("json"),
+            serde_json::json!({"TransactItems":[{"Put":{"Item":{"pk":{"S":"ClientRequestToken"}}}}]})
+        );
+        assert_eq!(strip_client_request_token(&stripped), None);
+        assert_eq!(
+            strip_client_request_token(&Bytes::from_static(b"ClientRequestToken, not json")),
+            None
+        );
+    }
+
+    #[test]
+    fn answers_are_patched_by_merging() {
+        let body = Bytes::from_static(
+            br#"{"Table":{"TableName":"t","KeySchema":[{"AttributeName":"pk","KeyType":"HASH"}]}}"#,
+        );
+        let patched = patch_answer(
+            body,
+            &[serde_json::json!({"Table": {"Replicas": [{"RegionName": "eu-west-1"}]}})],
+        );
+        let answer: serde_json::Value = serde_json::from_slice(&patched).expect("json");
+        assert_eq!(answer["Table"]["TableName"], "t");
+        assert_eq!(answer["Table"]["KeySchema"][0]["AttributeName"], "pk");
+        assert_eq!(answer["Table"]["Replicas"][0]["RegionName"], "eu-west-1");
+        // Not JSON: passed as it is.
+        assert_eq!(
+            patch_answer(Bytes::from_static(b"nope"), &[serde_json::json!({"a": 1})]),
+            Bytes::from_static(b"nope")
+        );
+    }
+}

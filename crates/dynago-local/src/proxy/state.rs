@@ -1,0 +1,313 @@
+//! What the proxy's tasks share: the plan with its generator and
+//! counters, which decides each request's faults, and the upstream.
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use hyper::Uri;
+
+use super::answer::Throttle;
+use super::plan::FaultPlan;
+use super::stats::{ProxyStats, ReadRequest};
+use crate::error::{Error, Result};
+
+/// What to do with one request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Action {
+    Forward,
+    Reset,
+    Throttle(Throttle),
+    DropAnswer,
+    Unprocessed,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Decision {
+    pub(super) delay: Option<Duration>,
+    pub(super) action: Action,
+    pub(super) strip_token: bool,
+    /// Merged into the answer, in order.
+    pub(super) patches: Vec<serde_json::Value>,
+}
+
+/// The plan, its generator and the counters, behind one lock.
+pub(super) struct State {
+    pub(super) plan: FaultPlan,
+    rng: fastrand::Rng,
+    /// Requests the plan applied to so far.
+    matched: u64,
+    pub(super) stats: ProxyStats,
+    /// The reads received, in order.
+    pub(super) reads: Vec<ReadRequest>,
+}
+
+impl State {
+    pub(super) fn new(plan: FaultPlan) -> Self {
+        Self {
+            rng: fastrand::Rng::with_seed(plan.seed),
+            plan,
+            matched: 0,
+            stats: ProxyStats::default(),
+            reads: Vec::new(),
+        }
+    }
+
+    pub(super) fn set_plan(&mut self, plan: FaultPlan) {
+        self.rng = fastrand::Rng::with_seed(plan.seed);
+        self.plan = plan;
+        self.matched = 0;
+    }
+
+    /// Counts a request and picks its faults.
+    pub(super) fn decide(&mut self, operation: Option<&str>) -> Decision {
+        self.stats.requests += 1;
+        if let Some(operation) = operation {
+            *self
+                .stats
+                .by_operation
+                .entry(operation.to_owned())
+                .or_default() += 1;
+        }
+        self.select(operation)
+    }
+
+    /// Picks the faults of a request under the current plan.
+    fn select(&mut self, operation: Option<&str>) -> Decision {
+        // A plan whose first requests are past hands over to the next.
+        while self.plan.first.is_some_and(|first| self.matched >= first) {
+            let Some(next) = self.plan.next.take() else {
+                break;
+            };
+            self.set_plan(*next);
+        }
+        let pass = Decision {
+            delay: None,
+            action: Action::Forward,
+            strip_token: self.plan.strip_tokens,
+            patches: self.plan.patches_for(operation),
+        };
+        if !self.plan.applies_to(operation) {
+            return pass;
+        }
+        let index = self.matched;
+        self.matched += 1;
+        if self.plan.first.is_some_and(|first| index >= first) {
+            return pass;
+        }
+        // Two draws per request, whatever the plan: the sequence of faults
+        // depends only on the seed and the order of the requests.
+        let latency_draw = self.rng.f64();
+        let action_draw = self.rng.f64();
+        let plan = &self.plan;
+        let delay =
+            (latency_draw < plan.latency_share && !plan.latency.is_zero()).then_some(plan.latency);
+        let reset_until = plan.reset_share;
+        let throttle_until = reset_until + plan.throttle_share;
+        let drop_until = throttle_until + plan.drop_answer_share;
+        let unprocessed_until = drop_until + plan.unprocessed_share;
+        let action = if action_draw < reset_until {
+            Action::Reset
+        } else if action_draw < throttle_until {
+            Action::Throttle(plan.throttle)
+        } else if action_draw < drop_until {
+            Action::DropAnswer
+        } else if action_draw < unprocessed_until {
+            Action::Unprocessed
+        } else {
+            Action::Forward
+        };
+        if delay.is_some() {
+            self.stats.delayed += 1;
+        }
+        match action {
+            Action::Reset => self.stats.resets += 1,
+            Action::Throttle(_) => self.stats.throttled += 1,
+            // Counted once the answer is there to drop, or the request
+            // found to be a batch.
+            Action::DropAnswer | Action::Unprocessed | Action::Forward => {}
+        }
+        Decision {
+            delay,
+            action,
+            ..pass
+        }
+    }
+}
+
+pub(super) struct Shared {
+    pub(super) state: Mutex<State>,
+    /// Where requests go; [`FaultProxy::set_upstream`](crate::FaultProxy::set_upstream) changes it.
+    pub(super) upstream: Mutex<Upstream>,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn upstream(&self) -> MutexGuard<'_, Upstream> {
+        self.upstream.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Where requests go: the scheme and authority of the upstream URL.
+#[derive(Clone)]
+pub(super) struct Upstream {
+    scheme: hyper::http::uri::Scheme,
+    authority: hyper::http::uri::Authority,
+}
+
+impl Upstream {
+    pub(super) fn parse(url: &str) -> Result<Self> {
+        let invalid = |reason: String| Error::Start {
+            what: "the fault proxy",
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the upstream URL `{url}` {reason}"),
+            ),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| invalid(format!("is not a URL: {e}")))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| invalid("has no scheme".into()))?;
+        if scheme != hyper::http::uri::Scheme::HTTP {
+            return Err(invalid("is not plain http".into()));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| invalid("has no host".into()))?;
+        Ok(Self { scheme, authority })
+    }
+
+    /// The upstream URI for a request's path and query.
+    pub(super) fn uri_for(&self, incoming: &Uri) -> std::result::Result<Uri, hyper::http::Error> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(incoming.path_and_query().map_or("/", |pq| pq.as_str()))
+            .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_are_reproducible_and_keep_their_shares() {
+        let plan = FaultPlan::default()
+            .seed(99)
+            .throttle(Throttle::Throttling, 0.2)
+            .drop_answer(0.1)
+            .latency(Duration::from_millis(1), 0.5);
+        let run = |plan: &FaultPlan| {
+            let mut state = State::new(plan.clone());
+            (0..10_000)
+                .map(|_| state.decide(Some("PutItem")))
+                .collect::<Vec<_>>()
+        };
+        let first = run(&plan);
+        assert_eq!(first, run(&plan));
+        assert_ne!(first, run(&plan.clone().seed(100)));
+        let share = |hit: &dyn Fn(&Decision) -> bool| {
+            first.iter().filter(|d| hit(d)).count() as f64 / first.len() as f64
+        };
+        let throttled = share(&|d| matches!(d.action, Action::Throttle(Throttle::Throttling)));
+        let dropped = share(&|d| d.action == Action::DropAnswer);
+        let delayed = share(&|d| d.delay.is_some());
+        assert!((0.18..0.22).contains(&throttled), "{throttled}");
+        assert!((0.08..0.12).contains(&dropped), "{dropped}");
+        assert!((0.47..0.53).contains(&delayed), "{delayed}");
+    }
+
+    #[test]
+    fn plans_select_operations_and_the_first_requests() {
+        let mut state = State::new(
+            FaultPlan::default()
+                .drop_answer(1.0)
+                .operation("DynamoDB_20120810.TransactWriteItems")
+                .first(2),
+        );
+        let actions: Vec<Action> = [
+            Some("GetItem"),
+            Some("TransactWriteItems"),
+            None,
+            Some("TransactWriteItems"),
+            Some("TransactWriteItems"),
+        ]
+        .into_iter()
+        .map(|op| state.decide(op).action)
+        .collect();
+        assert_eq!(
+            actions,
+            [
+                Action::Forward,
+                Action::DropAnswer,
+                Action::Forward,
+                Action::DropAnswer,
+                Action::Forward
+            ]
+        );
+        assert_eq!(state.stats.requests, 5);
+        assert_eq!(state.stats.requests_for("TransactWriteItems"), 3);
+
+        // Shares beyond 1 are clamped; kinds are taken in order.
+        let mut state = State::new(FaultPlan::default().reset(7.0).drop_answer(f64::NAN));
+        assert_eq!(state.decide(None).action, Action::Reset);
+        assert_eq!(state.plan.drop_answer_share, 0.0);
+    }
+
+    #[test]
+    fn plans_hand_over_in_sequence() {
+        let mut state = State::new(
+            FaultPlan::default()
+                .drop_answer(1.0)
+                .operation("TransactWriteItems")
+                .first(1)
+                .then(
+                    FaultPlan::default()
+                        .throttle(Throttle::Throttling, 1.0)
+                        .first(2)
+                        .then(FaultPlan::default().reset(1.0).operation("Query")),
+                ),
+        );
+        let actions: Vec<Action> = [
+            Some("GetItem"),
+            Some("TransactWriteItems"),
+            Some("GetItem"),
+            Some("TransactWriteItems"),
+            Some("TransactWriteItems"),
+            Some("Query"),
+        ]
+        .into_iter()
+        .map(|op| state.decide(op).action)
+        .collect();
+        assert_eq!(
+            actions,
+            [
+                Action::Forward,
+                Action::DropAnswer,
+                Action::Throttle(Throttle::Throttling),
+                Action::Throttle(Throttle::Throttling),
+                Action::Forward,
+                Action::Reset,
+            ]
+        );
+        assert_eq!(state.stats.requests, 6);
+    }
+
+    #[test]
+    fn answers_are_patched_by_operation() {
+        let plan = FaultPlan::default().patch_answer(
+            "DynamoDB_20120810.DescribeTable",
+            serde_json::json!({"a": 1}),
+        );
+        let mut state = State::new(plan);
+        assert_eq!(state.decide(Some("DescribeTable")).patches.len(), 1);
+        assert!(state.decide(Some("GetItem")).patches.is_empty());
+    }
+}

@@ -1,0 +1,5 @@
+//! The proxy end to end: SDK clients through it to the embedded server.
+
+mod faults;
+mod requests;
+mod support;

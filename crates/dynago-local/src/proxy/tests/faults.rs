@@ -1,0 +1,243 @@
+//! Each fault, as the SDK meets it; the upstream lost and switched.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+use super::support::{client, create_table, dynamo, exists, put};
+use crate::{Error, FaultPlan, FaultProxy, Throttle};
+
+#[tokio::test]
+async fn forwards_over_kept_alive_connections() {
+    let dynamo = dynamo().await;
+    let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default())
+        .await
+        .expect("proxy");
+    let client = client(&proxy.url(), 1).await;
+    let table = create_table(&client).await;
+    for n in 0..10 {
+        put(&client, &table, &format!("item-{n}"))
+            .await
+            .expect("put");
+    }
+    assert!(exists(&dynamo.client().await, &table, "item-7").await);
+    let stats = proxy.stats();
+    assert_eq!(stats.requests, 11);
+    assert_eq!(stats.forwarded, 11);
+    assert_eq!(stats.requests_for("PutItem"), 10);
+    assert_eq!(stats.requests_for("DynamoDB_20120810.CreateTable"), 1);
+    assert_eq!(stats.faults(), 0);
+    assert_eq!(stats.connections, 1, "one kept-alive connection: {stats:?}");
+}
+
+#[tokio::test]
+async fn adds_latency() {
+    let dynamo = dynamo().await;
+    let delay = Duration::from_millis(300);
+    let proxy = FaultProxy::start(
+        dynamo.url(),
+        FaultPlan::default()
+            .latency(delay, 1.0)
+            .operation("ListTables"),
+    )
+    .await
+    .expect("proxy");
+    let client = client(&proxy.url(), 1).await;
+    // A first request, to open the connection.
+    let table = create_table(&client).await;
+    let started = Instant::now();
+    client.list_tables().send().await.expect("list tables");
+    let slow = started.elapsed();
+    assert!(slow >= delay, "{slow:?}");
+    // Other operations pass undelayed: counted, not timed.
+    client
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("describe");
+    let stats = proxy.stats();
+    assert_eq!(stats.delayed, 1);
+    assert_eq!(stats.forwarded, 3);
+}
+
+#[tokio::test]
+async fn throttles_as_dynamodb_does() {
+    let dynamo = dynamo().await;
+    let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default())
+        .await
+        .expect("proxy");
+    let client = client(&proxy.url(), 1).await;
+    let table = create_table(&client).await;
+    for kind in [
+        Throttle::ProvisionedThroughputExceeded,
+        Throttle::Throttling,
+        Throttle::InternalServerError,
+        Throttle::ServiceUnavailable,
+    ] {
+        proxy.set_plan(FaultPlan::default().throttle(kind, 1.0));
+        let error = put(&client, &table, "throttled")
+            .await
+            .expect_err("a throttled put");
+        assert_eq!(error.code(), Some(kind.error_type()), "{kind:?}");
+        assert_eq!(
+            error.raw_response().map(|r| r.status().as_u16()),
+            Some(kind.status())
+        );
+        if kind == Throttle::ProvisionedThroughputExceeded {
+            assert!(error
+                .as_service_error()
+                .is_some_and(|e| e.is_provisioned_throughput_exceeded_exception()));
+        }
+    }
+    assert!(!exists(&dynamo.client().await, &table, "throttled").await);
+    assert_eq!(proxy.stats().throttled, 4);
+
+    // The SDK sees them as worth retrying: two throttles, then success.
+    for kind in [Throttle::Throttling, Throttle::ServiceUnavailable] {
+        let client = self::client(&proxy.url(), 3).await;
+        proxy.set_plan(FaultPlan::default().throttle(kind, 1.0).first(2));
+        let before = proxy.stats();
+        put(&client, &table, "retried").await.expect("retried put");
+        let after = proxy.stats();
+        assert_eq!(after.throttled - before.throttled, 2, "{kind:?}");
+        assert_eq!(after.forwarded - before.forwarded, 1, "{kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn drops_the_answer_of_a_committed_write() {
+    let dynamo = dynamo().await;
+    let proxy = FaultProxy::start(
+        dynamo.url(),
+        FaultPlan::default()
+            .drop_answer(1.0)
+            .operation("PutItem")
+            .first(1),
+    )
+    .await
+    .expect("proxy");
+    let client = client(&proxy.url(), 1).await;
+    let table = create_table(&client).await;
+    let error = put(&client, &table, "lost")
+        .await
+        .expect_err("the answer was dropped");
+    // A closed connection, not the attempt timeout running out.
+    assert!(
+        matches!(
+            error,
+            SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        ),
+        "{error:?}"
+    );
+    // The write happened all the same.
+    assert!(exists(&dynamo.client().await, &table, "lost").await);
+    let stats = proxy.stats();
+    assert_eq!(stats.dropped_answers, 1);
+    assert_eq!(stats.forwarded, 2);
+
+    // Only the first: the next put is answered, on a new connection.
+    put(&client, &table, "kept").await.expect("second put");
+    assert!(exists(&dynamo.client().await, &table, "kept").await);
+    assert_eq!(proxy.stats().dropped_answers, 1);
+    assert_eq!(proxy.stats().connections, 2);
+}
+
+#[tokio::test]
+async fn resets_before_forwarding() {
+    let dynamo = dynamo().await;
+    let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default())
+        .await
+        .expect("proxy");
+    let client = client(&proxy.url(), 1).await;
+    let table = create_table(&client).await;
+    proxy.set_plan(FaultPlan::default().reset(1.0).first(1));
+    let error = put(&client, &table, "never")
+        .await
+        .expect_err("the connection was reset");
+    assert!(
+        matches!(
+            error,
+            SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        ),
+        "{error:?}"
+    );
+    assert!(!exists(&dynamo.client().await, &table, "never").await);
+    let stats = proxy.stats();
+    assert_eq!(stats.resets, 1);
+    assert_eq!(stats.forwarded, 1, "only CreateTable");
+
+    // With retries, the SDK gets through.
+    let client = self::client(&proxy.url(), 2).await;
+    proxy.set_plan(FaultPlan::default().reset(1.0).first(1));
+    put(&client, &table, "retried").await.expect("retried put");
+    assert!(exists(&dynamo.client().await, &table, "retried").await);
+}
+
+#[tokio::test]
+async fn refuses_an_unusable_upstream() {
+    for url in ["not a url", "https://127.0.0.1:1", "/path/only"] {
+        let error = FaultProxy::start(url, FaultPlan::default())
+            .await
+            .expect_err(url);
+        assert!(matches!(error, Error::Start { .. }), "{error}");
+    }
+    // An upstream that is not there: 502, counted.
+    let proxy = FaultProxy::start("http://127.0.0.1:1", FaultPlan::default())
+        .await
+        .expect("proxy");
+    let client = client(&proxy.url(), 1).await;
+    let error = client.list_tables().send().await.expect_err("no upstream");
+    assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(502));
+    assert_eq!(proxy.stats().upstream_errors, 1);
+}
+
+#[tokio::test]
+async fn switches_upstream_and_keeps_its_clients() {
+    let first = dynamo().await;
+    let second = dynamo().await;
+    let mut proxy = FaultProxy::start(first.url(), FaultPlan::default())
+        .await
+        .expect("proxy");
+    let client = client(&proxy.url(), 1).await;
+    let table = create_table(&client).await;
+    put(&client, &table, "before")
+        .await
+        .expect("put to the first");
+
+    // The first server goes away: once its port is closed, its
+    // requests fail with a 502. Polled, not timed.
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut gaps = 0;
+    loop {
+        gaps += 1;
+        let outcome = put(&client, &table, "gap").await;
+        match outcome {
+            Err(error) if error.raw_response().map(|r| r.status().as_u16()) == Some(502) => break,
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the first server still answers after 30 s: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    proxy
+        .set_upstream("not a url")
+        .expect_err("an unusable upstream is refused");
+    proxy.set_upstream(second.url()).expect("the second server");
+    assert_eq!(proxy.upstream(), second.url());
+    // The same client, through the same proxy, now reaches the second.
+    let table = create_table(&client).await;
+    put(&client, &table, "after")
+        .await
+        .expect("put to the second");
+    assert!(exists(&second.client().await, &table, "after").await);
+    let stats = proxy.stats();
+    assert_eq!(stats.upstream_errors, 1, "{stats:?}");
+    // Create and put on each server, and the puts of the gap.
+    assert_eq!(stats.forwarded, 4 + gaps, "{stats:?}");
+}
