@@ -31,7 +31,8 @@
 //!
 //! [`FaultProxy`] sits between the code under test and the server and
 //! injects faults by a reproducible [`FaultPlan`]: latency, connection
-//! resets, throttling errors, and answers lost after the write committed.
+//! resets, throttling and other errors, and answers lost after the write
+//! committed.
 
 #[cfg(feature = "docker")]
 mod container;

@@ -9,6 +9,7 @@
 //! | [latency](FaultPlan::latency) | a slow answer | yes, late |
 //! | [reset](FaultPlan::reset) | a connection reset, no answer | no |
 //! | [throttle](FaultPlan::throttle) | a throttling error or an HTTP 500/503 | no |
+//! | [fail](FaultPlan::fail) | the error asked for, such as a stream's `ExpiredIteratorException` | no |
 //! | [drop the answer](FaultPlan::drop_answer) | a closed connection, no answer | **yes, and it committed** |
 //! | [leave part unprocessed](FaultPlan::unprocessed) | a batch answered in part, the rest as `UnprocessedKeys`/`UnprocessedItems` | the part answered, yes |
 //!

@@ -1,5 +1,6 @@
 //! The answers the proxy gives itself, in DynamoDB's shape: the errors of
-//! [`FaultPlan::throttle`](crate::FaultPlan::throttle).
+//! [`FaultPlan::throttle`](crate::FaultPlan::throttle) and
+//! [`FaultPlan::fail`](crate::FaultPlan::fail).
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -81,32 +82,139 @@ impl Throttle {
         }
     }
 
-    /// The JSON body DynamoDB answers with.
-    fn body(self) -> String {
-        format!(
-            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#{}","message":"{}"}}"#,
-            self.error_type(),
-            self.message()
-        )
-    }
-
     pub(super) fn response(self) -> Response<Full<Bytes>> {
-        let mut response = Response::new(Full::new(Bytes::from(self.body())));
-        *response.status_mut() =
-            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::BAD_REQUEST);
-        let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/x-amz-json-1.0"),
-        );
-        headers.insert(
-            "x-amzn-requestid",
-            HeaderValue::from_static("dynago-fault-proxy"),
-        );
-        headers.insert(FAULT_HEADER, HeaderValue::from_static("throttle"));
-        response
+        error_response(self.status(), self.error_type(), self.message(), "throttle")
     }
 }
 
-/// The header that marks an answer made up by the proxy.
+/// The error answer a [`FaultPlan::fail`](crate::FaultPlan::fail) fault
+/// gives instead of forwarding the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Failure {
+    pub(super) status: u16,
+    pub(super) error_type: String,
+}
+
+impl Failure {
+    pub(super) fn response(&self) -> Response<Full<Bytes>> {
+        let message = format!("{} injected by the fault proxy", self.error_type);
+        error_response(self.status, &self.error_type, &message, "fail")
+    }
+}
+
+/// The header that marks an answer made up by the proxy; its value names
+/// the fault.
 const FAULT_HEADER: &str = "x-dynago-fault";
+
+/// An error answer as DynamoDB gives it: the HTTP `status` (400 when it is
+/// not one), the JSON body
+/// `{"__type":"com.amazonaws.dynamodb.v20120810#<error_type>","message":"<message>"}`
+/// and the header `x-amzn-ErrorType: <error_type>` (left out when
+/// `error_type` cannot be a header value); the SDK reads the error's code
+/// from either.
+fn error_response(
+    status: u16,
+    error_type: &str,
+    message: &str,
+    fault: &'static str,
+) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "__type": format!("com.amazonaws.dynamodb.v20120810#{error_type}"),
+        "message": message,
+    });
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    headers.insert(
+        "x-amzn-requestid",
+        HeaderValue::from_static("dynago-fault-proxy"),
+    );
+    if let Ok(error_type) = HeaderValue::from_str(error_type) {
+        headers.insert("x-amzn-errortype", error_type);
+    }
+    headers.insert(FAULT_HEADER, HeaderValue::from_static(fault));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    fn header<'a>(response: &'a Response<Full<Bytes>>, name: &str) -> Option<&'a str> {
+        response
+            .headers()
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+    }
+
+    async fn body(response: Response<Full<Bytes>>) -> String {
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a full body")
+            .to_bytes();
+        String::from_utf8(bytes.to_vec()).expect("UTF-8")
+    }
+
+    #[tokio::test]
+    async fn errors_are_answered_in_dynamodbs_shape() {
+        let throttled = Throttle::Throttling.response();
+        assert_eq!(throttled.status(), 400);
+        assert_eq!(
+            header(&throttled, "content-type"),
+            Some("application/x-amz-json-1.0")
+        );
+        assert_eq!(
+            header(&throttled, "x-amzn-ErrorType"),
+            Some("ThrottlingException")
+        );
+        assert_eq!(header(&throttled, FAULT_HEADER), Some("throttle"));
+        assert_eq!(
+            body(throttled).await,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput (injected by dynago-local's FaultProxy)"}"#
+        );
+
+        let expired = Failure {
+            status: 400,
+            error_type: "ExpiredIteratorException".into(),
+        }
+        .response();
+        assert_eq!(expired.status(), 400);
+        assert_eq!(
+            header(&expired, "content-type"),
+            Some("application/x-amz-json-1.0")
+        );
+        assert_eq!(
+            header(&expired, "x-amzn-ErrorType"),
+            Some("ExpiredIteratorException")
+        );
+        assert_eq!(header(&expired, FAULT_HEADER), Some("fail"));
+        assert_eq!(
+            body(expired).await,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ExpiredIteratorException","message":"ExpiredIteratorException injected by the fault proxy"}"#
+        );
+
+        // A status that is not one is sent as 400; an error type that
+        // cannot be a header value goes in the body only, escaped.
+        let odd = Failure {
+            status: 42,
+            error_type: "Odd\"\nType".into(),
+        }
+        .response();
+        assert_eq!(odd.status(), 400);
+        assert_eq!(header(&odd, "x-amzn-ErrorType"), None);
+        let odd: serde_json::Value = serde_json::from_str(&body(odd).await).expect("JSON");
+        assert_eq!(
+            odd["__type"],
+            "com.amazonaws.dynamodb.v20120810#Odd\"\nType"
+        );
+        assert_eq!(odd["message"], "Odd\"\nType injected by the fault proxy");
+    }
+}

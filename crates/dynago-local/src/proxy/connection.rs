@@ -130,6 +130,9 @@ async fn handle(
     if let Action::Throttle(kind) = decision.action {
         return Ok(kind.response());
     }
+    if let Action::Fail(failure) = &decision.action {
+        return Ok(failure.response());
+    }
     let body = if decision.strip_token {
         match strip_client_request_token(&body) {
             Some(stripped) => {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::answer::Throttle;
+use super::answer::{Failure, Throttle};
 
 /// Which requests a [`FaultProxy`](crate::FaultProxy) disturbs, and how.
 ///
@@ -13,7 +13,7 @@ use super::answer::Throttle;
 /// - [`latency`](Self::latency) is drawn on its own: a request may be both
 ///   delayed and disturbed otherwise.
 /// - [`reset`](Self::reset), [`throttle`](Self::throttle),
-///   [`drop_answer`](Self::drop_answer) and
+///   [`fail`](Self::fail), [`drop_answer`](Self::drop_answer) and
 ///   [`unprocessed`](Self::unprocessed) exclude one another: one draw per
 ///   request, compared with the shares in that order. Their shares add up
 ///   (0.2 + 0.3 + 0.1 disturbs 60 % of the requests); beyond a total of 1,
@@ -49,6 +49,8 @@ pub struct FaultPlan {
     pub(super) reset_share: f64,
     pub(super) throttle: Throttle,
     pub(super) throttle_share: f64,
+    pub(super) fail: Option<Failure>,
+    pub(super) fail_share: f64,
     pub(super) drop_answer_share: f64,
     pub(super) unprocessed_share: f64,
     pub(super) operations: Vec<String>,
@@ -68,6 +70,8 @@ impl Default for FaultPlan {
             reset_share: 0.0,
             throttle: Throttle::default(),
             throttle_share: 0.0,
+            fail: None,
+            fail_share: 0.0,
             drop_answer_share: 0.0,
             unprocessed_share: 0.0,
             operations: Vec::new(),
@@ -138,6 +142,88 @@ impl FaultPlan {
     pub fn throttle(mut self, kind: Throttle, share_of_requests: f64) -> Self {
         self.throttle = kind;
         self.throttle_share = share(share_of_requests);
+        self
+    }
+
+    /// Answers a `share` of the requests with the error `error_type`, of
+    /// HTTP status `status`, without forwarding them: nothing reaches
+    /// DynamoDB. For the errors no emulator gives, such as a stream's
+    /// `ExpiredIteratorException` or `TrimmedDataAccessException`.
+    ///
+    /// The answer has the shape of a [`throttle`](Self::throttle) answer:
+    /// the JSON body
+    /// `{"__type":"com.amazonaws.dynamodb.v20120810#<error_type>","message":"<error_type> injected by the fault proxy"}`
+    /// and the header `x-amzn-ErrorType: <error_type>`, so the SDK reports
+    /// `error_type` as the error's code (`ProvideErrorMetadata::code`). A
+    /// `status` that is not an HTTP status (below 100, above 999) is sent as
+    /// 400; an `error_type` that cannot be a header value is sent in the
+    /// body only. A plan has one such error: calling `fail` again replaces
+    /// it.
+    ///
+    /// ```
+    /// use dynago_local::FaultPlan;
+    ///
+    /// // Every GetRecords of DynamoDB Streams (`DynamoDBStreams_20120810.GetRecords`)
+    /// // finds its iterator expired.
+    /// let expired = FaultPlan::default()
+    ///     .fail(400, "ExpiredIteratorException", 1.0)
+    ///     .operation("GetRecords");
+    ///
+    /// // The first GetRecords finds its records trimmed, the next one an
+    /// // expired iterator; later ones pass.
+    /// let trimmed_then_expired = FaultPlan::default()
+    ///     .fail(400, "TrimmedDataAccessException", 1.0)
+    ///     .operation("GetRecords")
+    ///     .first(1)
+    ///     .then(
+    ///         FaultPlan::default()
+    ///             .fail(400, "ExpiredIteratorException", 1.0)
+    ///             .operation("GetRecords")
+    ///             .first(1),
+    ///     );
+    /// # let _ = (expired, trimmed_then_expired);
+    /// ```
+    ///
+    /// Through a proxy, the SDK sees the error as DynamoDB's own:
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    /// use aws_sdk_dynamodb::types::AttributeValue;
+    /// use dynago::{Table, TableDefinition};
+    /// use dynago_local::{FaultPlan, FaultProxy, LocalDynamo};
+    ///
+    /// let dynamo = LocalDynamo::start().await?;
+    /// let plan = FaultPlan::default()
+    ///     .fail(400, "ResourceNotFoundException", 1.0)
+    ///     .operation("GetItem");
+    /// let proxy = FaultProxy::start(dynamo.url(), plan).await?;
+    /// let table = Table::connect(proxy.table_options("orders").partition_key("pk")).await?;
+    /// table.create_table(TableDefinition::default()).await?;
+    /// let error = table
+    ///     .client()
+    ///     .get_item()
+    ///     .table_name("orders")
+    ///     .key("pk", AttributeValue::S("o-1".into()))
+    ///     .send()
+    ///     .await
+    ///     .expect_err("answered by the proxy");
+    /// assert_eq!(error.code(), Some("ResourceNotFoundException"));
+    /// assert_eq!(proxy.stats().failed, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn fail(
+        mut self,
+        status: u16,
+        error_type: impl Into<String>,
+        share_of_requests: f64,
+    ) -> Self {
+        self.fail = Some(Failure {
+            status,
+            error_type: error_type.into(),
+        });
+        self.fail_share = share(share_of_requests);
         self
     }
 

@@ -18,8 +18,8 @@ use crate::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 
 /// An HTTP/1.1 proxy on `127.0.0.1` that forwards requests to a DynamoDB
 /// endpoint and injects the faults of a [`FaultPlan`]: latency, connection
-/// resets, throttling errors, and answers dropped after the request
-/// committed.
+/// resets, throttling and other errors, and answers dropped after the
+/// request committed.
 ///
 /// It serves from a thread of its own (like the embedded server), so it
 /// outlives the runtime that started it. Connections are kept alive, to the

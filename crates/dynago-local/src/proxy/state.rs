@@ -6,17 +6,18 @@ use std::time::Duration;
 
 use hyper::Uri;
 
-use super::answer::Throttle;
+use super::answer::{Failure, Throttle};
 use super::plan::FaultPlan;
 use super::stats::{ProxyStats, ReadRequest};
 use crate::error::{Error, Result};
 
 /// What to do with one request.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum Action {
     Forward,
     Reset,
     Throttle(Throttle),
+    Fail(Failure),
     DropAnswer,
     Unprocessed,
 }
@@ -103,12 +104,15 @@ impl State {
             (latency_draw < plan.latency_share && !plan.latency.is_zero()).then_some(plan.latency);
         let reset_until = plan.reset_share;
         let throttle_until = reset_until + plan.throttle_share;
-        let drop_until = throttle_until + plan.drop_answer_share;
+        let fail_until = throttle_until + plan.fail_share;
+        let drop_until = fail_until + plan.drop_answer_share;
         let unprocessed_until = drop_until + plan.unprocessed_share;
         let action = if action_draw < reset_until {
             Action::Reset
         } else if action_draw < throttle_until {
             Action::Throttle(plan.throttle)
+        } else if let Some(failure) = plan.fail.as_ref().filter(|_| action_draw < fail_until) {
+            Action::Fail(failure.clone())
         } else if action_draw < drop_until {
             Action::DropAnswer
         } else if action_draw < unprocessed_until {
@@ -122,6 +126,7 @@ impl State {
         match action {
             Action::Reset => self.stats.resets += 1,
             Action::Throttle(_) => self.stats.throttled += 1,
+            Action::Fail(_) => self.stats.failed += 1,
             // Counted once the answer is there to drop, or the request
             // found to be a batch.
             Action::DropAnswer | Action::Unprocessed | Action::Forward => {}
@@ -309,5 +314,87 @@ mod tests {
         let mut state = State::new(plan);
         assert_eq!(state.decide(Some("DescribeTable")).patches.len(), 1);
         assert!(state.decide(Some("GetItem")).patches.is_empty());
+    }
+
+    #[test]
+    fn failures_match_dynamodb_streams_operations_and_hand_over() {
+        use crate::proxy::plan::operation_name;
+
+        // DynamoDB Streams requests have targets of their own prefix.
+        let get_records = "DynamoDBStreams_20120810.GetRecords";
+        assert_eq!(operation_name(get_records), "GetRecords");
+        let failure = |error_type: &str| {
+            Action::Fail(Failure {
+                status: 400,
+                error_type: error_type.into(),
+            })
+        };
+        let mut state = State::new(
+            FaultPlan::default()
+                .fail(400, "TrimmedDataAccessException", 1.0)
+                .operation("GetRecords")
+                .first(1)
+                .then(
+                    FaultPlan::default()
+                        .fail(400, "ExpiredIteratorException", 1.0)
+                        .operation("DynamoDBStreams_20120810.GetRecords"),
+                ),
+        );
+        let actions: Vec<Action> = [
+            "DynamoDB_20120810.GetItem",
+            get_records,
+            "DynamoDBStreams_20120810.GetShardIterator",
+            get_records,
+            get_records,
+        ]
+        .into_iter()
+        .map(|target| state.decide(Some(operation_name(target))).action)
+        .collect();
+        assert_eq!(
+            actions,
+            [
+                Action::Forward,
+                failure("TrimmedDataAccessException"),
+                Action::Forward,
+                failure("ExpiredIteratorException"),
+                failure("ExpiredIteratorException"),
+            ]
+        );
+        assert_eq!(state.stats.requests_for(get_records), 3);
+        assert_eq!(state.stats.failed, 3);
+        assert_eq!(state.stats.throttled, 0);
+        assert_eq!(state.stats.faults(), 3);
+    }
+
+    #[test]
+    fn failures_are_drawn_after_throttles_and_before_dropped_answers() {
+        let base = FaultPlan::default()
+            .seed(3)
+            .throttle(Throttle::Throttling, 0.6)
+            .drop_answer(0.3);
+        let run = |plan: FaultPlan| {
+            let mut state = State::new(plan);
+            (0..10_000)
+                .map(|_| state.decide(Some("PutItem")).action)
+                .collect::<Vec<_>>()
+        };
+        // A failure of no share leaves every other fault where it was.
+        assert_eq!(
+            run(base.clone()),
+            run(base.clone().fail(400, "ExpiredIteratorException", 0.0))
+        );
+        // Beyond a total of 1, the later kinds get what is left: 0.6
+        // throttled, 0.4 failed, no answer dropped.
+        let actions = run(base.fail(400, "ExpiredIteratorException", 0.6));
+        let share = |hit: &dyn Fn(&Action) -> bool| {
+            actions.iter().filter(|a| hit(a)).count() as f64 / actions.len() as f64
+        };
+        let throttled = share(&|a| matches!(a, Action::Throttle(Throttle::Throttling)));
+        let failed = share(
+            &|a| matches!(a, Action::Fail(f) if f.status == 400 && f.error_type == "ExpiredIteratorException"),
+        );
+        assert!((0.57..0.63).contains(&throttled), "{throttled}");
+        assert!((0.37..0.43).contains(&failed), "{failed}");
+        assert!(!actions.contains(&Action::DropAnswer));
     }
 }

@@ -35,6 +35,9 @@ pub struct ProxyStats {
     pub resets: u64,
     /// Requests answered with a throttling or server error, not forwarded.
     pub throttled: u64,
+    /// Requests answered with the error of [`FaultPlan::fail`](crate::FaultPlan::fail),
+    /// not forwarded.
+    pub failed: u64,
     /// Requests forwarded whose answer was then dropped.
     pub dropped_answers: u64,
     /// Batch requests answered in part ([`FaultPlan::unprocessed`](crate::FaultPlan::unprocessed)).
@@ -71,7 +74,7 @@ impl ProxyStats {
     /// assert_eq!(dynago_local::ProxyStats::default().faults(), 0);
     /// ```
     pub fn faults(&self) -> u64 {
-        self.delayed + self.resets + self.throttled + self.dropped_answers
+        self.delayed + self.resets + self.throttled + self.failed + self.dropped_answers
     }
 }
 

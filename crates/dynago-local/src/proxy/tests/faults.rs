@@ -4,6 +4,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
 use super::support::{client, create_table, dynamo, exists, put};
 use crate::{Error, FaultPlan, FaultProxy, Throttle};
 
@@ -240,4 +242,102 @@ async fn switches_upstream_and_keeps_its_clients() {
     assert_eq!(stats.upstream_errors, 1, "{stats:?}");
     // Create and put on each server, and the puts of the gap.
     assert_eq!(stats.forwarded, 4 + gaps, "{stats:?}");
+}
+
+#[tokio::test]
+async fn fails_with_the_error_asked_for() {
+    let dynamo = dynamo().await;
+    let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default())
+        .await
+        .expect("proxy");
+    // Retries allowed: the SDK does not retry this error.
+    let client = client(&proxy.url(), 3).await;
+    let table = create_table(&client).await;
+    put(&client, &table, "there").await.expect("put");
+    proxy.set_plan(
+        FaultPlan::default()
+            .fail(400, "ResourceNotFoundException", 1.0)
+            .operation("GetItem")
+            .first(1),
+    );
+    let before = proxy.stats();
+    let error = client
+        .get_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("there".into()))
+        .send()
+        .await
+        .expect_err("failed by the proxy");
+    assert_eq!(error.code(), Some("ResourceNotFoundException"));
+    assert_eq!(
+        error.message(),
+        Some("ResourceNotFoundException injected by the fault proxy")
+    );
+    assert_eq!(error.raw_response().map(|r| r.status().as_u16()), Some(400));
+    assert!(error
+        .as_service_error()
+        .is_some_and(|e| e.is_resource_not_found_exception()));
+    let after = proxy.stats();
+    assert_eq!(after.failed - before.failed, 1, "{after:?}");
+    assert_eq!(after.forwarded, before.forwarded, "not forwarded");
+    assert_eq!(after.throttled, 0);
+    // Past `first`: the item is read.
+    assert!(exists(&client, &table, "there").await);
+}
+
+#[tokio::test]
+async fn fails_dynamodb_streams_requests_by_their_operation() {
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+
+    // No server behind the proxy: a failed request is never forwarded.
+    let proxy = FaultProxy::start(
+        "http://127.0.0.1:1",
+        FaultPlan::default()
+            .fail(400, "ExpiredIteratorException", 1.0)
+            .operation("GetRecords"),
+    )
+    .await
+    .expect("proxy");
+    let http: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let send = |target: &'static str| {
+        let request = hyper::Request::post(proxy.url())
+            .header("x-amz-target", target)
+            .header("content-type", "application/x-amz-json-1.0")
+            .body(Full::new(Bytes::from_static(br#"{"ShardIterator":"i-1"}"#)))
+            .expect("a request");
+        http.request(request)
+    };
+    let answer = send("DynamoDBStreams_20120810.GetRecords")
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 400);
+    assert_eq!(
+        answer
+            .headers()
+            .get("x-amzn-ErrorType")
+            .and_then(|value| value.to_str().ok()),
+        Some("ExpiredIteratorException")
+    );
+    let body = answer
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    assert_eq!(
+        std::str::from_utf8(&body).expect("UTF-8"),
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#ExpiredIteratorException","message":"ExpiredIteratorException injected by the fault proxy"}"#
+    );
+    // Another operation is forwarded, and finds no server.
+    let answer = send("DynamoDBStreams_20120810.GetShardIterator")
+        .await
+        .expect("an answer");
+    assert_eq!(answer.status(), 502);
+    let stats = proxy.stats();
+    assert_eq!(stats.requests_for("DynamoDBStreams_20120810.GetRecords"), 1);
+    assert_eq!(stats.failed, 1);
+    assert_eq!(stats.upstream_errors, 1);
 }
