@@ -69,13 +69,11 @@
 //! let views = Table::connect(TableOptions::new("ledger-views").partition_key("pk").sort_key("sk")).await?;
 //! let projector = Projector::new(Balances, store, views, ProjectorOptions::default())?
 //!     .with_stream(EventStream::connect(events).await?);
-//! projector.run(tokio::signal::ctrl_c()).await?;
+//! // Until the future completes: `tokio::signal::ctrl_c()`, say.
+//! projector.run(std::future::pending::<()>()).await?;
 //! # Ok(())
 //! # }
 //! ```
-
-// The futures of the SDK calls nest deeply.
-#![recursion_limit = "256"]
 
 mod apply;
 mod error;
@@ -101,3 +99,7 @@ pub use projector::Projector;
 pub use status::{ShardStatus, Status};
 pub use stream::EventStream;
 pub use view::{StoredView, ViewPage, Views};
+
+#[doc = include_str!("../../../docs/projections.md")]
+#[cfg(doctest)]
+pub struct ProjectionsDoctests;

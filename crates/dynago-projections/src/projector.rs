@@ -36,7 +36,8 @@ use crate::view::Views;
 ///
 /// let projector = Projector::new(P::default(), store, views, ProjectorOptions::default())?
 ///     .with_stream(stream);
-/// projector.run(tokio::signal::ctrl_c()).await?;
+/// // Until the future completes: `tokio::signal::ctrl_c()`, say.
+/// projector.run(std::future::pending::<()>()).await?;
 /// # Ok(())
 /// # }
 /// ```

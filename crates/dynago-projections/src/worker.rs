@@ -76,8 +76,10 @@ impl<P: Projection> Projector<P> {
             last_sync: None,
             last_renew: Instant::now(),
         };
+        // Boxed: the future of the loop is deep (reads, applies, writes),
+        // too deep for the compiler's default limit in a caller's future.
         let result = tokio::select! {
-            result = worker.run() => result,
+            result = Box::pin(worker.run()) => result,
             _ = shutdown => Ok(()),
         };
         worker.release_all().await;
@@ -113,7 +115,7 @@ impl<P: Projection> Worker<'_, P> {
             let mut read_any = false;
             let shards: Vec<String> = self.owned.keys().cloned().collect();
             for shard in shards {
-                read_any |= self.read_shard(&shard).await? > 0;
+                read_any |= Box::pin(self.read_shard(&shard)).await? > 0;
             }
             self.publish();
             if read_any {
