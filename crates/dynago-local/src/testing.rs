@@ -23,6 +23,8 @@ use dynago::{Item, Key, Table, TableDefinition, TableOptions};
 
 use crate::{shared, unique_table_name, FaultPlan, FaultProxy};
 
+pub mod lambda;
+
 /// Sends the `tracing` output of the test to the test's own output, once
 /// per test binary, filtered by `RUST_LOG`.
 pub fn init_tracing() {

@@ -75,9 +75,17 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The futures of SDK calls nest deeply; the public ones are boxed, so
+// that callers need no such limit.
+#![recursion_limit = "256"]
+
 mod apply;
 mod error;
 mod keys;
+#[cfg(feature = "lambda")]
+#[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
+pub mod lambda;
 mod lease;
 mod options;
 mod parked;

@@ -181,8 +181,11 @@ impl<P: Projection> Projector<P> {
     /// As [`apply`](Self::apply).
     pub async fn replay_parked(&self, id: impl Into<AggregateId>) -> Result<Offer> {
         let id = id.into();
-        self.inner.applier.parking.release(&id).await?;
-        Box::pin(self.inner.applier.catch_up(&id)).await
+        Box::pin(async move {
+            self.inner.applier.parking.release(&id).await?;
+            self.inner.applier.catch_up(&id).await
+        })
+        .await
     }
 
     /// What this projector did and where its shards are.

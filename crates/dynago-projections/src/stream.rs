@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use aws_sdk_dynamodbstreams::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
 use chrono::{DateTime, Utc};
 use dynago::sdk::types::StreamViewType;
 use dynago::{Item, Table, TableOptions};
@@ -288,13 +288,14 @@ impl EventStream {
         }
     }
 
-    /// Reads at most `limit` records at `iterator`.
-    pub(crate) async fn records(
+    /// Reads at most `limit` records at `iterator`, as the Streams API
+    /// gives them, with the next iterator.
+    pub(crate) async fn raw_records(
         &self,
         shard: &str,
         iterator: &str,
         limit: i32,
-    ) -> std::result::Result<Batch, ReadError> {
+    ) -> std::result::Result<(Vec<Record>, Option<String>), ReadError> {
         let span = tracing::info_span!(
             "dynamodb_streams",
             db.system = "dynamodb",
@@ -319,32 +320,43 @@ impl EventStream {
             Err(e) => return Err(self.shard_error("GetRecords", shard, &e).into()),
         };
         span.record("dynago.records", answer.records().len());
+        let next = answer.next_shard_iterator().map(str::to_owned);
+        Ok((answer.records.unwrap_or_default(), next))
+    }
+
+    /// Reads at most `limit` records at `iterator`: the items written.
+    pub(crate) async fn records(
+        &self,
+        shard: &str,
+        iterator: &str,
+        limit: i32,
+    ) -> std::result::Result<Batch, ReadError> {
+        let (records, next) = self.raw_records(shard, iterator, limit).await?;
         let mut items = Vec::new();
         let mut last_sequence = None;
-        for record in answer.records() {
-            let Some(change) = record.dynamodb() else {
+        for record in records {
+            let Some(change) = record.dynamodb else {
                 continue;
             };
-            last_sequence = change.sequence_number().map(str::to_owned);
-            if record.event_name() == Some(&OperationType::Remove) {
+            last_sequence = change.sequence_number.clone();
+            if record.event_name == Some(OperationType::Remove) {
                 continue;
             }
-            let (Some(image), Some(sequence)) = (change.new_image(), change.sequence_number())
-            else {
+            let (Some(image), Some(sequence)) = (change.new_image, change.sequence_number) else {
                 continue;
             };
             items.push(StreamItem {
-                sequence_number: sequence.to_owned(),
+                sequence_number: sequence,
                 created_at: change
-                    .approximate_creation_date_time()
+                    .approximate_creation_date_time
                     .and_then(|t| DateTime::from_timestamp_millis(t.to_millis().ok()?)),
-                item: crate::record::to_item(image.clone()),
+                item: crate::record::to_item(image),
             });
         }
         Ok(Batch {
             items,
             last_sequence,
-            next: answer.next_shard_iterator().map(str::to_owned),
+            next,
         })
     }
 }

@@ -97,34 +97,68 @@ impl<P: Projection> Worker<'_, P> {
     }
 
     async fn run(&mut self) -> Result<()> {
+        let mut wait = FIRST_IDLE_WAIT;
+        loop {
+            match self.start().await {
+                Ok(()) => break,
+                Err(e) if e.is_retryable() => self.back_off("starting", &e, &mut wait).await,
+                Err(e) => return Err(e),
+            }
+        }
+        let mut idle = FIRST_IDLE_WAIT;
+        let mut wait = FIRST_IDLE_WAIT;
+        loop {
+            match self.round().await {
+                Ok(true) => {
+                    idle = FIRST_IDLE_WAIT;
+                    wait = FIRST_IDLE_WAIT;
+                }
+                Ok(false) => {
+                    tokio::time::sleep(idle).await;
+                    idle = (idle * 2).min(self.options().idle_wait.max(FIRST_IDLE_WAIT));
+                    wait = FIRST_IDLE_WAIT;
+                }
+                Err(e) if e.is_retryable() => self.back_off("a round", &e, &mut wait).await,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A new projection (no lease yet) first catches up from the table.
+    async fn start(&mut self) -> Result<()> {
         let existing = self.leases.list().await?;
         if existing.is_empty() && self.options().catch_up_from_table {
             self.projector.catch_up_from_table().await?;
         }
-        let mut idle = FIRST_IDLE_WAIT;
-        loop {
-            let sync_due = self
-                .last_sync
-                .is_none_or(|at| at.elapsed() >= self.options().shard_sync);
-            if sync_due {
-                self.sync().await?;
-            }
-            if sync_due || self.last_renew.elapsed() >= self.options().lease_duration / 3 {
-                self.renew_and_take().await?;
-            }
-            let mut read_any = false;
-            let shards: Vec<String> = self.owned.keys().cloned().collect();
-            for shard in shards {
-                read_any |= Box::pin(self.read_shard(&shard)).await? > 0;
-            }
-            self.publish();
-            if read_any {
-                idle = FIRST_IDLE_WAIT;
-            } else {
-                tokio::time::sleep(idle).await;
-                idle = (idle * 2).min(self.options().idle_wait.max(FIRST_IDLE_WAIT));
-            }
+        Ok(())
+    }
+
+    /// Waits after a transient error, longer each time in a row.
+    async fn back_off(&self, what: &str, error: &Error, wait: &mut Duration) {
+        tracing::warn!(projection = P::NAME, error = %error, ?wait, "{what} failed; trying again");
+        tokio::time::sleep(*wait).await;
+        *wait = (*wait * 2).min(MAX_RETRY_WAIT);
+    }
+
+    /// Syncs shards and leases when due, then reads every shard held once;
+    /// whether any record was read.
+    async fn round(&mut self) -> Result<bool> {
+        let sync_due = self
+            .last_sync
+            .is_none_or(|at| at.elapsed() >= self.options().shard_sync);
+        if sync_due {
+            self.sync().await?;
         }
+        if sync_due || self.last_renew.elapsed() >= self.options().lease_duration / 3 {
+            self.renew_and_take().await?;
+        }
+        let mut read_any = false;
+        let shards: Vec<String> = self.owned.keys().cloned().collect();
+        for shard in shards {
+            read_any |= Box::pin(self.read_shard(&shard)).await? > 0;
+        }
+        self.publish();
+        Ok(read_any)
     }
 
     /// Lists the shards, creates the leases of new ones, ends the leases of

@@ -1,0 +1,207 @@
+//! Projections as an AWS Lambda function on the events table's stream
+//! (feature `lambda`).
+//!
+//! Most teams attach a function to the stream (an event source mapping)
+//! and let AWS poll, batch, retry and follow shards. The same
+//! [`Projection`]s run there unchanged: [`handle`] applies a batch with the
+//! ordering and exactly-once writes of the stream reader, and answers with
+//! the partial batch response of `ReportBatchItemFailures`: for each
+//! aggregate whose event could not be applied, that first record, so that
+//! Lambda sends it and everything after it again, and nothing is lost. A
+//! handler's error parks its event as the reader does (the batch succeeds).
+//!
+//! ```no_run
+//! # async fn run<P: dynago_projections::Projection>(projector: dynago_projections::Projector<P>) -> Result<(), lambda_runtime::Error> {
+//! use dynago_projections::lambda;
+//!
+//! lambda::serve(vec![Box::new(projector)]).await
+//! # }
+//! ```
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+pub use aws_lambda_events::event::dynamodb::{Event as StreamEvent, EventRecord};
+pub use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use dynago::Item;
+use futures::future::BoxFuture;
+use lambda_runtime::{service_fn, LambdaEvent};
+
+use crate::error::Result;
+use crate::projection::Projection;
+use crate::projector::Projector;
+use crate::stream::{EventStream, ReadError};
+
+/// A projector that applies a Lambda batch: [`Projector`] of any
+/// projection, boxed, so that one function keeps several views.
+pub trait BatchProjector: Send + Sync {
+    /// Applies `records` in order; the sequence numbers of the records
+    /// that failed, the first of each aggregate.
+    fn apply_records<'a>(&'a self, records: &'a [EventRecord]) -> BoxFuture<'a, Vec<String>>;
+}
+
+impl<P: Projection> BatchProjector for Projector<P> {
+    fn apply_records<'a>(&'a self, records: &'a [EventRecord]) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async move {
+            let mut failed_aggregates = HashSet::new();
+            let mut failures = Vec::new();
+            for record in records {
+                if record.event_name == "REMOVE" {
+                    continue;
+                }
+                let sequence = record.change.sequence_number.clone().unwrap_or_default();
+                let item = Item::from(record.change.new_image.clone());
+                let event = match self.inner.applier.store().read_event_item(item) {
+                    Ok(Some(event)) => event,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::error!(projection = P::NAME, sequence, error = %e, "a record of the stream is not a readable event");
+                        failures.push(sequence);
+                        continue;
+                    }
+                };
+                if failed_aggregates.contains(&event.aggregate_id) {
+                    continue;
+                }
+                if let Err(e) = self.apply(&event).await {
+                    tracing::warn!(
+                        projection = P::NAME,
+                        aggregate = %event.aggregate_id,
+                        version = event.version,
+                        sequence,
+                        error = %e,
+                        "event not applied; Lambda sends it again"
+                    );
+                    failed_aggregates.insert(event.aggregate_id.clone());
+                    failures.push(sequence);
+                }
+            }
+            failures
+        })
+    }
+}
+
+/// Applies `event` with every projector, and answers which records Lambda
+/// must send again (none when all were applied).
+///
+/// ```no_run
+/// # async fn run(projectors: Vec<Box<dyn dynago_projections::lambda::BatchProjector>>, event: dynago_projections::lambda::StreamEvent) {
+/// let answer = dynago_projections::lambda::handle(&projectors, &event).await;
+/// assert!(answer.batch_item_failures.is_empty());
+/// # }
+/// ```
+pub async fn handle(
+    projectors: &[Box<dyn BatchProjector>],
+    event: &StreamEvent,
+) -> DynamoDbEventResponse {
+    let mut failed: Vec<String> = Vec::new();
+    for projector in projectors {
+        for sequence in projector.apply_records(&event.records).await {
+            if !failed.contains(&sequence) {
+                failed.push(sequence);
+            }
+        }
+    }
+    let mut answer = DynamoDbEventResponse::default();
+    answer.batch_item_failures = failed
+        .into_iter()
+        .map(|sequence| {
+            let mut failure = DynamoDbBatchItemFailure::default();
+            failure.item_identifier = Some(sequence);
+            failure
+        })
+        .collect();
+    answer
+}
+
+/// Runs the Lambda function: takes invocations from the Lambda Runtime API
+/// (the environment Lambda sets), applies each batch with `projectors`
+/// and answers with the partial batch response. Turn
+/// `ReportBatchItemFailures` on in the event source mapping.
+///
+/// # Errors
+///
+/// When the Runtime API cannot be reached or its configuration is missing
+/// from the environment.
+pub async fn serve(projectors: Vec<Box<dyn BatchProjector>>) -> Result<(), lambda_runtime::Error> {
+    let projectors = Arc::new(projectors);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
+        let projectors = Arc::clone(&projectors);
+        async move { Ok::<_, lambda_runtime::Error>(handle(&projectors, &event.payload).await) }
+    }))
+    .await
+}
+
+impl EventStream {
+    /// Every record the stream holds now, shard by shard (parents first),
+    /// in the shape a Lambda function on the stream receives them: to try
+    /// a function with real records, locally or in a test.
+    ///
+    /// ```no_run
+    /// # async fn run(stream: dynago_projections::EventStream) -> dynago_projections::Result<()> {
+    /// use dynago_projections::lambda::StreamEvent;
+    ///
+    /// let mut event = StreamEvent::default();
+    /// event.records = stream.lambda_records().await?;
+    /// let json = serde_json::to_value(&event).expect("records serialize");
+    /// # let _ = json;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A Streams call that failed.
+    pub async fn lambda_records(&self) -> Result<Vec<EventRecord>> {
+        let mut all = Vec::new();
+        for shard in self.shards().await? {
+            let mut iterator = self.iterator(&shard.id, None).await?;
+            while let Some(at) = iterator {
+                let (records, next) = match self.raw_records(&shard.id, &at, 1000).await {
+                    Ok(read) => read,
+                    Err(ReadError::Expired) => break,
+                    Err(ReadError::Other(e)) => return Err(e),
+                };
+                if records.is_empty() {
+                    break;
+                }
+                all.extend(records.into_iter().map(|r| self.lambda_record(r)));
+                iterator = next;
+            }
+        }
+        Ok(all)
+    }
+
+    fn lambda_record(&self, record: aws_sdk_dynamodbstreams::types::Record) -> EventRecord {
+        let mut out = EventRecord::default();
+        out.aws_region = record
+            .aws_region
+            .unwrap_or_else(|| dynago::LOCAL_REGION.to_owned());
+        out.event_id = record.event_id.unwrap_or_default();
+        out.event_name = record
+            .event_name
+            .map(|name| name.as_str().to_owned())
+            .unwrap_or_default();
+        out.event_source = record
+            .event_source
+            .or_else(|| Some("aws:dynamodb".to_owned()));
+        out.event_version = record.event_version;
+        out.event_source_arn = Some(self.arn().to_owned());
+        if let Some(change) = record.dynamodb {
+            let mut stream = aws_lambda_events::event::dynamodb::StreamRecord::default();
+            if let Some(at) = change
+                .approximate_creation_date_time
+                .and_then(|t| chrono::DateTime::from_timestamp_millis(t.to_millis().ok()?))
+            {
+                stream.approximate_creation_date_time = at;
+            }
+            stream.keys = serde_dynamo::Item::from(change.keys.unwrap_or_default());
+            stream.new_image = serde_dynamo::Item::from(change.new_image.unwrap_or_default());
+            stream.old_image = serde_dynamo::Item::from(change.old_image.unwrap_or_default());
+            stream.sequence_number = change.sequence_number;
+            stream.size_bytes = change.size_bytes.unwrap_or_default();
+            out.change = stream;
+        }
+        out
+    }
+}
