@@ -47,6 +47,13 @@ pub(crate) use value::{value_of, Value};
 /// key condition, a filter or a projection): 4 KB.
 pub const MAX_EXPRESSION_SIZE: usize = 4 * 1024;
 
+/// The most values an `IN` may list ([`Path::is_in`]).
+///
+/// ```
+/// assert_eq!(dynago::expr::MAX_IN_VALUES, 100);
+/// ```
+pub const MAX_IN_VALUES: usize = 100;
+
 /// The attribute `name`, as it is: dots and reserved words are part of the
 /// name, never parsed.
 ///
@@ -235,7 +242,10 @@ impl Path {
         })
     }
 
-    /// `path IN (v1, v2, ...)`: the value at `path` is one of `values`.
+    /// `path IN (v1, v2, ...)`: the value at `path` is one of `values`,
+    /// 1 to [`MAX_IN_VALUES`] of them (DynamoDB's limit; more, or none, is
+    /// [`Error::InvalidExpression`](crate::Error::InvalidExpression) before
+    /// sending).
     ///
     /// ```
     /// use dynago::expr::attr;
@@ -499,6 +509,22 @@ mod tests {
         assert!(matches!(error, Error::Serialize { .. }), "{error}");
         assert!(error.to_string().contains("`m`"), "{error}");
         assert!(error.to_string().contains("table `t`"), "{error}");
+    }
+
+    #[test]
+    fn in_takes_one_to_a_hundred_values() {
+        let ok = compile_expr(&attr("n").is_in(0..MAX_IN_VALUES), "c");
+        assert!(ok.invalid.is_none(), "{:?}", ok.invalid);
+        for (values, why) in [
+            (0..0, "at least one"),
+            (0..MAX_IN_VALUES + 1, "at most 100"),
+        ] {
+            let c = compile_expr(&attr("n").is_in(values), "c");
+            match c.invalid {
+                Some(Invalid::Other(reason)) => assert!(reason.contains(why), "{reason}"),
+                other => panic!("expected an invalid expression, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use crate::cursor::{Kind, Scope, Segment};
 use crate::error::{from_sdk, Error, Result};
+use crate::expr::{check_request, Expression, Invalid, Projection};
 use crate::paging::{self, Answer, Read, Seen};
 use crate::query::Page;
 use crate::table::Table;
@@ -63,6 +64,8 @@ pub struct Scan {
     limit: Option<u32>,
     filter: Option<String>,
     projection: Option<String>,
+    /// The first typed expression that could not be built.
+    invalid: Option<Invalid>,
     consistent_read: bool,
     cursor: Option<String>,
     segment: Option<Segment>,
@@ -94,6 +97,7 @@ impl Table {
             limit: None,
             filter: None,
             projection: None,
+            invalid: None,
             consistent_read: false,
             cursor: None,
             segment: None,
@@ -167,31 +171,44 @@ impl Scan {
     }
 
     /// Keeps only the items for which `filter` holds (evaluated after the
-    /// read: a scan reads, and pays for, every item).
+    /// read: a scan reads, and pays for, every item). A string (its
+    /// placeholders defined with [`name`](Self::name) and
+    /// [`value`](Self::value)) or a typed [`Expr`](crate::expr::Expr); set
+    /// once.
     ///
     /// ```
     /// # fn run(table: dynago::Table) {
-    /// let scan = table
-    ///     .scan()
-    ///     .filter("attribute_exists(closed_at)");
-    /// # let _ = scan;
+    /// use dynago::attr;
+    ///
+    /// let closed = table.scan().filter("attribute_exists(closed_at)");
+    /// // `status` is a reserved word: a typed path needs no placeholder.
+    /// let open = table.scan().filter(attr("status").eq("open").and(attr("balance").gt(0)));
+    /// # let _ = (closed, open);
     /// # }
     /// ```
-    pub fn filter(mut self, filter: impl Into<String>) -> Self {
-        self.filter = Some(filter.into());
+    pub fn filter(mut self, filter: impl Into<Expression>) -> Self {
+        let compiled = filter.into().compile("f");
+        self.filter =
+            Some(compiled.into_request(&mut self.names, &mut self.values, &mut self.invalid));
         self
     }
 
-    /// Reads only the attributes named in `projection` (such as `"pk, sk, #n"`).
+    /// Reads only the attributes named in `projection`: a string (such as
+    /// `"pk, sk, #n"`) or typed paths; set once.
     ///
     /// ```
     /// # fn run(table: dynago::Table) {
+    /// use dynago::attr;
+    ///
     /// let scan = table.scan().projection("pk, sk, balance");
-    /// # let _ = scan;
+    /// let typed = table.scan().projection([attr("pk"), attr("name")]);
+    /// # let _ = (scan, typed);
     /// # }
     /// ```
-    pub fn projection(mut self, projection: impl Into<String>) -> Self {
-        self.projection = Some(projection.into());
+    pub fn projection(mut self, projection: impl Into<Projection>) -> Self {
+        let compiled = projection.into().compile("p");
+        self.projection =
+            Some(compiled.into_request(&mut self.names, &mut self.values, &mut self.invalid));
         self
     }
 
@@ -411,6 +428,14 @@ impl Scan {
     async fn send_request(&self, start: Option<Item>, limit: Option<usize>) -> Result<Answer> {
         let segment = self.checked_segment()?;
         let table = &self.table;
+        check_request(
+            table.name(),
+            self.invalid.as_ref(),
+            [
+                ("FilterExpression", self.filter.as_deref()),
+                ("ProjectionExpression", self.projection.as_deref()),
+            ],
+        )?;
         let span = read_span(table, "Scan");
         let output = table
             .client()

@@ -463,3 +463,75 @@ async fn consistent_read_is_asked_for_on_every_page_of_every_segment() {
     assert!(reads.len() >= 2);
     assert!(reads.iter().all(|read| !read.consistent_read), "{reads:?}");
 }
+
+#[tokio::test]
+async fn a_scan_takes_typed_filters_and_projections_with_reserved_names() {
+    use dynago::attr;
+
+    let table = common::table().await;
+    fill(&table, 0..40).await;
+    // `name` is a reserved word: the typed paths need no placeholder.
+    let names: Vec<HashMap<String, dynago::AttributeValue>> = table
+        .scan()
+        .filter(attr("tag").eq(3).and(attr("name").begins_with("entry 1")))
+        .projection([attr("sk"), attr("name")])
+        .consistent_read(true)
+        .stream_raw()
+        .try_collect()
+        .await
+        .expect("a typed scan");
+    let mut got: Vec<String> = names
+        .iter()
+        .map(|item| match item.get("name") {
+            Some(dynago::AttributeValue::S(name)) => name.clone(),
+            other => panic!("no name in {item:?}: {other:?}"),
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = (0..40)
+        .filter(|n| n % 7 == 3 && format!("entry {n}").starts_with("entry 1"))
+        .map(|n| format!("entry {n}"))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(
+        names.iter().all(|item| item.len() == 2),
+        "only the projected attributes: {names:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_scan_filter_over_4_kb_is_refused_before_sending() {
+    use dynago::{attr, Expr};
+
+    let table = common::table().await;
+    let long =
+        Expr::any((0..300).map(|i| attr("status").eq(format!("state {i}")))).expect("filters");
+    let before = table.request_count();
+    let err = table
+        .scan()
+        .filter(long)
+        .send_raw()
+        .await
+        .expect_err("a filter over 4 KB");
+    assert!(
+        matches!(
+            err,
+            Error::ExpressionTooLarge {
+                expression: "FilterExpression",
+                ..
+            }
+        ),
+        "expected ExpressionTooLarge, got {err:?}"
+    );
+    let raw = format!("tag = :t{}", " OR tag = :t".repeat(400));
+    let err = table
+        .scan()
+        .filter(raw)
+        .value(":t", common::n(1))
+        .send_raw()
+        .await
+        .expect_err("a raw filter over 4 KB");
+    assert!(matches!(err, Error::ExpressionTooLarge { .. }), "{err:?}");
+    assert_eq!(table.request_count(), before, "nothing was sent");
+}

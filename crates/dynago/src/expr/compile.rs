@@ -146,6 +146,12 @@ impl Placeholders {
                         Invalid::Other(format!("`{subject} IN` needs at least one value"))
                     });
                 }
+                if values.len() > super::MAX_IN_VALUES {
+                    let n = values.len();
+                    self.invalid.get_or_insert_with(|| {
+                        Invalid::Other(format!("`{subject} IN` takes at most 100 values, not {n}"))
+                    });
+                }
                 out.push_str(" IN (");
                 for (i, value) in values.iter().enumerate() {
                     if i > 0 {
