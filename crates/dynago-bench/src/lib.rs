@@ -8,7 +8,11 @@
 //! 3. [`load`]: loading an aggregate of 10 to 10,000 events, with snapshots
 //!    and without, in both libraries;
 //! 4. [`cpu`]: the CPU one event costs, to and from a DynamoDB item (also as
-//!    criterion benchmarks: `cargo bench -p dynago-bench`).
+//!    criterion benchmarks: `cargo bench -p dynago-bench`);
+//! 5. [`projections`]: a view per account kept from the events table's
+//!    stream by `dynago-projections` and by a loop written by hand with
+//!    `aws-sdk-dynamodbstreams`: catch-up speed, requests and capacity units
+//!    per event, lag behind the commands.
 //!
 //! The binary runs them all and writes [`report`]: `cargo run -p
 //! dynago-bench --release` (see `--help`). Every answer is checked while
@@ -21,6 +25,7 @@ pub mod counter;
 pub mod cpu;
 pub mod envelope;
 pub mod load;
+pub mod projections;
 pub mod report;
 pub mod server;
 pub mod stats;
@@ -43,9 +48,12 @@ pub mod checks {
     }
 }
 
+use std::time::Duration;
+
 use commands::{CommandPlan, Scenario};
 use cpu::CpuPlan;
 use load::LoadPlan;
+use projections::ProjectionPlan;
 use table_layer::TableLayerPlan;
 
 /// How long each part measures.
@@ -61,10 +69,12 @@ pub struct Plan {
     pub load: LoadPlan,
     /// Part 4.
     pub cpu: CpuPlan,
+    /// Part 5.
+    pub projections: ProjectionPlan,
 }
 
 impl Plan {
-    /// The full run: about a minute on the embedded server, a few on
+    /// The full run: under two minutes on the embedded server, a few on
     /// DynamoDB Local.
     pub fn full() -> Self {
         Self {
@@ -86,11 +96,19 @@ impl Plan {
                 rounds: 15,
                 events: 20_000,
             },
+            projections: ProjectionPlan {
+                rounds: 3,
+                events: 2_000,
+                accounts: 20,
+                rate: 20,
+                lag_for: Duration::from_secs(10),
+            },
         }
     }
 
     /// A few seconds of measuring, for CI: every part runs and is checked,
-    /// the figures are rough (streams up to 1,000 events only).
+    /// the figures are rough (streams up to 1,000 events only, catch-ups of
+    /// 200).
     pub fn quick() -> Self {
         Self {
             name: "quick",
@@ -110,6 +128,13 @@ impl Plan {
             cpu: CpuPlan {
                 rounds: 3,
                 events: 2_000,
+            },
+            projections: ProjectionPlan {
+                rounds: 1,
+                events: 200,
+                accounts: 20,
+                rate: 20,
+                lag_for: Duration::from_secs(2),
             },
         }
     }

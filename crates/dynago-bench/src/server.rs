@@ -70,9 +70,25 @@ impl Server {
         partition_key: &str,
         sort_key: Option<(&str, ScalarAttributeType)>,
     ) -> Result<Table> {
+        self.create_table_with(prefix, partition_key, sort_key, TableDefinition::default())
+            .await
+    }
+
+    /// As [`create_table`](Self::create_table), created with `definition`
+    /// (a stream, say).
+    ///
+    /// # Errors
+    ///
+    /// When the table cannot be created.
+    pub async fn create_table_with(
+        &self,
+        prefix: &str,
+        partition_key: &str,
+        sort_key: Option<(&str, ScalarAttributeType)>,
+        mut definition: TableDefinition,
+    ) -> Result<Table> {
         let name = dynago_local::unique_table_name(prefix);
         let mut options = TableOptions::new(&name).partition_key(partition_key);
-        let mut definition = TableDefinition::default();
         if let Some((sort, kind)) = sort_key {
             options = options.sort_key(sort);
             definition = definition.attribute_type(sort, kind);
