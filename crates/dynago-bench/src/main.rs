@@ -14,7 +14,7 @@ use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use dynago_bench::report::{load_average, Machine, Report};
 use dynago_bench::server::Server;
-use dynago_bench::{chart, checks, commands, cpu, load, table_layer, Plan};
+use dynago_bench::{chart, checks, commands, cpu, load, projections, table_layer, Plan};
 
 /// Benchmarks dynago and dynago-es against hand-written SDK calls and
 /// against cqrs-es + dynamo-es, on the DynamoDB that `DYNAGO_BACKEND`
@@ -53,6 +53,8 @@ enum Part {
     Load,
     /// CPU per event.
     Cpu,
+    /// Projections against a hand-written Streams loop.
+    Projections,
 }
 
 #[tokio::main]
@@ -88,26 +90,31 @@ async fn main() -> Result<()> {
         documented_snapshots: None,
         truncated_append: None,
         cpu: Vec::new(),
+        projections: None,
         chart: None,
     };
     if runs(Part::Table) {
-        eprintln!("1/4 table layer …");
+        eprintln!("1/5 table layer …");
         report.table_layer = table_layer::run(&server, plan.table_layer).await?;
     }
     if runs(Part::Commands) {
-        eprintln!("2/4 commands …");
+        eprintln!("2/5 commands …");
         report.commands = commands::run(&server, &plan.commands).await?;
     }
     if runs(Part::Load) {
-        eprintln!("3/4 loading …");
+        eprintln!("3/5 loading …");
         let outcome = load::run(&server, &plan.load).await?;
         report.loads = outcome.results;
         report.documented_snapshots = Some(outcome.documented_snapshots);
         report.truncated_append = outcome.truncated_append;
     }
     if runs(Part::Cpu) {
-        eprintln!("4/4 CPU per event …");
+        eprintln!("4/5 CPU per event …");
         report.cpu = cpu::run(plan.cpu)?;
+    }
+    if runs(Part::Projections) {
+        eprintln!("5/5 projections …");
+        report.projections = Some(projections::run(&server, &plan.projections).await?);
     }
     report.elapsed = started.elapsed();
     report.load_average[1] = load_average();

@@ -1,6 +1,8 @@
 //! The markdown report: one section per backend in one file, so that runs on
 //! several backends sit side by side.
 
+mod projections;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use anyhow::{Context, Result};
 use crate::commands::{CommandResult, Contender};
 use crate::cpu::CpuResult;
 use crate::load::{Library, LoadResult, SnapshotCheck, Verdict, SNAPSHOT_EVERY};
+use crate::projections::ProjectionResult;
 use crate::table_layer::OperationResult;
 use crate::Plan;
 
@@ -79,6 +82,8 @@ pub struct Report {
     pub truncated_append: Option<(u32, u32)>,
     /// Part 4.
     pub cpu: Vec<CpuResult>,
+    /// Part 5.
+    pub projections: Option<ProjectionResult>,
     /// The chart's file name, relative to the markdown file.
     pub chart: Option<String>,
 }
@@ -116,7 +121,15 @@ Snapshots are taken every 100 events by both libraries.
 4. **CPU per event**: one deposit event to a DynamoDB item and back, as each library \
 does it (both paths mirrored from their crate-private code: see \
 `crates/dynago-bench/src/envelope.rs`); criterion has the same as \
-`cargo bench -p dynago-bench`.";
+`cargo bench -p dynago-bench`.
+5. **Projections**: a view per account kept from the events table's stream by one \
+`dynago-projections` worker and by a loop written by hand with \
+`aws-sdk-dynamodbstreams` (`DescribeStream`, `GetShardIterator` at `TRIM_HORIZON`, \
+`GetRecords`, then per event record a `GetItem` and a `PutItem` of the view: no \
+ordering, no exactly-once), each on tables of its own holding the same events. \
+Requests are counted on the view table's SDK client and, for the Streams API, by a \
+proxy without faults in front of it. Every view is checked against the replay of its \
+account's events after every run.";
 
 impl Report {
     /// This run's section of the markdown file.
@@ -141,7 +154,7 @@ impl Report {
         writeln!(out, "| server | {} |", server_description(&self.backend))?;
         writeln!(
             out,
-            "| plan | {}: part 1 {} rounds × {} operations ({} for 100-item ones); part 2 {} rounds; part 3 {} rounds; part 4 {} rounds × {} events |",
+            "| plan | {}: part 1 {} rounds × {} operations ({} for 100-item ones); part 2 {} rounds; part 3 {} rounds; part 4 {} rounds × {} events; part 5 {} rounds × {} events, {} commands/s for {} s |",
             self.plan.name,
             self.plan.table_layer.rounds,
             self.plan.table_layer.ops,
@@ -149,7 +162,11 @@ impl Report {
             self.plan.commands.rounds,
             self.plan.load.rounds,
             self.plan.cpu.rounds,
-            self.plan.cpu.events
+            self.plan.cpu.events,
+            self.plan.projections.rounds,
+            self.plan.projections.events,
+            self.plan.projections.rate,
+            self.plan.projections.lag_for.as_secs()
         )?;
         writeln!(
             out,
@@ -166,6 +183,7 @@ impl Report {
         self.write_commands(out)?;
         self.write_loads(out)?;
         self.write_cpu(out)?;
+        self.write_projections(out)?;
         Ok(())
     }
 

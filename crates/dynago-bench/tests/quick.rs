@@ -34,6 +34,7 @@ fn quick_mode_runs_every_part_and_checks_every_answer() {
         "### 2. Commands",
         "### 3. Loading one aggregate",
         "### 4. CPU per event",
+        "### 5. Projections",
     ] {
         assert!(report.contains(section), "no `{section}` in:\n{report}");
     }
