@@ -4,16 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, expected, run_commands, setup, views_of, Balances, DailyTotals};
-use dynago_projections::{EventStream, Projector, ProjectorOptions};
-
-fn options(worker: &str) -> ProjectorOptions {
-    ProjectorOptions::default()
-        .worker_id(worker)
-        .lease_duration(Duration::from_secs(2))
-        .idle_wait(Duration::from_millis(200))
-        .shard_sync(Duration::from_secs(1))
-}
+use common::{eventually, expected, options, run_commands, setup, views_of, Balances, DailyTotals};
+use dynago_projections::{EventStream, Projector};
 
 #[tokio::test]
 async fn views_built_from_the_stream_equal_the_replay() {
