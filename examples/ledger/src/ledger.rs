@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use dynago::sdk::types::StreamViewType;
 use dynago::{RetryPolicy, Table, TableDefinition, TableOptions};
 use dynago_es::{
     Aggregate, AggregateId, CommandId, CommandOptions, CommandOutcome, EventEnvelope, EventStore,
@@ -259,31 +260,17 @@ impl Ledger {
         self.accounts.table()
     }
 
-    /// Creates the table (string keys `pk` and `sk`, on-demand billing) when
-    /// it does not exist, and waits until it is active. Returns whether it
-    /// created it.
+    /// Creates the table (string keys `pk` and `sk`, on-demand billing, its
+    /// stream on with new images, which the projections of
+    /// [`views`](crate::views) read) when it does not exist, and waits until
+    /// it is active. Returns whether it created it.
     ///
     /// # Errors
     ///
     /// [`LedgerError::Table`] when DynamoDB cannot be reached or refuses.
     pub async fn create_table_if_missing(&self) -> Result<bool> {
-        let table = self.table();
-        let timeout = Duration::from_secs(120);
-        match table.wait_until_active(timeout).await {
-            Ok(()) => Ok(false),
-            Err(error) if error.is_not_found() => {
-                match table.create_table(TableDefinition::default()).await {
-                    Ok(()) => Ok(true),
-                    // Another process created it in between.
-                    Err(error) if error.code() == Some("ResourceInUseException") => {
-                        table.wait_until_active(timeout).await?;
-                        Ok(false)
-                    }
-                    Err(error) => Err(error.into()),
-                }
-            }
-            Err(error) => Err(error.into()),
-        }
+        let definition = TableDefinition::default().stream(StreamViewType::NewImage);
+        Ok(create_table_if_missing(self.table(), definition).await?)
     }
 
     async fn execute(&self, account: &AccountId, command: AccountCommand) -> Result<Receipt> {
@@ -481,6 +468,28 @@ impl Ledger {
     async fn exists(&self, account: &AccountId) -> Result<bool> {
         let mut stream = std::pin::pin!(self.accounts.events(account, 1));
         Ok(stream.try_next().await?.is_some())
+    }
+}
+
+/// Creates `table` as `definition` says when it does not exist, and waits
+/// until it is active; whether it created it.
+pub(crate) async fn create_table_if_missing(
+    table: &Table,
+    definition: TableDefinition,
+) -> dynago::Result<bool> {
+    let timeout = Duration::from_secs(120);
+    match table.wait_until_active(timeout).await {
+        Ok(()) => Ok(false),
+        Err(error) if error.is_not_found() => match table.create_table(definition).await {
+            Ok(()) => Ok(true),
+            // Another process created it in between.
+            Err(error) if error.code() == Some("ResourceInUseException") => {
+                table.wait_until_active(timeout).await?;
+                Ok(false)
+            }
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
     }
 }
 
