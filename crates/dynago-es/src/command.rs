@@ -106,6 +106,10 @@ pub struct CommandOutcome<A: Aggregate> {
     pub attempts: usize,
     /// How many requests were sent to DynamoDB for the whole command.
     pub requests: u32,
+    /// The capacity those requests consumed, as DynamoDB reported it (the
+    /// requests that failed, such as a conflict's, report none), for your
+    /// own metrics of what each command costs.
+    pub capacity: dynago::telemetry::Capacity,
 }
 
 /// Where one attempt stands on one aggregate.
@@ -212,12 +216,18 @@ impl<A: Aggregate> EventStore<A> {
         );
         let requests = Requests::default();
         let attempts = AtomicUsize::new(0);
-        let result = self
-            .execute_inner(&commands, &options, &requests, &attempts)
-            .instrument(span.clone())
-            .await;
+        let (mut result, capacity) = dynago::telemetry::measure(
+            self.execute_inner(&commands, &options, &requests, &attempts)
+                .instrument(span.clone()),
+        )
+        .await;
         span.record("attempts", attempts.load(Ordering::Relaxed));
         span.record("requests", requests.get());
+        if let Ok(outcomes) = &mut result {
+            for outcome in outcomes {
+                outcome.capacity = capacity;
+            }
+        }
         result
     }
 
@@ -452,6 +462,7 @@ impl<A: Aggregate> EventStore<A> {
                             duplicate: false,
                             attempts: 0,
                             requests: 0,
+                            capacity: dynago::telemetry::Capacity::default(),
                         }
                     })
                     .collect();

@@ -127,6 +127,7 @@ impl<A: Aggregate> EventStore<A> {
             duplicate: true,
             attempts,
             requests: 0,
+            capacity: dynago::telemetry::Capacity::default(),
         })
     }
 }

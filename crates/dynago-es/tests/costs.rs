@@ -82,6 +82,30 @@ async fn an_uncontended_one_event_command_is_one_put_of_one_write_unit() {
         1,
         "an event under 1 KB"
     );
+    // The outcome carries what DynamoDB reported for it: one write unit
+    // for the put, no read.
+    assert_eq!(outcome.capacity.write_units, 1.0, "{:?}", outcome.capacity);
+    assert_eq!(outcome.capacity.read_units, 0.0, "{:?}", outcome.capacity);
+}
+
+#[tokio::test]
+async fn an_uncached_command_reports_its_read_beside_its_write() {
+    let (_direct, proxied, _proxy) = behind_proxy().await;
+    let store = EventStore::<Account>::new(proxied, StoreOptions::default()).expect("a store");
+    store
+        .execute("acc", common::open("ada"))
+        .await
+        .expect("open");
+    let outcome = store.execute("acc", deposit(5)).await.expect("deposit");
+    assert_eq!(outcome.requests, 2, "a query and a put");
+    assert_eq!(outcome.capacity.write_units, 1.0, "{:?}", outcome.capacity);
+    // A consistent query of one small event: one unit (half, if the server
+    // counts it as eventually consistent, which neither emulator should).
+    assert!(
+        outcome.capacity.read_units > 0.0 && outcome.capacity.read_units <= 1.0,
+        "{:?}",
+        outcome.capacity
+    );
 }
 
 #[tokio::test]

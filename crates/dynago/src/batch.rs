@@ -16,7 +16,7 @@ use crate::error::{from_sdk, Error, Result};
 use crate::item::{from_item, to_item_named};
 use crate::key::{Key, KeyId};
 use crate::table::Table;
-use crate::telemetry::{record_capacity, request_span};
+use crate::telemetry::{record_capacity, request_span, Access};
 use crate::value::Item;
 use crate::write::{put_item_attributes, WriteId};
 
@@ -158,7 +158,7 @@ async fn get_chunk(
         .instrument(span.clone())
         .await
         .map_err(|e| from_sdk(table.name(), "BatchGetItem", e))?;
-    record_capacity(&span, output.consumed_capacity());
+    record_capacity(&span, Access::Read, output.consumed_capacity());
     let found = output
         .responses
         .as_mut()
@@ -401,7 +401,7 @@ async fn write_chunk(
         .instrument(span.clone())
         .await
         .map_err(|e| from_sdk(table.name(), "BatchWriteItem", e))?;
-    record_capacity(&span, output.consumed_capacity());
+    record_capacity(&span, Access::Write, output.consumed_capacity());
     let unprocessed = output
         .unprocessed_items
         .as_mut()

@@ -8,7 +8,7 @@ use crate::error::{from_sdk, Result};
 use crate::item::from_item;
 use crate::key::Key;
 use crate::table::Table;
-use crate::telemetry::{record_capacity, request_span};
+use crate::telemetry::{record_capacity, request_span, Access};
 use crate::value::Item;
 
 /// A `GetItem` request, built by [`Table::get_item`].
@@ -94,7 +94,7 @@ impl GetItem {
             .instrument(span.clone())
             .await
             .map_err(|e| from_sdk(table.name(), "GetItem", e))?;
-        record_capacity(&span, output.consumed_capacity());
+        record_capacity(&span, Access::Read, output.consumed_capacity());
         Ok(output.item)
     }
 }

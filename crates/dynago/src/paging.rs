@@ -15,7 +15,7 @@ use crate::error::{unusable_answer, Result};
 use crate::item::from_item;
 use crate::query::Page;
 use crate::table::Table;
-use crate::telemetry::record_capacity;
+use crate::telemetry::{record_capacity, Access};
 use crate::value::Item;
 
 /// The most items a filtered read with a limit asks DynamoDB to read in one
@@ -42,7 +42,7 @@ impl Answer {
         last_key: Option<Item>,
         capacity: Option<&ConsumedCapacity>,
     ) -> Self {
-        record_capacity(span, capacity);
+        record_capacity(span, Access::Read, capacity);
         let items = items.unwrap_or_default();
         span.record("dynago.items", items.len());
         Self {

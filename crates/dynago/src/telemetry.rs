@@ -6,6 +6,13 @@
 //! returned, recorded once with the answer) and, once DynamoDB answered,
 //! `aws.dynamodb.consumed_capacity` (capacity units). Item values are never
 //! recorded.
+//!
+//! [`measure`] adds up the capacity DynamoDB reports for every call a
+//! future makes, for a caller that reports costs of its own (the event
+//! store's `CommandOutcome::capacity`).
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_sdk_dynamodb::types::ConsumedCapacity;
 use tracing::field::Empty;
@@ -59,9 +66,84 @@ fn operation_name(operation: &'static str) -> &'static str {
     }
 }
 
-/// Records the capacity DynamoDB says a request consumed.
+/// Capacity units that DynamoDB reported as consumed (with
+/// `ReturnConsumedCapacity`), split into reads and writes by the kind of
+/// call. On AWS these follow its pricing rules; emulators may count
+/// differently (DynamoDB Local counts a transaction's items once, not
+/// twice). A call that failed is not counted: DynamoDB reports no capacity
+/// with an error, though a failed condition costs the write all the same.
+///
+/// ```
+/// let capacity = dynago::telemetry::Capacity { read_units: 0.5, write_units: 2.0 };
+/// assert_eq!(capacity.total(), 2.5);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Capacity {
+    /// Read capacity units.
+    pub read_units: f64,
+    /// Write capacity units.
+    pub write_units: f64,
+}
+
+impl Capacity {
+    /// Reads and writes together.
+    pub fn total(&self) -> f64 {
+        self.read_units + self.write_units
+    }
+
+    fn add(&mut self, other: Capacity) {
+        self.read_units += other.read_units;
+        self.write_units += other.write_units;
+    }
+}
+
+/// Whether a call reads or writes, for [`Capacity`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Access {
+    Read,
+    Write,
+}
+
+type Meter = Arc<Mutex<Capacity>>;
+
+tokio::task_local! {
+    static METER: Meter;
+}
+
+/// Runs `work` and adds up the capacity DynamoDB reported for every call
+/// it made through `dynago` (in the same task; calls in tasks it spawns are
+/// not counted). Measures nest: an outer measure counts the inner ones too.
+///
+/// ```no_run
+/// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+/// use dynago::{string_value, Key};
+///
+/// let (item, used) = dynago::telemetry::measure(
+///     table.get_item(Key::new(string_value("account#1"))).consistent_read(true).send_raw(),
+/// )
+/// .await;
+/// println!("{:?} cost {} read units", item?.is_some(), used.read_units);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn measure<F: Future>(work: F) -> (F::Output, Capacity) {
+    let meter: Meter = Arc::default();
+    let output = METER.scope(Arc::clone(&meter), work).await;
+    let used = *meter.lock().unwrap_or_else(PoisonError::into_inner);
+    let _ = METER.try_with(|outer| {
+        outer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(used)
+    });
+    (output, used)
+}
+
+/// Records the capacity DynamoDB says a request consumed: on its span, and
+/// in the [`measure`] the request runs in, if any.
 pub(crate) fn record_capacity<'a>(
     span: &Span,
+    access: Access,
     capacity: impl IntoIterator<Item = &'a ConsumedCapacity>,
 ) {
     let units: f64 = capacity
@@ -69,4 +151,11 @@ pub(crate) fn record_capacity<'a>(
         .filter_map(ConsumedCapacity::capacity_units)
         .sum();
     span.record("aws.dynamodb.consumed_capacity", units);
+    let _ = METER.try_with(|meter| {
+        let mut meter = meter.lock().unwrap_or_else(PoisonError::into_inner);
+        match access {
+            Access::Read => meter.read_units += units,
+            Access::Write => meter.write_units += units,
+        }
+    });
 }

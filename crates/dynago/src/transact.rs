@@ -17,7 +17,7 @@ use crate::expr::{check_size as check_expression_size, merge};
 use crate::item::{check_size, item_size, to_item_named};
 use crate::key::{Key, KeyId};
 use crate::table::Table;
-use crate::telemetry::{record_capacity, request_span};
+use crate::telemetry::{record_capacity, request_span, Access};
 use crate::update::{self, PreparedUpdate, UpdateExpression};
 use crate::value::Item;
 use crate::write::{put_item_attributes, WriteId};
@@ -536,7 +536,7 @@ impl TransactWrite {
             .await;
         match result {
             Ok(output) => {
-                record_capacity(&span, output.consumed_capacity());
+                record_capacity(&span, Access::Write, output.consumed_capacity());
                 Ok(())
             }
             Err(SdkError::ServiceError(e))

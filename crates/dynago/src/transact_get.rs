@@ -12,7 +12,7 @@ use crate::error::{from_sdk, unusable_answer, Error, Result, TransactionCanceled
 use crate::item::from_item;
 use crate::key::{Key, KeyId};
 use crate::table::Table;
-use crate::telemetry::{record_capacity, request_span};
+use crate::telemetry::{record_capacity, request_span, Access};
 use crate::transact::MAX_TRANSACTION_ACTIONS;
 use crate::value::Item;
 
@@ -262,7 +262,7 @@ impl TransactGet {
             }
             Err(e) => return Err(from_sdk(table.name(), OPERATION, e)),
         };
-        record_capacity(&span, output.consumed_capacity());
+        record_capacity(&span, Access::Read, output.consumed_capacity());
         let responses = output.responses.unwrap_or_default();
         if responses.len() != count {
             return Err(unusable_answer(

@@ -14,7 +14,7 @@ use crate::error::{from_sdk, Result};
 use crate::item::from_item;
 use crate::key::Key;
 use crate::table::Table;
-use crate::telemetry::{record_capacity, request_span};
+use crate::telemetry::{record_capacity, request_span, Access};
 use crate::update::{prepare, UpdateExpression};
 use crate::value::Item;
 use crate::write::{condition_failed, WRITE_ID_ATTRIBUTE};
@@ -339,7 +339,7 @@ impl UpdateItem {
             .map(OptimisticLock::next_version);
         match result {
             Ok(output) => {
-                record_capacity(&span, output.consumed_capacity());
+                record_capacity(&span, Access::Write, output.consumed_capacity());
                 Ok(UpdateOutcome {
                     version,
                     attributes: output

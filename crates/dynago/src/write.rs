@@ -16,7 +16,7 @@ use crate::error::{from_sdk, Error, Result};
 use crate::item::{check_size, from_item, to_item_named};
 use crate::key::Key;
 use crate::table::Table;
-use crate::telemetry::{record_capacity, request_span};
+use crate::telemetry::{record_capacity, request_span, Access};
 use crate::value::{number_value, string_value, Item};
 
 /// A `PutItem` request, built by [`Table::put_item`].
@@ -367,7 +367,7 @@ impl PutItem {
             .map(OptimisticLock::next_version);
         match result {
             Ok(output) => {
-                record_capacity(&span, output.consumed_capacity());
+                record_capacity(&span, Access::Write, output.consumed_capacity());
                 Ok(WriteOutcome {
                     version,
                     old_item: output.attributes.filter(|_| self.return_old),
@@ -467,7 +467,7 @@ impl DeleteItem {
             .await;
         match result {
             Ok(output) => {
-                record_capacity(&span, output.consumed_capacity());
+                record_capacity(&span, Access::Write, output.consumed_capacity());
                 Ok(WriteOutcome {
                     version: None,
                     old_item: output.attributes.filter(|_| self.return_old),

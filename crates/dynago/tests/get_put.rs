@@ -428,3 +428,32 @@ async fn a_condition_with_names_and_values() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn measure_adds_up_the_capacity_of_each_call_and_nests() {
+    use dynago::telemetry::measure;
+
+    let table = common::table().await;
+    let ((), outer) = measure(async {
+        let (written, inner) = measure(table.put_item(key("m", 1), &row("ada", 1)).send()).await;
+        written.expect("put");
+        assert_eq!(inner.write_units, 1.0, "{inner:?}");
+        assert_eq!(inner.read_units, 0.0, "{inner:?}");
+        let read = table
+            .get_item(key("m", 1))
+            .consistent_read(true)
+            .send::<Row>()
+            .await
+            .expect("get");
+        assert!(read.is_some());
+    })
+    .await;
+    assert_eq!(
+        outer.write_units, 1.0,
+        "the inner put counts outside too: {outer:?}"
+    );
+    assert_eq!(
+        outer.read_units, 1.0,
+        "a consistent read under 4 KB: {outer:?}"
+    );
+}
