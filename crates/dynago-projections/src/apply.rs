@@ -45,8 +45,11 @@ pub enum Offer {
     /// An earlier event of its aggregate is parked: it waits (it is read
     /// from the table again when the parked event is replayed).
     Waiting,
-    /// The event is not in the events table: a record of a table that was
-    /// deleted and created again under the same name.
+    /// The event is past a gap, and the table does not hold it: a record
+    /// of a table that was deleted and created again under the same name
+    /// (an emulator's stream may keep those; AWS gives the new table a new
+    /// stream). An event right after the version applied is not looked up:
+    /// it is taken as read from the table's stream.
     NotInTable,
 }
 

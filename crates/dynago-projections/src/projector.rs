@@ -134,9 +134,11 @@ impl<P: Projection> Projector<P> {
         Views::new_unchecked(self.inner.applier.views().clone())
     }
 
-    /// Applies `event` (one read from anywhere: a Lambda's batch, a test)
-    /// as the stream reader would: in order, exactly once, gaps filled from
-    /// the table, a failing event parked.
+    /// Applies `event` as the stream reader would: in order, exactly once,
+    /// gaps filled from the table, a failing event parked. The event must
+    /// be one the events table holds (read from its stream, a Lambda's
+    /// batch, or the table): the one right after the version applied is
+    /// applied as given, without reading it again.
     ///
     /// # Errors
     ///

@@ -25,7 +25,7 @@ struct Owned {
     lease: Lease,
     iterator: Option<String>,
     /// The last record read and applied (checkpointed with the next
-    /// checkpoint).
+    /// renewal).
     last_sequence: Option<String>,
     status: ShardStatus,
 }
@@ -44,7 +44,8 @@ impl<P: Projection> Projector<P> {
     /// Runs this projector as a worker on the table's stream until
     /// `shutdown` completes: it takes leases on shards (sharing them with
     /// the other workers of the same projection), reads each from its
-    /// checkpoint, applies the events, checkpoints after every read, and
+    /// checkpoint, applies the events, checkpoints with every renewal of its
+    /// leases (every third of a lease duration), and
     /// lets its leases go when stopped. A projection with no lease yet
     /// first catches up from the table
     /// ([`ProjectorOptions::catch_up_from_table`](crate::ProjectorOptions::catch_up_from_table)).
@@ -266,9 +267,18 @@ impl<P: Projection> Worker<'_, P> {
         let Some(owned) = self.owned.get(shard) else {
             return Ok(());
         };
-        match self.leases.renew(&owned.lease).await? {
+        // The renewal carries the checkpoint: where the shard's records
+        // were applied up to.
+        let renewed = match &owned.last_sequence {
+            Some(sequence) if owned.last_sequence != owned.lease.checkpoint => {
+                self.leases.checkpoint(&owned.lease, sequence).await?
+            }
+            _ => self.leases.renew(&owned.lease).await?,
+        };
+        match renewed {
             Some(lease) => {
                 if let Some(owned) = self.owned.get_mut(shard) {
+                    owned.status.checkpoint = lease.checkpoint.clone();
                     owned.lease = lease;
                 }
             }
@@ -286,8 +296,8 @@ impl<P: Projection> Worker<'_, P> {
         self.owned.remove(shard);
     }
 
-    /// Reads one batch of `shard`, applies it and checkpoints; how many
-    /// records it held.
+    /// Reads one batch of `shard` and applies it; how many records it
+    /// held. The checkpoint goes with the next renewal of the lease.
     async fn read_shard(&mut self, shard: &str) -> Result<usize> {
         let batch_size = self.options().batch_size;
         let Some(owned) = self.owned.get_mut(shard) else {
@@ -351,19 +361,6 @@ impl<P: Projection> Worker<'_, P> {
                 .and_then(|at| (Utc::now() - at).to_std().ok())
         };
         owned.iterator = batch.next.clone();
-        if owned.last_sequence != owned.lease.checkpoint {
-            let sequence = owned.last_sequence.clone().unwrap_or_default();
-            match self.leases.checkpoint(&owned.lease, &sequence).await? {
-                Some(lease) => {
-                    owned.status.checkpoint = lease.checkpoint.clone();
-                    owned.lease = lease;
-                }
-                None => {
-                    self.lost(shard);
-                    return Ok(records);
-                }
-            }
-        }
         if batch.next.is_none() {
             self.shard_without_next(shard).await?;
         }
@@ -393,7 +390,11 @@ impl<P: Projection> Worker<'_, P> {
                 .is_some_and(|last| sequence_at_or_after(last, &end)),
         };
         if read_to_end {
-            if self.leases.end(&owned.lease).await?.is_some() {
+            let lease = Lease {
+                checkpoint: owned.last_sequence.clone(),
+                ..owned.lease.clone()
+            };
+            if self.leases.end(&lease).await?.is_some() {
                 tracing::info!(projection = P::NAME, shard, "shard read to its end");
             }
             self.owned.remove(shard);
@@ -446,7 +447,11 @@ impl<P: Projection> Worker<'_, P> {
     /// Lets every lease held go, so that other workers take them at once.
     async fn release_all(&mut self) {
         for (shard, owned) in std::mem::take(&mut self.owned) {
-            if let Err(e) = self.leases.release(&owned.lease).await {
+            let lease = Lease {
+                checkpoint: owned.last_sequence,
+                ..owned.lease
+            };
+            if let Err(e) = self.leases.release(&lease).await {
                 tracing::warn!(projection = P::NAME, shard, error = %e, "could not let the lease go");
             }
         }

