@@ -10,6 +10,8 @@ use anyhow::{bail, Context};
 use dynago::{Endpoint, TableOptions};
 use dynago_es::StoreOptions;
 use dynago_local::{Backend, LocalDynamo};
+use dynago_projections::ProjectorOptions;
+use ledger::views::{self, ReadSide};
 use ledger::Ledger;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
@@ -94,9 +96,14 @@ pub(crate) async fn serve_embedded(file: PathBuf) -> anyhow::Result<()> {
 /// on, if any (it stops when dropped).
 pub(crate) struct Connected {
     pub(crate) ledger: Ledger,
+    /// The options that reach the ledger's table, for the clients of its
+    /// stream.
+    pub(crate) table_options: TableOptions,
     pub(crate) server: Option<LocalDynamo>,
     /// The server of [`Storage::Child`].
     pub(crate) child: Option<ChildServer>,
+    /// The embedded emulator's file, on [`Storage::File`].
+    file: Option<PathBuf>,
     /// The table did not exist and was created.
     pub(crate) created: bool,
 }
@@ -113,8 +120,8 @@ pub(crate) enum Create {
 }
 
 /// Connects to the table the options name, with the event store's
-/// `options`; creates the table if missing when `create` says so, and
-/// otherwise refuses, creating nothing.
+/// `options`; creates the table and its views table if missing when
+/// `create` says so, and otherwise refuses, creating nothing.
 pub(crate) async fn connect(
     cli: &Cli,
     storage: Storage,
@@ -175,7 +182,10 @@ pub(crate) async fn connect(
             .context("cannot start the embedded DynamoDB")?;
         (server.table_options(&cli.table), Some(server))
     };
-    let ledger = Ledger::connect(table, options).await?;
+    let table = table
+        .partition_key(ledger::ledger::PARTITION_KEY)
+        .sort_key(ledger::ledger::SORT_KEY);
+    let ledger = Ledger::connect(table.clone(), options).await?;
     let exists = table_exists(&ledger)
         .await
         .with_context(|| format!("cannot use the table `{}`", cli.table))?;
@@ -191,25 +201,70 @@ pub(crate) async fn connect(
             eprintln!("{}", aws_cost_note(&cli.table, &region_of(&ledger)));
         }
     }
-    let created = match create {
-        Create::IfMissing => ledger
-            .create_table_if_missing()
-            .await
-            .with_context(|| format!("cannot use the table `{}`", cli.table))?,
-        Create::Never => false,
-    };
-    if created && storage == Storage::File {
-        println!(
-            "created table `{}` (string keys pk and sk, on-demand)",
-            cli.table
-        );
-    }
-    Ok(Connected {
+    let mut connected = Connected {
         ledger,
+        table_options: table,
         server,
         child,
-        created,
-    })
+        file,
+        created: false,
+    };
+    if create == Create::IfMissing {
+        connected.create_tables(cli, storage).await?;
+    }
+    Ok(connected)
+}
+
+impl Connected {
+    /// Creates the ledger's table and its views table when missing, saying
+    /// so on the file backend.
+    async fn create_tables(&mut self, cli: &Cli, storage: Storage) -> anyhow::Result<()> {
+        let views = views::views_table_name(&cli.table);
+        self.created = self
+            .ledger
+            .create_table_if_missing()
+            .await
+            .with_context(|| format!("cannot use the table `{}`", cli.table))?;
+        let views_created = views::create_table_if_missing(&self.ledger)
+            .await
+            .with_context(|| format!("cannot use the table `{views}`"))?;
+        if storage == Storage::File {
+            if self.created {
+                println!(
+                    "created table `{}` (string keys pk and sk, on-demand, its stream on)",
+                    cli.table
+                );
+            }
+            if views_created {
+                println!("created table `{views}` for the views of `{}`", cli.table);
+            }
+        }
+        Ok(())
+    }
+
+    /// The read side of the ledger, its projectors run with `options`; an
+    /// error saying where it looked when its views table is not there
+    /// (nothing is created).
+    pub(crate) async fn read_side(
+        &self,
+        cli: &Cli,
+        options: ProjectorOptions,
+    ) -> anyhow::Result<ReadSide> {
+        let read_side = ReadSide::new(&self.ledger, options)?;
+        let name = read_side.table().name().to_owned();
+        let exists = read_side
+            .table_exists()
+            .await
+            .with_context(|| format!("cannot use the table `{name}`"))?;
+        if !exists {
+            bail!(
+                "no views table `{name}` {} beside `{}`: `ledger open` creates it",
+                looked_in(cli, self.file.as_deref(), &self.ledger),
+                cli.table
+            );
+        }
+        Ok(read_side)
+    }
 }
 
 /// The embedded emulator's file under --data-dir.
@@ -252,11 +307,14 @@ fn looked_in(cli: &Cli, file: Option<&Path>, ledger: &Ledger) -> String {
 /// The one line printed before the ledger creates a table on AWS: what it
 /// creates and what that costs (docs/aws.md has the details).
 pub(crate) fn aws_cost_note(table: &str, region: &str) -> String {
+    let views = views::views_table_name(table);
     format!(
-        "note: creating the on-demand DynamoDB table `{table}` in {region}: billed per request \
-         (a one-event command is 4 write request units, about $2.50 a million commands at \
-         us-east-1's $0.625 per million units) and $0.25 per GB-month stored, nothing else while \
-         idle; see docs/aws.md, and remove it with `aws dynamodb delete-table --table-name {table}`"
+        "note: creating the on-demand DynamoDB table `{table}` (its stream on) and its views table \
+         `{views}` in {region}: billed per request (a one-event command is 4 write request units, \
+         about $2.50 a million commands at us-east-1's $0.625 per million units; `ledger project` \
+         adds about 5 write and 1 read request units per event, and the stream's read requests) \
+         and $0.25 per GB-month stored, nothing else while idle; see docs/aws.md, and remove them \
+         with `aws dynamodb delete-table --table-name {table}` and `--table-name {views}`"
     )
 }
 
@@ -291,11 +349,15 @@ pub(crate) fn describe(cli: &Cli, connected: &Connected) -> String {
         },
     };
     let table = if connected.created {
-        "created just now with string keys pk and sk"
+        "created just now with string keys pk and sk and its stream on"
     } else {
         "already there"
     };
-    format!("{place}.\nTable `{}`, {table}.", cli.table)
+    let views = views::views_table_name(&cli.table);
+    format!(
+        "{place}.\nTable `{}`, {table}; its views in `{views}`.",
+        cli.table
+    )
 }
 
 /// A suffix that keeps the demo's accounts apart from earlier runs' on a
@@ -313,11 +375,11 @@ mod tests {
         let note = aws_cost_note("books", "eu-west-1");
         assert!(!note.contains('\n'), "{note}");
         for part in [
-            "on-demand DynamoDB table `books` in eu-west-1",
+            "on-demand DynamoDB table `books` (its stream on) and its views table `books-views` in eu-west-1",
             "4 write request units",
             "$0.625 per million",
             "docs/aws.md",
-            "delete-table --table-name books",
+            "delete-table --table-name books` and `--table-name books-views`",
         ] {
             assert!(note.contains(part), "{part:?} not in {note:?}");
         }

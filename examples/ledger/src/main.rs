@@ -5,6 +5,7 @@
 
 mod backend;
 mod demo;
+mod read;
 mod soak;
 mod stress;
 
@@ -45,7 +46,8 @@ struct Cli {
     #[arg(long, global = true)]
     region: Option<String>,
 
-    /// The table, created with string keys pk and sk if it does not exist.
+    /// The table, created with string keys pk and sk if it does not exist;
+    /// its views live in the table NAME-views beside it.
     #[arg(long, global = true, value_name = "NAME", default_value = DEFAULT_TABLE)]
     table: String,
 
@@ -118,6 +120,30 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         from: u64,
     },
+    /// Lists the accounts, a page at a time, from the accounts view (which
+    /// `ledger project` or `ledger rebuild` keeps), not from the events.
+    Accounts {
+        /// How many accounts a page shows.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+        limit: u32,
+        /// Where the page starts: the cursor a page printed for the next.
+        #[arg(long, allow_hyphen_values = true)]
+        cursor: Option<String>,
+    },
+    /// Shows the totals per day and currency, from the daily totals view.
+    Report,
+    /// Keeps the views up to date from the table's stream until Ctrl-C,
+    /// printing the events applied and the lag as it goes.
+    Project {
+        /// Stops after this many seconds.
+        #[arg(long = "for", value_name = "SECONDS")]
+        seconds: Option<f64>,
+        /// Stops once every event in the stream is applied.
+        #[arg(long)]
+        until_idle: bool,
+    },
+    /// Rebuilds both views from the table (stop `ledger project` first).
+    Rebuild,
     /// Tells the ledger's story: accounts, refusals, many writers at once, checks.
     Demo,
     /// Measures throughput and latency with many writers, then checks the books.
@@ -234,6 +260,13 @@ enum Action {
         from: u64,
         page_size: u32,
     },
+    Accounts {
+        limit: u32,
+        cursor: Option<String>,
+    },
+    Report,
+    Project(read::Until),
+    Rebuild,
     Demo,
     Stress(stress::Shape),
     Soak(soak::Shape),
@@ -284,6 +317,19 @@ fn check(command: &Command) -> anyhow::Result<Action> {
             from: *from,
             page_size: *page_size,
         },
+        Command::Accounts { limit, cursor } => Action::Accounts {
+            limit: *limit,
+            cursor: cursor.clone(),
+        },
+        Command::Report => Action::Report,
+        Command::Project {
+            seconds: limit,
+            until_idle,
+        } => Action::Project(read::Until {
+            duration: limit.map(|limit| seconds(limit, "--for")).transpose()?,
+            idle: *until_idle,
+        }),
+        Command::Rebuild => Action::Rebuild,
         Command::Demo => Action::Demo,
         Command::Stress {
             accounts,
@@ -399,6 +445,26 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             from,
             page_size,
         } => history(ledger, &id, from, page_size, &options_given(&cli)).await?,
+        Action::Accounts { limit, cursor } => {
+            let read_side = connected.read_side(&cli, read::options()).await?;
+            read::accounts(&read_side, limit, cursor.as_deref(), &options_given(&cli)).await?;
+        }
+        Action::Report => {
+            let read_side = connected.read_side(&cli, read::options()).await?;
+            read::report(&read_side).await?;
+        }
+        Action::Project(until) => {
+            let read_side = connected.read_side(&cli, read::options()).await?;
+            let read_side = read_side
+                .with_stream(connected.table_options.clone())
+                .await
+                .context("`ledger project` reads the table's stream (`ledger rebuild` builds the views without it)")?;
+            read::project(&read_side, until).await?;
+        }
+        Action::Rebuild => {
+            let read_side = connected.read_side(&cli, read::options()).await?;
+            read::rebuild(&read_side).await?;
+        }
         Action::Demo => return demo::run(ledger, &describe(&cli, &connected), tag(&cli)).await,
         Action::ServeEmbedded(_) => {}
         Action::Stress(shape) => {

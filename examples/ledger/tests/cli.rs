@@ -465,7 +465,7 @@ fn read_only_commands_on_a_mistyped_data_dir_create_nothing() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let typo = dir.path().join("typo");
     let typo_dir = typo.to_str().expect("a UTF-8 path");
-    let commands: [&[&str]; 7] = [
+    let commands: [&[&str]; 11] = [
         &["balance", "alice"],
         &["history", "alice"],
         &["deposit", "alice", "1"],
@@ -473,6 +473,10 @@ fn read_only_commands_on_a_mistyped_data_dir_create_nothing() {
         &["transfer", "alice", "bob", "1"],
         &["close", "alice"],
         &["history", "alice", "--from", "3"],
+        &["accounts"],
+        &["report"],
+        &["project", "--until-idle"],
+        &["rebuild"],
     ];
     for command in commands {
         let stderr = one_line_error(run_on_file(&[&["--data-dir", typo_dir], command].concat()));
@@ -528,8 +532,16 @@ async fn read_only_commands_on_an_endpoint_do_not_create_the_table() {
         )),
         "{stderr}"
     );
-    one_line_error(ledger.run(&["history", "alice"]));
-    one_line_error(ledger.run(&["deposit", "alice", "5"]));
+    for command in [
+        &["history", "alice"][..],
+        &["deposit", "alice", "5"],
+        &["accounts"],
+        &["report"],
+        &["project"],
+        &["rebuild"],
+    ] {
+        one_line_error(ledger.run(command));
+    }
     let dynamo = dynago_local::shared()
         .await
         .expect("a DynamoDB server for the tests");
@@ -545,6 +557,19 @@ async fn read_only_commands_on_an_endpoint_do_not_create_the_table() {
     assert!(
         matches!(&described, Err(e) if e.is_not_found()),
         "the table was created: {described:?}"
+    );
+    let views = dynago::Table::connect(
+        dynamo
+            .table_options(format!("{}-views", ledger.table))
+            .partition_key("pk")
+            .sort_key("sk"),
+    )
+    .await
+    .expect("table options");
+    let described = views.describe_schema().await;
+    assert!(
+        matches!(&described, Err(e) if e.is_not_found()),
+        "the views table was created: {described:?}"
     );
     // `open` creates it.
     ledger.ok(&["open", "alice", "--owner", "Alice"]);
