@@ -211,13 +211,7 @@ impl<A: Aggregate> EventStore<A> {
 
     /// The commit id of the item under `key`, read consistently.
     async fn commit_at(&self, key: Key, requests: &Requests) -> Result<Option<Uuid>> {
-        requests.add(1);
-        let stored = self
-            .table()
-            .get_item(key)
-            .consistent_read(true)
-            .send_raw()
-            .await?;
+        let stored = self.read_consistent(key, requests).await?;
         Ok(stored.as_ref().and_then(commit_of))
     }
 
@@ -251,14 +245,7 @@ impl<A: Aggregate> EventStore<A> {
                 Role::Command => {
                     let record = match stored {
                         Some(item) => Some(item),
-                        None => {
-                            requests.add(1);
-                            self.table()
-                                .get_item(action.key.clone())
-                                .consistent_read(true)
-                                .send_raw()
-                                .await?
-                        }
+                        None => self.read_consistent(action.key.clone(), requests).await?,
                     };
                     if let Some(record) = record.and_then(|item| {
                         serde_dynamo::aws_sdk_dynamodb_1::from_item::<CommandRecord>(item).ok()

@@ -89,6 +89,7 @@ mod envelope;
 mod error;
 mod id;
 pub mod keys;
+mod read;
 mod record;
 mod snapshot;
 mod store;

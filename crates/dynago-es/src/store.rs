@@ -5,12 +5,10 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dynago::{string_value, Item, Query, RetryPolicy, ScalarAttributeType, Table};
-use futures::stream::{Stream, StreamExt, TryStreamExt};
+use dynago::{RetryPolicy, ScalarAttributeType, Table};
 use lru::LruCache;
 
 use crate::aggregate::Aggregate;
-use crate::envelope::{self, EventEnvelope, Origin};
 use crate::error::{Error, Result};
 use crate::id::AggregateId;
 use crate::keys;
@@ -123,6 +121,10 @@ impl StoreOptions {
     pub fn allow_global_table(mut self, allow: bool) -> Self {
         self.allow_replicas = allow;
         self
+    }
+
+    pub(crate) fn upcasters(&self) -> &Upcasters {
+        &self.upcasters
     }
 
     pub(crate) fn command_record_lifetime(&self) -> Option<Duration> {
@@ -433,12 +435,8 @@ impl<A: Aggregate> EventStore<A> {
         let aggregate = Self::aggregate_name(id);
         let mut start = (A::default(), 0);
         if !matches!(self.snapshot_policy(), SnapshotPolicy::Never) {
-            requests.add(1);
             let item = self
-                .table()
-                .get_item(keys::snapshot(A::TYPE, id))
-                .consistent_read(true)
-                .send_raw()
+                .read_consistent(keys::snapshot(A::TYPE, id), requests)
                 .await?;
             if let Some((state, version)) =
                 item.and_then(|item| snapshot::from_item::<A>(item, &aggregate))
@@ -503,232 +501,5 @@ impl<A: Aggregate> EventStore<A> {
             snapshot_version,
             events_read,
         })
-    }
-
-    fn events_query(&self, id: &AggregateId, from: u64, to: u64) -> Query {
-        let table = self.table();
-        let sort_key = table.sort_key().unwrap_or_default().to_owned();
-        table
-            .query("#pk = :pk AND #sk BETWEEN :from AND :to")
-            .name("#pk", table.partition_key())
-            .name("#sk", sort_key)
-            .value(":pk", string_value(keys::stream(A::TYPE, id)))
-            .value(":from", string_value(keys::event_sort(from)))
-            .value(":to", string_value(keys::event_sort(to)))
-            .consistent_read(true)
-    }
-
-    /// The aggregate's events from version `from` on, in order, as a stream
-    /// that pages for you (consistent reads). An item that is not a readable
-    /// event of this aggregate yields [`Error::CorruptEvent`], a missing
-    /// version [`Error::VersionGap`], as [`load`](Self::load) does.
-    ///
-    /// ```no_run
-    /// # async fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>) -> dynago_es::Result<()> {
-    /// use futures::TryStreamExt;
-    ///
-    /// let mut events = std::pin::pin!(store.events("acc-1", 1));
-    /// while let Some(event) = events.try_next().await? {
-    ///     println!("v{} {} at {}", event.version, event.event_type, event.timestamp);
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn events(
-        &self,
-        id: impl Into<AggregateId>,
-        from: u64,
-    ) -> impl Stream<Item = Result<EventEnvelope<A::Event>>> + Send + 'static {
-        self.events_between(id, from..=u64::MAX)
-    }
-
-    /// The aggregate's events of the versions in `versions`, in order, as
-    /// [`events`](Self::events) reads them: for a reader that knows which
-    /// versions it misses.
-    ///
-    /// ```no_run
-    /// # async fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>) -> dynago_es::Result<()> {
-    /// use futures::TryStreamExt;
-    ///
-    /// let missed: Vec<_> = store.events_between("acc-1", 4..=6).try_collect().await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn events_between(
-        &self,
-        id: impl Into<AggregateId>,
-        versions: std::ops::RangeInclusive<u64>,
-    ) -> impl Stream<Item = Result<EventEnvelope<A::Event>>> + Send + 'static {
-        let id = id.into();
-        let aggregate = Self::aggregate_name(&id);
-        let from = (*versions.start()).max(1);
-        let to = *versions.end();
-        let upcasters = self.options().upcasters.clone();
-        let origin = self.origin(&id);
-        let mut next = from;
-        // BETWEEN needs from <= to: an empty range reads one key that
-        // cannot hold an event (version 0) and yields nothing.
-        let (from, to) = if from <= to { (from, to) } else { (0, 0) };
-        self.events_query(&id, from, to)
-            .stream_raw()
-            .map_err(Error::from)
-            .map(move |item: Result<Item>| {
-                let (event, _) = EventEnvelope::<A::Event>::from_item(item?, &origin, &upcasters)?;
-                if event.version != next {
-                    return Err(Error::VersionGap {
-                        aggregate: aggregate.clone(),
-                        expected: next,
-                        found: event.version,
-                    });
-                }
-                next += 1;
-                Ok(event)
-            })
-    }
-
-    /// Reads an item seen outside the store (a stream record's image, a
-    /// scanned item) as an event of this aggregate type, its payload lifted
-    /// through the store's upcasters.
-    ///
-    /// `Ok(None)` when the item is not an event of this type: a snapshot, a
-    /// command record, an event of another aggregate type, any item that is
-    /// not the store's. An item keyed as such an event that does not read as
-    /// one is [`Error::CorruptEvent`].
-    ///
-    /// ```no_run
-    /// # fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>, item: dynago::Item) -> dynago_es::Result<()> {
-    /// if let Some(event) = store.read_event_item(item)? {
-    ///     println!("{}#{} v{}", event.aggregate_type, event.aggregate_id, event.version);
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::CorruptEvent`] for an item keyed as an event of this type
-    /// that is not one, or whose payload does not deserialize.
-    pub fn read_event_item(&self, item: Item) -> Result<Option<EventEnvelope<A::Event>>> {
-        let table = self.table();
-        let Some(sort_key) = table.sort_key() else {
-            return Ok(None);
-        };
-        let (Some(dynago::AttributeValue::S(partition)), Some(dynago::AttributeValue::S(sort))) =
-            (item.get(table.partition_key()), item.get(sort_key))
-        else {
-            return Ok(None);
-        };
-        let Some(id) = partition
-            .strip_prefix(A::TYPE)
-            .and_then(|rest| rest.strip_prefix('#'))
-        else {
-            return Ok(None);
-        };
-        if keys::parse_event_sort(sort).is_none() {
-            return Ok(None);
-        }
-        let origin = self.origin(&AggregateId::new(id));
-        let (event, _) =
-            EventEnvelope::<A::Event>::from_item(item, &origin, &self.options().upcasters)?;
-        Ok(Some(event))
-    }
-
-    /// The version of the last event of `id` (0 for none): one consistent
-    /// query of one key, newest first.
-    pub(crate) async fn last_version(&self, id: &AggregateId, requests: &Requests) -> Result<u64> {
-        let origin = self.origin(id);
-        requests.add(1);
-        let table = self.table();
-        let page = self
-            .events_query(id, 1, u64::MAX)
-            .descending()
-            .limit(1)
-            .projection("#sk")
-            .send_raw()
-            .await?;
-        let sort_key = table.sort_key().unwrap_or_default();
-        match page.items.first() {
-            None => Ok(0),
-            Some(item) => match item.get(sort_key) {
-                Some(dynago::AttributeValue::S(sort)) => {
-                    keys::parse_event_sort(sort).ok_or_else(|| origin.not_an_event_key(sort))
-                }
-                other => Err(origin.not_an_event_key(&format!("{other:?}"))),
-            },
-        }
-    }
-
-    /// Where the events of `id` are read from.
-    fn origin(&self, id: &AggregateId) -> Origin {
-        Origin::new(
-            A::TYPE,
-            id.clone(),
-            self.table().sort_key().unwrap_or_default().to_owned(),
-        )
-    }
-
-    /// Reads events `from..=to` of an aggregate, each with the id of the
-    /// commit that wrote it.
-    pub(crate) async fn read_events(
-        &self,
-        id: &AggregateId,
-        from: u64,
-        to: u64,
-        requests: &Requests,
-    ) -> Result<Vec<(EventEnvelope<A::Event>, uuid::Uuid)>> {
-        let origin = self.origin(id);
-        let upcasters = &self.options().upcasters;
-        let mut events = Vec::new();
-        if from <= to {
-            Self::for_each_item(self.events_query(id, from, to), requests, |item| {
-                events.push(EventEnvelope::from_item(item, &origin, upcasters)?);
-                Ok(())
-            })
-            .await?;
-        }
-        Ok(events)
-    }
-
-    /// Hands the events `from..=to` of an aggregate to `each` as version
-    /// and payload, in order, as the pages arrive; stops at the first
-    /// error. Only what a replay needs is fetched and decoded.
-    async fn replay(
-        &self,
-        id: &AggregateId,
-        from: u64,
-        to: u64,
-        requests: &Requests,
-        mut each: impl FnMut(u64, A::Event) -> Result<()>,
-    ) -> Result<()> {
-        if from > to {
-            return Ok(());
-        }
-        let origin = self.origin(id);
-        let upcasters = &self.options().upcasters;
-        let query = origin.replay_projection(self.events_query(id, from, to));
-        Self::for_each_item(query, requests, |item| {
-            let (version, event) = envelope::replay(item, &origin, upcasters)?;
-            each(version, event)
-        })
-        .await
-    }
-
-    /// Runs `query` to its last page, handing every item to `each`.
-    async fn for_each_item(
-        mut query: Query,
-        requests: &Requests,
-        mut each: impl FnMut(Item) -> Result<()>,
-    ) -> Result<()> {
-        loop {
-            requests.add(1);
-            let page = query.send_raw().await?;
-            for item in page.items {
-                each(item)?;
-            }
-            match page.cursor {
-                Some(cursor) => query = query.cursor(cursor),
-                None => return Ok(()),
-            }
-        }
     }
 }
