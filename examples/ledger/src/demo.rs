@@ -1,9 +1,17 @@
 //! `ledger demo`: the ledger's story in plain sentences, ending with checks
 //! read back from the table.
 
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use ledger::views::{self, ReadSide, Replayed};
 use ledger::{
-    audit, AccountId, Check, Currency, Expected, Ledger, LedgerError, Money, Transfer, Workload,
+    audit, AccountId, Check, Currency, Expected, Ledger, LedgerError, Money, Report, Transfer,
+    Workload,
 };
+
+use crate::backend::Connected;
 
 const PEOPLE: [(&str, &str); 5] = [
     ("alice", "Alice"),
@@ -30,10 +38,38 @@ const CONCURRENCY: &str = "   \
    accounts in one transaction, each under its own version. Every 50 events of an account,
    a snapshot of it is saved after them.";
 
-/// Tells the story on `ledger`, which runs on `place`; `tag` tells this run's
-/// accounts apart on a table that outlives it. Returns whether every check
-/// passed.
-pub(crate) async fn run(ledger: &Ledger, place: &str, tag: Option<String>) -> anyhow::Result<bool> {
+/// What the projectors do while the tasks run, writing to the table `views`.
+fn projection(views: &str) -> String {
+    format!(
+        "   \
+   Meanwhile two projectors read the table's DynamoDB Stream and keep the views in the table
+   `{views}`: one per account (owner, balance, version), and totals per day and
+   currency. Each event is applied once, in its account's order, whatever order the stream
+   delivers."
+    )
+}
+
+/// How long the views may take to catch up with the table after the last
+/// command before the check fails.
+const CATCH_UP: Duration = Duration::from_secs(30);
+
+/// Tells the story on the ledger `connected` to, which runs on `place`;
+/// `tag` tells this run's accounts apart on a table that outlives it.
+/// Returns whether every check passed.
+pub(crate) async fn run(
+    connected: &Connected,
+    place: &str,
+    tag: Option<String>,
+) -> anyhow::Result<bool> {
+    let ledger = &connected.ledger;
+    // Idle shards read every 50 ms at most: the views follow closely.
+    let read_side = ReadSide::new(
+        ledger,
+        crate::read::options().idle_wait(Duration::from_millis(50)),
+    )?
+    .with_stream(connected.table_options.clone())
+    .await
+    .context("the demo's projectors read the table's stream")?;
     let eur: Currency = "EUR".parse()?;
     let mut accounts = Vec::new();
     for (id, _) in PEOPLE {
@@ -77,6 +113,7 @@ pub(crate) async fn run(ledger: &Ledger, place: &str, tag: Option<String>) -> an
         "3. Now {TASKS} tasks run at once, {COMMANDS_PER_TASK} commands each, on the same five accounts."
     );
     println!("{CONCURRENCY}");
+    println!("{}", projection(read_side.table().name()));
     let workload = Workload {
         accounts: accounts.clone(),
         currency: eur.clone(),
@@ -84,7 +121,7 @@ pub(crate) async fn run(ledger: &Ledger, place: &str, tag: Option<String>) -> an
         commands_per_task: COMMANDS_PER_TASK,
         seed: fastrand::u64(..),
     };
-    let report = ledger::workload::run(ledger, &workload, || {}).await;
+    let (report, views) = with_projectors(ledger, &read_side, &workload).await;
     println!();
     println!(
         "   {} commands in {:.2} s: {} deposits, {} withdrawals and {} transfers done;",
@@ -113,11 +150,32 @@ pub(crate) async fn run(ledger: &Ledger, place: &str, tag: Option<String>) -> an
     println!(
         "   read, when the cache is current; a conflict adds a read of the new events and a retry."
     );
+    let progress = read_side.progress();
+    println!(
+        "   The projectors applied {} events to the accounts view and {} to the daily totals, {} of",
+        progress.accounts.applied, progress.totals.applied,
+        progress.accounts.gap_events + progress.totals.gap_events,
+    );
+    println!(
+        "   them read from the table to fill a gap; {} delivered again were skipped. {}.",
+        progress.accounts.duplicates + progress.totals.duplicates,
+        match &views.caught_up {
+            Some(after) => format!(
+                "The views\n   caught up {} ms after the last command",
+                after.as_millis()
+            ),
+            None => format!(
+                "The views\n   had not caught up {} s after the last command",
+                CATCH_UP.as_secs()
+            ),
+        }
+    );
     println!();
 
     println!(
-        "4. The balances, read back from the table (the newest snapshot, then the events after it):"
+        "4. The balances, read back from the table (the newest snapshot, then the events after it),"
     );
+    println!("   and from the accounts view:");
     for id in &accounts {
         let statement = ledger.statement(id).await?;
         let events = match statement.events_read {
@@ -132,11 +190,36 @@ pub(crate) async fn run(ledger: &Ledger, place: &str, tag: Option<String>) -> an
         } else {
             format!("{events}, no snapshot yet")
         };
+        let view = match read_side.accounts().get(id).await? {
+            Some(view) => format!("view: {} EUR, version {}", view.view.balance, view.version),
+            None => "no view".to_owned(),
+        };
         println!(
-            "   {id:<width$}  {:>8} EUR  version {:<4} ({from})",
+            "   {id:<width$}  {:>8} EUR  version {:<4} {:<36} {view}",
             statement.state.balance(),
-            statement.version
+            statement.version,
+            format!("({from})"),
         );
+    }
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = read_side.totals().list(cursor.as_deref(), 100).await?;
+        for day in page.views {
+            let (date, currency) = day.key.split_once('#').unwrap_or((day.key.as_str(), ""));
+            let totals = &day.view;
+            println!(
+                "   The totals of {date} in {currency}, from their view: {} events ({} accounts opened, {} closed),",
+                totals.events, totals.opened, totals.closed
+            );
+            println!(
+                "   {} deposited, {} withdrawn, {} transferred in and {} out.",
+                totals.deposited, totals.withdrawn, totals.transferred_in, totals.transferred_out
+            );
+        }
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
     }
     println!();
 
@@ -158,6 +241,7 @@ pub(crate) async fn run(ledger: &Ledger, place: &str, tag: Option<String>) -> an
         report.failed == 0,
         format!("no command failed: {} failed", report.failed),
     ));
+    checks.push(views.check(read_side.table().name()));
     for check in &checks {
         println!("   {check}");
     }
@@ -171,6 +255,132 @@ pub(crate) async fn run(ledger: &Ledger, place: &str, tag: Option<String>) -> an
         println!("Some checks FAILED.");
     }
     Ok(passed)
+}
+
+/// What became of the views while the workload ran.
+struct Projected {
+    /// The projectors' error, if they stopped on one.
+    failed: Option<String>,
+    /// What the events replay to, read after the workload.
+    replayed: Option<Replayed>,
+    /// Where the views differ from it, at the last look.
+    differences: Vec<String>,
+    /// How long after the workload the views equalled the replay.
+    caught_up: Option<Duration>,
+}
+
+impl Projected {
+    /// The check that every view is what the events replay to.
+    fn check(&self, table: &str) -> Check {
+        if let Some(error) = &self.failed {
+            return Check::new(
+                false,
+                format!("views equal the replay: the projectors failed: {error}"),
+            );
+        }
+        let Some(replayed) = &self.replayed else {
+            return Check::new(
+                false,
+                "views equal the replay: the events could not be replayed",
+            );
+        };
+        if self.differences.is_empty() {
+            return Check::new(
+                true,
+                format!(
+                    "views equal the replay: {} and {} in `{table}` hold what their {} events replay to",
+                    count(replayed.accounts.len(), "account view"),
+                    count(replayed.totals.len(), "daily total"),
+                    replayed.events
+                ),
+            );
+        }
+        let shown = 3;
+        let mut detail = self.differences[..self.differences.len().min(shown)].join("; ");
+        if self.differences.len() > shown {
+            detail.push_str(&format!("; and {} more", self.differences.len() - shown));
+        }
+        Check::new(
+            false,
+            format!(
+                "views differ from the replay {} s after the last command: {detail}",
+                CATCH_UP.as_secs()
+            ),
+        )
+    }
+}
+
+/// `1 daily total`, `2 daily totals`.
+fn count(n: usize, what: &str) -> String {
+    match n {
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
+    }
+}
+
+/// Runs `workload` on `ledger` with both projectors running, then waits
+/// until the views equal what the events replay to (for at most
+/// [`CATCH_UP`], or until the projectors stop on an error), and stops the
+/// projectors.
+async fn with_projectors(
+    ledger: &Ledger,
+    read_side: &ReadSide,
+    workload: &Workload,
+) -> (Report, Projected) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn({
+        let read_side = read_side.clone();
+        async move { read_side.run(stopped).await }
+    });
+    let report = ledger::workload::run(ledger, workload, || {}).await;
+    let mut projected = catch_up(ledger, read_side, || running.is_finished()).await;
+    let _ = stop.send(());
+    match running.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => projected.failed = Some(error.to_string()),
+        Err(error) => projected.failed = Some(format!("their task ended: {error}")),
+    }
+    (report, projected)
+}
+
+/// Replays the events, then compares the views with the replay until they
+/// are equal, [`CATCH_UP`] has passed or `stopped()` says that the
+/// projectors stopped.
+async fn catch_up(ledger: &Ledger, read_side: &ReadSide, stopped: impl Fn() -> bool) -> Projected {
+    let started = Instant::now();
+    let mut views = Projected {
+        failed: None,
+        replayed: None,
+        differences: Vec::new(),
+        caught_up: None,
+    };
+    let replayed = match views::replay(ledger.store()).await {
+        Ok(replayed) => replayed,
+        Err(error) => {
+            views.failed = Some(format!("replaying the events: {error}"));
+            return views;
+        }
+    };
+    loop {
+        match replayed.differences(read_side).await {
+            Ok(differences) if differences.is_empty() => {
+                views.caught_up = Some(started.elapsed());
+                views.differences.clear();
+                break;
+            }
+            Ok(differences) => views.differences = differences,
+            Err(error) => {
+                views.failed = Some(format!("reading the views: {error}"));
+                break;
+            }
+        }
+        if started.elapsed() >= CATCH_UP || stopped() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    views.replayed = Some(replayed);
+    views
 }
 
 /// Sends commands the ledger must refuse and prints its answers; whether it
@@ -240,4 +450,41 @@ async fn refusals(
         }
     }
     Ok(all_refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn projected(differences: &[&str]) -> Projected {
+        Projected {
+            failed: None,
+            replayed: Some(Replayed::default()),
+            differences: differences.iter().map(|d| (*d).to_owned()).collect(),
+            caught_up: None,
+        }
+    }
+
+    #[test]
+    fn the_views_check_fails_naming_what_differs() {
+        let check = projected(&["account alice: no view", "a", "b", "c", "d"]).check("t-views");
+        assert!(!check.passed);
+        assert_eq!(
+            check.detail,
+            "views differ from the replay 30 s after the last command: account alice: no view; a; b; and 2 more"
+        );
+        let mut failed = projected(&[]);
+        failed.failed = Some("the stream is gone".into());
+        let check = failed.check("t-views");
+        assert!(!check.passed);
+        assert!(check
+            .detail
+            .ends_with("the projectors failed: the stream is gone"));
+        let check = projected(&[]).check("t-views");
+        assert!(check.passed);
+        assert_eq!(
+            check.detail,
+            "views equal the replay: 0 account views and 0 daily totals in `t-views` hold what their 0 events replay to"
+        );
+    }
 }

@@ -465,7 +465,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             let read_side = connected.read_side(&cli, read::options()).await?;
             read::rebuild(&read_side).await?;
         }
-        Action::Demo => return demo::run(ledger, &describe(&cli, &connected), tag(&cli)).await,
+        Action::Demo => {
+            let place = describe(&cli, &connected);
+            return demo::run(&connected, &place, tag(&cli)).await;
+        }
         Action::ServeEmbedded(_) => {}
         Action::Stress(shape) => {
             let place = describe(&cli, &connected);
