@@ -85,13 +85,17 @@ impl<P: Projection> BatchProjector for Projector<P> {
 /// must send again (none when all were applied).
 ///
 /// ```no_run
-/// # async fn run(projectors: Vec<Box<dyn dynago_projections::lambda::BatchProjector>>, event: dynago_projections::lambda::StreamEvent) {
-/// let answer = dynago_projections::lambda::handle(&projectors, &event).await;
+/// # async fn run<P: dynago_projections::Projection, Q: dynago_projections::Projection>(
+/// #     balances: dynago_projections::Projector<P>,
+/// #     totals: dynago_projections::Projector<Q>,
+/// #     event: dynago_projections::lambda::StreamEvent,
+/// # ) {
+/// let answer = dynago_projections::lambda::handle(&[&balances, &totals], &event).await;
 /// assert!(answer.batch_item_failures.is_empty());
 /// # }
 /// ```
 pub async fn handle(
-    projectors: &[Box<dyn BatchProjector>],
+    projectors: &[&dyn BatchProjector],
     event: &StreamEvent,
 ) -> DynamoDbEventResponse {
     let mut failed: Vec<String> = Vec::new();
@@ -127,7 +131,11 @@ pub async fn serve(projectors: Vec<Box<dyn BatchProjector>>) -> Result<(), lambd
     let projectors = Arc::new(projectors);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
         let projectors = Arc::clone(&projectors);
-        async move { Ok::<_, lambda_runtime::Error>(handle(&projectors, &event.payload).await) }
+        async move {
+            let projectors: Vec<&dyn BatchProjector> =
+                projectors.iter().map(|p| p.as_ref()).collect();
+            Ok::<_, lambda_runtime::Error>(handle(&projectors, &event.payload).await)
+        }
     }))
     .await
 }

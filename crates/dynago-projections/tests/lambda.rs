@@ -16,6 +16,10 @@ fn batch(records: Vec<lambda::EventRecord>) -> StreamEvent {
     event
 }
 
+fn refs(projectors: &[Box<dyn BatchProjector>]) -> Vec<&dyn BatchProjector> {
+    projectors.iter().map(|p| p.as_ref()).collect()
+}
+
 fn failures(answer: &lambda::DynamoDbEventResponse) -> Vec<String> {
     answer
         .batch_item_failures
@@ -61,12 +65,12 @@ async fn batches_apply_once_in_order_whatever_lambda_delivers() {
     // the whole batch twice.
     let half = event.records.len() / 2;
     let later = batch(event.records[half..].to_vec());
-    assert!(failures(&lambda::handle(&projectors, &later).await).is_empty());
+    assert!(failures(&lambda::handle(&refs(&projectors), &later).await).is_empty());
     let mut reversed = event.records.clone();
     reversed.reverse();
-    assert!(failures(&lambda::handle(&projectors, &batch(reversed)).await).is_empty());
+    assert!(failures(&lambda::handle(&refs(&projectors), &batch(reversed)).await).is_empty());
     for _ in 0..2 {
-        assert!(failures(&lambda::handle(&projectors, &event).await).is_empty());
+        assert!(failures(&lambda::handle(&refs(&projectors), &event).await).is_empty());
     }
     let (balances, totals) = expected(&setup.store, &ids).await;
     assert_eq!(views_of::<Balances>(&setup.views).await, balances);
@@ -109,7 +113,7 @@ async fn a_poison_event_parks_and_the_batch_succeeds() {
     )
     .expect("a projector");
     let projectors: Vec<Box<dyn BatchProjector>> = vec![Box::new(projector.clone())];
-    let answer = lambda::handle(&projectors, &event).await;
+    let answer = lambda::handle(&refs(&projectors), &event).await;
     assert!(failures(&answer).is_empty(), "{answer:?}");
     let parked = projector.parked().await.expect("parked events");
     assert_eq!(parked.len(), 1, "{parked:?}");
@@ -170,7 +174,7 @@ async fn failed_writes_name_the_first_record_of_each_aggregate() {
     )
     .expect("a projector");
     let projectors: Vec<Box<dyn BatchProjector>> = vec![Box::new(projector)];
-    let answer = lambda::handle(&projectors, &event).await;
+    let answer = lambda::handle(&refs(&projectors), &event).await;
     let first_of = |id: &str| {
         records
             .iter()
