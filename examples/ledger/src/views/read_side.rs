@@ -1,5 +1,7 @@
 //! Both projectors, the views table they write, and how they run.
 
+mod lambda;
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
