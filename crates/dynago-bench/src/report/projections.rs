@@ -63,8 +63,8 @@ impl Report {
              rounds (the sides take turns, the order swapped every round), the ratio the \
              median of the per-round ratios. Its requests are those sent from the worker's \
              start to the stream read after the last event applied, pooled over rounds; the \
-             projector's include its leases and checkpoints, kept in the view table (a \
-             checkpoint is a `PutItem` after every stream read that applied records). The \
+             projector's include its leases and checkpoints, kept in the view table (the \
+             checkpoint travels with the lease renewals, every third of a lease duration). The \
              lag is measured over {} commands (one deposit each, on the {} accounts in \
              turn) with the worker running: a task reads the account's view every {} ms \
              from the command's acknowledgement until it holds the command's version. \
