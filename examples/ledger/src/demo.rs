@@ -362,22 +362,27 @@ async fn catch_up(ledger: &Ledger, read_side: &ReadSide, stopped: impl Fn() -> b
         }
     };
     loop {
-        match replayed.differences(read_side).await {
-            Ok(differences) if differences.is_empty() => {
-                views.caught_up = Some(started.elapsed());
-                views.differences.clear();
-                break;
-            }
-            Ok(differences) => views.differences = differences,
-            Err(error) => {
-                views.failed = Some(format!("reading the views: {error}"));
-                break;
+        let last = started.elapsed() >= CATCH_UP || stopped();
+        // The views are read when the projectors say they caught up (and a
+        // last time), so as not to slow them down meanwhile.
+        if last || read_side.progress().caught_up() {
+            match replayed.differences(read_side).await {
+                Ok(differences) if differences.is_empty() => {
+                    views.caught_up = Some(started.elapsed());
+                    views.differences.clear();
+                    break;
+                }
+                Ok(differences) => views.differences = differences,
+                Err(error) => {
+                    views.failed = Some(format!("reading the views: {error}"));
+                    break;
+                }
             }
         }
-        if started.elapsed() >= CATCH_UP || stopped() {
+        if last {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     views.replayed = Some(replayed);
     views
