@@ -80,7 +80,7 @@ impl From<dynago_es::Error> for LedgerError {
 }
 
 /// What a command did to one account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Receipt {
     /// The account.
@@ -94,6 +94,8 @@ pub struct Receipt {
     pub attempts: usize,
     /// How many DynamoDB requests the whole command took.
     pub requests: u32,
+    /// The capacity those requests consumed, as DynamoDB reported it.
+    pub capacity: dynago::telemetry::Capacity,
 }
 
 /// A transfer: `amount` of `currency` from one account to another.
@@ -110,7 +112,7 @@ pub struct Transfer {
 }
 
 /// What a transfer did: both halves, written in one transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TransferReceipt {
     /// The source, debited.
@@ -544,5 +546,6 @@ fn receipt(account: &AccountId, outcome: CommandOutcome<Account>) -> Result<Rece
         holder,
         attempts: outcome.attempts,
         requests: outcome.requests,
+        capacity: outcome.capacity,
     })
 }

@@ -110,6 +110,14 @@ pub(crate) async fn run(
             format!("{:.3}", report.requests_per_command()),
         ),
         (
+            "write units/cmd",
+            format!("{:.2}", report.write_units_per_command()),
+        ),
+        (
+            "read units/cmd",
+            format!("{:.2}", report.read_units_per_command()),
+        ),
+        (
             "p50 latency (ms)",
             format!("{:.1}", millis(report.percentile(50.0))),
         ),

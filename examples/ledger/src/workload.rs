@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use crate::account::AccountId;
-use crate::ledger::{Ledger, LedgerError, Transfer};
+use crate::ledger::{Ledger, LedgerError, Receipt, Transfer};
 use crate::money::{Currency, Money};
 
 /// What to run.
@@ -50,6 +50,10 @@ pub struct Report {
     pub retries: usize,
     /// DynamoDB requests of the commands done, as their outcomes counted them.
     pub requests: u64,
+    /// Write capacity units of the commands done, as DynamoDB reported them.
+    pub write_units: f64,
+    /// Read capacity units of the commands done, as DynamoDB reported them.
+    pub read_units: f64,
     /// The latency of every command, done, refused or failed.
     pub latencies: Vec<Duration>,
     /// The money deposited by the commands done.
@@ -84,6 +88,16 @@ impl Report {
         self.requests as f64 / count(self.done()).max(1.0)
     }
 
+    /// Write capacity units per command done, as DynamoDB reported them.
+    pub fn write_units_per_command(&self) -> f64 {
+        self.write_units / count(self.done()).max(1.0)
+    }
+
+    /// Read capacity units per command done, as DynamoDB reported them.
+    pub fn read_units_per_command(&self) -> f64 {
+        self.read_units / count(self.done()).max(1.0)
+    }
+
     /// The latency under which `percent` of the commands finished.
     pub fn percentile(&self, percent: f64) -> Duration {
         let mut sorted = self.latencies.clone();
@@ -103,6 +117,8 @@ impl Report {
         self.failed += other.failed;
         self.retries += other.retries;
         self.requests += other.requests;
+        self.write_units += other.write_units;
+        self.read_units += other.read_units;
         self.latencies.extend(other.latencies);
         self.deposited = self.deposited.saturating_add(other.deposited);
         self.withdrawn = self.withdrawn.saturating_add(other.withdrawn);
@@ -168,7 +184,11 @@ async fn run_task(
         let done = one_command(ledger, workload, &mut rng).await;
         report.latencies.push(done.latency);
         match done.result {
-            Ok((attempts, requests)) => {
+            Ok(Cost {
+                attempts,
+                requests,
+                capacity,
+            }) => {
                 match done.kind {
                     Kind::Deposit => {
                         report.deposits += 1;
@@ -182,6 +202,8 @@ async fn run_task(
                 }
                 report.retries += attempts.saturating_sub(1);
                 report.requests += u64::from(requests);
+                report.write_units += capacity.write_units;
+                report.read_units += capacity.read_units;
             }
             Err(LedgerError::Refused { .. }) => report.refused += 1,
             Err(error) => {
@@ -206,8 +228,25 @@ struct Done {
     kind: Kind,
     amount: Money,
     latency: Duration,
-    /// Attempts and requests of a command done.
-    result: Result<(usize, u32), LedgerError>,
+    /// What a command done cost.
+    result: Result<Cost, LedgerError>,
+}
+
+/// Attempts, requests and capacity of a command done.
+struct Cost {
+    attempts: usize,
+    requests: u32,
+    capacity: dynago::telemetry::Capacity,
+}
+
+impl From<&Receipt> for Cost {
+    fn from(receipt: &Receipt) -> Self {
+        Cost {
+            attempts: receipt.attempts,
+            requests: receipt.requests,
+            capacity: receipt.capacity,
+        }
+    }
 }
 
 /// Sends one command picked at random: 40 % deposits, 20 % withdrawals, 40 %
@@ -223,7 +262,7 @@ async fn one_command(ledger: &Ledger, workload: &Workload, rng: &mut fastrand::R
         (
             Kind::Deposit,
             amount,
-            result.map(|receipt| (receipt.attempts, receipt.requests)),
+            result.map(|receipt| Cost::from(&receipt)),
         )
     } else if roll < 60 {
         let amount = Money::from_cents(rng.i64(100..=8_000));
@@ -231,7 +270,7 @@ async fn one_command(ledger: &Ledger, workload: &Workload, rng: &mut fastrand::R
         (
             Kind::Withdrawal,
             amount,
-            result.map(|receipt| (receipt.attempts, receipt.requests)),
+            result.map(|receipt| Cost::from(&receipt)),
         )
     } else {
         let from = rng.usize(..accounts.len());
@@ -246,7 +285,7 @@ async fn one_command(ledger: &Ledger, workload: &Workload, rng: &mut fastrand::R
         (
             Kind::Transfer,
             transfer.amount,
-            result.map(|receipt| (receipt.from.attempts, receipt.from.requests)),
+            result.map(|receipt| Cost::from(&receipt.from)),
         )
     };
     Done {
@@ -346,7 +385,9 @@ impl Live {
     fn record(&self, done: Done) {
         lock(&self.latencies).push(done.latency);
         match done.result {
-            Ok((attempts, requests)) => {
+            Ok(Cost {
+                attempts, requests, ..
+            }) => {
                 let cents = done.amount.cents();
                 match done.kind {
                     Kind::Deposit => {

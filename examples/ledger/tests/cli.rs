@@ -310,6 +310,8 @@ async fn stress_reports_a_table_and_passes_its_checks() {
         "commands/s",
         "retries/command",
         "requests/command",
+        "write units/cmd",
+        "read units/cmd",
         "p50 latency (ms)",
         "p99 latency (ms)",
     ] {
@@ -317,6 +319,14 @@ async fn stress_reports_a_table_and_passes_its_checks() {
     }
     assert_eq!(out.matches("PASS").count(), 6, "{out}");
     assert!(!out.contains("FAIL"), "{out}");
+    // Every command done writes at least one event: at least one write
+    // unit each, as DynamoDB reported it.
+    let units: f64 = out
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("write units/cmd"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no write units in:\n{out}"));
+    assert!(units >= 1.0, "{units} write units per command:\n{out}");
 }
 
 /// A short soak on its default server: the embedded emulator in a child
