@@ -107,6 +107,10 @@ pub(crate) struct Applier<P: Projection> {
     store: EventStore<P::Aggregate>,
     views: Table,
     known: Mutex<LruCache<AggregateId, Known<P::View>>>,
+    /// Keyed views as last written here: their revision and view. Right
+    /// unless another worker wrote since, which the revision's condition
+    /// catches (the view is then read again).
+    keyed: Mutex<LruCache<String, (u64, P::View)>>,
     pub(crate) parking: Parking,
     retry: HandlerRetry,
     pub(crate) counters: Counters,
@@ -137,6 +141,7 @@ impl<P: Projection> Applier<P> {
             store,
             views,
             known: Mutex::new(LruCache::new(cache)),
+            keyed: Mutex::new(LruCache::new(cache)),
             retry,
             counters: Counters::default(),
         }
@@ -158,6 +163,7 @@ impl<P: Projection> Applier<P> {
     /// Forgets everything known (after a reset).
     pub(crate) fn forget_all(&self) {
         lock(&self.known).clear();
+        lock(&self.keyed).clear();
     }
 
     /// Offers `event` to the projection: applied if it is the next of its
@@ -397,12 +403,16 @@ impl<P: Projection> Applier<P> {
             return Ok(Step::Done);
         };
         let sort = keys::keyed_view(&key);
-        let (revision, current) = match self.read(&sort).await? {
-            None => (0, P::View::default()),
-            Some(item) => {
-                let revision = view::number_of::<P>(&item, REVISION, &sort)?;
-                (revision, view::decode::<P>(&self.views, item)?.view)
-            }
+        let cached = lock(&self.keyed).get(&key).cloned();
+        let (revision, current) = match cached {
+            Some(cached) => cached,
+            None => match self.read(&sort).await? {
+                None => (0, P::View::default()),
+                Some(item) => {
+                    let revision = view::number_of::<P>(&item, REVISION, &sort)?;
+                    (revision, view::decode::<P>(&self.views, item)?.view)
+                }
+            },
         };
         let changed = match self.handle(&current, event).await {
             Ok(changed) => changed,
@@ -420,7 +430,10 @@ impl<P: Projection> Applier<P> {
         let written = self
             .views
             .transact_write()
-            .put(Put::raw(keys::key(P::NAME, sort), item).optimistic_lock(REVISION, revision))
+            .put(
+                Put::raw(keys::key(P::NAME, sort.clone()), item)
+                    .optimistic_lock(REVISION, revision),
+            )
             .put(
                 Put::raw(
                     keys::key(P::NAME, position),
@@ -434,10 +447,18 @@ impl<P: Projection> Applier<P> {
             Ok(()) => {
                 *applied = event.version;
                 *stored = event.version;
+                lock(&self.keyed).put(key, (revision + 1, changed));
                 Ok(Step::Done)
             }
-            Err(e) if e.is_conflict() => Ok(Step::Conflict),
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                // Whatever became of it, read the view again next time.
+                lock(&self.keyed).pop(&key);
+                if e.is_conflict() {
+                    Ok(Step::Conflict)
+                } else {
+                    Err(e.into())
+                }
+            }
         }
     }
 
