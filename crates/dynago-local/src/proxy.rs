@@ -12,6 +12,8 @@
 //! | [fail](FaultPlan::fail) | the error asked for, such as a stream's `ExpiredIteratorException` | no |
 //! | [drop the answer](FaultPlan::drop_answer) | a closed connection, no answer | **yes, and it committed** |
 //! | [leave part unprocessed](FaultPlan::unprocessed) | a batch answered in part, the rest as `UnprocessedKeys`/`UnprocessedItems` | the part answered, yes |
+//! | [shuffle stream records](FaultPlan::shuffle_stream_records) | a stream read's records out of order | yes |
+//! | [split stream shards](FaultPlan::split_stream_shards) | each shard behind a closed parent, which the proxy serves | the parent's reads, no |
 //!
 //! The last one is the fault that makes retries dangerous: the write took
 //! place, the client does not know it, and sends it again. DynamoDB itself
@@ -49,6 +51,7 @@ mod plan;
 mod server;
 mod state;
 mod stats;
+mod streams;
 #[cfg(test)]
 mod tests;
 

@@ -23,6 +23,7 @@ use super::batch::{add_unprocessed, split_batch};
 use super::plan::operation_name;
 use super::state::{Action, Shared};
 use super::stats::reads_of;
+use super::streams;
 
 type Upstreams = Client<HttpConnector, Full<Bytes>>;
 
@@ -133,6 +134,16 @@ async fn handle(
     if let Action::Fail(failure) = &decision.action {
         return Ok(failure.response());
     }
+    if decision.split_shards {
+        if let Some(answer) = streams::parent_answer(operation.as_deref(), &body) {
+            let mut response = Response::new(Full::new(answer));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-amz-json-1.0"),
+            );
+            return Ok(response);
+        }
+    }
     let body = if decision.strip_token {
         match strip_client_request_token(&body) {
             Some(stripped) => {
@@ -193,6 +204,18 @@ async fn handle(
             }
         }
         _ => (body, false),
+    };
+    let stream_answer = match operation.as_deref() {
+        _ if !parts.status.is_success() => None,
+        Some("DescribeStream") if decision.split_shards => streams::add_parents(&body),
+        Some("GetRecords") => decision
+            .shuffle_seed
+            .and_then(|seed| streams::shuffle_records(&body, seed)),
+        _ => None,
+    };
+    let (body, rewritten) = match stream_answer {
+        Some(answer) => (answer, true),
+        None => (body, rewritten),
     };
     if decision.action == Action::DropAnswer {
         shared.lock().stats.dropped_answers += 1;

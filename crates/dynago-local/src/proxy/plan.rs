@@ -56,6 +56,8 @@ pub struct FaultPlan {
     pub(super) operations: Vec<String>,
     pub(super) first: Option<u64>,
     pub(super) strip_tokens: bool,
+    pub(super) shuffle_records: bool,
+    pub(super) split_shards: bool,
     pub(super) next: Option<Box<FaultPlan>>,
     pub(super) patches: Vec<(String, serde_json::Value)>,
 }
@@ -77,6 +79,8 @@ impl Default for FaultPlan {
             operations: Vec::new(),
             first: None,
             strip_tokens: false,
+            shuffle_records: false,
+            split_shards: false,
             next: None,
             patches: Vec::new(),
         }
@@ -319,6 +323,39 @@ impl FaultPlan {
     /// ```
     pub fn strip_client_request_tokens(mut self, strip: bool) -> Self {
         self.strip_tokens = strip;
+        self
+    }
+
+    /// Passes every DynamoDB Streams `GetRecords` answer back with its
+    /// records in an order drawn from the seed, whichever requests the plan
+    /// otherwise applies to: a shard's records, and those of one
+    /// transaction, arrive out of the order they were written in. AWS keeps
+    /// the order of one item's records and no more; this is harsher, for a
+    /// reader that must order events itself.
+    ///
+    /// ```
+    /// let plan = dynago_local::FaultPlan::default().seed(3).shuffle_stream_records(true);
+    /// # let _ = plan;
+    /// ```
+    pub fn shuffle_stream_records(mut self, shuffle: bool) -> Self {
+        self.shuffle_records = shuffle;
+        self
+    }
+
+    /// Makes every shard of a stream look split from a parent, whichever
+    /// requests the plan otherwise applies to: `DescribeStream` answers list,
+    /// before each shard that has no parent, a closed shard
+    /// `{shard}-closed-parent` named as its parent; the proxy answers
+    /// `GetShardIterator` and `GetRecords` on that parent itself, with no
+    /// record and no next iterator (a closed shard read to its end). A
+    /// reader must read the parent to its end before the child.
+    ///
+    /// ```
+    /// let plan = dynago_local::FaultPlan::default().split_stream_shards(true);
+    /// # let _ = plan;
+    /// ```
+    pub fn split_stream_shards(mut self, split: bool) -> Self {
+        self.split_shards = split;
         self
     }
 

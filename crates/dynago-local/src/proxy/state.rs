@@ -29,6 +29,10 @@ pub(super) struct Decision {
     pub(super) strip_token: bool,
     /// Merged into the answer, in order.
     pub(super) patches: Vec<serde_json::Value>,
+    /// Shuffle the records of a `GetRecords` answer with this seed.
+    pub(super) shuffle_seed: Option<u64>,
+    /// Give the stream's shards closed parents.
+    pub(super) split_shards: bool,
 }
 
 /// The plan, its generator and the counters, behind one lock.
@@ -86,6 +90,9 @@ impl State {
             action: Action::Forward,
             strip_token: self.plan.strip_tokens,
             patches: self.plan.patches_for(operation),
+            shuffle_seed: (self.plan.shuffle_records && operation == Some("GetRecords"))
+                .then(|| self.rng.u64(..)),
+            split_shards: self.plan.split_shards,
         };
         if !self.plan.applies_to(operation) {
             return pass;
