@@ -380,14 +380,13 @@ impl<P: Projection> Worker<'_, P> {
             .iter()
             .find(|s| s.id == shard)
             .map(|s| s.ending.clone());
+        // No next iterator on a closed shard (one with an ending sequence
+        // number) means it was read to its end, records or none; a shard
+        // no longer listed was trimmed away. Only an open shard without a
+        // next iterator (some emulators leave it out) is read again.
         let read_to_end = match ending {
-            // No longer listed: trimmed away, nothing more to read.
-            None => true,
+            None | Some(Some(_)) => true,
             Some(None) => false,
-            Some(Some(end)) => owned
-                .last_sequence
-                .as_deref()
-                .is_some_and(|last| sequence_at_or_after(last, &end)),
         };
         if read_to_end {
             let lease = Lease {
@@ -455,23 +454,5 @@ impl<P: Projection> Worker<'_, P> {
                 tracing::warn!(projection = P::NAME, shard, error = %e, "could not let the lease go");
             }
         }
-    }
-}
-
-/// Sequence numbers are decimal strings of any length: the longer is the
-/// greater, and of equal length the string order is the number's.
-fn sequence_at_or_after(sequence: &str, other: &str) -> bool {
-    (sequence.len(), sequence) >= (other.len(), other)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sequence_at_or_after;
-
-    #[test]
-    fn sequence_numbers_compare_as_numbers() {
-        assert!(sequence_at_or_after("100", "99"));
-        assert!(sequence_at_or_after("100", "100"));
-        assert!(!sequence_at_or_after("99", "100"));
     }
 }
