@@ -1,190 +1,83 @@
 //! One event as each store turns it into a DynamoDB item and back: the CPU
 //! each library spends per event, without the network.
 //!
-//! Neither library makes its item form public, so both paths are mirrored
-//! here from their sources, step for step:
-//!
-//! - **dynago-es** (`EventEnvelope::to_item` / `from_item`, crate-private):
-//!   the envelope's header (type, id, version, event id, event type, schema
-//!   version, timestamp, metadata, commit id) serialized with
-//!   `dynago::item::to_item` (which also strips nulls), the payload as a
-//!   native DynamoDB map with `serde_dynamo`; read back the same way, with
-//!   the checks dynago-es makes (version from the sort key, header against
-//!   key and stream). Mirrored from dynago-es as of this benchmark's
-//!   writing: keep it in step when the envelope changes.
+//! - **dynago-es**: the store's own codec, `EventStore::event_item` and
+//!   `EventStore::read_event_item` (the header attributes, the payload as a
+//!   native DynamoDB map or, with `PayloadEncoding::Json`, as JSON text;
+//!   read back with every check the store makes on its events).
 //! - **dynamo-es** (`build_event_put_transactions` / `serialized_event`,
-//!   crate-private): `cqrs_es::persist::SerializedEvent::try_from` the
-//!   envelope (payload and metadata to `serde_json::Value`), then both
-//!   values to JSON bytes in binary attributes of a `Put`; read back by
-//!   parsing the attributes and `EventEnvelope::try_from`.
+//!   crate-private, so mirrored here from its sources step for step):
+//!   `cqrs_es::persist::SerializedEvent::try_from` the envelope (payload and
+//!   metadata to `serde_json::Value`), then both values to JSON bytes in
+//!   binary attributes of a `Put`; read back by parsing the attributes and
+//!   `EventEnvelope::try_from`.
 
 use std::collections::HashMap;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put};
-use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
-use dynago::Item;
-use dynago_es::{AggregateId, Metadata};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use dynago::{Item, Table, TableOptions};
+use dynago_es::{EventEnvelope, EventStore, PayloadEncoding, StoreOptions};
 
 use crate::account::{Account, AccountEvent, ACCOUNT_TYPE};
 
-/// An event with what dynago-es stores beside it (the fields of
-/// `dynago_es::EventEnvelope`, whose constructor is private).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    /// The aggregate type.
-    pub aggregate_type: String,
-    /// The aggregate.
-    pub aggregate_id: AggregateId,
-    /// Its place in the stream.
-    pub version: u64,
-    /// Its unique id.
-    pub event_id: Uuid,
-    /// The event type's name.
-    pub event_type: String,
-    /// The payload's schema version.
-    pub schema_version: u32,
-    /// When it was stored.
-    pub timestamp: DateTime<Utc>,
-    /// Who and what caused it.
-    pub metadata: Metadata,
-    /// The event.
-    pub payload: AccountEvent,
-}
+/// An event as dynago-es stores it.
+pub type StoredEvent = EventEnvelope<AccountEvent>;
 
-/// dynago-es's `EventHeader`: every attribute but the payload.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct EventHeader {
-    aggregate_type: String,
-    aggregate_id: AggregateId,
-    version: u64,
-    event_id: Uuid,
-    event_type: String,
-    schema_version: u32,
-    timestamp: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Metadata::is_empty")]
-    metadata: Metadata,
-    commit_id: Uuid,
-}
-
-const PAYLOAD: &str = "payload";
-
-/// A deposit event at `version` of `account`, as dynago-es would store it.
+/// A deposit event at `version` of `account`.
 pub fn sample_event(account: &str, version: u64, amount: u64) -> StoredEvent {
-    StoredEvent {
-        aggregate_type: ACCOUNT_TYPE.to_owned(),
-        aggregate_id: AggregateId::new(account),
+    EventEnvelope::of(
+        ACCOUNT_TYPE,
+        account,
         version,
-        event_id: Uuid::now_v7(),
-        event_type: "Deposited".to_owned(),
-        schema_version: 1,
-        timestamp: Utc::now(),
-        metadata: Metadata::default(),
-        payload: AccountEvent::Deposited { amount },
-    }
+        AccountEvent::Deposited { amount },
+    )
 }
 
-/// The item dynago-es writes for `event` (its key attributes aside).
+/// A store of accounts whose codec writes payloads in `encoding`, on a
+/// table (keys `pk` and `sk`) that it never sends a request to.
+///
+/// # Errors
+///
+/// When the store refuses its options.
+pub fn codec(encoding: PayloadEncoding) -> Result<EventStore<Account>> {
+    let config = dynago::sdk::Config::builder()
+        .behavior_version(dynago::sdk::config::BehaviorVersion::latest())
+        .region(dynago::sdk::config::Region::new(dynago::LOCAL_REGION))
+        .build();
+    let table = Table::with_client(
+        dynago::Client::from_conf(config),
+        TableOptions::new("events")
+            .partition_key("pk")
+            .sort_key("sk"),
+    )?;
+    Ok(EventStore::new(
+        table,
+        StoreOptions::default().payload_encoding(encoding),
+    )?)
+}
+
+/// The item dynago-es writes for `event`, key attributes included.
 ///
 /// # Errors
 ///
 /// When the event does not serialize.
-pub fn dynago_es_to_item(event: &StoredEvent, commit_id: Uuid) -> Result<Item> {
-    let header = EventHeader {
-        aggregate_type: event.aggregate_type.clone(),
-        aggregate_id: event.aggregate_id.clone(),
-        version: event.version,
-        event_id: event.event_id,
-        event_type: event.event_type.clone(),
-        schema_version: event.schema_version,
-        timestamp: event.timestamp,
-        metadata: event.metadata.clone(),
-        commit_id,
-    };
-    let what = || {
-        format!(
-            "event {} of {}#{}",
-            event.version, event.aggregate_type, event.aggregate_id
-        )
-    };
-    let mut item = dynago::item::to_item(&header).with_context(what)?;
-    let payload: AttributeValue =
-        serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(&event.payload).with_context(what)?;
-    item.insert(PAYLOAD.to_owned(), payload);
-    Ok(item)
+pub fn dynago_es_to_item(store: &EventStore<Account>, event: &StoredEvent) -> Result<Item> {
+    Ok(store.event_item(event)?)
 }
 
-/// The item as the table holds it: [`dynago_es_to_item`] plus the key
-/// attributes `pk` (`{type}#{id}`) and `sk` (`e#` and the version in 20
-/// digits) that the store's transaction adds.
+/// Reads an item written by [`dynago_es_to_item`] back, as dynago-es reads
+/// its events.
 ///
 /// # Errors
 ///
-/// When the event does not serialize.
-pub fn dynago_es_stored_item(event: &StoredEvent, commit_id: Uuid) -> Result<Item> {
-    let mut item = dynago_es_to_item(event, commit_id)?;
-    item.insert(
-        "pk".to_owned(),
-        AttributeValue::S(format!("{}#{}", event.aggregate_type, event.aggregate_id)),
-    );
-    item.insert(
-        "sk".to_owned(),
-        AttributeValue::S(format!("e#{:020}", event.version)),
-    );
-    Ok(item)
-}
-
-/// Reads an item of the table ([`dynago_es_stored_item`]) back, as
-/// dynago-es reads its events (no upcaster registered): the version from the
-/// sort key, the header checked against the key and the stream, the payload.
-///
-/// # Errors
-///
-/// When the item is not an event of `account`.
-pub fn dynago_es_from_item(
-    mut item: Item,
-    aggregate_type: &str,
-    account: &AggregateId,
-) -> Result<StoredEvent> {
-    let aggregate = format!("{aggregate_type}#{account}");
-    let sort = match item.get("sk") {
-        Some(AttributeValue::S(sort)) => sort.clone(),
-        other => return Err(anyhow!("{aggregate}: no string sort key ({other:?})")),
-    };
-    let version = sort
-        .strip_prefix("e#")
-        .filter(|digits| digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|digits| digits.parse::<u64>().ok())
-        .ok_or_else(|| anyhow!("{aggregate}: {sort:?} is not an event key"))?;
-    let payload = item.remove(PAYLOAD);
-    let header: EventHeader = serde_dynamo::aws_sdk_dynamodb_1::from_item(item)
-        .with_context(|| format!("{aggregate}: the item with sort key {sort:?} is not an event"))?;
-    if header.version != version
-        || header.aggregate_type != aggregate_type
-        || header.aggregate_id != *account
-    {
-        return Err(anyhow!(
-            "{aggregate}: the item's header disagrees with its key"
-        ));
-    }
-    let payload = payload.ok_or_else(|| anyhow!("{aggregate}: event {version} has no payload"))?;
-    let payload: AccountEvent = serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(payload)
-        .map_err(|e| anyhow!("{aggregate}: event {version}: {e}"))?;
-    Ok(StoredEvent {
-        aggregate_type: header.aggregate_type,
-        aggregate_id: header.aggregate_id,
-        version: header.version,
-        event_id: header.event_id,
-        event_type: header.event_type,
-        schema_version: header.schema_version,
-        timestamp: header.timestamp,
-        metadata: header.metadata,
-        payload,
-    })
+/// When the item is not an event of the store's aggregate type.
+pub fn dynago_es_from_item(store: &EventStore<Account>, item: Item) -> Result<StoredEvent> {
+    store
+        .read_event_item(item)?
+        .ok_or_else(|| anyhow!("the item is not an event of an account"))
 }
 
 /// The envelope cqrs-es hands its repository for `event`.
@@ -274,12 +167,20 @@ mod tests {
     #[test]
     fn both_item_forms_round_trip() -> Result<()> {
         let event = sample_event("acc-1", 7, 1234);
-        let item = dynago_es_stored_item(&event, Uuid::now_v7())?;
-        assert!(matches!(item.get("payload"), Some(AttributeValue::M(_))));
-        assert_eq!(
-            dynago_es_from_item(item, ACCOUNT_TYPE, &event.aggregate_id)?,
-            event
-        );
+        for (encoding, is_form) in [
+            (
+                PayloadEncoding::Map,
+                (|v| matches!(v, Some(AttributeValue::M(_))))
+                    as fn(Option<&AttributeValue>) -> bool,
+            ),
+            // JSON goes to `payload_json`: no `payload` at all.
+            (PayloadEncoding::Json, |v| v.is_none()),
+        ] {
+            let store = codec(encoding)?;
+            let item = dynago_es_to_item(&store, &event)?;
+            assert!(is_form(item.get("payload")), "{encoding:?}: {item:?}");
+            assert_eq!(dynago_es_from_item(&store, item)?, event);
+        }
 
         let envelope = cqrs_envelope(&event);
         let item = dynamo_es_to_item(&envelope, "events")?;

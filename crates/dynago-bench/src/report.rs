@@ -119,7 +119,8 @@ account is read back: its balance must be the sum of its deposits and its versio
 again and again; every load is checked against the state the stream folds to. \
 Snapshots are taken every 100 events by both libraries.
 4. **CPU per event**: one deposit event to a DynamoDB item and back, as each library \
-does it (both paths mirrored from their crate-private code: see \
+does it (dynago-es through its store's public codec, with its payload as a map and as \
+JSON text; dynamo-es's crate-private path mirrored: see \
 `crates/dynago-bench/src/envelope.rs`); criterion has the same as \
 `cargo bench -p dynago-bench`.
 5. **Projections**: a view per account kept from the events table's stream by one \
@@ -441,10 +442,13 @@ impl Report {
         writeln!(out)?;
         writeln!(
             out,
-            "dynago-es stores the payload as a native DynamoDB map and the envelope \
-             (ids, timestamp, metadata, commit id) as attributes, 12 in all with the keys; \
-             dynamo-es stores payload and metadata as JSON bytes in binary attributes, \
-             8 in all. Sizes are the stored items', key attributes included."
+            "dynago-es stores the payload as a native DynamoDB map (or, with \
+             `PayloadEncoding::Json`, as JSON text in `payload_json`) and the envelope \
+             (ids, timestamp, metadata, commit id) as attributes, 12 in all with the keys, \
+             each read through the store's own codec (`EventStore::event_item`, \
+             `read_event_item`, with every check it makes); dynamo-es stores payload and \
+             metadata as JSON bytes in binary attributes, 8 in all. Sizes are the stored \
+             items', key attributes included."
         )?;
         writeln!(out)?;
         Ok(())

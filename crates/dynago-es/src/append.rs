@@ -160,7 +160,9 @@ impl<A: Aggregate> EventStore<A> {
                         version: event.version,
                     },
                     key: keys::event(A::TYPE, &plan.id, event.version),
-                    item: Some(event.to_item(commit.commit_id)?),
+                    item: Some(
+                        event.to_item(commit.commit_id, self.options().payload_encoding_of())?,
+                    ),
                     condition: absent(),
                 });
             }

@@ -12,6 +12,7 @@ use crate::aggregate::DomainEvent;
 use crate::error::{Error, Result};
 use crate::id::AggregateId;
 use crate::keys;
+use crate::payload::{self, PayloadEncoding, PAYLOAD, PAYLOAD_JSON};
 use crate::upcast::Upcasters;
 
 /// Who and what caused an event: correlation and causation ids, the command
@@ -148,14 +149,16 @@ struct ReplayHeader {
 }
 
 impl ReplayHeader {
-    /// The attributes a replay fetches, the payload included.
-    const ATTRIBUTES: [&'static str; 6] = [
+    /// The attributes a replay fetches, the payload included (in either
+    /// form).
+    const ATTRIBUTES: [&'static str; 7] = [
         "aggregate_type",
         "aggregate_id",
         "version",
         "event_type",
         "schema_version",
         PAYLOAD,
+        PAYLOAD_JSON,
     ];
 
     fn from_item(item: Item) -> std::result::Result<Self, String> {
@@ -205,8 +208,6 @@ impl Attributes {
             .map_err(|e| format!("its attribute `{name}` is not valid: {e}"))
     }
 }
-
-pub(crate) const PAYLOAD: &str = "payload";
 
 /// The stream an event item is read from: what its key and header must say.
 #[derive(Debug, Clone)]
@@ -333,7 +334,7 @@ impl Origin {
             }
         };
         let version = keys::parse_event_sort(&sort).ok_or_else(|| self.not_an_event_key(&sort))?;
-        let payload = item.remove(PAYLOAD);
+        let payload = payload::Stored::take(&mut item);
         let header = H::from_item(item).map_err(|e| {
             self.corrupt(
                 version,
@@ -384,6 +385,52 @@ pub(crate) fn replay<E: DomainEvent>(
 }
 
 impl<E: DomainEvent> EventEnvelope<E> {
+    /// An event of the aggregate `aggregate_type`/`aggregate_id` at
+    /// `version`, with a fresh event id, the current time and no metadata:
+    /// for tests and tools that build events as the store would (with
+    /// [`EventStore::event_item`](crate::EventStore::event_item)); commands
+    /// make their own.
+    ///
+    /// ```
+    /// use dynago_es::{DomainEvent, EventEnvelope, Metadata};
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    /// # struct Deposited { amount: u64 }
+    /// # impl DomainEvent for Deposited { fn event_type(&self) -> &'static str { "Deposited" } }
+    ///
+    /// let event = EventEnvelope::of("account", "acc-1", 3, Deposited { amount: 5 })
+    ///     .with_metadata(Metadata::default().correlation_id("req-9"));
+    /// assert_eq!((event.version, event.event_type.as_str()), (3, "Deposited"));
+    /// ```
+    pub fn of(
+        aggregate_type: impl Into<String>,
+        aggregate_id: impl Into<AggregateId>,
+        version: u64,
+        payload: E,
+    ) -> Self {
+        Self::new(
+            &aggregate_type.into(),
+            &aggregate_id.into(),
+            version,
+            payload,
+            &Metadata::default(),
+            Utc::now(),
+        )
+    }
+
+    /// The same event with `metadata`.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// The same event stored at `timestamp`.
+    #[must_use]
+    pub fn with_timestamp(mut self, timestamp: DateTime<Utc>) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+
     /// A new event of `aggregate` at `version`, with a fresh event id.
     pub(crate) fn new(
         aggregate_type: &str,
@@ -406,8 +453,9 @@ impl<E: DomainEvent> EventEnvelope<E> {
         }
     }
 
-    /// The item form: the header's attributes and the payload as a map.
-    pub(crate) fn to_item(&self, commit_id: Uuid) -> Result<Item> {
+    /// The item form: the header's attributes and the payload in
+    /// `encoding`.
+    pub(crate) fn to_item(&self, commit_id: Uuid, encoding: PayloadEncoding) -> Result<Item> {
         let header = EventHeader {
             aggregate_type: self.aggregate_type.clone(),
             aggregate_id: self.aggregate_id.clone(),
@@ -428,9 +476,8 @@ impl<E: DomainEvent> EventEnvelope<E> {
         };
         let mut item =
             dynago::item::to_item(&header).map_err(|e| serialize_error(e.to_string()))?;
-        let payload = dynago::item::to_attribute_value(&self.payload)
-            .map_err(|e| serialize_error(e.to_string()))?;
-        item.insert(PAYLOAD.to_owned(), payload);
+        let (name, payload) = payload::encode(&self.payload, encoding).map_err(serialize_error)?;
+        item.insert(name.to_owned(), payload);
         Ok(item)
     }
 

@@ -82,6 +82,7 @@
 
 mod aggregate;
 mod append;
+mod codec;
 mod command;
 mod commit;
 mod duplicate;
@@ -89,6 +90,7 @@ mod envelope;
 mod error;
 mod id;
 pub mod keys;
+mod payload;
 mod read;
 mod record;
 mod snapshot;
@@ -101,6 +103,7 @@ pub use command::{CommandOptions, CommandOutcome};
 pub use envelope::{EventEnvelope, Metadata};
 pub use error::{Error, Result};
 pub use id::{AggregateId, CommandId};
+pub use payload::PayloadEncoding;
 pub use snapshot::{SnapshotDue, SnapshotPolicy};
 pub use store::{EventStore, Loaded, StoreOptions, COMMAND_EXPIRY_ATTRIBUTE};
 pub use upcast::Upcaster;

@@ -108,53 +108,6 @@ impl<A: Aggregate> EventStore<A> {
             })
     }
 
-    /// Reads an item seen outside the store (a stream record's image, a
-    /// scanned item) as an event of this aggregate type, its payload lifted
-    /// through the store's upcasters.
-    ///
-    /// `Ok(None)` when the item is not an event of this type: a snapshot, a
-    /// command record, an event of another aggregate type, any item that is
-    /// not the store's. An item keyed as such an event that does not read as
-    /// one is [`Error::CorruptEvent`].
-    ///
-    /// ```no_run
-    /// # fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>, item: dynago::Item) -> dynago_es::Result<()> {
-    /// if let Some(event) = store.read_event_item(item)? {
-    ///     println!("{}#{} v{}", event.aggregate_type, event.aggregate_id, event.version);
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`Error::CorruptEvent`] for an item keyed as an event of this type
-    /// that is not one, or whose payload does not deserialize.
-    pub fn read_event_item(&self, item: Item) -> Result<Option<EventEnvelope<A::Event>>> {
-        let table = self.table();
-        let Some(sort_key) = table.sort_key() else {
-            return Ok(None);
-        };
-        let (Some(dynago::AttributeValue::S(partition)), Some(dynago::AttributeValue::S(sort))) =
-            (item.get(table.partition_key()), item.get(sort_key))
-        else {
-            return Ok(None);
-        };
-        let Some(id) = partition
-            .strip_prefix(A::TYPE)
-            .and_then(|rest| rest.strip_prefix('#'))
-        else {
-            return Ok(None);
-        };
-        if keys::parse_event_sort(sort).is_none() {
-            return Ok(None);
-        }
-        let origin = self.origin(&AggregateId::new(id));
-        let (event, _) =
-            EventEnvelope::<A::Event>::from_item(item, &origin, self.options().upcasters())?;
-        Ok(Some(event))
-    }
-
     /// The version of the last event of `id` (0 for none): one consistent
     /// query of one key, newest first.
     pub(crate) async fn last_version(&self, id: &AggregateId, requests: &Requests) -> Result<u64> {
@@ -181,7 +134,7 @@ impl<A: Aggregate> EventStore<A> {
     }
 
     /// Where the events of `id` are read from.
-    fn origin(&self, id: &AggregateId) -> Origin {
+    pub(crate) fn origin(&self, id: &AggregateId) -> Origin {
         Origin::new(
             A::TYPE,
             id.clone(),

@@ -12,6 +12,7 @@ use crate::aggregate::Aggregate;
 use crate::error::{Error, Result};
 use crate::id::AggregateId;
 use crate::keys;
+use crate::payload::PayloadEncoding;
 use crate::snapshot::{self, SnapshotPolicy};
 use crate::upcast::{Upcaster, Upcasters};
 
@@ -36,6 +37,7 @@ pub struct StoreOptions {
     upcasters: Upcasters,
     command_record_lifetime: Option<Duration>,
     allow_replicas: bool,
+    payload_encoding: PayloadEncoding,
 }
 
 impl Default for StoreOptions {
@@ -52,6 +54,7 @@ impl Default for StoreOptions {
             upcasters: Upcasters::default(),
             command_record_lifetime: None,
             allow_replicas: false,
+            payload_encoding: PayloadEncoding::Map,
         }
     }
 }
@@ -121,6 +124,17 @@ impl StoreOptions {
     pub fn allow_global_table(mut self, allow: bool) -> Self {
         self.allow_replicas = allow;
         self
+    }
+
+    /// How the events' payloads are written (default
+    /// [`PayloadEncoding::Map`]); both forms are read whatever this says.
+    pub fn payload_encoding(mut self, encoding: PayloadEncoding) -> Self {
+        self.payload_encoding = encoding;
+        self
+    }
+
+    pub(crate) fn payload_encoding_of(&self) -> PayloadEncoding {
+        self.payload_encoding
     }
 
     pub(crate) fn upcasters(&self) -> &Upcasters {

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use dynago::AttributeValue;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::payload::Stored;
 
 type Lift =
     dyn Fn(serde_json::Value) -> std::result::Result<serde_json::Value, String> + Send + Sync;
@@ -80,27 +80,40 @@ impl Upcasters {
         self.steps.get(&(event_type.to_owned(), version))
     }
 
-    /// Deserializes a payload, lifting it first if upcasters apply. The outer
-    /// error is an upcaster's failure; the inner one, a payload that does not
-    /// deserialize.
+    /// Deserializes a payload, stored as a map or as JSON text
+    /// ([`PayloadEncoding`](crate::PayloadEncoding)), lifting it first if
+    /// upcasters apply. The outer error is an upcaster's failure; the inner
+    /// one, a payload that does not deserialize.
     pub(crate) fn read<E: DeserializeOwned>(
         &self,
         aggregate: &str,
         event_type: &str,
         version: u32,
-        payload: AttributeValue,
+        payload: Stored,
     ) -> Result<std::result::Result<E, String>> {
-        if self.step(event_type, version).is_none() {
-            return Ok(
-                serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(payload)
-                    .map_err(|e| e.to_string()),
-            );
-        }
-        let mut json: serde_json::Value =
-            match serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(payload) {
+        let lifted = self.step(event_type, version).is_some();
+        let json: serde_json::Value = match (payload, lifted) {
+            (Stored::Json(text), false) => {
+                return Ok(serde_json::from_str(&text).map_err(|e| e.to_string()))
+            }
+            (Stored::Json(text), true) => match serde_json::from_str(&text) {
                 Ok(json) => json,
                 Err(e) => return Ok(Err(e.to_string())),
-            };
+            },
+            (Stored::Value(payload), false) => {
+                return Ok(
+                    serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(payload)
+                        .map_err(|e| e.to_string()),
+                )
+            }
+            (Stored::Value(payload), true) => {
+                match serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(payload) {
+                    Ok(json) => json,
+                    Err(e) => return Ok(Err(e.to_string())),
+                }
+            }
+        };
+        let mut json = json;
         let mut version = version;
         while let Some(step) = self.step(event_type, version) {
             json = (step.lift)(json).map_err(|reason| Error::Upcast {
