@@ -187,6 +187,19 @@ impl EventStream {
         }
     }
 
+    /// The span of one Streams call: the operation, the events table, the
+    /// shard, and (recorded with the answer) the records read.
+    fn span(&self, operation: &'static str, shard: Option<&str>) -> tracing::Span {
+        tracing::info_span!(
+            "dynamodb_streams",
+            db.system = "dynamodb",
+            db.operation = operation,
+            db.name = %self.table,
+            shard,
+            dynago.records = tracing::field::Empty,
+        )
+    }
+
     /// Every shard of the stream, parents listed before their children,
     /// paged through `DescribeStream`.
     pub(crate) async fn shards(&self) -> Result<Vec<Shard>> {
@@ -194,12 +207,7 @@ impl EventStream {
         let mut seen = HashSet::new();
         let mut start: Option<String> = None;
         loop {
-            let span = tracing::info_span!(
-                "dynamodb_streams",
-                db.system = "dynamodb",
-                db.operation = "DescribeStream",
-                db.name = %self.table,
-            );
+            let span = self.span("DescribeStream", None);
             let answer = self
                 .client
                 .describe_stream()
@@ -248,13 +256,7 @@ impl EventStream {
         } else {
             ShardIteratorType::TrimHorizon
         };
-        let span = tracing::info_span!(
-            "dynamodb_streams",
-            db.system = "dynamodb",
-            db.operation = "GetShardIterator",
-            db.name = %self.table,
-            shard,
-        );
+        let span = self.span("GetShardIterator", Some(shard));
         let answer = self
             .client
             .get_shard_iterator()
@@ -296,14 +298,7 @@ impl EventStream {
         iterator: &str,
         limit: i32,
     ) -> std::result::Result<(Vec<Record>, Option<String>), ReadError> {
-        let span = tracing::info_span!(
-            "dynamodb_streams",
-            db.system = "dynamodb",
-            db.operation = "GetRecords",
-            db.name = %self.table,
-            shard,
-            dynago.records = tracing::field::Empty,
-        );
+        let span = self.span("GetRecords", Some(shard));
         let answer = self
             .client
             .get_records()
