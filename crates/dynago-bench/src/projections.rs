@@ -1,5 +1,5 @@
 //! Part 5: projections, through `dynago-projections` and through a loop
-//! written by hand on the DynamoDB Streams API ([`baseline`]).
+//! written by hand on the DynamoDB Streams API (in `projections/baseline.rs`).
 //!
 //! Both keep one view per account (its balance and deposits) from the
 //! events table's stream, each on tables of its own holding the same
@@ -13,7 +13,7 @@
 //! - **cost per event applied**: the requests of the view table (counted on
 //!   its SDK client, every HTTP attempt, with capacity units by AWS's
 //!   rules), of the events table (the projector's gap fills) and of the
-//!   Streams API (counted by a [`FaultProxy`] without faults in front of
+//!   Streams API (counted by a [`FaultProxy`](dynago_local::FaultProxy) without faults in front of
 //!   the stream), from the worker's start to the read after the last event
 //!   applied.
 //! - **lag**: with the worker running, commands at a steady rate; for each,

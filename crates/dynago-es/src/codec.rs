@@ -52,7 +52,7 @@ impl<A: Aggregate> EventStore<A> {
     /// `Ok(None)` when the item is not an event of this type: a snapshot, a
     /// command record, an event of another aggregate type, any item that is
     /// not the store's. An item keyed as such an event that does not read as
-    /// one is [`Error::CorruptEvent`].
+    /// one is [`Error::CorruptEvent`](crate::Error::CorruptEvent).
     ///
     /// ```no_run
     /// # fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>, item: dynago::Item) -> dynago_es::Result<()> {
@@ -65,7 +65,7 @@ impl<A: Aggregate> EventStore<A> {
     ///
     /// # Errors
     ///
-    /// [`Error::CorruptEvent`] for an item keyed as an event of this type
+    /// [`Error::CorruptEvent`](crate::Error::CorruptEvent) for an item keyed as an event of this type
     /// that is not one, or whose payload does not deserialize.
     pub fn read_event_item(&self, item: Item) -> Result<Option<EventEnvelope<A::Event>>> {
         let table = self.table();
