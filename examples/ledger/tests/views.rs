@@ -240,7 +240,9 @@ async fn project_catches_up_then_resumes_from_its_checkpoint() {
         first.contains("(idle: every event in the stream is applied): applied 12 events to the accounts, 12 to the totals"),
         "{first}"
     );
-    assert!(first.contains("caught up"), "a progress line: {first}");
+    // A progress line is printed while it works (how many depends on how
+    // fast it catches up: the closing line above is what says it did).
+    assert!(first.contains(" s  applied "), "a progress line: {first}");
     let (_, differences) = books.replay().await;
     assert_eq!(differences, Vec::<String>::new());
 
