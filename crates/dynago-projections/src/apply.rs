@@ -472,10 +472,21 @@ impl<P: Projection> Applier<P> {
             .events_between(id.clone(), known.applied() + 1..=u64::MAX)
             .try_collect()
             .await?;
-        let Some(last) = events.last() else {
-            return Ok(Offer::Duplicate);
-        };
-        let last = last.clone();
-        Box::pin(self.offer(&last)).await
+        // Offered in order, each is the next one: read once, here, and not
+        // again as a gap.
+        let mut applied = 0;
+        for event in &events {
+            match Box::pin(self.offer(event)).await? {
+                Offer::Applied { events } => applied += events,
+                // Applied meanwhile by another worker: on to the next.
+                Offer::Duplicate => {}
+                other => return Ok(other),
+            }
+        }
+        Ok(if applied == 0 {
+            Offer::Duplicate
+        } else {
+            Offer::Applied { events: applied }
+        })
     }
 }
