@@ -15,7 +15,7 @@ use ledger::views::{self, ReadSide};
 use ledger::Ledger;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use crate::Cli;
+use crate::cli::Cli;
 
 /// Where the embedded emulator keeps the accounts, when no --endpoint or
 /// --aws is given.

@@ -9,7 +9,7 @@ use dynago_projections::ProjectorOptions;
 use ledger::views::{AccountView, Accounts, DailyTotals, Progress, ReadSide};
 use ledger::Currency;
 
-use crate::shell_word;
+use crate::cli::shell_word;
 
 /// When `ledger project` stops, besides Ctrl-C.
 #[derive(Debug, Clone, Copy, Default)]
