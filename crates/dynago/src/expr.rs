@@ -37,7 +37,9 @@ mod compile;
 mod functions;
 mod value;
 
-pub(crate) use compile::{check_request, check_size, compile_expr, merge, Invalid, Placeholders};
+pub(crate) use compile::{
+    check_request, check_size, compile_expr, merge, Compiled, Invalid, Placeholders,
+};
 pub use compile::{Expression, Projection};
 pub use functions::{attr_exists, attr_not_exists, attribute_type, size, AttributeType, Size};
 pub use value::{number_set, raw, string_set, Raw};

@@ -1,17 +1,19 @@
-//! What queries and scans share: a limit that counts the items returned, a
-//! signed cursor on every page that is not the last, and streams of pages
-//! and items. Each read says how to send one request ([`Read`]); the paging
-//! loop is here, once.
+//! What queries and scans share: what they hold ([`ReadParts`]), a limit
+//! that counts the items returned, a signed cursor on every page that is not
+//! the last, and streams of pages and items. Each read says how to send one
+//! request ([`Read`]); the paging loop is here, once.
 
+use std::collections::HashMap;
 use std::future::Future;
 
-use aws_sdk_dynamodb::types::ConsumedCapacity;
+use aws_sdk_dynamodb::types::{AttributeValue, ConsumedCapacity, Select};
 use futures::stream::{self, Stream, TryStreamExt};
 use serde::de::DeserializeOwned;
 use tracing::Span;
 
 use crate::cursor::{check_key, Scope};
 use crate::error::{unusable_answer, Result};
+use crate::expr::{check_request, Compiled, Invalid};
 use crate::item::from_item;
 use crate::query::Page;
 use crate::table::Table;
@@ -82,25 +84,101 @@ impl Seen {
     }
 }
 
+/// What a query and a scan both hold: the table, the placeholders, the
+/// index, the limit, the filter and projection, the consistency, where to
+/// start, and what the filter kept on the pages before.
+#[derive(Debug, Clone)]
+pub(crate) struct ReadParts {
+    pub(crate) table: Table,
+    pub(crate) names: HashMap<String, String>,
+    pub(crate) values: HashMap<String, AttributeValue>,
+    /// The first typed expression that could not be built.
+    pub(crate) invalid: Option<Invalid>,
+    pub(crate) index: Option<String>,
+    /// The most items a page returns.
+    pub(crate) limit: Option<u32>,
+    pub(crate) filter: Option<String>,
+    pub(crate) projection: Option<String>,
+    pub(crate) consistent_read: bool,
+    /// The cursor it starts after.
+    pub(crate) cursor: Option<String>,
+    /// What the filter kept on the pages before this one.
+    pub(crate) seen: Seen,
+}
+
+impl ReadParts {
+    /// A read of the whole of `table`, with nothing set yet.
+    pub(crate) fn new(table: Table) -> Self {
+        Self {
+            table,
+            names: HashMap::new(),
+            values: HashMap::new(),
+            invalid: None,
+            index: None,
+            limit: None,
+            filter: None,
+            projection: None,
+            consistent_read: false,
+            cursor: None,
+            seen: Seen::default(),
+        }
+    }
+
+    /// The text of a compiled expression, its placeholders added to the
+    /// read's (and a reason it cannot be sent kept for the send).
+    pub(crate) fn take(&mut self, compiled: Compiled) -> String {
+        compiled.into_request(&mut self.names, &mut self.values, &mut self.invalid)
+    }
+
+    /// The same read from its beginning: no cursor, nothing seen.
+    pub(crate) fn rewound(self) -> Self {
+        Self {
+            cursor: None,
+            seen: Seen::default(),
+            ..self
+        }
+    }
+
+    /// Refuses, before sending, a read whose expressions (with a query's key
+    /// condition) cannot be sent.
+    pub(crate) fn check(&self, key_condition: Option<&str>) -> Result<()> {
+        check_request(
+            self.table.name(),
+            self.invalid.as_ref(),
+            [
+                ("KeyConditionExpression", key_condition),
+                ("FilterExpression", self.filter.as_deref()),
+                ("ProjectionExpression", self.projection.as_deref()),
+            ],
+        )
+    }
+
+    /// The name placeholders for the request, if any.
+    pub(crate) fn request_names(&self) -> Option<HashMap<String, String>> {
+        (!self.names.is_empty()).then(|| self.names.clone())
+    }
+
+    /// The value placeholders for the request, if any.
+    pub(crate) fn request_values(&self) -> Option<HashMap<String, AttributeValue>> {
+        (!self.values.is_empty()).then(|| self.values.clone())
+    }
+
+    /// `SPECIFIC_ATTRIBUTES` when the read has a projection.
+    pub(crate) fn select(&self) -> Option<Select> {
+        self.projection.as_ref().map(|_| Select::SpecificAttributes)
+    }
+}
+
 /// A read that pages: a query or a scan.
 pub(crate) trait Read: Clone + Send + Sync + 'static {
     /// The DynamoDB operation: `Query` or `Scan`.
     const OPERATION: &'static str;
 
-    fn table(&self) -> &Table;
-    fn index(&self) -> Option<&str>;
+    /// What it holds.
+    fn parts(&self) -> &ReadParts;
+    fn parts_mut(&mut self) -> &mut ReadParts;
     /// What its cursors are bound to.
     fn scope(&self) -> Scope<'_>;
-    /// The most items a page returns.
-    fn limit(&self) -> Option<u32>;
-    fn has_filter(&self) -> bool;
-    fn has_projection(&self) -> bool;
-    /// The cursor it starts after.
-    fn cursor(&self) -> Option<&str>;
-    /// What the filter kept on the pages before this one.
-    fn seen(&self) -> Seen;
-    /// The same read, for the page after one that ended at `cursor`.
-    fn next_page(&self, cursor: String, seen: Seen) -> Self;
     /// One request from `start`, reading at most `limit` items.
     fn request(
         &self,
@@ -112,11 +190,12 @@ pub(crate) trait Read: Clone + Send + Sync + 'static {
 /// One page of `read`, and what the filter kept of the items read for it
 /// and the pages before.
 pub(crate) async fn fetch<R: Read>(read: &R) -> Result<(Page<Item>, Seen)> {
-    let table = read.table();
-    let mut start = match read.cursor() {
+    let parts = read.parts();
+    let table = &parts.table;
+    let mut start = match &parts.cursor {
         Some(cursor) => {
             let key = table.cursor_key().decode(&read.scope(), cursor)?;
-            check_key(table.name(), table.keys(), read.index(), &key)?;
+            check_key(table.name(), table.keys(), parts.index.as_deref(), &key)?;
             Some(key)
         }
         None => None,
@@ -126,14 +205,14 @@ pub(crate) async fn fetch<R: Read>(read: &R) -> Result<(Page<Item>, Seen)> {
     // filter has needed so far per item kept (see `Seen::ask`), and a page
     // that brings more than the limit is cut, its cursor made from the last
     // item kept.
-    let cut_by = match (read.limit(), read.has_filter()) {
-        (Some(_), true) => page_key_names(read).await,
+    let cut_by = match (parts.limit, &parts.filter) {
+        (Some(_), Some(_)) => page_key_names(parts).await,
         _ => None,
     };
-    let mut seen = read.seen();
+    let mut seen = parts.seen;
     let mut items: Vec<Item> = Vec::new();
     loop {
-        let remaining = read.limit().map(|limit| limit as usize - items.len());
+        let remaining = parts.limit.map(|limit| limit as usize - items.len());
         let ask = match (remaining, &cut_by) {
             (Some(remaining), Some(_)) => Some(seen.ask(remaining)),
             (remaining, _) => remaining,
@@ -153,7 +232,7 @@ pub(crate) async fn fetch<R: Read>(read: &R) -> Result<(Page<Item>, Seen)> {
         }
         items.extend(page);
         start = last_key;
-        let page_full = match read.limit() {
+        let page_full = match parts.limit {
             Some(limit) => items.len() >= limit as usize,
             None => true,
         };
@@ -171,16 +250,16 @@ pub(crate) async fn fetch<R: Read>(read: &R) -> Result<(Page<Item>, Seen)> {
 /// the index's key. `None` when a page cannot be cut: a projection may leave
 /// them out of the items, and the index's key names may not be known (the
 /// table cannot be described).
-async fn page_key_names<R: Read>(read: &R) -> Option<Vec<String>> {
-    if read.has_projection() {
+async fn page_key_names(read: &ReadParts) -> Option<Vec<String>> {
+    if read.projection.is_some() {
         return None;
     }
-    let table = read.table();
+    let table = &read.table;
     let keys = table.keys();
     let mut names: Vec<String> = std::iter::once(keys.partition.clone())
         .chain(keys.sort.clone())
         .collect();
-    if let Some(index) = read.index() {
+    if let Some(index) = &read.index {
         match table.index_key_names(index).await {
             Ok(Some(index_keys)) => names.extend(index_keys),
             Ok(None) => return None,
@@ -239,11 +318,14 @@ fn paged<R: Read, P: Send + 'static>(
             return Ok(None);
         };
         let (page, seen) = fetch(&read).await?;
-        let next = page
-            .cursor
-            .clone()
-            .map(|cursor| read.next_page(cursor, seen));
-        Ok(Some((decode(read.table(), page)?, next)))
+        let table = read.parts().table.clone();
+        let next = page.cursor.clone().map(|cursor| {
+            let mut next = read;
+            let parts = next.parts_mut();
+            (parts.cursor, parts.seen) = (Some(cursor), seen);
+            next
+        });
+        Ok(Some((decode(&table, page)?, next)))
     })
 }
 

@@ -1,16 +1,14 @@
 //! Queries: one page at a time with a resumable cursor, or as a stream.
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use futures::stream::Stream;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::cursor::{Kind, Scope};
 use crate::error::{from_sdk, Result};
-use crate::expr::{check_request, Expression, Invalid, Projection};
-use crate::paging::{self, Answer, Read, Seen};
+use crate::expr::{Expression, Projection};
+use crate::paging::{self, Answer, Read, ReadParts};
 use crate::table::Table;
 use crate::telemetry::read_span;
 use crate::value::Item;
@@ -21,21 +19,9 @@ use crate::value::Item;
 #[derive(Debug, Clone)]
 #[must_use = "a query does nothing until it is sent"]
 pub struct Query {
-    table: Table,
+    parts: ReadParts,
     key_condition: String,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-    index: Option<String>,
     ascending: bool,
-    limit: Option<u32>,
-    filter: Option<String>,
-    projection: Option<String>,
-    consistent_read: bool,
-    cursor: Option<String>,
-    /// What the filter kept of the items read by the pages before this one.
-    seen: Seen,
-    /// Why a typed expression of the query cannot be sent.
-    invalid: Option<Invalid>,
 }
 
 /// One page of query or scan results.
@@ -93,26 +79,12 @@ impl Table {
     /// # }
     /// ```
     pub fn query(&self, key_condition: impl Into<Expression>) -> Query {
-        let (mut names, mut values, mut invalid) = (HashMap::new(), HashMap::new(), None);
-        let key_condition =
-            key_condition
-                .into()
-                .compile("k")
-                .into_request(&mut names, &mut values, &mut invalid);
+        let mut parts = ReadParts::new(self.clone());
+        let key_condition = parts.take(key_condition.into().compile("k"));
         Query {
-            table: self.clone(),
+            parts,
             key_condition,
-            names,
-            values,
-            invalid,
-            index: None,
             ascending: true,
-            limit: None,
-            filter: None,
-            projection: None,
-            consistent_read: false,
-            cursor: None,
-            seen: Seen::default(),
         }
     }
 }
@@ -121,19 +93,21 @@ impl Query {
     /// Defines the value placeholder `placeholder` (`:value`) used in the key
     /// condition or the filter.
     pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
-        self.values.insert(placeholder.into(), value);
+        self.parts.values.insert(placeholder.into(), value);
         self
     }
 
     /// Defines the name placeholder `placeholder` (`#name`) as `attribute`.
     pub fn name(mut self, placeholder: impl Into<String>, attribute: impl Into<String>) -> Self {
-        self.names.insert(placeholder.into(), attribute.into());
+        self.parts
+            .names
+            .insert(placeholder.into(), attribute.into());
         self
     }
 
     /// Queries the index `index` instead of the table.
     pub fn index(mut self, index: impl Into<String>) -> Self {
-        self.index = Some(index.into());
+        self.parts.index = Some(index.into());
         self
     }
 
@@ -158,7 +132,7 @@ impl Query {
     /// cursor then points at the last item returned, so the next page starts
     /// right after it: nothing skipped, nothing repeated.
     pub fn limit(mut self, limit: u32) -> Self {
-        self.limit = Some(limit.max(1));
+        self.parts.limit = Some(limit.max(1));
         self
     }
 
@@ -168,42 +142,38 @@ impl Query {
     /// [`value`](Self::value)) or a typed [`Expr`](crate::expr::Expr); set
     /// once.
     pub fn filter(mut self, filter: impl Into<Expression>) -> Self {
-        let compiled = filter.into().compile("f");
-        self.filter =
-            Some(compiled.into_request(&mut self.names, &mut self.values, &mut self.invalid));
+        self.parts.filter = Some(self.parts.take(filter.into().compile("f")));
         self
     }
 
     /// Reads only the attributes named in `projection`: a string (such as
     /// `"pk, sk, #n"`) or typed paths (`[attr("pk"), attr("name")]`); set once.
     pub fn projection(mut self, projection: impl Into<Projection>) -> Self {
-        let compiled = projection.into().compile("p");
-        self.projection =
-            Some(compiled.into_request(&mut self.names, &mut self.values, &mut self.invalid));
+        self.parts.projection = Some(self.parts.take(projection.into().compile("p")));
         self
     }
 
     /// Reads with strong consistency (not available on global secondary indexes).
     pub fn consistent_read(mut self, consistent: bool) -> Self {
-        self.consistent_read = consistent;
+        self.parts.consistent_read = consistent;
         self
     }
 
     /// Starts after the place that `cursor`, from an earlier [`Page`] of the
     /// same query, points at.
     pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
-        self.cursor = Some(cursor.into());
+        self.parts.cursor = Some(cursor.into());
         self
     }
 
     fn scope(&self) -> Scope<'_> {
         Scope {
-            table: self.table.name(),
-            index: self.index.as_deref(),
+            table: self.parts.table.name(),
+            index: self.parts.index.as_deref(),
             kind: Kind::Query,
             key_condition: &self.key_condition,
-            names: &self.names,
-            values: &self.values,
+            names: &self.parts.names,
+            values: &self.parts.values,
             ascending: self.ascending,
         }
     }
@@ -221,7 +191,7 @@ impl Query {
     /// [`Error::Dynamo`](crate::Error::Dynamo) from DynamoDB (such as a
     /// malformed expression).
     pub async fn send<T: DeserializeOwned>(&self) -> Result<Page<T>> {
-        paging::decode(&self.table, self.send_raw().await?)
+        paging::decode(&self.parts.table, self.send_raw().await?)
     }
 
     /// Sends the query and returns one page of items as DynamoDB stored them.
@@ -235,30 +205,23 @@ impl Query {
 
     /// One DynamoDB `Query` request.
     async fn send_request(&self, start: Option<Item>, limit: Option<usize>) -> Result<Answer> {
-        let table = &self.table;
-        check_request(
-            table.name(),
-            self.invalid.as_ref(),
-            [
-                ("KeyConditionExpression", Some(self.key_condition.as_str())),
-                ("FilterExpression", self.filter.as_deref()),
-                ("ProjectionExpression", self.projection.as_deref()),
-            ],
-        )?;
+        let parts = &self.parts;
+        parts.check(Some(&self.key_condition))?;
+        let table = &parts.table;
         let span = read_span(table, "Query");
         let output = table
             .client()
             .query()
             .table_name(table.name())
-            .set_index_name(self.index.clone())
+            .set_index_name(parts.index.clone())
             .key_condition_expression(&self.key_condition)
-            .set_filter_expression(self.filter.clone())
-            .set_projection_expression(self.projection.clone())
-            .set_select(self.projection.as_ref().map(|_| Select::SpecificAttributes))
-            .set_expression_attribute_names((!self.names.is_empty()).then(|| self.names.clone()))
-            .set_expression_attribute_values((!self.values.is_empty()).then(|| self.values.clone()))
+            .set_filter_expression(parts.filter.clone())
+            .set_projection_expression(parts.projection.clone())
+            .set_select(parts.select())
+            .set_expression_attribute_names(parts.request_names())
+            .set_expression_attribute_values(parts.request_values())
             .scan_index_forward(self.ascending)
-            .consistent_read(self.consistent_read)
+            .consistent_read(parts.consistent_read)
             .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
             .set_exclusive_start_key(start)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
@@ -320,43 +283,16 @@ impl Query {
 impl Read for Query {
     const OPERATION: &'static str = "Query";
 
-    fn table(&self) -> &Table {
-        &self.table
+    fn parts(&self) -> &ReadParts {
+        &self.parts
     }
 
-    fn index(&self) -> Option<&str> {
-        self.index.as_deref()
+    fn parts_mut(&mut self) -> &mut ReadParts {
+        &mut self.parts
     }
 
     fn scope(&self) -> Scope<'_> {
         Query::scope(self)
-    }
-
-    fn limit(&self) -> Option<u32> {
-        self.limit
-    }
-
-    fn has_filter(&self) -> bool {
-        self.filter.is_some()
-    }
-
-    fn has_projection(&self) -> bool {
-        self.projection.is_some()
-    }
-
-    fn cursor(&self) -> Option<&str> {
-        self.cursor.as_deref()
-    }
-
-    fn seen(&self) -> Seen {
-        self.seen
-    }
-
-    fn next_page(&self, cursor: String, seen: Seen) -> Self {
-        Query {
-            seen,
-            ..self.clone().cursor(cursor)
-        }
     }
 
     async fn request(&self, start: Option<Item>, limit: Option<usize>) -> Result<Answer> {

@@ -1,17 +1,15 @@
 //! Scans: every item of a table or index, one page at a time with a
 //! resumable cursor or as a stream, and in parallel over segments.
 
-use std::collections::HashMap;
-
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, Select};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use futures::stream::Stream;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::cursor::{Kind, Scope, Segment};
 use crate::error::{from_sdk, Error, Result};
-use crate::expr::{check_request, Expression, Invalid, Projection};
-use crate::paging::{self, Answer, Read, Seen};
+use crate::expr::{Expression, Projection};
+use crate::paging::{self, Answer, Read, ReadParts};
 use crate::query::Page;
 use crate::table::Table;
 use crate::telemetry::read_span;
@@ -61,20 +59,8 @@ pub const MAX_SCAN_SEGMENTS: u32 = 1_000_000;
 #[derive(Debug, Clone)]
 #[must_use = "a scan does nothing until it is sent"]
 pub struct Scan {
-    table: Table,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-    index: Option<String>,
-    limit: Option<u32>,
-    filter: Option<String>,
-    projection: Option<String>,
-    /// The first typed expression that could not be built.
-    invalid: Option<Invalid>,
-    consistent_read: bool,
-    cursor: Option<String>,
+    parts: ReadParts,
     segment: Option<Segment>,
-    /// What the filter kept of the items read by the pages before this one.
-    seen: Seen,
 }
 
 impl Table {
@@ -94,18 +80,8 @@ impl Table {
     /// ```
     pub fn scan(&self) -> Scan {
         Scan {
-            table: self.clone(),
-            names: HashMap::new(),
-            values: HashMap::new(),
-            index: None,
-            limit: None,
-            filter: None,
-            projection: None,
-            invalid: None,
-            consistent_read: false,
-            cursor: None,
+            parts: ReadParts::new(self.clone()),
             segment: None,
-            seen: Seen::default(),
         }
     }
 }
@@ -124,7 +100,7 @@ impl Scan {
     /// # }
     /// ```
     pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
-        self.values.insert(placeholder.into(), value);
+        self.parts.values.insert(placeholder.into(), value);
         self
     }
 
@@ -141,7 +117,9 @@ impl Scan {
     /// # }
     /// ```
     pub fn name(mut self, placeholder: impl Into<String>, attribute: impl Into<String>) -> Self {
-        self.names.insert(placeholder.into(), attribute.into());
+        self.parts
+            .names
+            .insert(placeholder.into(), attribute.into());
         self
     }
 
@@ -154,7 +132,7 @@ impl Scan {
     /// # }
     /// ```
     pub fn index(mut self, index: impl Into<String>) -> Self {
-        self.index = Some(index.into());
+        self.parts.index = Some(index.into());
         self
     }
 
@@ -170,7 +148,7 @@ impl Scan {
     /// # }
     /// ```
     pub fn limit(mut self, limit: u32) -> Self {
-        self.limit = Some(limit.max(1));
+        self.parts.limit = Some(limit.max(1));
         self
     }
 
@@ -191,9 +169,7 @@ impl Scan {
     /// # }
     /// ```
     pub fn filter(mut self, filter: impl Into<Expression>) -> Self {
-        let compiled = filter.into().compile("f");
-        self.filter =
-            Some(compiled.into_request(&mut self.names, &mut self.values, &mut self.invalid));
+        self.parts.filter = Some(self.parts.take(filter.into().compile("f")));
         self
     }
 
@@ -210,9 +186,7 @@ impl Scan {
     /// # }
     /// ```
     pub fn projection(mut self, projection: impl Into<Projection>) -> Self {
-        let compiled = projection.into().compile("p");
-        self.projection =
-            Some(compiled.into_request(&mut self.names, &mut self.values, &mut self.invalid));
+        self.parts.projection = Some(self.parts.take(projection.into().compile("p")));
         self
     }
 
@@ -225,7 +199,7 @@ impl Scan {
     /// # }
     /// ```
     pub fn consistent_read(mut self, consistent: bool) -> Self {
-        self.consistent_read = consistent;
+        self.parts.consistent_read = consistent;
         self
     }
 
@@ -246,7 +220,7 @@ impl Scan {
     /// # }
     /// ```
     pub fn cursor(mut self, cursor: impl Into<String>) -> Self {
-        self.cursor = Some(cursor.into());
+        self.parts.cursor = Some(cursor.into());
         self
     }
 
@@ -300,7 +274,7 @@ impl Scan {
     /// [`Error::TableNotFound`], [`Error::Dynamo`] (such as a malformed
     /// expression). [`Error::Deserialize`] for an item that is not a `T`.
     pub async fn send<T: DeserializeOwned>(&self) -> Result<Page<T>> {
-        paging::decode(&self.table, self.send_raw().await?)
+        paging::decode(&self.parts.table, self.send_raw().await?)
     }
 
     /// Sends the scan and returns one page of items as DynamoDB stored them.
@@ -384,7 +358,7 @@ impl Scan {
         match self.segment {
             Some(s) if s.total == 0 || s.total > MAX_SCAN_SEGMENTS || s.index >= s.total => {
                 Err(Error::InvalidSegment {
-                    table: self.table.name().to_owned(),
+                    table: self.parts.table.name().to_owned(),
                     segment: s.index,
                     total: s.total,
                     limit: MAX_SCAN_SEGMENTS,
@@ -397,27 +371,21 @@ impl Scan {
     /// One DynamoDB `Scan` request.
     async fn send_request(&self, start: Option<Item>, limit: Option<usize>) -> Result<Answer> {
         let segment = self.checked_segment()?;
-        let table = &self.table;
-        check_request(
-            table.name(),
-            self.invalid.as_ref(),
-            [
-                ("FilterExpression", self.filter.as_deref()),
-                ("ProjectionExpression", self.projection.as_deref()),
-            ],
-        )?;
+        let parts = &self.parts;
+        parts.check(None)?;
+        let table = &parts.table;
         let span = read_span(table, "Scan");
         let output = table
             .client()
             .scan()
             .table_name(table.name())
-            .set_index_name(self.index.clone())
-            .set_filter_expression(self.filter.clone())
-            .set_projection_expression(self.projection.clone())
-            .set_select(self.projection.as_ref().map(|_| Select::SpecificAttributes))
-            .set_expression_attribute_names((!self.names.is_empty()).then(|| self.names.clone()))
-            .set_expression_attribute_values((!self.values.is_empty()).then(|| self.values.clone()))
-            .consistent_read(self.consistent_read)
+            .set_index_name(parts.index.clone())
+            .set_filter_expression(parts.filter.clone())
+            .set_projection_expression(parts.projection.clone())
+            .set_select(parts.select())
+            .set_expression_attribute_names(parts.request_names())
+            .set_expression_attribute_values(parts.request_values())
+            .consistent_read(parts.consistent_read)
             .set_segment(segment.map(|s| i32::try_from(s.index).unwrap_or(i32::MAX)))
             .set_total_segments(segment.map(|s| i32::try_from(s.total).unwrap_or(i32::MAX)))
             .set_limit(limit.map(|l| i32::try_from(l).unwrap_or(i32::MAX)))
@@ -440,50 +408,23 @@ impl Scan {
 impl Read for Scan {
     const OPERATION: &'static str = "Scan";
 
-    fn table(&self) -> &Table {
-        &self.table
+    fn parts(&self) -> &ReadParts {
+        &self.parts
     }
 
-    fn index(&self) -> Option<&str> {
-        self.index.as_deref()
+    fn parts_mut(&mut self) -> &mut ReadParts {
+        &mut self.parts
     }
 
     fn scope(&self) -> Scope<'_> {
         Scope {
-            table: self.table.name(),
-            index: self.index.as_deref(),
+            table: self.parts.table.name(),
+            index: self.parts.index.as_deref(),
             kind: Kind::Scan(self.segment),
             key_condition: "",
-            names: &self.names,
-            values: &self.values,
+            names: &self.parts.names,
+            values: &self.parts.values,
             ascending: true,
-        }
-    }
-
-    fn limit(&self) -> Option<u32> {
-        self.limit
-    }
-
-    fn has_filter(&self) -> bool {
-        self.filter.is_some()
-    }
-
-    fn has_projection(&self) -> bool {
-        self.projection.is_some()
-    }
-
-    fn cursor(&self) -> Option<&str> {
-        self.cursor.as_deref()
-    }
-
-    fn seen(&self) -> Seen {
-        self.seen
-    }
-
-    fn next_page(&self, cursor: String, seen: Seen) -> Self {
-        Scan {
-            seen,
-            ..self.clone().cursor(cursor)
         }
     }
 

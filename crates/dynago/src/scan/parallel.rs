@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 
 use super::{Scan, MAX_SCAN_SEGMENTS};
 use crate::error::Result;
-use crate::paging::{self, Seen};
+use crate::paging;
 use crate::value::Item;
 
 impl Scan {
@@ -31,13 +31,11 @@ impl Scan {
     /// # }
     /// ```
     pub fn parallel(self, total: u32) -> ParallelScan {
-        let concurrency = self.table.batch_concurrency().max(1);
+        let concurrency = self.parts.table.batch_concurrency().max(1);
         ParallelScan {
             scan: Scan {
-                cursor: None,
+                parts: self.parts.rewound(),
                 segment: None,
-                seen: Seen::default(),
-                ..self
             },
             total,
             concurrency,
