@@ -2,7 +2,7 @@
 //! writer: each is a typed error that names the aggregate and the version or
 //! the item, on `load`, on the `events` stream and on `execute`, which is not
 //! retried and writes nothing (a full scan of the table is the same after).
-mod common;
+use crate::common;
 
 use common::{contents, event_key, raw_delete, raw_get, raw_put, Account, AccountCommand};
 use dynago::{AttributeValue, Item};

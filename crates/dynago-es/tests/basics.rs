@@ -1,6 +1,6 @@
 //! The store's basic promises: versions, conflicts, rejections, loads.
 
-mod common;
+use crate::common;
 
 use common::{Account, AccountCommand, AccountError};
 use dynago_es::StoreOptions;

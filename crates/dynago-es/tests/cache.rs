@@ -1,7 +1,7 @@
 //! The aggregate cache: one write and no read for an uncontended command,
 //! and only the missing events read when another writer moved on.
 
-mod common;
+use crate::common;
 
 use common::{Account, AccountCommand, AccountError, AccountEvent};
 use dynago::AttributeValue;

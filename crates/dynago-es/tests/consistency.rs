@@ -3,7 +3,7 @@
 //! answer. Both emulators always read strongly, so only the request shows
 //! whether the store asked: the store runs behind a fault proxy that
 //! records, request by request, whether each read carried `ConsistentRead`.
-mod common;
+use crate::common;
 
 use common::{Account, AccountCommand};
 use dynago::Table;

@@ -1,6 +1,6 @@
 //! Many writers on one aggregate: every command lands once, versions stay contiguous.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! costs by AWS's rules (a write 1 unit per started KB of each item, twice
 //! that inside a transaction), from the sizes of the items it wrote.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Events are readable data: one item each, with a native map for a payload,
 //! streamed back in order however long the stream.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -1,6 +1,6 @@
 //! The given/when/then harness on the test `Account` aggregate: no DynamoDB involved.
 
-mod common;
+use crate::common;
 
 use common::{Account, AccountCommand, AccountError, AccountEvent};
 use dynago_es::testing::TestFramework;

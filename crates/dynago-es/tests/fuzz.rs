@@ -7,7 +7,7 @@
 //! never read); never a panic.
 #[path = "../../dynago/tests/common/arbitrary.rs"]
 mod arbitrary;
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 

@@ -1,6 +1,6 @@
 //! Commands with an id apply once: carried again, they return the first outcome.
 
-mod common;
+use crate::common;
 
 use common::{AccountCommand, AccountError, Write};
 use dynago_es::{AggregateId, CommandId, CommandOptions, Error, EventStore, StoreOptions};

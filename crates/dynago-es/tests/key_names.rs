@@ -2,7 +2,7 @@
 //! command, load, snapshot, command record, conflict and refusal works
 //! through the key names of the table handle, and no item is written with
 //! the names `pk` or `sk`.
-mod common;
+use crate::common;
 
 use common::{Account, AccountCommand, AccountError};
 use dynago::{AttributeValue, Item, Table, TableDefinition};

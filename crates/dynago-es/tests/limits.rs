@@ -1,7 +1,7 @@
 //! DynamoDB's limits, checked before sending: nothing is written when a
 //! command breaks one; and a store that cannot work is refused.
 
-mod common;
+use crate::common;
 
 use common::{AccountCommand, AccountEvent, Journal, JournalEvent, NothingToWrite, Write};
 use dynago::{Table, MAX_ITEM_SIZE, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE};

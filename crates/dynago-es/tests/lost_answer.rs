@@ -6,7 +6,7 @@
 //! token by itself; each lost-answer case also runs with the proxy stripping
 //! the tokens, so that the store's own recognition of its commit id (what
 //! happens after DynamoDB's 10-minute idempotency window) is what is tested.
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

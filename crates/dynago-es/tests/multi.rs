@@ -1,6 +1,6 @@
 //! Commands across aggregates: all their events in one transaction, or none.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! `EventStore::open`: one `DescribeTable` that catches a table whose key
 //! schema is not the store's (other names, no sort key, a key that is not a
 //! string, no table), where `EventStore::new` sends nothing.
-mod common;
+use crate::common;
 
 use common::Account;
 use dynago::{ScalarAttributeType, Table, TableDefinition, TableOptions};

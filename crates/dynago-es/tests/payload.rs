@@ -1,7 +1,7 @@
 //! Payloads written as JSON text (`PayloadEncoding::Json`) beside native
 //! maps: each store reads both, whatever it writes, upcasters included.
 
-mod common;
+use crate::common;
 
 use common::{open, raw_get, table, Account, AccountCommand, AccountEvent};
 use dynago::AttributeValue;

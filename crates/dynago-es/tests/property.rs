@@ -1,7 +1,7 @@
 //! Random command sequences under random snapshot policies: what loads
 //! through snapshots is what a full replay gives, at every version.
 
-mod common;
+use crate::common;
 
 use common::{Account, AccountCommand};
 use dynago::Table;

@@ -2,7 +2,7 @@
 //! are `Error::RetriesExhausted` with the number of attempts; throttling
 //! within it is retried with backoff and loses nothing; a validation error is
 //! never retried.
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};

@@ -1,7 +1,7 @@
 //! Snapshots of a state over DynamoDB's 400 KB an item: left out, never
 //! blocking the events, never replacing the last snapshot that fitted; the
 //! loads stay right, and a snapshot is taken again once the state fits.
-mod common;
+use crate::common;
 
 use dynago::MAX_ITEM_SIZE;
 use dynago_es::{Aggregate, DomainEvent, EventStore, SnapshotPolicy, StoreOptions};

@@ -3,7 +3,7 @@
 //! snapshotted (it does not serialize, DynamoDB refuses it, or a foreign
 //! item holds the snapshot's key) never blocks its events.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};

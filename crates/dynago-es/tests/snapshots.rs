@@ -1,7 +1,7 @@
 //! Snapshots: stamped with the version whose state they hold, never moving
 //! back, used on load, and ignored when they no longer fit the state type.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,7 @@
 //! Upcasting: events stored in older shapes are lifted step by step on read;
 //! a failing upcaster and an unreadable event are errors that say where.
 
-mod common;
+use crate::common;
 
 use dynago::Table;
 use dynago_es::{Aggregate, DomainEvent, Error, EventStore, Metadata, StoreOptions, Upcaster};

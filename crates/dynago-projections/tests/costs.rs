@@ -1,7 +1,7 @@
 //! What applying events costs in requests to the view table: a view
 //! written from memory once read, one write per event.
 
-mod common;
+use crate::common;
 
 use common::{events_of, expected, moves, setup, views_of, Balances, DailyTotals};
 use dynago_local::{testing, FaultPlan};

@@ -3,7 +3,7 @@
 //! replay; an expired iterator is renewed; records trimmed before they
 //! were applied stop the worker as fallen behind.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

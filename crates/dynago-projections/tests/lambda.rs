@@ -2,7 +2,7 @@
 //! stream's records: applied once, in order, with partial failures.
 #![cfg(feature = "lambda")]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 

@@ -3,7 +3,7 @@
 //! skipping what the scan applied, while commands keep coming. A rebuild
 //! gives the same views, and a run after it changes nothing.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! server's answers: shards split from a closed parent, and records of a
 //! read out of the order they were written in.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! more than once, are applied once each and in order: a later event first
 //! fills the gap from the table, the earlier ones are then duplicates.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

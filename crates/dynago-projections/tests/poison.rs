@@ -3,7 +3,7 @@
 //! the handler is fixed, replaying the aggregate applies the parked event
 //! and everything after it.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,6 +1,6 @@
 //! The projector on the table's stream, against a real DynamoDB.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

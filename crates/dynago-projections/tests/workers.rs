@@ -3,7 +3,7 @@
 //! once the leases expire, from their checkpoints: nothing missed, nothing
 //! counted twice.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Batch reads and writes of any size: order, duplicates, missing keys,
 //! chunking, and the checks done before anything is written.
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -3,7 +3,7 @@
 //! proxy that records whether it carried `ConsistentRead`, and each
 //! `consistent_read(true)` (and each default) is checked request by
 //! request, retries and further pages included.
-mod common;
+use crate::common;
 
 use common::{key, n, s};
 use dynago::{Page, Table};

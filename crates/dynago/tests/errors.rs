@@ -1,7 +1,7 @@
 //! The error type: its classification (`is_conflict`, `is_retryable`,
 //! `is_invalid_input`, `is_not_found`), its messages and its auto traits, on
 //! errors produced by a real DynamoDB.
-mod common;
+use crate::common;
 
 use common::{key, s};
 use dynago::transact::{Check, Put};

@@ -2,7 +2,7 @@
 //! a condition, nested paths and list indexes, key conditions, filters and
 //! projections of queries (with their cursors), typed and raw forms side by
 //! side, and the 4 KB limit.
-mod common;
+use crate::common;
 
 use common::{key, n, raw_item, s};
 use dynago::expr::{

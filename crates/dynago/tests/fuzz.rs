@@ -4,7 +4,7 @@
 //! panic.
 #[path = "common/arbitrary.rs"]
 mod arbitrary;
-mod common;
+use crate::common;
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};

@@ -1,6 +1,6 @@
 //! `get_item` and `put_item` against a real DynamoDB: reads, replacement,
 //! key merging, `return_old` and free conditions.
-mod common;
+use crate::common;
 
 use common::{key, n, raw_item, s};
 use dynago::{Condition, Error, Item, Key};

@@ -1,7 +1,7 @@
 //! DynamoDB's limits and rules, checked before sending: item size (and that
 //! our count agrees with the server's), empty and malformed keys, values
 //! that are not items.
-mod common;
+use crate::common;
 
 use common::{key, raw_item, s};
 use dynago::{binary_value, item_size, AttributeValue, Error, Item, Key, MAX_ITEM_SIZE};

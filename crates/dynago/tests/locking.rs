@@ -1,7 +1,7 @@
 //! Optimistic locking on a version attribute: create, update, stale writes,
 //! writes after a delete, locked deletes, a lock combined with a condition,
 //! and many concurrent writers.
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

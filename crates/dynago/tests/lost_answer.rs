@@ -1,7 +1,7 @@
 //! Writes whose answer is lost, through a fault-injecting proxy: a locked or
 //! conditional put is written once and reported once; throttled writers lose
 //! nothing.
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! `Option` fields: `None` is left out of the stored item, and a stored
 //! `NULL` or a missing attribute both read back as `None`.
-mod common;
+use crate::common;
 
 use common::{key, n, raw_item, s};
 use dynago::{AttributeValue, Item};

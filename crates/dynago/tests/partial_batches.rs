@@ -3,7 +3,7 @@
 //! `UnprocessedKeys` / `UnprocessedItems`. What is left is sent again, the
 //! results are merged, and when the retries run out the error carries
 //! exactly what was never done.
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

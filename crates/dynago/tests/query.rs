@@ -1,7 +1,7 @@
 //! Queries against a real DynamoDB: cursor paging over 1,000+ items, streams,
 //! descending order, filters with a limit, 1 MB pages, projections, a global
 //! secondary index, consistent reads and malformed cursors.
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -5,7 +5,7 @@
 //! Counted by the same spans, opened before a request is sent and closed
 //! once it is answered: a parallel scan never has more requests in flight
 //! than its concurrency.
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -3,7 +3,7 @@
 //! throttling within it is retried with backoff; validation errors are sent
 //! once and never again; a filtered index query is right whether or not the
 //! table can be described.
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! projections, cursors and streams, an index, consistent reads, forged and
 //! foreign cursors refused before anything is sent, and parallel scans of
 //! 1,000+ items that return each item exactly once.
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

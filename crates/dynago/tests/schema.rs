@@ -1,7 +1,7 @@
 //! The key schema check: `Table::verify_schema` and `TableOptions::verify_schema`
 //! catch, with one `DescribeTable`, a table whose keys differ from the
 //! handle's, and name both schemas.
-mod common;
+use crate::common;
 
 use dynago::{
     Error, KeyAttribute, ScalarAttributeType, Table, TableDefinition, TableOptions, TableSchema,

@@ -1,5 +1,5 @@
 //! Smoke test of the main operations.
-mod common;
+use crate::common;
 
 use dynago::{number_value, string_value, Key};
 use serde::{Deserialize, Serialize};

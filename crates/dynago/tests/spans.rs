@@ -3,7 +3,7 @@
 //! name, `otel.name`, `db.system`, `db.operation`, `db.name`,
 //! `dynago.items`, the consumed capacity once answered), and no item value
 //! nor expression value ever recorded, in a span or an event of the crate.
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};

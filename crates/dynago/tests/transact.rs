@@ -1,6 +1,6 @@
 //! Transactions: all or nothing, cancellation reasons by action, optimistic
 //! locks inside a transaction, and the limits checked before sending.
-mod common;
+use crate::common;
 
 use common::{key, n, raw_item, s};
 use dynago::transact::{Check, Delete, Put, Update};

@@ -2,7 +2,7 @@
 //! `None` for a missing one, typed and raw, projections, the limits checked
 //! before sending, and reads across a concurrent writer that never see one
 //! of two items written together without the other.
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -2,7 +2,7 @@
 //! optimistic lock (alone, with a condition, under concurrency), atomic
 //! counters, lost answers through the fault proxy, names that need
 //! placeholders, the 4 KB limit, and typed updates in transactions.
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

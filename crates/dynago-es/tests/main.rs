@@ -1,0 +1,29 @@
+//! The integration tests of the event store, one module per concern, in one test
+//! binary: one build and one link for them all, and one DynamoDB server
+//! shared by every test (each on fresh tables). Run one module's tests with
+//! `cargo test -p dynago-es --test integration <module>::`.
+
+mod common;
+
+mod bad_data;
+mod basics;
+mod cache;
+mod consistency;
+mod contention;
+mod costs;
+mod events;
+mod framework;
+mod fuzz;
+mod idempotency;
+mod key_names;
+mod limits;
+mod lost_answer;
+mod multi;
+mod open;
+mod payload;
+mod property;
+mod retries;
+mod snapshot_limits;
+mod snapshot_states;
+mod snapshots;
+mod upcasting;

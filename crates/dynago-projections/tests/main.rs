@@ -1,0 +1,16 @@
+//! The integration tests of the read side, one module per concern, in one test
+//! binary: one build and one link for them all, and one DynamoDB server
+//! shared by every test (each on fresh tables). Run one module's tests with
+//! `cargo test -p dynago-projections --test integration <module>::`.
+
+mod common;
+
+mod costs;
+mod faults;
+mod lambda;
+mod late;
+mod lineage;
+mod ordering;
+mod poison;
+mod stream;
+mod workers;
