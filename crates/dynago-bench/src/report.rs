@@ -106,7 +106,11 @@ How each part measures:
 1. **Table layer**: each operation done by `dynago` and by hand with \
 `aws-sdk-dynamodb` + `serde_dynamo`, one request at a time, on the same table through \
 the same client. Time per operation is the median over rounds of the mean of a run of \
-operations; the ratio is the median of the per-round ratios.
+operations; the ratio is the median of the per-round ratios. A locked put or update by \
+dynago carries a write id (one more attribute, by which it recognises its own write \
+when an answer is lost), which the hand-written request does not: the rows \
+\"write id off\" send the same request on both sides (`write_id(false)`), so that \
+the difference between the two rows is what that guarantee costs.
 2. **Commands**: one deposit per command, decided by the same `Account` logic \
 implemented for both libraries' `Aggregate` traits. New accounts every round, so that \
 streams stay short and equal; no snapshots. dynago-es retries conflicts itself; \

@@ -64,11 +64,20 @@ pub enum Operation {
     Get,
     /// Unconditional `PutItem`.
     Put,
-    /// `PutItem` under a version condition (read nothing; the version is known).
+    /// `PutItem` under a version condition (read nothing; the version is
+    /// known). dynago's carries its write id, by which it recognises its own
+    /// write when an answer is lost; the hand-written one carries none.
     LockedPut,
-    /// `UpdateItem` of a counter under a version condition, the version
-    /// bumped in the same request, the updated attributes returned.
+    /// [`LockedPut`](Self::LockedPut) with dynago's write id turned off
+    /// (`write_id(false)`): the same request on both sides.
+    LockedPutNoWriteId,
+    /// `UpdateItem` of a counter (`ADD`) under a version condition, the
+    /// version bumped in the same request, the updated attributes returned;
+    /// dynago's carries its write id.
     LockedUpdate,
+    /// [`LockedUpdate`](Self::LockedUpdate) with dynago's write id turned
+    /// off: the same request on both sides.
+    LockedUpdateNoWriteId,
     /// `Query` of one partition of 100 items, strongly consistent.
     Query100,
     /// `BatchGetItem` of 100 keys.
@@ -79,11 +88,13 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in report order.
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 9] = [
         Operation::Get,
         Operation::Put,
         Operation::LockedPut,
+        Operation::LockedPutNoWriteId,
         Operation::LockedUpdate,
+        Operation::LockedUpdateNoWriteId,
         Operation::Query100,
         Operation::BatchGet100,
         Operation::Scan100,
@@ -95,7 +106,9 @@ impl Operation {
             Operation::Get => "get",
             Operation::Put => "put",
             Operation::LockedPut => "version-locked put",
+            Operation::LockedPutNoWriteId => "version-locked put, write id off",
             Operation::LockedUpdate => "version-locked update",
+            Operation::LockedUpdateNoWriteId => "version-locked update, write id off",
             Operation::Query100 => "query, 100 items",
             Operation::BatchGet100 => "batch get, 100 keys",
             Operation::Scan100 => "scan, 100 items",
@@ -307,10 +320,18 @@ async fn run_side(ctx: &mut Ctx, side: Side, operation: Operation, n: usize) -> 
             (Side::Raw, Operation::Get) => raw_get(ctx).await?,
             (Side::Dynago, Operation::Put) => dynago_put(ctx).await?,
             (Side::Raw, Operation::Put) => raw_put(ctx).await?,
-            (Side::Dynago, Operation::LockedPut) => dynago_locked_put(ctx).await?,
-            (Side::Raw, Operation::LockedPut) => raw_locked_put(ctx).await?,
-            (Side::Dynago, Operation::LockedUpdate) => dynago_locked_update(ctx).await?,
-            (Side::Raw, Operation::LockedUpdate) => raw_locked_update(ctx).await?,
+            (Side::Dynago, Operation::LockedPut) => dynago_locked_put(ctx, true).await?,
+            (Side::Dynago, Operation::LockedPutNoWriteId) => dynago_locked_put(ctx, false).await?,
+            (Side::Raw, Operation::LockedPut | Operation::LockedPutNoWriteId) => {
+                raw_locked_put(ctx).await?
+            }
+            (Side::Dynago, Operation::LockedUpdate) => dynago_locked_update(ctx, true).await?,
+            (Side::Dynago, Operation::LockedUpdateNoWriteId) => {
+                dynago_locked_update(ctx, false).await?
+            }
+            (Side::Raw, Operation::LockedUpdate | Operation::LockedUpdateNoWriteId) => {
+                raw_locked_update(ctx).await?
+            }
             (Side::Dynago, Operation::Query100) => dynago_query(ctx).await?,
             (Side::Raw, Operation::Query100) => raw_query(ctx).await?,
             (Side::Dynago, Operation::BatchGet100) => dynago_batch_get(ctx).await?,
@@ -381,7 +402,7 @@ async fn raw_put(ctx: &Ctx) -> Result<()> {
     Ok(())
 }
 
-async fn dynago_locked_put(ctx: &mut Ctx) -> Result<()> {
+async fn dynago_locked_put(ctx: &mut Ctx, write_id: bool) -> Result<()> {
     let mut record = ctx.dynago_item.clone();
     record.version = ctx.dynago_version;
     record.balance += 1;
@@ -389,6 +410,7 @@ async fn dynago_locked_put(ctx: &mut Ctx) -> Result<()> {
         .table
         .put_item(record.key(), &record)
         .optimistic_lock("version", ctx.dynago_version)
+        .write_id(write_id)
         .send()
         .await?;
     ensure!(
@@ -457,15 +479,13 @@ fn balance_and_version(attributes: Option<&HashMap<String, AttributeValue>>) -> 
     ))
 }
 
-async fn dynago_locked_update(ctx: &mut Ctx) -> Result<()> {
+async fn dynago_locked_update(ctx: &mut Ctx, write_id: bool) -> Result<()> {
     let item = &mut ctx.updated[0];
     let outcome = ctx
         .table
-        .update_item(
-            item.record.key(),
-            UpdateExpression::new().increment("balance", 1),
-        )
+        .update_item(item.record.key(), UpdateExpression::new().add("balance", 1))
         .optimistic_lock("version", item.version)
+        .write_id(write_id)
         .return_values(ReturnValues::UpdatedNew)
         .send()
         .await?;
@@ -487,7 +507,7 @@ async fn raw_locked_update(ctx: &mut Ctx) -> Result<()> {
         .update_item()
         .table_name(ctx.table.name())
         .set_key(Some(raw_key(&item.record.pk, &item.record.sk)))
-        .update_expression("SET #balance = #balance + :one, #version = :next")
+        .update_expression("ADD #balance :one SET #version = :next")
         .condition_expression("#version = :expected")
         .expression_attribute_names("#balance", "balance")
         .expression_attribute_names("#version", "version")
