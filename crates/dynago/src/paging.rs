@@ -11,7 +11,7 @@ use futures::stream::{self, Stream, TryStreamExt};
 use serde::de::DeserializeOwned;
 use tracing::Span;
 
-use crate::cursor::{check_key, Scope};
+use crate::cursor::{check_key, Kind, Scope};
 use crate::error::{unusable_answer, Result};
 use crate::expr::{check_request, Compiled, Invalid};
 use crate::item::from_item;
@@ -161,6 +161,25 @@ impl ReadParts {
     /// The value placeholders for the request, if any.
     pub(crate) fn request_values(&self) -> Option<HashMap<String, AttributeValue>> {
         (!self.values.is_empty()).then(|| self.values.clone())
+    }
+
+    /// What the read's cursors are bound to: these parts, with the read's
+    /// kind, key condition (empty for a scan) and order.
+    pub(crate) fn scope<'a>(
+        &'a self,
+        kind: Kind,
+        key_condition: &'a str,
+        ascending: bool,
+    ) -> Scope<'a> {
+        Scope {
+            table: self.table.name(),
+            index: self.index.as_deref(),
+            kind,
+            key_condition,
+            names: &self.names,
+            values: &self.values,
+            ascending,
+        }
     }
 
     /// `SPECIFIC_ATTRIBUTES` when the read has a projection.
@@ -318,14 +337,15 @@ fn paged<R: Read, P: Send + 'static>(
             return Ok(None);
         };
         let (page, seen) = fetch(&read).await?;
-        let table = read.parts().table.clone();
-        let next = page.cursor.clone().map(|cursor| {
+        let cursor = page.cursor.clone();
+        let decoded = decode(&read.parts().table, page)?;
+        let next = cursor.map(|cursor| {
             let mut next = read;
             let parts = next.parts_mut();
             (parts.cursor, parts.seen) = (Some(cursor), seen);
             next
         });
-        Ok(Some((decode(&table, page)?, next)))
+        Ok(Some((decoded, next)))
     })
 }
 

@@ -166,18 +166,6 @@ impl Query {
         self
     }
 
-    fn scope(&self) -> Scope<'_> {
-        Scope {
-            table: self.parts.table.name(),
-            index: self.parts.index.as_deref(),
-            kind: Kind::Query,
-            key_condition: &self.key_condition,
-            names: &self.parts.names,
-            values: &self.parts.values,
-            ascending: self.ascending,
-        }
-    }
-
     /// Sends the query and returns one page.
     ///
     /// With a [`limit`](Self::limit), the page holds up to that many items;
@@ -292,7 +280,8 @@ impl Read for Query {
     }
 
     fn scope(&self) -> Scope<'_> {
-        Query::scope(self)
+        self.parts
+            .scope(Kind::Query, &self.key_condition, self.ascending)
     }
 
     async fn request(&self, start: Option<Item>, limit: Option<usize>) -> Result<Answer> {

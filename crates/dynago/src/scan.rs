@@ -417,15 +417,7 @@ impl Read for Scan {
     }
 
     fn scope(&self) -> Scope<'_> {
-        Scope {
-            table: self.parts.table.name(),
-            index: self.parts.index.as_deref(),
-            kind: Kind::Scan(self.segment),
-            key_condition: "",
-            names: &self.parts.names,
-            values: &self.parts.values,
-            ascending: true,
-        }
+        self.parts.scope(Kind::Scan(self.segment), "", true)
     }
 
     async fn request(&self, start: Option<Item>, limit: Option<usize>) -> Result<Answer> {
