@@ -12,14 +12,23 @@
 //! | [fail](FaultPlan::fail) | the error asked for, such as a stream's `ExpiredIteratorException` | no |
 //! | [drop the answer](FaultPlan::drop_answer) | a closed connection, no answer | **yes, and it committed** |
 //! | [leave part unprocessed](FaultPlan::unprocessed) | a batch answered in part, the rest as `UnprocessedKeys`/`UnprocessedItems` | the part answered, yes |
+//! | [hold](FaultPlan::hold) | no answer: its attempt times out, or the connection closes after `delay` | **yes, after `delay`**, whether the client waited or not |
+//! | [duplicate](FaultPlan::duplicate) | the first answer | **yes, twice** |
 //! | [shuffle stream records](FaultPlan::shuffle_stream_records) | a stream read's records out of order | yes |
 //! | [split stream shards](FaultPlan::split_stream_shards) | each shard behind a closed parent, which the proxy serves | the parent's reads, no |
 //!
-//! The last one is the fault that makes retries dangerous: the write took
-//! place, the client does not know it, and sends it again. DynamoDB itself
-//! recognises a transaction sent again with the same `ClientRequestToken`
-//! (for 10 minutes); [`FaultPlan::strip_client_request_tokens`] takes that
-//! help away, to test what a client does on its own.
+//! A dropped answer is the fault that makes retries dangerous: the write
+//! took place, the client does not know it, and sends it again. DynamoDB
+//! itself recognises a transaction sent again with the same
+//! `ClientRequestToken` (for 10 minutes);
+//! [`FaultPlan::strip_client_request_tokens`] takes that help away, to test
+//! what a client does on its own.
+//!
+//! A held request is that fault in a different order: the write takes
+//! place after the client gave up, perhaps after its retry. A duplicated
+//! one is a relay that sends a request again on its own.
+//! [`FaultProxy::settled`] waits until every held request and every second
+//! delivery has reached DynamoDB and been answered.
 //!
 //! The proxy also keeps a log of the reads it received, with whether each
 //! asked for a strongly consistent read ([`FaultProxy::reads`]): the
@@ -47,6 +56,7 @@
 mod answer;
 mod batch;
 mod connection;
+mod delivery;
 mod plan;
 mod server;
 mod state;

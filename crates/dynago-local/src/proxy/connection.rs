@@ -20,12 +20,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 use super::batch::{add_unprocessed, split_batch};
+use super::delivery::{deliver_in_background, Delivery, Outgoing};
 use super::plan::operation_name;
 use super::state::{Action, Shared};
 use super::stats::reads_of;
 use super::streams;
 
-type Upstreams = Client<HttpConnector, Full<Bytes>>;
+pub(super) type Upstreams = Client<HttpConnector, Full<Bytes>>;
 
 /// Accepts connections until told to stop (or the handle is gone).
 pub(super) async fn serve(
@@ -134,16 +135,6 @@ async fn handle(
     if let Action::Fail(failure) = &decision.action {
         return Ok(failure.response());
     }
-    if decision.split_shards {
-        if let Some(answer) = streams::parent_answer(operation.as_deref(), &body) {
-            let mut response = Response::new(Full::new(answer));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/x-amz-json-1.0"),
-            );
-            return Ok(response);
-        }
-    }
     let body = if decision.strip_token {
         match strip_client_request_token(&body) {
             Some(stripped) => {
@@ -155,6 +146,34 @@ async fn handle(
     } else {
         body
     };
+    if let Action::Hold(delay) = decision.action {
+        shared.lock().stats.held += 1;
+        tracing::debug!(
+            operation = operation.as_deref().unwrap_or("?"),
+            ?delay,
+            "fault proxy: holding the request"
+        );
+        let outgoing = Outgoing {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        };
+        // Not in this future: hyper drops it when the client hangs up.
+        deliver_in_background(client, Arc::clone(&shared), outgoing, Delivery::Late(delay));
+        tokio::time::sleep(delay).await;
+        return Err(Abort("request held by the fault proxy"));
+    }
+    if decision.split_shards {
+        if let Some(answer) = streams::parent_answer(operation.as_deref(), &body) {
+            let mut response = Response::new(Full::new(answer));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-amz-json-1.0"),
+            );
+            return Ok(response);
+        }
+    }
     let split = if decision.action == Action::Unprocessed {
         split_batch(operation.as_deref(), &body)
     } else {
@@ -169,23 +188,27 @@ async fn handle(
         }
         None => body,
     };
+    let outgoing = Outgoing {
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body,
+    };
     // Read now, after any delay: a request forwarded after
     // `FaultProxy::set_upstream` goes to the new upstream.
-    let forward_to = shared.upstream().uri_for(&parts.uri);
-    let uri = match forward_to {
-        Ok(uri) => uri,
+    let forward = match outgoing.request(&shared) {
+        Ok(forward) => forward,
         Err(error) => return Ok(bad_gateway(&shared, &error)),
     };
-    let mut forward = Request::new(Full::new(body));
-    *forward.method_mut() = parts.method;
-    *forward.uri_mut() = uri;
-    // The Host header goes as it is: it is part of the request's signature.
-    copy_end_to_end(&parts.headers, forward.headers_mut());
     shared.lock().stats.forwarded += 1;
     let answer = match client.request(forward).await {
         Ok(answer) => answer,
         Err(error) => return Ok(bad_gateway(&shared, &error)),
     };
+    if decision.action == Action::Duplicate {
+        // The first answer came: DynamoDB has applied the request once.
+        deliver_in_background(client, Arc::clone(&shared), outgoing, Delivery::Again);
+    }
     let (parts, body) = answer.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -283,7 +306,7 @@ fn strip_client_request_token(body: &Bytes) -> Option<Bytes> {
 
 /// Copies the headers that are not about one connection; the length is
 /// set again from the body.
-fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
+pub(super) fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
     for (name, value) in from {
         let hop_by_hop = name == header::CONNECTION
             || name == header::CONTENT_LENGTH
@@ -300,9 +323,14 @@ fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-fn bad_gateway(shared: &Shared, error: &dyn std::error::Error) -> Response<Full<Bytes>> {
+/// Counts a request that could not be forwarded.
+pub(super) fn upstream_failed(shared: &Shared, error: &dyn std::error::Error) {
     shared.lock().stats.upstream_errors += 1;
     tracing::debug!(%error, "fault proxy: upstream failed");
+}
+
+fn bad_gateway(shared: &Shared, error: &dyn std::error::Error) -> Response<Full<Bytes>> {
+    upstream_failed(shared, error);
     let mut response = Response::new(Full::new(Bytes::from(format!(
         "the fault proxy could not reach DynamoDB: {error}"
     ))));

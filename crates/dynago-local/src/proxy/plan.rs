@@ -13,8 +13,9 @@ use super::answer::{Failure, Throttle};
 /// - [`latency`](Self::latency) is drawn on its own: a request may be both
 ///   delayed and disturbed otherwise.
 /// - [`reset`](Self::reset), [`throttle`](Self::throttle),
-///   [`fail`](Self::fail), [`drop_answer`](Self::drop_answer) and
-///   [`unprocessed`](Self::unprocessed) exclude one another: one draw per
+///   [`fail`](Self::fail), [`drop_answer`](Self::drop_answer),
+///   [`unprocessed`](Self::unprocessed), [`hold`](Self::hold) and
+///   [`duplicate`](Self::duplicate) exclude one another: one draw per
 ///   request, compared with the shares in that order. Their shares add up
 ///   (0.2 + 0.3 + 0.1 disturbs 60 % of the requests); beyond a total of 1,
 ///   the later kinds get what is left.
@@ -53,6 +54,9 @@ pub struct FaultPlan {
     pub(super) fail_share: f64,
     pub(super) drop_answer_share: f64,
     pub(super) unprocessed_share: f64,
+    pub(super) hold: Duration,
+    pub(super) hold_share: f64,
+    pub(super) duplicate_share: f64,
     pub(super) operations: Vec<String>,
     pub(super) first: Option<u64>,
     pub(super) strip_tokens: bool,
@@ -76,6 +80,9 @@ impl Default for FaultPlan {
             fail_share: 0.0,
             drop_answer_share: 0.0,
             unprocessed_share: 0.0,
+            hold: Duration::ZERO,
+            hold_share: 0.0,
+            duplicate_share: 0.0,
             operations: Vec::new(),
             first: None,
             strip_tokens: false,
@@ -268,6 +275,92 @@ impl FaultPlan {
     /// ```
     pub fn unprocessed(mut self, share_of_requests: f64) -> Self {
         self.unprocessed_share = share(share_of_requests);
+        self
+    }
+
+    /// Holds a `share` of the requests back, as a relay that delivers late:
+    /// the request is read whole and not forwarded; the client gets no
+    /// answer, its connection kept open for `delay` and then closed (a
+    /// client whose attempt timeout is shorter gives up first). After
+    /// `delay` the proxy forwards the request all the same, whether the
+    /// client is still there or not, to the upstream of that moment, and
+    /// discards DynamoDB's answer: a write the client gave up on lands
+    /// late, perhaps after the client's retry.
+    ///
+    /// [`FaultProxy::settled`](crate::FaultProxy::settled) waits until every
+    /// held request has been delivered;
+    /// [`ProxyStats::held`](crate::ProxyStats::held) and
+    /// [`ProxyStats::delivered_late`](crate::ProxyStats::delivered_late)
+    /// count them.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// // The first PutItem lands 2 s after it was sent, unanswered.
+    /// let late = dynago_local::FaultPlan::default()
+    ///     .hold(Duration::from_secs(2), 1.0)
+    ///     .operation("PutItem")
+    ///     .first(1);
+    /// # let _ = late;
+    /// ```
+    ///
+    /// A client that times out first, and the write that lands after:
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use dynago::{Table, TableDefinition};
+    /// use dynago_local::{FaultPlan, FaultProxy, LocalDynamo};
+    ///
+    /// let dynamo = LocalDynamo::start().await?;
+    /// let plan = FaultPlan::default()
+    ///     .hold(Duration::from_secs(1), 1.0)
+    ///     .operation("PutItem")
+    ///     .first(1);
+    /// let proxy = FaultProxy::start(dynamo.url(), plan).await?;
+    /// let options = proxy
+    ///     .table_options("orders")
+    ///     .partition_key("pk")
+    ///     .attempt_timeout(Duration::from_millis(200))
+    ///     .sdk_max_attempts(1);
+    /// let table = Table::connect(options).await?;
+    /// table.create_table(TableDefinition::default()).await?;
+    /// // ... a put through `table` times out ...
+    /// proxy.settled().await; // ... and has now taken place
+    /// assert_eq!(proxy.stats().delivered_late, proxy.stats().held);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn hold(mut self, delay: Duration, share_of_requests: f64) -> Self {
+        self.hold = delay;
+        self.hold_share = share(share_of_requests);
+        self
+    }
+
+    /// Delivers a `share` of the requests twice, as a relay that sends
+    /// again: the request is forwarded and its answer passed back to the
+    /// client as usual; right after that answer came, the proxy forwards
+    /// the same bytes a second time, from a task of its own, and discards
+    /// the second answer. An unconditional update is applied twice; a
+    /// conditional write's second delivery fails its condition, unseen;
+    /// a transaction sent again with its `ClientRequestToken` is recognised
+    /// by DynamoDB, unless the plan
+    /// [strips the tokens](Self::strip_client_request_tokens). A request
+    /// that found no upstream (answered with HTTP 502) is not sent again.
+    ///
+    /// [`FaultProxy::settled`](crate::FaultProxy::settled) waits until every
+    /// second delivery has been answered;
+    /// [`ProxyStats::duplicated`](crate::ProxyStats::duplicated) counts them.
+    ///
+    /// ```
+    /// // Every UpdateItem reaches DynamoDB twice.
+    /// let twice = dynago_local::FaultPlan::default()
+    ///     .duplicate(1.0)
+    ///     .operation("UpdateItem");
+    /// # let _ = twice;
+    /// ```
+    pub fn duplicate(mut self, share_of_requests: f64) -> Self {
+        self.duplicate_share = share(share_of_requests);
         self
     }
 

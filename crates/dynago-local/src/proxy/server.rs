@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use dynago::{Endpoint, TableOptions};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::connection::serve;
 use super::plan::FaultPlan;
@@ -18,8 +18,8 @@ use crate::{ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY};
 
 /// An HTTP/1.1 proxy on `127.0.0.1` that forwards requests to a DynamoDB
 /// endpoint and injects the faults of a [`FaultPlan`]: latency, connection
-/// resets, throttling and other errors, and answers dropped after the
-/// request committed.
+/// resets, throttling and other errors, answers dropped after the request
+/// committed, and requests delivered late or twice.
 ///
 /// It serves from a thread of its own (like the embedded server), so it
 /// outlives the runtime that started it. Connections are kept alive, to the
@@ -105,6 +105,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::new(plan)),
             upstream: Mutex::new(upstream),
+            pending: watch::channel(0).0,
         });
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let serving = Arc::clone(&shared);
@@ -306,6 +307,34 @@ impl FaultProxy {
     /// ```
     pub fn take_reads(&self) -> Vec<ReadRequest> {
         std::mem::take(&mut self.shared.lock().reads)
+    }
+
+    /// Waits until no delivery is pending: every request
+    /// [held](FaultPlan::hold) so far forwarded and answered, and every
+    /// second delivery of a [duplicated](FaultPlan::duplicate) request
+    /// answered (the answers discarded). Returns at once when none is
+    /// pending. A held request is pending from the moment it is held, so
+    /// once its client has given up, this waits for its late delivery.
+    ///
+    /// It waits as long as DynamoDB takes to answer; a test bounds it with
+    /// a timeout of its own.
+    ///
+    /// ```no_run
+    /// # async fn run(proxy: dynago_local::FaultProxy) {
+    /// use std::time::Duration;
+    ///
+    /// // ... a request was held, and its client timed out ...
+    /// tokio::time::timeout(Duration::from_secs(30), proxy.settled())
+    ///     .await
+    ///     .expect("the held requests delivered");
+    /// let stats = proxy.stats();
+    /// assert_eq!(stats.delivered_late, stats.held);
+    /// # }
+    /// ```
+    pub async fn settled(&self) {
+        let mut pending = self.shared.pending.subscribe();
+        // The sender lives in `shared`, as long as `self`: no error.
+        let _ = pending.wait_for(|pending| *pending == 0).await;
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use hyper::Uri;
+use tokio::sync::watch;
 
 use super::answer::{Failure, Throttle};
 use super::plan::FaultPlan;
@@ -20,6 +21,10 @@ pub(super) enum Action {
     Fail(Failure),
     DropAnswer,
     Unprocessed,
+    /// Leave the client unanswered for this long, then forward anyway.
+    Hold(Duration),
+    /// Forward, answer, and forward again.
+    Duplicate,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +119,8 @@ impl State {
         let fail_until = throttle_until + plan.fail_share;
         let drop_until = fail_until + plan.drop_answer_share;
         let unprocessed_until = drop_until + plan.unprocessed_share;
+        let hold_until = unprocessed_until + plan.hold_share;
+        let duplicate_until = hold_until + plan.duplicate_share;
         let action = if action_draw < reset_until {
             Action::Reset
         } else if action_draw < throttle_until {
@@ -124,6 +131,10 @@ impl State {
             Action::DropAnswer
         } else if action_draw < unprocessed_until {
             Action::Unprocessed
+        } else if action_draw < hold_until {
+            Action::Hold(plan.hold)
+        } else if action_draw < duplicate_until {
+            Action::Duplicate
         } else {
             Action::Forward
         };
@@ -134,9 +145,13 @@ impl State {
             Action::Reset => self.stats.resets += 1,
             Action::Throttle(_) => self.stats.throttled += 1,
             Action::Fail(_) => self.stats.failed += 1,
-            // Counted once the answer is there to drop, or the request
-            // found to be a batch.
-            Action::DropAnswer | Action::Unprocessed | Action::Forward => {}
+            // Counted once the answer is there to drop, the request found
+            // to be a batch, held or sent again.
+            Action::DropAnswer
+            | Action::Unprocessed
+            | Action::Hold(_)
+            | Action::Duplicate
+            | Action::Forward => {}
         }
         Decision {
             delay,
@@ -150,6 +165,8 @@ pub(super) struct Shared {
     pub(super) state: Mutex<State>,
     /// Where requests go; [`FaultProxy::set_upstream`](crate::FaultProxy::set_upstream) changes it.
     pub(super) upstream: Mutex<Upstream>,
+    /// Deliveries of held and duplicated requests not yet answered.
+    pub(super) pending: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -403,5 +420,93 @@ mod tests {
         assert!((0.57..0.63).contains(&throttled), "{throttled}");
         assert!((0.37..0.43).contains(&failed), "{failed}");
         assert!(!actions.contains(&Action::DropAnswer));
+    }
+
+    #[test]
+    fn holds_and_duplicates_are_drawn_last_and_leave_the_others_be() {
+        let base = FaultPlan::default()
+            .seed(5)
+            .reset(0.1)
+            .throttle(Throttle::Throttling, 0.1)
+            .drop_answer(0.1);
+        let run = |plan: FaultPlan| {
+            let mut state = State::new(plan);
+            let actions = (0..10_000)
+                .map(|_| state.decide(Some("PutItem")).action)
+                .collect::<Vec<_>>();
+            (actions, state.stats)
+        };
+        let (without, _) = run(base.clone());
+        let (with, stats) = run(base.hold(Duration::from_millis(100), 0.2).duplicate(0.3));
+        // Every request the other kinds took, they still take; the new
+        // kinds share what was forwarded.
+        for (before, after) in without.iter().zip(&with) {
+            if *before == Action::Forward {
+                assert!(
+                    matches!(after, Action::Forward | Action::Hold(_) | Action::Duplicate),
+                    "{after:?}"
+                );
+            } else {
+                assert_eq!(before, after);
+            }
+        }
+        let share = |hit: &dyn Fn(&Action) -> bool| {
+            with.iter().filter(|a| hit(a)).count() as f64 / with.len() as f64
+        };
+        let held = share(&|a| *a == Action::Hold(Duration::from_millis(100)));
+        let duplicated = share(&|a| *a == Action::Duplicate);
+        assert!((0.18..0.22).contains(&held), "{held}");
+        assert!((0.28..0.32).contains(&duplicated), "{duplicated}");
+        // Counted when they happen, by the connection.
+        assert_eq!((stats.held, stats.duplicated), (0, 0));
+
+        // Beyond a total of 1, the later kind gets what is left.
+        let mut state = State::new(
+            FaultPlan::default()
+                .hold(Duration::ZERO, 1.0)
+                .duplicate(1.0),
+        );
+        assert_eq!(state.decide(None).action, Action::Hold(Duration::ZERO));
+    }
+
+    #[test]
+    fn holds_and_duplicates_select_operations_and_hand_over() {
+        let hold = Action::Hold(Duration::from_secs(1));
+        let mut state = State::new(
+            FaultPlan::default()
+                .hold(Duration::from_secs(1), 1.0)
+                .operation("PutItem")
+                .first(1)
+                .then(
+                    FaultPlan::default()
+                        .duplicate(1.0)
+                        .operation("DynamoDB_20120810.UpdateItem")
+                        .first(2),
+                ),
+        );
+        let actions: Vec<Action> = [
+            "GetItem",
+            "PutItem",
+            "PutItem",
+            "UpdateItem",
+            "GetItem",
+            "UpdateItem",
+            "UpdateItem",
+        ]
+        .into_iter()
+        .map(|op| state.decide(Some(op)).action)
+        .collect();
+        assert_eq!(
+            actions,
+            [
+                Action::Forward,
+                hold,
+                Action::Forward,
+                Action::Duplicate,
+                Action::Forward,
+                Action::Duplicate,
+                Action::Forward,
+            ]
+        );
     }
 }

@@ -27,7 +27,8 @@ pub struct ProxyStats {
     /// Requests received, by DynamoDB operation (`PutItem`, ...).
     pub by_operation: BTreeMap<String, u64>,
     /// Requests sent on to DynamoDB (whether their answer was passed back
-    /// or dropped).
+    /// or dropped), each once: a held request when it is delivered late, a
+    /// duplicated one for its first delivery.
     pub forwarded: u64,
     /// Requests delayed by the plan's latency.
     pub delayed: u64,
@@ -45,6 +46,17 @@ pub struct ProxyStats {
     /// Keys and writes held back from those requests and answered as
     /// unprocessed.
     pub held_back: u64,
+    /// Requests held back, their client left without an answer
+    /// ([`FaultPlan::hold`](crate::FaultPlan::hold)).
+    pub held: u64,
+    /// Held requests forwarded to DynamoDB after their delay (also counted
+    /// in `forwarded`); [`FaultProxy::settled`](crate::FaultProxy::settled)
+    /// waits until these are all of the `held`.
+    pub delivered_late: u64,
+    /// Requests forwarded a second time after their first answer
+    /// ([`FaultPlan::duplicate`](crate::FaultPlan::duplicate)); the second
+    /// deliveries are not counted in `forwarded`.
+    pub duplicated: u64,
     /// Requests forwarded without their `ClientRequestToken`
     /// ([`FaultPlan::strip_client_request_tokens`](crate::FaultPlan::strip_client_request_tokens)).
     pub tokens_stripped: u64,
@@ -68,13 +80,20 @@ impl ProxyStats {
             .unwrap_or(0)
     }
 
-    /// How many faults were injected, of every kind (latency included).
+    /// How many faults were injected, of every kind (latency included;
+    /// a held request counts once, a duplicated one once).
     ///
     /// ```
     /// assert_eq!(dynago_local::ProxyStats::default().faults(), 0);
     /// ```
     pub fn faults(&self) -> u64 {
-        self.delayed + self.resets + self.throttled + self.failed + self.dropped_answers
+        self.delayed
+            + self.resets
+            + self.throttled
+            + self.failed
+            + self.dropped_answers
+            + self.held
+            + self.duplicated
     }
 }
 

@@ -1,5 +1,6 @@
 //! The proxy end to end: SDK clients through it to the embedded server.
 
+mod delivery;
 mod faults;
 mod requests;
 mod support;

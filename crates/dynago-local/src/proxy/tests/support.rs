@@ -23,6 +23,16 @@ pub(super) async fn dynamo() -> LocalDynamo {
 /// An SDK client on `url` with `attempts` attempts, 5 ms backoff and a
 /// 3 s attempt timeout.
 pub(super) async fn client(url: &str, attempts: u32) -> aws_sdk_dynamodb::Client {
+    client_with_timeout(url, attempts, Duration::from_secs(3)).await
+}
+
+/// An SDK client on `url` with `attempts` attempts, 5 ms backoff and an
+/// attempt timeout of `attempt_timeout`.
+pub(super) async fn client_with_timeout(
+    url: &str,
+    attempts: u32,
+    attempt_timeout: Duration,
+) -> aws_sdk_dynamodb::Client {
     let config = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
         .region(Region::new(REGION))
@@ -40,7 +50,7 @@ pub(super) async fn client(url: &str, attempts: u32) -> aws_sdk_dynamodb::Client
         )
         .timeout_config(
             TimeoutConfig::builder()
-                .operation_attempt_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(attempt_timeout)
                 .build(),
         )
         .load()
@@ -50,9 +60,15 @@ pub(super) async fn client(url: &str, attempts: u32) -> aws_sdk_dynamodb::Client
 
 pub(super) async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
     let name = unique_table_name("proxy");
+    create_table_named(client, &name).await;
+    name
+}
+
+/// Creates the table `name`, keyed by the string `pk`.
+pub(super) async fn create_table_named(client: &aws_sdk_dynamodb::Client, name: &str) {
     client
         .create_table()
-        .table_name(&name)
+        .table_name(name)
         .attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name("pk")
@@ -71,7 +87,6 @@ pub(super) async fn create_table(client: &aws_sdk_dynamodb::Client) -> String {
         .send()
         .await
         .expect("create table");
-    name
 }
 
 pub(super) async fn put(
