@@ -20,6 +20,7 @@ mod limits;
 mod lost_answer;
 mod multi;
 mod open;
+mod outcomes;
 mod payload;
 mod property;
 mod retries;

@@ -266,6 +266,30 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 
+    /// A write may or may not have been applied: one of its attempts ended
+    /// without a definitive answer (a timeout, a connection lost after the
+    /// request left, a server failure), and no later answer proved it
+    /// either way. `last` is the error of the last attempt, which says
+    /// nothing of the earlier ones: a throttled resend of a write whose
+    /// first attempt landed is refused, and the write is there.
+    ///
+    /// Never [retryable](Error::is_retryable): sending the same write again
+    /// is safe only where applying it twice does no harm (a put of a whole
+    /// item, a delete, a write under [`optimistic_lock`](crate::PutItem::optimistic_lock),
+    /// whose write id tells its own earlier success), not for an `ADD`, a
+    /// `SET n = n + :d` or an append to a list. Read the item to learn what
+    /// happened.
+    #[error("the outcome of {operation} on table `{table}` is unknown: an attempt ended without an answer and the write may have been applied; last attempt: {last}")]
+    OutcomeUnknown {
+        /// The table written to.
+        table: String,
+        /// The DynamoDB operation, such as `UpdateItem`.
+        operation: &'static str,
+        /// The error of the last attempt.
+        #[source]
+        last: Box<Error>,
+    },
+
     /// DynamoDB or the network answered with an error not covered above.
     #[error("{operation} on table `{table}` failed: {message}")]
     Dynamo {
@@ -325,6 +349,31 @@ impl Error {
             }
             Error::Unprocessed { .. } => true,
             _ => false,
+        }
+    }
+
+    /// A write may or may not have been applied ([`Error::OutcomeUnknown`]).
+    /// Never retryable.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::OutcomeUnknown { .. })
+    }
+
+    /// This error, made an [`Error::OutcomeUnknown`] of a write to `table`
+    /// when `uncertain` (one of its attempts ended without a definitive
+    /// answer).
+    pub(crate) fn unless_uncertain(
+        self,
+        uncertain: bool,
+        table: &str,
+        operation: &'static str,
+    ) -> Self {
+        if !uncertain || self.is_outcome_unknown() {
+            return self;
+        }
+        Error::OutcomeUnknown {
+            table: table.to_owned(),
+            operation,
+            last: Box::new(self),
         }
     }
 
@@ -554,6 +603,25 @@ where
         retryable,
         source: Box::new(err),
     }
+}
+
+/// Turns the SDK error of a write into [`Error`]: an
+/// [`Error::OutcomeUnknown`] when the write may have been applied, because
+/// this error or an earlier attempt's (`uncertain`) gave no definitive
+/// answer.
+pub(crate) fn from_sdk_write<E, R>(
+    table: &str,
+    operation: &'static str,
+    err: SdkError<E, R>,
+    uncertain: bool,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+    SdkError<E, R>: HttpStatus,
+{
+    let uncertain = uncertain || !crate::attempts::is_definitive(&err);
+    from_sdk(table, operation, err).unless_uncertain(uncertain, table, operation)
 }
 
 /// The HTTP status of an SDK error's response, where there was one.

@@ -63,6 +63,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod admin;
+mod attempts;
 mod batch;
 mod condition;
 mod cursor;

@@ -102,7 +102,9 @@ impl Table {
     /// region, endpoint, SDK timeouts and SDK retries are ignored (they are
     /// the client's). It sends no request, even with
     /// [`verify_schema`](TableOptions::verify_schema): call
-    /// [`Table::verify_schema`] yourself.
+    /// [`Table::verify_schema`] yourself. The table's copy of the client
+    /// carries one interceptor more, which notes the attempts of a write
+    /// that ended without an answer (see [`Error::OutcomeUnknown`]).
     ///
     /// ```no_run
     /// # async fn run() -> dynago::Result<()> {
@@ -122,7 +124,7 @@ impl Table {
         let cursor_key = CursorKey::new(options.cursor_secret.as_deref());
         Ok(Self {
             inner: Arc::new(Inner {
-                client,
+                client: watching(client),
                 cursor_key,
                 keys: KeySchema {
                     partition: options.partition_key,
@@ -221,4 +223,15 @@ impl Table {
     pub(crate) fn describe(&self, item: &Item) -> String {
         self.inner.keys.describe(item)
     }
+}
+
+/// `client` with the interceptor that notes the attempts of a write that
+/// ended without a definitive answer (see [`attempts`](crate::attempts)).
+fn watching(client: Client) -> Client {
+    let config = client
+        .config()
+        .to_builder()
+        .interceptor(crate::attempts::AttemptWatch)
+        .build();
+    Client::from_conf(config)
 }

@@ -11,8 +11,9 @@ use aws_sdk_dynamodb::types::{
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::attempts::watched;
 use crate::condition::{none_if_empty, Condition, OptimisticLock, WriteCondition};
-use crate::error::{from_sdk, Error, Result, TransactionCanceled};
+use crate::error::{from_sdk_write, Error, Result, TransactionCanceled};
 use crate::expr::{check_size as check_expression_size, merge};
 use crate::item::{check_size, item_size, to_item_named};
 use crate::key::{Key, KeyId};
@@ -525,15 +526,14 @@ impl TransactWrite {
             });
         }
         let span = request_span(table, "TransactWriteItems", count);
-        let result = table
+        let send = table
             .client()
             .transact_write_items()
             .set_transact_items(Some(items))
             .set_client_request_token(self.token)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .instrument(span.clone())
-            .await;
+            .send();
+        let (result, uncertain) = watched(send).instrument(span.clone()).await;
         match result {
             Ok(output) => {
                 record_capacity(&span, Access::Write, output.consumed_capacity());
@@ -551,12 +551,22 @@ impl TransactWrite {
                     }
                     _ => Vec::new(),
                 };
-                Err(Error::TransactionCanceled {
+                let canceled = Error::TransactionCanceled {
                     table: table.name().to_owned(),
                     reasons: TransactionCanceled::from_sdk(reasons),
-                })
+                };
+                // A transaction sent again with its token after it took
+                // place succeeds; cancelled, it may still be one whose
+                // first attempt took place (its own items then fail its
+                // conditions, once the token is forgotten).
+                Err(canceled.unless_uncertain(uncertain, table.name(), "TransactWriteItems"))
             }
-            Err(e) => Err(from_sdk(table.name(), "TransactWriteItems", e)),
+            Err(e) => Err(from_sdk_write(
+                table.name(),
+                "TransactWriteItems",
+                e,
+                uncertain,
+            )),
         }
     }
 }

@@ -9,8 +9,9 @@ use aws_sdk_dynamodb::types::{
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use crate::attempts::watched;
 use crate::condition::{Condition, OptimisticLock, WriteCondition};
-use crate::error::{from_sdk, Result};
+use crate::error::{from_sdk_write, Result};
 use crate::item::from_item;
 use crate::key::Key;
 use crate::table::Table;
@@ -317,7 +318,7 @@ impl UpdateItem {
             .then(|| uuid::Uuid::new_v4().simple().to_string());
         let prepared = prepare(table, &self.update, &self.condition, write_id.as_deref())?;
         let span = request_span(table, "UpdateItem", 1);
-        let result = table
+        let send = table
             .client()
             .update_item()
             .table_name(table.name())
@@ -329,9 +330,8 @@ impl UpdateItem {
             .return_values(self.return_values.sdk())
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .instrument(span.clone())
-            .await;
+            .send();
+        let (result, uncertain) = watched(send).instrument(span.clone()).await;
         let version = self
             .condition
             .lock
@@ -372,9 +372,15 @@ impl UpdateItem {
                         recovered: true,
                     });
                 }
-                Err(condition_failed(table, &self.key, &self.condition, stored))
+                Err(
+                    condition_failed(table, &self.key, &self.condition, stored).unless_uncertain(
+                        uncertain,
+                        table.name(),
+                        "UpdateItem",
+                    ),
+                )
             }
-            Err(e) => Err(from_sdk(table.name(), "UpdateItem", e)),
+            Err(e) => Err(from_sdk_write(table.name(), "UpdateItem", e, uncertain)),
         }
     }
 }

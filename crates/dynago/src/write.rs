@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::attempts::watched;
 use crate::condition::{Condition, OptimisticLock, WriteCondition};
-use crate::error::{from_sdk, Error, Result};
+use crate::error::{from_sdk_write, Error, Result};
 use crate::item::{check_size, from_item, to_item_named};
 use crate::key::Key;
 use crate::table::Table;
@@ -342,7 +343,7 @@ impl PutItem {
         )?;
         let (expression, names, values) = self.condition.checked_parts(table)?;
         let span = request_span(table, "PutItem", 1);
-        let result = table
+        let send = table
             .client()
             .put_item()
             .table_name(table.name())
@@ -357,9 +358,8 @@ impl PutItem {
             })
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .instrument(span.clone())
-            .await;
+            .send();
+        let (result, uncertain) = watched(send).instrument(span.clone()).await;
         let version = self
             .condition
             .lock
@@ -396,9 +396,15 @@ impl PutItem {
                         recovered: true,
                     });
                 }
-                Err(condition_failed(table, &self.key, &self.condition, stored))
+                Err(
+                    condition_failed(table, &self.key, &self.condition, stored).unless_uncertain(
+                        uncertain,
+                        table.name(),
+                        "PutItem",
+                    ),
+                )
             }
-            Err(e) => Err(from_sdk(table.name(), "PutItem", e)),
+            Err(e) => Err(from_sdk_write(table.name(), "PutItem", e, uncertain)),
         }
     }
 }
@@ -447,7 +453,7 @@ impl DeleteItem {
         let key = table.key_item(&self.key)?;
         let (expression, names, values) = self.condition.checked_parts(table)?;
         let span = request_span(table, "DeleteItem", 1);
-        let result = table
+        let send = table
             .client()
             .delete_item()
             .table_name(table.name())
@@ -462,9 +468,8 @@ impl DeleteItem {
             })
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
-            .send()
-            .instrument(span.clone())
-            .await;
+            .send();
+        let (result, uncertain) = watched(send).instrument(span.clone()).await;
         match result {
             Ok(output) => {
                 record_capacity(&span, Access::Write, output.consumed_capacity());
@@ -481,9 +486,15 @@ impl DeleteItem {
                     DeleteItemError::ConditionalCheckFailedException(c) => c.item,
                     _ => None,
                 };
-                Err(condition_failed(table, &self.key, &self.condition, stored))
+                Err(
+                    condition_failed(table, &self.key, &self.condition, stored).unless_uncertain(
+                        uncertain,
+                        table.name(),
+                        "DeleteItem",
+                    ),
+                )
             }
-            Err(e) => Err(from_sdk(table.name(), "DeleteItem", e)),
+            Err(e) => Err(from_sdk_write(table.name(), "DeleteItem", e, uncertain)),
         }
     }
 }

@@ -15,6 +15,7 @@ mod limits;
 mod locking;
 mod lost_answer;
 mod options;
+mod outcomes;
 mod partial_batches;
 mod query;
 mod read_spans;

@@ -1,0 +1,156 @@
+//! Which attempts of a write ended without a definitive answer.
+//!
+//! The SDK sends a request again on timeouts, dropped connections, server
+//! errors and throttling, and reports the error of its last attempt only. A
+//! write whose first attempt timed out after it left, and whose resends were
+//! throttled, would then look throttled: refused, nothing written, while the
+//! first attempt may still land. [`AttemptWatch`], an interceptor every
+//! [`Table`](crate::Table)'s client carries, notes each attempt that ended
+//! without a definitive answer; [`watched`] reads that note for one request.
+
+use std::cell::Cell;
+use std::error::Error as StdError;
+use std::future::Future;
+
+use aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+
+tokio::task_local! {
+    static UNCERTAIN: Cell<bool>;
+}
+
+/// Runs `send` (one request of this crate) and says whether one of its
+/// attempts ended without a definitive answer: a request that may have
+/// been applied although its answer says otherwise, or says nothing.
+pub(crate) async fn watched<F: Future>(send: F) -> (F::Output, bool) {
+    UNCERTAIN
+        .scope(Cell::new(false), async {
+            let output = send.await;
+            (output, UNCERTAIN.with(Cell::get))
+        })
+        .await
+}
+
+/// The SDK interceptor that marks an attempt without a definitive answer
+/// for [`watched`]. Outside `watched` (a request a user sends through
+/// [`Table::client`](crate::Table::client)), it does nothing.
+#[derive(Debug)]
+pub(crate) struct AttemptWatch;
+
+impl Intercept for AttemptWatch {
+    fn name(&self) -> &'static str {
+        "dynago::AttemptWatch"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(Err(error)) = context.output_or_error() else {
+            return Ok(());
+        };
+        let definitive = if let Some(connector) = error.as_connector_error() {
+            refused_before_sending(connector)
+        } else if error.is_operation_error() {
+            context
+                .response()
+                .is_none_or(|response| status_is_definitive(response.status().as_u16()))
+        } else {
+            // A timeout, an answer that could not be read, or a failure of
+            // the client's own machinery after the request was built.
+            false
+        };
+        if !definitive {
+            let _ = UNCERTAIN.try_with(|uncertain| uncertain.set(true));
+        }
+        Ok(())
+    }
+}
+
+/// Whether an SDK error proves that the request was not applied: DynamoDB
+/// answered with an error other than a server failure, or the request was
+/// never sent (it could not be built, or no connection was made).
+pub(crate) fn is_definitive<E, R>(error: &SdkError<E, R>) -> bool
+where
+    SdkError<E, R>: crate::error::HttpStatus,
+{
+    use crate::error::HttpStatus;
+    match error {
+        SdkError::ConstructionFailure(_) => true,
+        SdkError::DispatchFailure(failure) => failure
+            .as_connector_error()
+            .is_some_and(refused_before_sending),
+        SdkError::ServiceError(_) => error.http_status().is_none_or(status_is_definitive),
+        // A timeout or an answer that could not be read.
+        _ => false,
+    }
+}
+
+/// An error answer that proves the request was not applied: every status
+/// but a server's own failure (500) and a gateway's timeout (504), after
+/// which DynamoDB may have applied the request. A 503 (service unavailable)
+/// refuses the request before it is processed.
+fn status_is_definitive(status: u16) -> bool {
+    !matches!(status, 500 | 504)
+}
+
+/// A connection that was never made (refused, or a name that does not
+/// resolve): the request did not leave the client. Any other connection
+/// error may have come after the request left.
+fn refused_before_sending(error: &ConnectorError) -> bool {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable
+            );
+        }
+        source = current.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_failures_and_gateway_timeouts_leave_the_outcome_open() {
+        assert!(!status_is_definitive(500));
+        assert!(!status_is_definitive(504));
+        for status in [400, 403, 413, 503] {
+            assert!(status_is_definitive(status), "{status}");
+        }
+    }
+
+    #[test]
+    fn only_a_refused_connection_proves_nothing_was_sent() {
+        let refused = ConnectorError::io(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        )));
+        assert!(refused_before_sending(&refused));
+        let reset = ConnectorError::io(Box::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(!refused_before_sending(&reset));
+        let timeout = ConnectorError::timeout("read timed out".into());
+        assert!(!refused_before_sending(&timeout));
+    }
+
+    #[tokio::test]
+    async fn outside_a_watched_request_nothing_is_noted() {
+        let ((), uncertain) = watched(async {}).await;
+        assert!(!uncertain);
+        let ((), uncertain) = watched(async {
+            let _ = UNCERTAIN.try_with(|uncertain| uncertain.set(true));
+        })
+        .await;
+        assert!(uncertain);
+    }
+}
