@@ -256,7 +256,9 @@ impl<A: Aggregate> EventStore<A> {
     /// # Errors
     ///
     /// [`Error::Conflict`] with the version the stream is at (read after the
-    /// failed condition) when it is not at `expected`, ahead or behind; [`Error::VersionOutOfRange`]
+    /// failed condition) when it is not at `expected`, ahead or behind (with
+    /// no events, one consistent read of the stream's last version says
+    /// whether it is at `expected`); [`Error::VersionOutOfRange`]
     /// when the versions would pass `u64::MAX`; [`Error::RetriesExhausted`] when a transient error
     /// outlasts the retry policy and nothing was written;
     /// [`Error::OutcomeUnknown`] when it cannot be told whether the events
@@ -269,6 +271,20 @@ impl<A: Aggregate> EventStore<A> {
         metadata: crate::Metadata,
     ) -> Result<Vec<EventEnvelope<A::Event>>> {
         let id = id.into();
+        if events.is_empty() {
+            // Nothing to write, and so no condition to check it by: the
+            // stream is read to say whether it is at `expected`.
+            self.remember(&id, None);
+            let actual = self.last_version(&id, &Requests::default()).await?;
+            if actual != expected {
+                return Err(Error::Conflict {
+                    aggregate: Self::aggregate_name(&id),
+                    expected,
+                    actual,
+                });
+            }
+            return Ok(Vec::new());
+        }
         let (first, last) = versions_after(|| Self::aggregate_name(&id), expected, events.len())?;
         let now = Utc::now();
         let events: Vec<EventEnvelope<A::Event>> = events

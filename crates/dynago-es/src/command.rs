@@ -216,8 +216,9 @@ impl<A: Aggregate> EventStore<A> {
         );
         let requests = Requests::default();
         let attempts = AtomicUsize::new(0);
+        // Boxed: a command's future is large, and a caller's task holds it.
         let (mut result, capacity) = dynago::telemetry::measure(
-            self.execute_inner(&commands, &options, &requests, &attempts)
+            Box::pin(self.execute_inner(&commands, &options, &requests, &attempts))
                 .instrument(span.clone()),
         )
         .await;
@@ -255,6 +256,25 @@ impl<A: Aggregate> EventStore<A> {
         .notify(|error, delay| tracing::debug!(%error, ?delay, "conflict; deciding again"))
         .await;
         let attempts_made = attempts.load(Ordering::Relaxed);
+        // An answer that this command wrote nothing (a rejection, no events,
+        // conflicts to the end) is no answer for a command whose id another
+        // execution of it recorded meanwhile: a repeat sent while the first
+        // is in flight decides on the state the first left. Its record,
+        // written with the first's events, is read again before such an
+        // answer is given; a decision that wrote nothing was guarded by no
+        // condition on it.
+        if let Some(command_id) = &options.command_id {
+            if wrote_nothing(&result) {
+                if let Some(record) = self.recorded(command_id, requests).await? {
+                    for (id, _) in commands {
+                        self.remember(id, None);
+                    }
+                    return self
+                        .repeated(&record, commands, options, requests, attempts_made)
+                        .await;
+                }
+            }
+        }
         match result {
             Ok(Attempted::Done(mut outcomes)) => {
                 for outcome in &mut outcomes {
@@ -498,6 +518,15 @@ impl<A: Aggregate> EventStore<A> {
                 Err(error)
             }
         }
+    }
+}
+
+/// Whether the attempts at a command ended without writing anything of it.
+fn wrote_nothing<A: Aggregate>(result: &Result<Attempted<A>>) -> bool {
+    match result {
+        Ok(Attempted::Done(outcomes)) => outcomes.iter().all(|outcome| outcome.events.is_empty()),
+        Ok(Attempted::Duplicate(_)) => false,
+        Err(error) => error.is_conflict() || matches!(error, Error::Rejected { .. }),
     }
 }
 

@@ -5,12 +5,19 @@
 //! against its own earlier success. Every commit carries an id, stored in
 //! its events and its command record; a failure whose item carries this
 //! commit's id is a success. Events are never rewritten, so the first event
-//! of a commit says whose it is however many writers appended since. When
-//! transient errors outlast the retry policy, one consistent read of that
-//! event says whether an earlier send took place; when even that read
-//! fails, the outcome is reported as unknown, never as retryable.
+//! of a commit says whose it is however many writers appended since.
+//!
+//! A send that ended without a definitive answer (a timeout, a connection
+//! lost after the request left, a server failure) may still land later,
+//! however long after. Only a definitive answer settles it: a success, a
+//! failed condition explained by the items it found, or the commit's first
+//! event read back as this commit's or another's. Until then the outcome is
+//! unknown. When transient errors outlast the retry policy, one consistent
+//! read of that event tells; when it finds the place free, the commit is
+//! [`RetriesExhausted`](Error::RetriesExhausted) (retryable: nothing was
+//! written) only if every send was refused, and unknown otherwise.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use backon::Retryable;
 use dynago::transact::{Check, Put};
@@ -62,11 +69,11 @@ impl<A: Aggregate> EventStore<A> {
                 snapshots: Vec::new(),
             });
         }
-        let sends = AtomicUsize::new(0);
+        let sends = Sends::default();
         let outcome = match self.send(commit, &actions, requests, budget, &sends).await {
             Ok(()) => None,
             Err(error) => Some(
-                self.failed(commit, &actions, error, sends.into_inner(), requests)
+                self.failed(commit, &actions, error, &sends, requests)
                     .await?,
             ),
         };
@@ -86,14 +93,14 @@ impl<A: Aggregate> EventStore<A> {
         actions: &[Action],
         requests: &Requests,
         budget: &SendBudget,
-        sends: &AtomicUsize,
+        sends: &Sends,
     ) -> std::result::Result<(), TableError> {
         let token = commit.commit_id.to_string();
         (|| async {
             requests.add(1);
-            sends.fetch_add(1, Ordering::Relaxed);
+            sends.count.fetch_add(1, Ordering::Relaxed);
             budget.spend();
-            match actions {
+            let sent = match actions {
                 // One event: one conditional put, the cheapest write there is.
                 [Action {
                     key,
@@ -127,10 +134,17 @@ impl<A: Aggregate> EventStore<A> {
                         .send()
                         .await
                 }
+            };
+            if sent.as_ref().is_err_and(TableError::is_outcome_unknown) {
+                sends.uncertain.store(true, Ordering::Relaxed);
             }
+            sent
         })
         .retry(self.retry_policy().backoff())
-        .when(|error: &TableError| error.is_retryable() && budget.left() > 0)
+        // A commit is the same request every time (the same items and
+        // commit id, the same token): sent again after a send without an
+        // answer, it either lands once or fails against itself.
+        .when(|error: &TableError| resendable(error) && budget.left() > 0)
         .notify(|error, delay| tracing::debug!(%error, ?delay, "commit failed; sending it again"))
         .await
     }
@@ -141,9 +155,16 @@ impl<A: Aggregate> EventStore<A> {
         commit: &Commit<'_, A>,
         actions: &[Action],
         error: TableError,
-        sends: usize,
+        sends: &Sends,
         requests: &Requests,
     ) -> Result<CommitOutcome> {
+        // Whether a send may have been applied although no answer said so;
+        // the last send's own answer is read below.
+        let uncertain = sends.uncertain.load(Ordering::Relaxed);
+        let error = match error {
+            TableError::OutcomeUnknown { last, .. } => *last,
+            error => error,
+        };
         // The actions whose condition failed, with the item each found.
         let failures: Vec<(usize, Option<Item>)> = match &error {
             TableError::ConditionFailed { item, .. } => vec![(0, item.as_deref().cloned())],
@@ -158,30 +179,47 @@ impl<A: Aggregate> EventStore<A> {
             // An earlier send may have taken place: a read that fails here
             // leaves the outcome unknown.
             let explained = self
-                .explain(commit, actions, failures, requests)
+                .explain(commit, actions, failures, uncertain, requests)
                 .await
                 .map_err(|read| self.unknown(commit, read))?;
-            return explained.ok_or_else(|| error.into());
+            return match explained {
+                Some(outcome) => Ok(outcome),
+                None if uncertain => Err(self.unsettled(commit, UNEXPLAINED, error)),
+                None => Err(error.into()),
+            };
         }
-        if !error.is_retryable() {
+        if !error.is_retryable() && !uncertain {
             return Err(error.into());
         }
-        // A transient error outlasted the retry policy: did an earlier send,
-        // whose answer was lost, take place?
+        // Did an earlier send, whose answer was lost, take place?
         match self.settle(commit, requests).await {
-            Ok(true) => Ok(CommitOutcome::Committed {
+            Ok(Settled::Ours) => Ok(CommitOutcome::Committed {
                 snapshots: Vec::new(),
             }),
-            Ok(false) => Err(Error::RetriesExhausted {
-                attempts: sends,
+            Ok(Settled::Taken(conflict)) => Err(conflict),
+            Ok(Settled::Free) if uncertain => Err(self.unsettled(commit, NOT_YET, error)),
+            Ok(Settled::Free) if error.is_retryable() => Err(Error::RetriesExhausted {
+                attempts: sends.count.load(Ordering::Relaxed),
                 last: Box::new(error.into()),
             }),
+            Ok(Settled::Free) => Err(error.into()),
             Err(read) => Err(Error::OutcomeUnknown {
                 aggregate: commit_aggregate::<A>(commit),
                 commit_id: commit.commit_id,
                 check: read.to_string(),
                 last: Box::new(error.into()),
             }),
+        }
+    }
+
+    /// The unknown outcome of `commit`, whose last send failed with `last`
+    /// after a send without an answer: `check` says why it is not settled.
+    fn unsettled(&self, commit: &Commit<'_, A>, check: &str, last: impl Into<Error>) -> Error {
+        Error::OutcomeUnknown {
+            aggregate: commit_aggregate::<A>(commit),
+            commit_id: commit.commit_id,
+            check: check.to_owned(),
+            last: Box::new(last.into()),
         }
     }
 
@@ -199,14 +237,25 @@ impl<A: Aggregate> EventStore<A> {
         }
     }
 
-    /// Whether `commit` is in the table, from one consistent read of its
-    /// first event (a commit is written whole or not at all).
-    async fn settle(&self, commit: &Commit<'_, A>, requests: &Requests) -> Result<bool> {
+    /// Where `commit` stands, from one consistent read of its first event
+    /// (a commit is written whole or not at all).
+    async fn settle(&self, commit: &Commit<'_, A>, requests: &Requests) -> Result<Settled> {
         let Some(plan) = commit.plans.iter().find(|plan| !plan.events.is_empty()) else {
-            return Ok(false);
+            return Ok(Settled::Free);
         };
-        let key = keys::event(A::TYPE, &plan.id, plan.expected + 1);
-        Ok(self.commit_at(key, requests).await? == Some(commit.commit_id))
+        let version = plan.expected.saturating_add(1);
+        let key = keys::event(A::TYPE, &plan.id, version);
+        let stored = self.read_consistent(key, requests).await?;
+        Ok(match stored {
+            None => Settled::Free,
+            Some(item) if commit_of(&item) == Some(commit.commit_id) => Settled::Ours,
+            // Events are never rewritten: this commit can never land.
+            Some(_) => Settled::Taken(Error::Conflict {
+                aggregate: Self::aggregate_name(&plan.id),
+                expected: plan.expected,
+                actual: version,
+            }),
+        })
     }
 
     /// The commit id of the item under `key`, read consistently.
@@ -222,6 +271,7 @@ impl<A: Aggregate> EventStore<A> {
         commit: &Commit<'_, A>,
         actions: &[Action],
         failures: Vec<(usize, Option<Item>)>,
+        uncertain: bool,
         requests: &Requests,
     ) -> Result<Option<CommitOutcome>> {
         let committed = || CommitOutcome::Committed {
@@ -272,8 +322,13 @@ impl<A: Aggregate> EventStore<A> {
                     conflict.get_or_insert(conflict_at(plan, taken));
                 }
                 // The stream is behind the version given (`append` reads
-                // where it is).
+                // where it is). It may reach it later, and a send of this
+                // commit that is still on its way then land: only a
+                // commit whose every send was answered is refused by it.
                 Role::Reached { plan } => {
+                    if uncertain {
+                        return Err(self.unsettled(commit, BEHIND, conflict_at(plan, 0)));
+                    }
                     conflict.get_or_insert(conflict_at(plan, 0));
                 }
             }
@@ -332,6 +387,39 @@ impl<A: Aggregate> EventStore<A> {
             }
         }
         written
+    }
+}
+
+/// How many times a commit was sent, and whether one of its sends ended
+/// without a definitive answer.
+#[derive(Default)]
+struct Sends {
+    count: AtomicUsize,
+    uncertain: AtomicBool,
+}
+
+/// Where a commit stands, read from its first event.
+enum Settled {
+    /// Its first event is in the table, written by it.
+    Ours,
+    /// Its first event's place is taken by another commit: it can never land.
+    Taken(Error),
+    /// Its first event's place is free: it has not landed, yet.
+    Free,
+}
+
+const NOT_YET: &str = "a send ended without an answer and may still land; a consistent read of its first event found the place free, so far";
+const UNEXPLAINED: &str =
+    "a send ended without an answer, and a later send's failed condition could not be explained";
+const BEHIND: &str = "a send ended without an answer, and a later one found the stream behind the version it appends after, which it may still reach";
+
+/// Whether a failed send of a commit may be sent again: a transient error,
+/// also one of a send that may have been applied (the commit is the same
+/// request every time, recognised by its commit id).
+fn resendable(error: &TableError) -> bool {
+    match error {
+        TableError::OutcomeUnknown { last, .. } => last.is_retryable(),
+        error => error.is_retryable(),
     }
 }
 

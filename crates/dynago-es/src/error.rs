@@ -216,7 +216,11 @@ impl Error {
     /// Whether the command took place cannot be told
     /// ([`OutcomeUnknown`](Error::OutcomeUnknown)).
     pub fn is_outcome_unknown(&self) -> bool {
-        matches!(self, Error::OutcomeUnknown { .. })
+        match self {
+            Error::OutcomeUnknown { .. } => true,
+            Error::Table(e) => e.is_outcome_unknown(),
+            _ => false,
+        }
     }
 
     /// The table does not exist.

@@ -19,6 +19,48 @@ pub(crate) const COMMAND: &str = "command";
 /// The partition key prefix of command records.
 const COMMAND_PREFIX: &str = "cmd";
 
+/// The attributes the store writes beside the keys, in its events,
+/// snapshots and command records. A table whose key attribute bears one of
+/// these names cannot hold the store's items (the attribute would be both
+/// the key and a value): [`EventStore::new`](crate::EventStore::new)
+/// refuses it.
+pub const STORE_ATTRIBUTES: [&str; 20] = [
+    // Events.
+    "aggregate_type",
+    "aggregate_id",
+    "version",
+    "event_id",
+    "event_type",
+    "schema_version",
+    "timestamp",
+    "metadata",
+    "commit_id",
+    "payload",
+    "payload_json",
+    // Snapshots.
+    "state_version",
+    "taken_at",
+    "state",
+    // Command records.
+    "command_id",
+    "results",
+    "fingerprint",
+    "recorded_at",
+    "expires_at",
+    // Written by the table layer's conditional puts, where asked for.
+    dynago::WRITE_ID_ATTRIBUTE,
+];
+
+/// Refuses key attribute names that the store also writes as values.
+pub(crate) fn check_key_names(table: &str, keys: &[&str]) -> Result<(), String> {
+    match keys.iter().find(|key| STORE_ATTRIBUTES.contains(key)) {
+        Some(key) => Err(format!(
+            "table `{table}` has the key attribute `{key}`, a name the event store writes as an attribute of its items (keys::STORE_ATTRIBUTES lists them); name the table's keys otherwise, such as `pk` and `sk`"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Refuses an aggregate type that would make two streams share keys: an
 /// empty one, one holding the separator `#` (the type `a#b` with the id `c`
 /// and the type `a` with the id `b#c` would both be `a#b#c`), or the prefix

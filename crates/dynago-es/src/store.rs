@@ -296,6 +296,11 @@ impl<A: Aggregate> EventStore<A> {
                 table.name()
             )));
         }
+        let key_names: Vec<&str> = [Some(table.partition_key()), table.sort_key()]
+            .into_iter()
+            .flatten()
+            .collect();
+        keys::check_key_names(table.name(), &key_names).map_err(Error::Config)?;
         if !string_keys {
             return Err(Error::Config(format!(
                 "table `{}` is declared with the key schema {expected}; the event store needs a string partition key and a string sort key",
@@ -485,18 +490,22 @@ impl<A: Aggregate> EventStore<A> {
         let aggregate = Self::aggregate_name(id);
         let mut loaded_version = version;
         let mut events_read = 0;
-        if upto.is_none_or(|upto| upto > version) {
+        // A stream at the last version there is has nothing after it.
+        let next = version
+            .checked_add(1)
+            .filter(|_| upto.is_none_or(|upto| upto > version));
+        if let Some(next) = next {
             // Folded page by page: a long stream is never held whole.
             self.replay(
                 id,
-                version + 1,
+                next,
                 upto.unwrap_or(u64::MAX),
                 requests,
                 |event_version, event| {
-                    if event_version != loaded_version + 1 {
+                    if loaded_version.checked_add(1) != Some(event_version) {
                         return Err(Error::VersionGap {
                             aggregate: aggregate.clone(),
-                            expected: loaded_version + 1,
+                            expected: loaded_version.saturating_add(1),
                             found: event_version,
                         });
                     }

@@ -105,8 +105,8 @@ async fn open_refuses_wrong_key_names() {
     let (expected, found) = mismatch(handle(table.name(), "id", "sk").await).await;
     assert_eq!(expected, "id (S, HASH), sk (S, RANGE)");
     assert_eq!(found, "pk (S, HASH), sk (S, RANGE)");
-    let (expected, _) = mismatch(handle(table.name(), "pk", "version").await).await;
-    assert_eq!(expected, "pk (S, HASH), version (S, RANGE)");
+    let (expected, _) = mismatch(handle(table.name(), "pk", "rank").await).await;
+    assert_eq!(expected, "pk (S, HASH), rank (S, RANGE)");
     let (expected, _) = mismatch(handle(table.name(), "sk", "pk").await).await;
     assert_eq!(expected, "sk (S, HASH), pk (S, RANGE)");
 }

@@ -385,8 +385,11 @@ impl<P: Projection> Applier<P> {
                 *view = Some(changed);
                 Ok(Step::Done)
             }
-            Err(e) if e.is_conflict() => Ok(Step::Conflict),
-            Err(e) => Err(e.into()),
+            Err(e) => match Error::from(e) {
+                // Its own write, if it landed, is read back as applied.
+                e if e.is_conflict() => Ok(Step::Conflict),
+                e => Err(e),
+            },
         }
     }
 
@@ -453,10 +456,9 @@ impl<P: Projection> Applier<P> {
             Err(e) => {
                 // Whatever became of it, read the view again next time.
                 lock(&self.keyed).pop(&key);
-                if e.is_conflict() {
-                    Ok(Step::Conflict)
-                } else {
-                    Err(e.into())
+                match Error::from(e) {
+                    e if e.is_conflict() => Ok(Step::Conflict),
+                    e => Err(e),
                 }
             }
         }

@@ -93,8 +93,15 @@ pub enum Error {
 impl Error {
     /// The same call may succeed when sent again: throttling, a server
     /// error, a connection that failed before the request was sent. Never
-    /// for a conflict (read again first), a lost answer whose outcome is
-    /// unknown, bad data or configuration.
+    /// for a conflict (read again first), bad data or configuration.
+    ///
+    /// A write of the read side whose outcome the table layer calls unknown
+    /// ([`dynago::Error::OutcomeUnknown`]: an attempt ended without an
+    /// answer) is told by its last attempt: every write the read side makes
+    /// (a view, a checkpoint, a lease, a parked event) is guarded by a
+    /// version or position it read, and what it guards is read again before
+    /// it is decided again, so a write that did land is found there, never
+    /// applied twice.
     ///
     /// ```
     /// let error = dynago_projections::Error::Config("no name".into());
@@ -102,7 +109,7 @@ impl Error {
     /// ```
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Table(e) => e.is_retryable(),
+            Self::Table(e) => last_attempt(e).is_retryable(),
             Self::Store(e) => e.is_retryable(),
             Self::Stream { retryable, .. } => *retryable,
             _ => false,
@@ -128,10 +135,20 @@ impl Error {
     /// ```
     pub fn is_conflict(&self) -> bool {
         match self {
-            Self::Table(e) => e.is_conflict(),
+            Self::Table(e) => last_attempt(e).is_conflict(),
             Self::Store(e) => e.is_conflict(),
             _ => false,
         }
+    }
+}
+
+/// The error of a write's last attempt: `error` itself, or what the last
+/// attempt of a write whose outcome is unknown met (see
+/// [`Error::is_retryable`]).
+fn last_attempt(error: &dynago::Error) -> &dynago::Error {
+    match error {
+        dynago::Error::OutcomeUnknown { last, .. } => last,
+        error => error,
     }
 }
 
