@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use dynago::transact::Put;
 use dynago::{Condition, Table};
 use dynago_es::{AggregateId, EventStore};
@@ -98,8 +98,8 @@ pub(crate) struct HandlerRetry {
 }
 
 /// How many times an event is offered again after a write lost to another
-/// writer before the error is returned.
-const MAX_CONFLICTS: usize = 16;
+/// writer before [`Error::Contention`] (retryable) is returned.
+const MAX_CONFLICTS: usize = 64;
 
 /// Applies events of `P::Aggregate` to the views of `P`.
 pub(crate) struct Applier<P: Projection> {
@@ -171,9 +171,21 @@ impl<P: Projection> Applier<P> {
     /// further on, skipped if it was applied before.
     pub(crate) async fn offer(&self, event: &EventOf<P>) -> Result<Offer> {
         let id = &event.aggregate_id;
+        // Between two lost races, a wait that grows, with jitter, so that
+        // many writers of one hot view do not keep meeting.
+        let mut waits = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(2))
+            .with_max_delay(Duration::from_millis(250))
+            .with_jitter()
+            .without_max_times()
+            .build();
         for _ in 0..MAX_CONFLICTS {
             if self.parking.is_blocked(id) {
-                return Ok(Offer::Waiting);
+                if self.parking.still_blocked(id).await? {
+                    return Ok(Offer::Waiting);
+                }
+                // Replayed by another process: its view moved on there.
+                self.forget(id);
             }
             let known = self.known(id).await?;
             let applied = known.applied();
@@ -216,15 +228,18 @@ impl<P: Projection> Applier<P> {
                     self.counters.applied.fetch_add(n, Ordering::Relaxed);
                     self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
                     self.forget(id);
+                    if let Some(wait) = waits.next() {
+                        tokio::time::sleep(wait).await;
+                    }
                 }
             }
         }
-        Err(Error::Config(format!(
-            "event {} of {}#{id} lost {MAX_CONFLICTS} times in a row to other writers of projection `{}`",
-            event.version,
-            event.aggregate_type,
-            P::NAME
-        )))
+        Err(Error::Contention {
+            projection: P::NAME.to_owned(),
+            aggregate: format!("{}#{id}", event.aggregate_type),
+            version: event.version,
+            conflicts: MAX_CONFLICTS,
+        })
     }
 
     /// Applies `events` (consecutive versions of one aggregate, the first

@@ -85,6 +85,23 @@ pub enum Error {
         reason: String,
     },
 
+    /// An event lost the race to write its views to other writers of the
+    /// same views every time it was tried (with backoff between the
+    /// tries): many workers or invocations writing one hot keyed view.
+    /// Nothing of it was written by this call. Retryable: a worker backs
+    /// off and reads the event again; a Lambda batch is retried.
+    #[error("event {version} of aggregate {aggregate} lost {conflicts} times in a row to other writers of projection `{projection}`; it will be tried again")]
+    Contention {
+        /// The projection.
+        projection: String,
+        /// The event's aggregate.
+        aggregate: String,
+        /// The event's version.
+        version: u64,
+        /// How many writes it lost.
+        conflicts: usize,
+    },
+
     /// The options or the projection are not usable.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -112,6 +129,7 @@ impl Error {
             Self::Table(e) => last_attempt(e).is_retryable(),
             Self::Store(e) => e.is_retryable(),
             Self::Stream { retryable, .. } => *retryable,
+            Self::Contention { .. } => true,
             _ => false,
         }
     }

@@ -58,6 +58,12 @@ pub(crate) fn parked(id: &AggregateId, version: u64) -> String {
     format!("{PARKED}{id}#{version:020}")
 }
 
+/// The prefix of the sort keys of `id`'s parked events (and of those of
+/// the aggregates whose id begins with `id#`).
+pub(crate) fn parked_prefix(id: &AggregateId) -> String {
+    format!("{PARKED}{id}#")
+}
+
 /// The aggregate and version of a parked event's sort key.
 pub(crate) fn parse_parked(sort: &str) -> Option<(AggregateId, u64)> {
     let rest = sort.strip_prefix(PARKED)?;

@@ -63,6 +63,42 @@ impl Parking {
         lock(&self.blocked).contains(id)
     }
 
+    /// Whether an event of `id` is still parked, read strongly: another
+    /// process may have replayed it since this one parked it or read it
+    /// parked. The aggregate is unblocked here when none is left.
+    ///
+    /// An event of a blocked aggregate may only wait (its checkpoint moves
+    /// on) behind a parked event that is durably there: a replay deletes the
+    /// parked events before it reads the aggregate's events from the table,
+    /// so an event read here as waiting is in what that replay reads.
+    pub(crate) async fn still_blocked(&self, id: &AggregateId) -> Result<bool> {
+        let sort_key = self.table.sort_key().unwrap_or_default().to_owned();
+        let prefix = keys::parked_prefix(id);
+        let items: Vec<Item> = self
+            .table
+            .query("#pk = :pk AND begins_with(#sk, :prefix)")
+            .name("#pk", self.table.partition_key())
+            .name("#sk", sort_key.clone())
+            .value(":pk", string_value(self.projection))
+            .value(":prefix", string_value(prefix))
+            .projection("#sk")
+            .consistent_read(true)
+            .stream_raw()
+            .try_collect()
+            .await?;
+        // The prefix of `a` also begins the keys of `a#b`'s parked events.
+        let parked = items.iter().any(|item| match item.get(&sort_key) {
+            Some(AttributeValue::S(sort)) => {
+                keys::parse_parked(sort).is_some_and(|(parked, _)| &parked == id)
+            }
+            _ => false,
+        });
+        if !parked {
+            lock(&self.blocked).remove(id);
+        }
+        Ok(parked)
+    }
+
     /// Stores a parked event and blocks its aggregate.
     pub(crate) async fn park(
         &self,

@@ -170,10 +170,25 @@ impl<P: Projection> Worker<'_, P> {
         let created = self.leases.create_missing(&self.shards, &leases).await?;
         let listed: HashSet<&str> = self.shards.iter().map(|s| s.id.as_str()).collect();
         for lease in &leases {
-            // A shard trimmed away holds nothing more to read: its children
-            // may start.
-            if !lease.ended && !listed.contains(lease.shard.as_str()) && lease.owner.is_none() {
-                self.leases.end(lease).await?;
+            // A shard no longer listed was trimmed away (DynamoDB keeps a
+            // stream's records 24 hours) before its lease was read to its
+            // end: the records after its checkpoint may be gone. Unless a
+            // live worker still reads it, the projection fell behind; the
+            // lease is left as it is, for the rebuild to reset.
+            let orphan = lease.owner.is_none()
+                || lease.owner.as_deref() == Some(self.leases.worker())
+                || self.leases.is_available(lease);
+            if !lease.ended && !listed.contains(lease.shard.as_str()) && orphan {
+                tracing::error!(
+                    projection = P::NAME,
+                    shard = %lease.shard,
+                    checkpoint = ?lease.checkpoint,
+                    "the shard of an unfinished lease is no longer listed: records after its checkpoint may be gone"
+                );
+                return Err(Error::FellBehind {
+                    table: self.stream.table().to_owned(),
+                    shard: lease.shard.clone(),
+                });
             }
         }
         if created > 0 {
@@ -197,7 +212,13 @@ impl<P: Projection> Worker<'_, P> {
         }
         self.last_renew = Instant::now();
         let all = self.leases.list().await?;
-        let active: Vec<&Lease> = all.iter().filter(|l| !l.ended).collect();
+        // A lease whose shard is no longer listed is not taken: the next
+        // sync reports it (see `sync`).
+        let listed: HashSet<&str> = self.shards.iter().map(|s| s.id.as_str()).collect();
+        let active: Vec<&Lease> = all
+            .iter()
+            .filter(|l| !l.ended && listed.contains(l.shard.as_str()))
+            .collect();
         let mut owners: HashMap<&str, usize> = HashMap::new();
         for lease in &active {
             if let Some(owner) = &lease.owner {

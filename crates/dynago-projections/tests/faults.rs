@@ -274,3 +274,37 @@ async fn records_trimmed_while_reading_make_run_fail_as_fallen_behind() {
         proxy.stats()
     );
 }
+
+#[tokio::test]
+async fn a_shard_no_longer_listed_after_the_checkpoint_makes_run_fail_as_fallen_behind() {
+    // A worker stopped longer than the stream keeps records: the shard its
+    // checkpoint is in is trimmed away, and no longer listed.
+    let setup = setup("proj-faults-weekend").await;
+    let (stream, proxy) = stream_through_proxy(&setup, FaultPlan::default(), 1).await;
+    run_until_replayed(&setup, &stream, &setup.views, 91)
+        .await
+        .1
+        .expect("the first run");
+    run_commands(&setup.store, 4, 10, 93).await;
+    proxy.set_plan(FaultPlan::default().patch_answer(
+        "DescribeStream",
+        serde_json::json!({"StreamDescription": {"Shards": []}}),
+    ));
+    let balances = on_views(
+        &setup,
+        Balances::default(),
+        &setup.views,
+        &stream,
+        options("w2").catch_up_from_table(false),
+    );
+    // Before: the lease was ended with its checkpoint mid-shard, and the
+    // worker went on (idle) with the last events never applied.
+    let error = run_to_its_end(&balances)
+        .await
+        .expect_err("a run whose shard after the checkpoint is gone");
+    assert!(error.is_fell_behind(), "{error}");
+    assert!(
+        error.to_string().contains("rebuild"),
+        "says what to run: {error}"
+    );
+}

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod contention;
 mod costs;
 mod faults;
 mod lambda;

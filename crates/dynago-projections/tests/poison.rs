@@ -250,3 +250,50 @@ fn with_poisoned_at_v1(mut others: BTreeMap<String, Balance>) -> BTreeMap<String
     );
     others
 }
+
+#[tokio::test]
+async fn a_replay_from_another_process_lets_the_next_events_through() {
+    let setup = setup("proj-poison-elsewhere").await;
+    let (projection, _poison) = poisoned();
+    // The worker that parks the event keeps its own memory of it.
+    let worker = projector(
+        &setup,
+        projection,
+        with_retries(ProjectorOptions::default()),
+    );
+    moves(&setup.store, POISONED, &[20, 13], "2026-12-03").await;
+    let offers = {
+        let mut offers = Vec::new();
+        for event in events_of(&setup.store, POISONED).await {
+            offers.push(worker.apply(&event).await.expect("an offer"));
+        }
+        offers
+    };
+    assert_eq!(offers, [Offer::Applied { events: 1 }, Offer::Parked]);
+
+    // An operator's tool, another process with the handler fixed, replays it.
+    let (fixed, poison) = poisoned();
+    poison.store(false, Ordering::SeqCst);
+    let admin = projector(&setup, fixed, with_retries(ProjectorOptions::default()));
+    assert_eq!(
+        admin.replay_parked(POISONED).await.expect("the replay"),
+        Offer::Applied { events: 1 }
+    );
+    // The worker's handler is fixed too (a new deploy), but its memory
+    // still holds the aggregate blocked: the next events must not wait
+    // behind a parked event that is no longer there.
+    moves(&setup.store, POISONED, &[-4, 2], "2026-12-03").await;
+    let mut fixed_worker_offers = Vec::new();
+    for event in events_of(&setup.store, POISONED).await.into_iter().skip(2) {
+        fixed_worker_offers.push(worker.apply(&event).await.expect("an offer"));
+    }
+    // Before: [Waiting, Waiting], the view left at version 2 with nothing
+    // parked, and a checkpoint free to move past both.
+    assert_eq!(
+        fixed_worker_offers,
+        [Offer::Applied { events: 1 }, Offer::Applied { events: 1 }]
+    );
+    let (want, _) = expected(&setup.store, &[POISONED.to_owned()]).await;
+    assert_eq!(views_of::<Balances>(&setup.views).await, want);
+    assert!(worker.parked().await.expect("parked").is_empty());
+}
