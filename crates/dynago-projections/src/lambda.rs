@@ -27,7 +27,7 @@ use dynago::Item;
 use futures::future::BoxFuture;
 use lambda_runtime::{service_fn, LambdaEvent};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::projection::Projection;
 use crate::projector::Projector;
 use crate::stream::{EventStream, ReadError};
@@ -89,15 +89,25 @@ impl<P: Projection> BatchProjector for Projector<P> {
 /// #     balances: dynago_projections::Projector<P>,
 /// #     totals: dynago_projections::Projector<Q>,
 /// #     event: dynago_projections::lambda::StreamEvent,
-/// # ) {
-/// let answer = dynago_projections::lambda::handle(&[&balances, &totals], &event).await;
+/// # ) -> dynago_projections::Result<()> {
+/// let answer = dynago_projections::lambda::handle(&[&balances, &totals], &event).await?;
 /// assert!(answer.batch_item_failures.is_empty());
+/// # Ok(())
 /// # }
 /// ```
+///
+/// # Errors
+///
+/// [`Error::NoStream`] when a record of a write carries its keys but no
+/// new image: the stream's view type is `KEYS_ONLY` or `OLD_IMAGE`, and no
+/// event can be read from it. The whole batch fails (Lambda sends it again
+/// until the view type is `NEW_IMAGE` or `NEW_AND_OLD_IMAGES`, or the
+/// records expire): nothing is passed over in silence.
 pub async fn handle(
     projectors: &[&dyn BatchProjector],
     event: &StreamEvent,
-) -> DynamoDbEventResponse {
+) -> Result<DynamoDbEventResponse> {
+    check_images(event)?;
     let mut failed: Vec<String> = Vec::new();
     for projector in projectors {
         for sequence in projector.apply_records(&event.records).await {
@@ -115,7 +125,37 @@ pub async fn handle(
             failure
         })
         .collect();
-    answer
+    Ok(answer)
+}
+
+/// Refuses a batch of a stream whose records carry no new images.
+fn check_images(event: &StreamEvent) -> Result<()> {
+    let without_image = event.records.iter().find(|record| {
+        record.event_name != "REMOVE"
+            && record.change.new_image.is_empty()
+            && !record.change.keys.is_empty()
+    });
+    let Some(record) = without_image else {
+        return Ok(());
+    };
+    let table = record
+        .event_source_arn
+        .as_deref()
+        .and_then(|arn| arn.split(":table/").nth(1))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or("?")
+        .to_owned();
+    let view_type = record.change.stream_view_type.as_ref().map_or_else(
+        || "one without new images".to_owned(),
+        |kind| format!("{kind:?}"),
+    );
+    Err(Error::NoStream {
+        table,
+        reason: format!(
+            "its {} records carry keys and no new image (stream view type: {view_type}); set the stream's view type to NEW_IMAGE or NEW_AND_OLD_IMAGES",
+            record.event_name
+        ),
+    })
 }
 
 /// Runs the Lambda function: takes invocations from the Lambda Runtime API
@@ -134,7 +174,9 @@ pub async fn serve(projectors: Vec<Box<dyn BatchProjector>>) -> Result<(), lambd
         async move {
             let projectors: Vec<&dyn BatchProjector> =
                 projectors.iter().map(|p| p.as_ref()).collect();
-            Ok::<_, lambda_runtime::Error>(handle(&projectors, &event.payload).await)
+            handle(&projectors, &event.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
         }
     }))
     .await

@@ -65,12 +65,27 @@ async fn batches_apply_once_in_order_whatever_lambda_delivers() {
     // the whole batch twice.
     let half = event.records.len() / 2;
     let later = batch(event.records[half..].to_vec());
-    assert!(failures(&lambda::handle(&refs(&projectors), &later).await).is_empty());
+    assert!(failures(
+        &lambda::handle(&refs(&projectors), &later)
+            .await
+            .expect("a batch")
+    )
+    .is_empty());
     let mut reversed = event.records.clone();
     reversed.reverse();
-    assert!(failures(&lambda::handle(&refs(&projectors), &batch(reversed)).await).is_empty());
+    assert!(failures(
+        &lambda::handle(&refs(&projectors), &batch(reversed))
+            .await
+            .expect("a batch")
+    )
+    .is_empty());
     for _ in 0..2 {
-        assert!(failures(&lambda::handle(&refs(&projectors), &event).await).is_empty());
+        assert!(failures(
+            &lambda::handle(&refs(&projectors), &event)
+                .await
+                .expect("a batch")
+        )
+        .is_empty());
     }
     let (balances, totals) = expected(&setup.store, &ids).await;
     assert_eq!(views_of::<Balances>(&setup.views).await, balances);
@@ -113,7 +128,9 @@ async fn a_poison_event_parks_and_the_batch_succeeds() {
     )
     .expect("a projector");
     let projectors: Vec<Box<dyn BatchProjector>> = vec![Box::new(projector.clone())];
-    let answer = lambda::handle(&refs(&projectors), &event).await;
+    let answer = lambda::handle(&refs(&projectors), &event)
+        .await
+        .expect("a batch");
     assert!(failures(&answer).is_empty(), "{answer:?}");
     let parked = projector.parked().await.expect("parked events");
     assert_eq!(parked.len(), 1, "{parked:?}");
@@ -174,7 +191,9 @@ async fn failed_writes_name_the_first_record_of_each_aggregate() {
     )
     .expect("a projector");
     let projectors: Vec<Box<dyn BatchProjector>> = vec![Box::new(projector)];
-    let answer = lambda::handle(&refs(&projectors), &event).await;
+    let answer = lambda::handle(&refs(&projectors), &event)
+        .await
+        .expect("a batch");
     let first_of = |id: &str| {
         records
             .iter()
@@ -193,5 +212,48 @@ async fn failed_writes_name_the_first_record_of_each_aggregate() {
     assert!(
         views_of::<Balances>(&setup.views).await.is_empty(),
         "nothing applied"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_of_a_stream_without_new_images_fails_and_says_what_to_set() {
+    let setup = setup("proj-lambda-keys-only").await;
+    let ids = run_commands(&setup.store, 1, 3, 5).await;
+    let stream = EventStream::connect(setup.events_options.clone())
+        .await
+        .expect("the stream");
+    // The records a KEYS_ONLY stream delivers: keys, no image.
+    let records: Vec<lambda::EventRecord> = stream
+        .lambda_records()
+        .await
+        .expect("records")
+        .into_iter()
+        .map(|mut record| {
+            record.change.new_image = Default::default();
+            record
+        })
+        .collect();
+    assert!(records.len() >= 3, "only {} records", records.len());
+    let projectors: Vec<Box<dyn BatchProjector>> = vec![Box::new(
+        Projector::new(
+            Balances::default(),
+            setup.store.clone(),
+            setup.views.clone(),
+            ProjectorOptions::default().worker_id("lambda"),
+        )
+        .expect("a projector"),
+    )];
+    // Before: no batch item failure and no view change, in silence.
+    let error = lambda::handle(&refs(&projectors), &batch(records))
+        .await
+        .expect_err("no event can be read from keys");
+    assert!(
+        error.to_string().contains("NEW_IMAGE"),
+        "names the view type to set: {error}"
+    );
+    assert!(!error.is_retryable());
+    assert!(
+        views_of::<Balances>(&setup.views).await.is_empty(),
+        "{ids:?}"
     );
 }

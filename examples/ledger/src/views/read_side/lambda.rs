@@ -16,12 +16,12 @@ impl ReadSide {
     ///
     /// # Errors
     ///
-    /// Reading an account's first event or replaying its parked totals
-    /// failed (Lambda then sends the whole batch again, and nothing is
+    /// A batch of a stream without new images; reading an account's
+    /// first event or replaying its parked totals failed (Lambda then sends the whole batch again, and nothing is
     /// counted twice).
     pub async fn handle_lambda(&self, event: &StreamEvent) -> Result<DynamoDbEventResponse> {
         let projectors: [&dyn BatchProjector; 2] = [&self.accounts, &self.totals];
-        let answer = lambda::handle(&projectors, event).await;
+        let answer = lambda::handle(&projectors, event).await?;
         self.heal().await?;
         Ok(answer)
     }
