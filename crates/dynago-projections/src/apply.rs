@@ -196,11 +196,22 @@ impl<P: Projection> Applier<P> {
             let missing = if event.version == applied + 1 {
                 vec![event.clone()]
             } else {
-                let events: Vec<EventOf<P>> = self
+                let read: std::result::Result<Vec<EventOf<P>>, _> = self
                     .store
                     .events_between(id.clone(), applied + 1..=event.version)
                     .try_collect()
-                    .await?;
+                    .await;
+                let events = match read {
+                    Ok(events) => events,
+                    // An earlier event this build cannot read (a type
+                    // written by a newer one): this one waits behind it.
+                    Err(error) if error.is_corrupt() => {
+                        return self
+                            .park_unreadable(id, event.version, &event.event_type, &error)
+                            .await
+                    }
+                    Err(error) => return Err(error.into()),
+                };
                 if events.last().map(|e| e.version) != Some(event.version) {
                     tracing::warn!(
                         projection = P::NAME,
@@ -240,6 +251,32 @@ impl<P: Projection> Applier<P> {
             version: event.version,
             conflicts: MAX_CONFLICTS,
         })
+    }
+
+    /// Parks event `version` of `id`, which cannot be read, or waits behind
+    /// one that cannot: its type is unknown to this build (a rolling deploy
+    /// whose writers went first), or its item is damaged. The aggregate's
+    /// later events wait behind it; the others go on. Replayed once this
+    /// build can read it ([`Projector::replay_parked`](crate::Projector::replay_parked)).
+    pub(crate) async fn park_unreadable(
+        &self,
+        id: &AggregateId,
+        version: u64,
+        event_type: &str,
+        error: &(dyn std::fmt::Display + Sync),
+    ) -> Result<Offer> {
+        self.parking
+            .park(id, version, event_type, &error.to_string(), 0)
+            .await?;
+        self.counters.parked.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            projection = P::NAME,
+            aggregate = %id,
+            version,
+            %error,
+            "an event that cannot be read is parked: its aggregate's later events wait behind it"
+        );
+        Ok(Offer::Parked)
     }
 
     /// Applies `events` (consecutive versions of one aggregate, the first
@@ -349,8 +386,14 @@ impl<P: Projection> Applier<P> {
         result.map_err(|error| (error, tries))
     }
 
-    /// Parks `event` after its handler failed `attempts` times.
-    async fn park(&self, event: &EventOf<P>, error: &P::Error, attempts: usize) -> Result<Step> {
+    /// Parks `event` after its handler failed `attempts` times, or its
+    /// changed view could not be written (`attempts` 0).
+    async fn park(
+        &self,
+        event: &EventOf<P>,
+        error: &(dyn std::fmt::Display + Sync),
+        attempts: usize,
+    ) -> Result<Step> {
         self.parking
             .park(
                 &event.aggregate_id,
@@ -386,7 +429,10 @@ impl<P: Projection> Applier<P> {
             Err((error, attempts)) => return self.park(event, &error, attempts).await,
         };
         let sort = keys::aggregate_view(&event.aggregate_id);
-        let item = view::encode::<P>(&sort, &changed)?;
+        let item = match view::encode::<P>(&sort, &changed) {
+            Ok(item) => item,
+            Err(error) => return self.park(event, &error, 0).await,
+        };
         let written = self
             .views
             .put_item_raw(keys::key(P::NAME, sort), item)
@@ -400,6 +446,9 @@ impl<P: Projection> Applier<P> {
                 *view = Some(changed);
                 Ok(Step::Done)
             }
+            // A view DynamoDB cannot hold (over 400 KB): this aggregate's
+            // data, not the projection's, is at fault.
+            Err(e) if e.is_invalid_input() => self.park(event, &e, 0).await,
             Err(e) => match Error::from(e) {
                 // Its own write, if it landed, is read back as applied.
                 e if e.is_conflict() => Ok(Step::Conflict),
@@ -436,7 +485,10 @@ impl<P: Projection> Applier<P> {
             Ok(changed) => changed,
             Err((error, attempts)) => return self.park(event, &error, attempts).await,
         };
-        let item = view::encode::<P>(&sort, &changed)?;
+        let item = match view::encode::<P>(&sort, &changed) {
+            Ok(item) => item,
+            Err(error) => return self.park(event, &error, 0).await,
+        };
         let position = keys::position(&event.aggregate_id);
         let held = if *stored == 0 {
             Condition::new("attribute_not_exists(#v)").name("#v", VERSION)
@@ -471,6 +523,9 @@ impl<P: Projection> Applier<P> {
             Err(e) => {
                 // Whatever became of it, read the view again next time.
                 lock(&self.keyed).pop(&key);
+                if e.is_invalid_input() {
+                    return self.park(event, &e, 0).await;
+                }
                 match Error::from(e) {
                     e if e.is_conflict() => Ok(Step::Conflict),
                     e => Err(e),

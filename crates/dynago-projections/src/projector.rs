@@ -153,14 +153,32 @@ impl<P: Projection> Projector<P> {
     /// scanned item) and applies it if it is an event of `P::Aggregate`;
     /// `None` for any other item (a snapshot, a command record).
     ///
+    /// An item keyed as an event of `P::Aggregate` that does not read as
+    /// one (an event type this build does not know yet, a damaged item) is
+    /// parked with the reason, like an event whose handler fails: its
+    /// aggregate's later events wait behind it, and every other aggregate
+    /// goes on (`Some(Offer::Parked)`).
+    ///
     /// # Errors
     ///
-    /// As [`apply`](Self::apply); [`Error::Store`] for an item keyed as an
-    /// event that does not read as one.
+    /// As [`apply`](Self::apply).
     pub async fn apply_item(&self, item: dynago::Item) -> Result<Option<Offer>> {
-        match self.inner.applier.store().read_event_item(item)? {
-            None => Ok(None),
-            Some(event) => self.apply(&event).await.map(Some),
+        let applier = &self.inner.applier;
+        let event_type = match item.get("event_type") {
+            Some(dynago::AttributeValue::S(event_type)) => event_type.clone(),
+            _ => "?".to_owned(),
+        };
+        match applier.store().read_event_item(item) {
+            Ok(None) => Ok(None),
+            Ok(Some(event)) => self.apply(&event).await.map(Some),
+            Err(error) => match unreadable::<P>(&error) {
+                Some((id, version)) => {
+                    Box::pin(applier.park_unreadable(&id, version, &event_type, &error))
+                        .await
+                        .map(Some)
+                }
+                None => Err(error.into()),
+            },
         }
     }
 
@@ -202,5 +220,21 @@ impl<P: Projection> Projector<P> {
             conflicts: load(&counters.conflicts),
             ..lock(&self.inner.status).clone()
         }
+    }
+}
+
+/// The aggregate and version of an event item that does not read as an
+/// event of `P::Aggregate`.
+fn unreadable<P: Projection>(error: &dynago_es::Error) -> Option<(AggregateId, u64)> {
+    match error {
+        dynago_es::Error::CorruptEvent {
+            aggregate, version, ..
+        } if *version > 0 => {
+            let id = aggregate
+                .strip_prefix(<P::Aggregate as dynago_es::Aggregate>::TYPE)?
+                .strip_prefix('#')?;
+            Some((AggregateId::new(id), *version))
+        }
+        _ => None,
     }
 }

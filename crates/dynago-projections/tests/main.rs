@@ -5,6 +5,7 @@
 
 mod common;
 
+mod bad_data;
 mod contention;
 mod costs;
 mod faults;
