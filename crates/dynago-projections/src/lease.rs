@@ -156,12 +156,35 @@ impl Leases {
 
     /// Writes a change to a lease; `None` when another worker changed it
     /// first (the lease is lost, or was taken first).
+    ///
+    /// A change whose answer was lost, sent again, fails against itself: a
+    /// failed condition is read again, and the lease found as this change
+    /// leaves it, one counter on, is this change's.
     async fn change(&self, lease: &Lease) -> Result<Option<Lease>> {
         match self.write(lease).await {
             Ok(lease) => Ok(Some(lease)),
-            Err(e) if e.is_conflict() => Ok(None),
+            Err(e) if e.is_conflict() => {
+                let written = Lease {
+                    counter: lease.counter + 1,
+                    ..lease.clone()
+                };
+                Ok(self
+                    .read(&lease.shard)
+                    .await?
+                    .filter(|stored| *stored == written))
+            }
             Err(e) => Err(e),
         }
+    }
+
+    /// The lease of `shard` as stored, read strongly.
+    pub(crate) async fn read(&self, shard: &str) -> Result<Option<Lease>> {
+        Ok(self
+            .table
+            .get_item(keys::key(self.projection, keys::lease(shard)))
+            .consistent_read(true)
+            .send()
+            .await?)
     }
 
     /// Takes `lease` for this worker.

@@ -471,9 +471,33 @@ impl<P: Projection> Worker<'_, P> {
                 checkpoint: owned.last_sequence,
                 ..owned.lease
             };
-            if let Err(e) = self.leases.release(&lease).await {
+            if let Err(e) = self.release(&lease).await {
                 tracing::warn!(projection = P::NAME, shard, error = %e, "could not let the lease go");
             }
+        }
+    }
+
+    /// Lets `lease` go. A stop may have cut a renewal short after its
+    /// write landed, one counter on: a lease still held by this worker is
+    /// let go at the counter read, not left held until it expires.
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        if self.leases.release(lease).await?.is_some() {
+            return Ok(());
+        }
+        match self.leases.read(&lease.shard).await? {
+            Some(stored) if stored.owner.as_deref() == Some(self.leases.worker()) => {
+                // The checkpoint read is one this worker wrote: its
+                // own, applied up to, is as far or further.
+                let checkpoint = lease.checkpoint.clone().or(stored.checkpoint.clone());
+                self.leases
+                    .release(&Lease {
+                        checkpoint,
+                        ..stored
+                    })
+                    .await?;
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 }

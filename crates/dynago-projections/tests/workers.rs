@@ -135,3 +135,52 @@ async fn a_killed_worker_s_shards_are_taken_over_after_its_lease_expires() {
         active_leases(&setup.views).await
     );
 }
+
+#[tokio::test]
+async fn a_worker_stopped_after_a_renewal_landed_unanswered_lets_its_lease_go() {
+    let setup = setup("proj-workers-stop").await;
+    let stream = stream_of(&setup).await;
+    let (views, proxy) = dynago_local::testing::through_proxy(
+        &setup.views,
+        dynago_local::FaultPlan::default(),
+        1,
+        |o| o,
+    )
+    .await;
+    let balances = Projector::new(
+        Balances::default(),
+        setup.store.clone(),
+        views,
+        options("w1").catch_up_from_table(false),
+    )
+    .expect("a projector")
+    .with_stream(stream);
+    let running = Running::start(&balances);
+    let leased = eventually(Duration::from_secs(20), || async {
+        active_leases(&setup.views)
+            .await
+            .iter()
+            .any(|lease| lease.owner.as_deref() == Some("w1"))
+    })
+    .await;
+    assert!(leased, "no lease taken: {:?}", balances.status());
+    // The next lease write (a renewal) lands, and its answer is lost.
+    proxy.set_plan(
+        dynago_local::FaultPlan::default()
+            .drop_answer(1.0)
+            .operation("PutItem")
+            .first(1),
+    );
+    let dropped = eventually(Duration::from_secs(20), || async {
+        proxy.stats().dropped_answers == 1
+    })
+    .await;
+    assert!(dropped, "no renewal sent: {:?}", proxy.stats());
+    running.stop().await.expect("stopped");
+    // Before: the lease stayed with w1 until it expired, its shard unread.
+    let leases = active_leases(&setup.views).await;
+    assert!(
+        leases.iter().all(|lease| lease.owner.is_none()),
+        "leases after the stop: {leases:?}"
+    );
+}
