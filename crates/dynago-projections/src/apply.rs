@@ -11,8 +11,8 @@ use dynago::transact::Put;
 use dynago::{Condition, Table};
 use dynago_es::{AggregateId, EventStore};
 use futures::TryStreamExt;
-use lru::LruCache;
 
+use crate::cache::Bounded;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::parked::Parking;
@@ -63,9 +63,13 @@ impl Offer {
 /// What the projector knows of an aggregate's progress.
 #[derive(Debug, Clone)]
 enum Known<V> {
-    /// A per-aggregate view: the version applied and the view (`None`
-    /// before the first event).
-    View { version: u64, view: Option<V> },
+    /// A per-aggregate view: the version applied, the view (`None`
+    /// before the first event), and the size of its item.
+    View {
+        version: u64,
+        view: Option<V>,
+        bytes: usize,
+    },
     /// Keyed views: the version applied, and the one stored in the
     /// position item (events that change no view move only the first).
     Position { applied: u64, stored: u64 },
@@ -78,7 +82,18 @@ impl<V> Known<V> {
             Self::Position { applied, .. } => *applied,
         }
     }
+
+    /// What it weighs in memory, about: its view's item, or a position.
+    fn bytes(&self) -> usize {
+        match self {
+            Self::View { bytes, .. } => *bytes,
+            Self::Position { .. } => POSITION_BYTES,
+        }
+    }
 }
+
+/// About what a position weighs in memory, with its aggregate id.
+const POSITION_BYTES: usize = 128;
 
 /// Counters of what the projector did, since it started.
 #[derive(Debug, Default)]
@@ -106,11 +121,11 @@ pub(crate) struct Applier<P: Projection> {
     projection: Arc<P>,
     store: EventStore<P::Aggregate>,
     views: Table,
-    known: Mutex<LruCache<AggregateId, Known<P::View>>>,
+    known: Mutex<Bounded<AggregateId, Known<P::View>>>,
     /// Keyed views as last written here: their revision and view. Right
     /// unless another worker wrote since, which the revision's condition
     /// catches (the view is then read again).
-    keyed: Mutex<LruCache<String, (u64, P::View)>>,
+    keyed: Mutex<Bounded<String, (u64, P::View)>>,
     pub(crate) parking: Parking,
     retry: HandlerRetry,
     pub(crate) counters: Counters,
@@ -133,6 +148,7 @@ impl<P: Projection> Applier<P> {
         store: EventStore<P::Aggregate>,
         views: Table,
         cache: NonZeroUsize,
+        cache_bytes: usize,
         retry: HandlerRetry,
     ) -> Self {
         Self {
@@ -140,8 +156,9 @@ impl<P: Projection> Applier<P> {
             projection,
             store,
             views,
-            known: Mutex::new(LruCache::new(cache)),
-            keyed: Mutex::new(LruCache::new(cache)),
+            // The budget is shared by the two.
+            known: Mutex::new(Bounded::new(cache, cache_bytes / 2)),
+            keyed: Mutex::new(Bounded::new(cache, cache_bytes / 2)),
             retry,
             counters: Counters::default(),
         }
@@ -289,7 +306,11 @@ impl<P: Projection> Applier<P> {
         let mut applied = 0;
         for event in events {
             let step = match &mut known {
-                Known::View { version, view } => self.apply_to_own(event, version, view).await?,
+                Known::View {
+                    version,
+                    view,
+                    bytes,
+                } => self.apply_to_own(event, version, view, bytes).await?,
                 Known::Position { applied, stored } => {
                     self.apply_keyed(event, applied, stored).await?
                 }
@@ -297,7 +318,8 @@ impl<P: Projection> Applier<P> {
             match step {
                 Step::Done => {
                     applied += 1;
-                    lock(&self.known).put(event.aggregate_id.clone(), known.clone());
+                    let bytes = known.bytes();
+                    lock(&self.known).put(event.aggregate_id.clone(), known.clone(), bytes);
                 }
                 other => return Ok((other, applied)),
             }
@@ -308,7 +330,7 @@ impl<P: Projection> Applier<P> {
     /// What is known of `id`: from memory, else read strongly.
     async fn known(&self, id: &AggregateId) -> Result<Known<P::View>> {
         if let Some(known) = lock(&self.known).get(id) {
-            return Ok(known.clone());
+            return Ok(known);
         }
         let known = match P::VIEWS {
             ViewKind::PerAggregate => {
@@ -317,13 +339,16 @@ impl<P: Projection> Applier<P> {
                     None => Known::View {
                         version: 0,
                         view: None,
+                        bytes: 0,
                     },
                     Some(item) => {
                         let version = view::number_of::<P>(&item, VERSION, &sort)?;
+                        let bytes = dynago::item_size(&item);
                         let stored = view::decode::<P>(&self.views, item)?;
                         Known::View {
                             version,
                             view: Some(stored.view),
+                            bytes,
                         }
                     }
                 }
@@ -340,7 +365,7 @@ impl<P: Projection> Applier<P> {
                 }
             }
         };
-        lock(&self.known).put(id.clone(), known.clone());
+        lock(&self.known).put(id.clone(), known.clone(), known.bytes());
         Ok(known)
     }
 
@@ -422,6 +447,7 @@ impl<P: Projection> Applier<P> {
         event: &EventOf<P>,
         version: &mut u64,
         view: &mut Option<P::View>,
+        bytes: &mut usize,
     ) -> Result<Step> {
         let current = view.clone().unwrap_or_default();
         let changed = match self.handle(&current, event).await {
@@ -433,6 +459,7 @@ impl<P: Projection> Applier<P> {
             Ok(item) => item,
             Err(error) => return self.park(event, &error, 0).await,
         };
+        let size = dynago::item_size(&item);
         let written = self
             .views
             .put_item_raw(keys::key(P::NAME, sort), item)
@@ -444,6 +471,7 @@ impl<P: Projection> Applier<P> {
             Ok(_) => {
                 *version = event.version;
                 *view = Some(changed);
+                *bytes = size;
                 Ok(Step::Done)
             }
             // A view DynamoDB cannot hold (over 400 KB): this aggregate's
@@ -470,7 +498,7 @@ impl<P: Projection> Applier<P> {
             return Ok(Step::Done);
         };
         let sort = keys::keyed_view(&key);
-        let cached = lock(&self.keyed).get(&key).cloned();
+        let cached = lock(&self.keyed).get(&key);
         let (revision, current) = match cached {
             Some(cached) => cached,
             None => match self.read(&sort).await? {
@@ -489,6 +517,7 @@ impl<P: Projection> Applier<P> {
             Ok(item) => item,
             Err(error) => return self.park(event, &error, 0).await,
         };
+        let size = dynago::item_size(&item);
         let position = keys::position(&event.aggregate_id);
         let held = if *stored == 0 {
             Condition::new("attribute_not_exists(#v)").name("#v", VERSION)
@@ -517,7 +546,7 @@ impl<P: Projection> Applier<P> {
             Ok(()) => {
                 *applied = event.version;
                 *stored = event.version;
-                lock(&self.keyed).put(key, (revision + 1, changed));
+                lock(&self.keyed).put(key, (revision + 1, changed), size);
                 Ok(Step::Done)
             }
             Err(e) => {

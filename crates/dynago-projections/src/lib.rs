@@ -81,6 +81,7 @@
 #![recursion_limit = "256"]
 
 mod apply;
+mod cache;
 mod error;
 mod keys;
 #[cfg(feature = "lambda")]

@@ -27,6 +27,7 @@ pub struct ProjectorOptions {
     pub(crate) handler_attempts: usize,
     pub(crate) handler_delay: Duration,
     pub(crate) cache: NonZeroUsize,
+    pub(crate) cache_bytes: usize,
     pub(crate) catch_up_from_table: bool,
     pub(crate) scan_segments: u32,
 }
@@ -35,7 +36,7 @@ impl Default for ProjectorOptions {
     /// A random worker id; leases of 30 s; reads of 1,000 records; an idle
     /// shard polled at most once a second; shards listed every 30 s;
     /// handlers tried 3 times from 100 ms; 10,000 aggregates' progress
-    /// kept in memory; a new projection first catches up from the table
+    /// kept in memory, and views of 64 MiB in all; a new projection first catches up from the table
     /// with a scan of 4 segments.
     fn default() -> Self {
         Self {
@@ -47,6 +48,7 @@ impl Default for ProjectorOptions {
             handler_attempts: 3,
             handler_delay: Duration::from_millis(100),
             cache: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
+            cache_bytes: 64 << 20,
             catch_up_from_table: true,
             scan_segments: 4,
         }
@@ -105,6 +107,20 @@ impl ProjectorOptions {
     /// memory, to write without reading first.
     pub fn cache(mut self, aggregates: NonZeroUsize) -> Self {
         self.cache = aggregates;
+        self
+    }
+
+    /// How many bytes of views are kept in memory at most, measured as
+    /// DynamoDB sizes their items (default 64 MiB): a view may be up to
+    /// 400 KB, so [`cache`](Self::cache)'s count alone does not bound the
+    /// memory. The least recently used go first.
+    ///
+    /// ```
+    /// let options = dynago_projections::ProjectorOptions::default().cache_bytes(16 << 20);
+    /// # let _ = options;
+    /// ```
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
         self
     }
 

@@ -102,6 +102,7 @@ impl<P: Projection> Projector<P> {
             store,
             views,
             options.cache,
+            options.cache_bytes,
             HandlerRetry {
                 attempts: options.handler_attempts,
                 delay: options.handler_delay,
