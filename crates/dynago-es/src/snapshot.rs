@@ -128,8 +128,13 @@ pub(crate) fn to_item<A: Aggregate>(id: &AggregateId, version: u64, state: &A) -
     Ok(item)
 }
 
-/// The attribute value of a state.
+/// The attribute value of a state. A float DynamoDB numbers do not hold
+/// (`-0.0`, NaN, the infinities, magnitudes beyond their range) is an
+/// error: written, it would fail, or load as another value (`-0.0` as
+/// `0.0`).
 fn encode_state<S: Serialize>(state: &S) -> std::result::Result<AttributeValue, String> {
+    dynago::number::check_floats(state, dynago::number::FloatTarget::DynamoDbNumber)
+        .map_err(|e| e.to_string())?;
     dynago::item::to_attribute_value(state).map_err(|e| match e {
         dynago::Error::Serialize { source, .. } => source.to_string(),
         other => other.to_string(),

@@ -6,12 +6,14 @@
 mod common;
 
 mod bad_data;
+mod codec_differential;
 mod basics;
 mod cache;
 mod consistency;
 mod contention;
 mod costs;
 mod events;
+mod exact_values;
 mod framework;
 mod fuzz;
 mod idempotency;

@@ -43,7 +43,10 @@ impl Table {
     ///
     /// The result holds one item per distinct key that exists, **in the order
     /// of the keys given** (a key given twice is read once and appears once,
-    /// at its first place); keys without an item are simply absent.
+    /// at its first place); keys without an item are simply absent. Number
+    /// key values are compared as DynamoDB compares them, by value: `1.5`,
+    /// `1.50` and `15E-1` are one key, as are `-0` and `0`, and an item is
+    /// found under any of them (DynamoDB answers with its own spelling).
     ///
     /// ```no_run
     /// # use serde::Deserialize;
@@ -361,7 +364,9 @@ impl BatchWrite {
     ///
     /// Before sending (nothing written): [`Error::Serialize`],
     /// [`Error::InvalidKey`], [`Error::ItemTooLarge`] and
-    /// [`Error::DuplicateKey`] for the first write at fault. After:
+    /// [`Error::DuplicateKey`] for the first write at fault (two writes
+    /// under one key, numbers compared by value: `7` and `7.0` are one
+    /// key, which DynamoDB would refuse in one request). After:
     /// [`Error::Unprocessed`] with the writes left when the retries ran out,
     /// [`Error::TableNotFound`], [`Error::Dynamo`].
     pub async fn send(self) -> Result<()> {

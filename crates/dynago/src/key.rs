@@ -94,7 +94,7 @@ impl KeySchema {
             Some(name) => Some(KeyPart::from_value(item.get(name)?)?),
             None => None,
         };
-        Some(KeyId { partition, sort })
+        Some(KeyId::new(partition, sort))
     }
 
     /// The key of an item as text, `?` if it has none.
@@ -135,6 +135,15 @@ impl KeyPart {
         }
     }
 
+    /// The part as DynamoDB compares it: a number in its canonical form
+    /// (text that is not a number stays as it is).
+    fn compared(&self) -> Self {
+        match self {
+            KeyPart::N(n) => KeyPart::N(crate::number::canonical_text(n)),
+            other => other.clone(),
+        }
+    }
+
     pub(crate) fn into_value(self) -> AttributeValue {
         match self {
             KeyPart::S(s) => AttributeValue::S(s),
@@ -154,11 +163,41 @@ impl fmt::Display for KeyPart {
     }
 }
 
-/// The identity of an item by its key values.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// The identity of an item by its key values, compared as DynamoDB
+/// compares them: a number by its value, so that `1.50`, `1.5` and `15E-1`
+/// (or `-0` and `0`) are one key.
+#[derive(Debug, Clone)]
 pub(crate) struct KeyId {
+    /// The values as given, for messages.
     partition: KeyPart,
     sort: Option<KeyPart>,
+    /// The values compared: numbers in their canonical form.
+    compared: (KeyPart, Option<KeyPart>),
+}
+
+impl KeyId {
+    fn new(partition: KeyPart, sort: Option<KeyPart>) -> Self {
+        let compared = (partition.compared(), sort.as_ref().map(KeyPart::compared));
+        Self {
+            partition,
+            sort,
+            compared,
+        }
+    }
+}
+
+impl PartialEq for KeyId {
+    fn eq(&self, other: &Self) -> bool {
+        self.compared == other.compared
+    }
+}
+
+impl Eq for KeyId {}
+
+impl std::hash::Hash for KeyId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.compared.hash(state);
+    }
 }
 
 impl fmt::Display for KeyId {
@@ -202,5 +241,34 @@ mod tests {
             sort: None,
         };
         assert!(no_sort.item("t", &key).is_err());
+    }
+
+    #[test]
+    fn number_key_parts_are_compared_by_value() {
+        use std::hash::BuildHasher;
+
+        let id = |sort: &str| {
+            let key = Key::new(string_value("a")).sort(AttributeValue::N(sort.into()));
+            let item = schema().item("t", &key).expect("valid key");
+            schema().id_of(&item).expect("an id")
+        };
+        for (a, b) in [("1.5", "1.50"), ("0", "-0"), ("100", "1E+2"), ("7", "7.0")] {
+            assert_eq!(id(a), id(b), "{a} and {b}");
+            let state = std::hash::RandomState::new();
+            assert_eq!(state.hash_one(id(a)), state.hash_one(id(b)), "{a} and {b}");
+        }
+        for (a, b) in [("1.5", "15"), ("7", "-7"), ("0.7", "7")] {
+            assert_ne!(id(a), id(b), "{a} and {b}");
+        }
+        // Messages show the key as given.
+        assert_eq!(id("1.50").to_string(), "(\"a\", 1.50)");
+        // Strings are compared as text.
+        let text = |s: &str| {
+            let key = Key::new(string_value(s)).sort(number_value(1));
+            schema()
+                .id_of(&schema().item("t", &key).expect("valid key"))
+                .expect("an id")
+        };
+        assert_ne!(text("1.5"), text("1.50"));
     }
 }

@@ -72,6 +72,7 @@ pub mod expr;
 mod get;
 pub mod item;
 mod key;
+pub mod number;
 mod paging;
 mod query;
 mod retry;

@@ -14,6 +14,7 @@ mod get_put;
 mod limits;
 mod locking;
 mod lost_answer;
+mod number_keys;
 mod options;
 mod outcomes;
 mod partial_batches;
