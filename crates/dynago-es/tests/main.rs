@@ -6,9 +6,9 @@
 mod common;
 
 mod bad_data;
-mod codec_differential;
 mod basics;
 mod cache;
+mod codec_differential;
 mod consistency;
 mod contention;
 mod costs;
@@ -22,6 +22,7 @@ mod limits;
 mod lost_answer;
 mod multi;
 mod open;
+mod outcome_checker;
 mod outcomes;
 mod payload;
 mod property;

@@ -127,6 +127,9 @@ pub(crate) struct Applier<P: Projection> {
     /// catches (the view is then read again).
     keyed: Mutex<Bounded<String, (u64, P::View)>>,
     pub(crate) parking: Parking,
+    /// The projection's generation (resets) that what is remembered here
+    /// belongs to.
+    generation: AtomicU64,
     retry: HandlerRetry,
     pub(crate) counters: Counters,
 }
@@ -159,8 +162,17 @@ impl<P: Projection> Applier<P> {
             // The budget is shared by the two.
             known: Mutex::new(Bounded::new(cache, cache_bytes / 2)),
             keyed: Mutex::new(Bounded::new(cache, cache_bytes / 2)),
+            generation: AtomicU64::new(0),
             retry,
             counters: Counters::default(),
+        }
+    }
+
+    /// Notes the projection's generation, read from its fence: after a
+    /// reset (elsewhere, too), everything remembered is forgotten.
+    pub(crate) fn observe(&self, generation: u64) {
+        if self.generation.swap(generation, Ordering::Relaxed) != generation {
+            self.forget_all();
         }
     }
 

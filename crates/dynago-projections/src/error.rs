@@ -102,6 +102,30 @@ pub enum Error {
         conflicts: usize,
     },
 
+    /// A reset or rebuild was refused: workers of the projection are
+    /// running (their leases were renewed while the reset watched them).
+    /// Deleting views under a live writer would leave them wrong; stop the
+    /// workers (complete the future given to
+    /// [`Projector::run`](crate::Projector::run)) and reset again.
+    #[error("projection `{projection}` cannot be reset while its workers run: {workers:?} renewed their leases; stop them (end `run`), then reset again")]
+    Running {
+        /// The projection.
+        projection: String,
+        /// The workers seen renewing their leases.
+        workers: Vec<String>,
+    },
+
+    /// A reset of the projection is deleting its items: nothing is written
+    /// until it is done. Retryable: a Lambda batch is sent again, a worker
+    /// waits.
+    #[error(
+        "projection `{projection}` is being reset; it is written again once the reset is done"
+    )]
+    Resetting {
+        /// The projection.
+        projection: String,
+    },
+
     /// The options or the projection are not usable.
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -129,7 +153,7 @@ impl Error {
             Self::Table(e) => last_attempt(e).is_retryable(),
             Self::Store(e) => e.is_retryable(),
             Self::Stream { retryable, .. } => *retryable,
-            Self::Contention { .. } => true,
+            Self::Contention { .. } | Self::Resetting { .. } => true,
             _ => false,
         }
     }

@@ -10,6 +10,7 @@
 //! | the position of a source aggregate in keyed views | `p#{aggregate id}` |
 //! | the lease and checkpoint of a stream shard | `l#{shard id}` |
 //! | a parked event | `x#{aggregate id}#{version, 20 digits}` |
+//! | the fence a reset puts up while it deletes | `reset` |
 //!
 //! One partition per projection lets its views be listed in pages by one
 //! query, and a reset find everything it must delete.
@@ -22,6 +23,9 @@ pub(crate) const KEYED_VIEW: &str = "k#";
 pub(crate) const POSITION: &str = "p#";
 pub(crate) const LEASE: &str = "l#";
 pub(crate) const PARKED: &str = "x#";
+/// The sort key of the fence of a reset: while it stands, no worker or
+/// Lambda batch writes the projection.
+pub(crate) const FENCE: &str = "reset";
 
 /// Refuses a projection name that would share or break keys.
 pub(crate) fn check_name(name: &str) -> Result<(), String> {

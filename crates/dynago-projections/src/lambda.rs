@@ -43,6 +43,29 @@ pub trait BatchProjector: Send + Sync {
 impl<P: Projection> BatchProjector for Projector<P> {
     fn apply_records<'a>(&'a self, records: &'a [EventRecord]) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async move {
+            // While a reset deletes the projection, nothing is written:
+            // Lambda sends the batch again (one consistent read a batch).
+            let fenced = match crate::fence::read(self.inner.applier.views(), P::NAME).await {
+                Ok(fence) if fence.up => Some(Error::Resetting {
+                    projection: P::NAME.to_owned(),
+                }),
+                Ok(fence) => {
+                    // A reset since the last batch: what this container
+                    // remembers is of the views it deleted.
+                    self.inner.applier.observe(fence.generation);
+                    None
+                }
+                Err(error) => Some(error),
+            };
+            if let Some(error) = fenced {
+                tracing::warn!(projection = P::NAME, %error, "batch not applied; Lambda sends it again");
+                return records
+                    .iter()
+                    .filter(|record| record.event_name != "REMOVE")
+                    .filter_map(|record| record.change.sequence_number.clone())
+                    .take(1)
+                    .collect();
+            }
             let mut failed_aggregates = HashSet::new();
             let mut failures = Vec::new();
             for record in records {

@@ -83,6 +83,7 @@
 mod apply;
 mod cache;
 mod error;
+mod fence;
 mod keys;
 #[cfg(feature = "lambda")]
 #[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]

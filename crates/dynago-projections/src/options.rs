@@ -30,6 +30,7 @@ pub struct ProjectorOptions {
     pub(crate) cache_bytes: usize,
     pub(crate) catch_up_from_table: bool,
     pub(crate) scan_segments: u32,
+    pub(crate) reset_grace: Duration,
 }
 
 impl Default for ProjectorOptions {
@@ -51,6 +52,7 @@ impl Default for ProjectorOptions {
             cache_bytes: 64 << 20,
             catch_up_from_table: true,
             scan_segments: 4,
+            reset_grace: Duration::ZERO,
         }
     }
 }
@@ -130,6 +132,22 @@ impl ProjectorOptions {
     /// projection sees only what the stream still holds.
     pub fn catch_up_from_table(mut self, catch_up: bool) -> Self {
         self.catch_up_from_table = catch_up;
+        self
+    }
+
+    /// How long a reset waits, once its fence is up, before it deletes
+    /// anything (default none): long enough for a Lambda batch that began
+    /// before the fence to end. With a Lambda function on the stream, set
+    /// it to the function's timeout, or pause the event source mapping
+    /// before a reset. Workers need none: a reset refuses while they run.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = dynago_projections::ProjectorOptions::default().reset_grace(Duration::from_secs(60));
+    /// # let _ = options;
+    /// ```
+    pub fn reset_grace(mut self, grace: Duration) -> Self {
+        self.reset_grace = grace;
         self
     }
 

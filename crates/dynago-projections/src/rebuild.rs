@@ -6,8 +6,10 @@ use std::time::Duration;
 use dynago::{string_value, Item};
 use futures::TryStreamExt;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::fence::{self, Fence};
 use crate::keys;
+use crate::lease::{Lease, Leases};
 use crate::projection::Projection;
 use crate::projector::Projector;
 
@@ -73,14 +75,34 @@ impl<P: Projection> Projector<P> {
     }
 
     /// Deletes every item of this projection: its views, positions,
-    /// leases and parked events. Stop its workers first. How many items
-    /// were deleted.
+    /// leases and parked events. How many items were deleted.
+    ///
+    /// Safe against live writers: it refuses while workers run (a lease
+    /// renewed during one lease duration of watching, only when some lease
+    /// is held), and deletes behind a fence that no Lambda batch and no
+    /// worker writes through ([`Error::Resetting`], retryable), after
+    /// [`ProjectorOptions::reset_grace`](crate::ProjectorOptions::reset_grace)
+    /// for the batches already running. A reset that fails midway leaves
+    /// the fence up: reset again.
     ///
     /// # Errors
     ///
-    /// A query or delete that failed.
+    /// [`Error::Running`] while workers of the projection run; a query or
+    /// delete that failed.
     pub async fn reset(&self) -> Result<usize> {
         let views = self.inner.applier.views();
+        self.refuse_while_running().await?;
+        let generation = fence::read(views, P::NAME).await?.generation + 1;
+        fence::write(
+            views,
+            P::NAME,
+            Fence {
+                generation,
+                up: true,
+            },
+        )
+        .await?;
+        tokio::time::sleep(self.inner.options.reset_grace).await;
         let sort_key = views.sort_key().unwrap_or_default().to_owned();
         let items: Vec<Item> = views
             .query("#pk = :pk")
@@ -96,24 +118,85 @@ impl<P: Projection> Projector<P> {
         for chunk in items.chunks(dynago::MAX_BATCH_WRITE) {
             let mut batch = views.batch_write();
             for item in chunk {
-                if let Some(dynago::AttributeValue::S(sort)) = item.get(&sort_key) {
-                    batch = batch.delete(keys::key(P::NAME, sort.clone()));
-                    deleted += 1;
+                match item.get(&sort_key) {
+                    Some(dynago::AttributeValue::S(sort)) if sort != keys::FENCE => {
+                        batch = batch.delete(keys::key(P::NAME, sort.clone()));
+                        deleted += 1;
+                    }
+                    _ => {}
                 }
             }
             batch.send().await?;
         }
         self.inner.applier.forget_all();
         self.inner.applier.parking.list().await?;
+        // What is written from now on is written whole: a view and its
+        // position start again from nothing, and a gap is filled from the
+        // table, so a catch-up and the stream's writers meet no half.
+        fence::write(
+            views,
+            P::NAME,
+            Fence {
+                generation,
+                up: false,
+            },
+        )
+        .await?;
+        self.inner.applier.observe(generation);
         tracing::info!(projection = P::NAME, deleted, "projection reset");
         Ok(deleted)
     }
 
+    /// Refuses to reset while workers of the projection run: when a lease
+    /// is held, watches the leases for one lease duration (a live worker
+    /// renews its leases every third of one).
+    async fn refuse_while_running(&self) -> Result<()> {
+        let options = &self.inner.options;
+        let mut leases = Leases::new(
+            self.inner.applier.views().clone(),
+            P::NAME,
+            options.worker.clone(),
+            options.lease_duration,
+        );
+        let held: Vec<Lease> = leases
+            .list()
+            .await?
+            .into_iter()
+            .filter(|lease| lease.owner.is_some() && !lease.ended)
+            .collect();
+        if held.is_empty() {
+            return Ok(());
+        }
+        tokio::time::sleep(options.lease_duration).await;
+        let now = leases.list().await?;
+        let mut workers: Vec<String> = held
+            .iter()
+            .filter(|before| {
+                now.iter().any(|lease| {
+                    lease.shard == before.shard
+                        && lease.counter != before.counter
+                        && lease.owner.is_some()
+                })
+            })
+            .filter_map(|lease| lease.owner.clone())
+            .collect();
+        workers.sort();
+        workers.dedup();
+        if workers.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Running {
+            projection: P::NAME.to_owned(),
+            workers,
+        })
+    }
+
     /// Rebuilds the projection from the table: [`reset`](Self::reset),
     /// then [`catch_up_from_table`](Self::catch_up_from_table). Stop its
-    /// workers first; the next [`run`](Self::run) reads the stream from its
-    /// oldest record, skipping what the rebuild applied. How many events
-    /// it applied.
+    /// workers first (it refuses while they run); the next
+    /// [`run`](Self::run) reads the stream from its oldest record, skipping
+    /// what the rebuild applied. A Lambda function may go on during the
+    /// catch-up, which writes as it does. How many events it applied.
     ///
     /// # Errors
     ///

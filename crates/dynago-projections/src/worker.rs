@@ -38,6 +38,8 @@ struct Worker<'a, P: Projection> {
     shards: Vec<Shard>,
     last_sync: Option<Instant>,
     last_renew: Instant,
+    /// A reset's fence stood at the last sync: nothing is read or written.
+    fenced: bool,
 }
 
 impl<P: Projection> Projector<P> {
@@ -76,6 +78,7 @@ impl<P: Projection> Projector<P> {
             shards: Vec::new(),
             last_sync: None,
             last_renew: Instant::now(),
+            fenced: false,
         };
         // Boxed: the future of the loop is deep (reads, applies, writes),
         // too deep for the compiler's default limit in a caller's future.
@@ -150,6 +153,9 @@ impl<P: Projection> Worker<'_, P> {
         if sync_due {
             self.sync().await?;
         }
+        if self.fenced {
+            return Ok(false);
+        }
         if sync_due || self.last_renew.elapsed() >= self.options().lease_duration / 3 {
             self.renew_and_take().await?;
         }
@@ -165,6 +171,17 @@ impl<P: Projection> Worker<'_, P> {
     /// Lists the shards, creates the leases of new ones, ends the leases of
     /// shards no longer listed, and reads which aggregates are parked.
     async fn sync(&mut self) -> Result<()> {
+        // A reset deletes the projection: hold nothing, read nothing, until
+        // it is done (its leases go with it).
+        let fence = crate::fence::read(self.projector.inner.applier.views(), P::NAME).await?;
+        self.fenced = fence.up;
+        self.projector.inner.applier.observe(fence.generation);
+        if self.fenced {
+            tracing::info!(projection = P::NAME, "a reset is running; waiting for it");
+            self.release_all().await;
+            self.last_sync = Some(Instant::now());
+            return Ok(());
+        }
         self.shards = self.stream.shards().await?;
         let leases = self.leases.list().await?;
         let created = self.leases.create_missing(&self.shards, &leases).await?;

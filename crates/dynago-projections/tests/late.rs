@@ -95,10 +95,17 @@ async fn a_late_projection_catches_up_from_the_table_then_follows_the_stream() {
     let leases_gone = items_of(&setup.views, Balances::NAME)
         .await
         .keys()
-        .all(|sort| sort.starts_with("a#"));
-    assert!(leases_gone, "a rebuild leaves only views");
+        .all(|sort| sort.starts_with("a#") || sort == "reset");
+    assert!(
+        leases_gone,
+        "a rebuild leaves only views, and the generation of its fence"
+    );
     assert_eq!(
-        items_of(&setup.views, Balances::NAME).await.len(),
+        items_of(&setup.views, Balances::NAME)
+            .await
+            .keys()
+            .filter(|sort| sort.starts_with("a#"))
+            .count(),
         views_before
             .keys()
             .filter(|sort| sort.starts_with("a#"))
@@ -135,7 +142,10 @@ async fn a_late_projection_catches_up_from_the_table_then_follows_the_stream() {
         .collect();
     assert_eq!(
         views_after,
-        rebuilt_items.into_iter().collect::<Vec<_>>(),
+        rebuilt_items
+            .into_iter()
+            .filter(|(sort, _)| sort.starts_with("a#"))
+            .collect::<Vec<_>>(),
         "view items changed by a run after the rebuild"
     );
 }

@@ -14,5 +14,6 @@ mod late;
 mod lineage;
 mod ordering;
 mod poison;
+mod reset;
 mod stream;
 mod workers;
