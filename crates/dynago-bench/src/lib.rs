@@ -102,6 +102,7 @@ impl Plan {
                 accounts: 20,
                 rate: 20,
                 lag_for: Duration::from_secs(10),
+                hot_per_writer: 100,
             },
         }
     }
@@ -135,6 +136,7 @@ impl Plan {
                 accounts: 20,
                 rate: 20,
                 lag_for: Duration::from_secs(2),
+                hot_per_writer: 15,
             },
         }
     }

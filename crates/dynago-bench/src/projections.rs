@@ -24,6 +24,7 @@
 //! to, or the run fails.
 
 mod baseline;
+pub mod hot;
 mod rig;
 mod window;
 
@@ -66,6 +67,8 @@ pub struct ProjectionPlan {
     pub rate: u32,
     /// How long the lag is measured.
     pub lag_for: Duration,
+    /// Events of each writer of the hot keyed view.
+    pub hot_per_writer: u64,
 }
 
 /// The projection: each account's state, folded as the aggregate folds it.
@@ -164,6 +167,8 @@ pub struct ProjectionResult {
     pub baseline: SideResult,
     /// Median over rounds of the projector's events/s ÷ the loop's.
     pub events_per_s_ratio: f64,
+    /// One keyed view written by several projectors at once.
+    pub hot: hot::HotResult,
 }
 
 /// Runs part 5.
@@ -215,6 +220,7 @@ pub async fn run(server: &Server, plan: &ProjectionPlan) -> Result<ProjectionRes
         .next()
         .ok_or_else(|| anyhow!("no projector figures"))?;
     let baseline = sides.next().ok_or_else(|| anyhow!("no loop figures"))?;
+    let hot = hot::run(server, plan.hot_per_writer).await?;
     Ok(ProjectionResult {
         events: plan.events,
         accounts: plan.accounts,
@@ -223,5 +229,6 @@ pub async fn run(server: &Server, plan: &ProjectionPlan) -> Result<ProjectionRes
         projector,
         baseline,
         events_per_s_ratio: median(&ratios),
+        hot,
     })
 }

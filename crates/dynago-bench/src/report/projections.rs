@@ -45,6 +45,19 @@ impl Report {
             )?;
         }
         writeln!(out)?;
+        writeln!(
+            out,
+            "One hot keyed view: {} projectors (workers or Lambda containers, each with its own \
+             memory) apply {} events of {} accounts into the same total at once: **{:.0} events/s** \
+             in all, {:.2} lost races per event (each reads the total again and tries again after \
+             a wait that grows, with jitter); every event applied, the total checked.",
+            crate::projections::hot::WRITERS,
+            r.hot.events,
+            crate::projections::hot::WRITERS,
+            r.hot.events_per_s,
+            r.hot.lost_per_event
+        )?;
+        writeln!(out)?;
         for (label, side) in [("dynago-projections", d), ("hand-written loop", b)] {
             writeln!(
                 out,
