@@ -9,10 +9,10 @@ use dynago_projections::Offer;
 #[tokio::test]
 async fn eight_writers_of_one_keyed_view_apply_every_event() {
     const WRITERS: usize = 8;
-    const EVENTS: usize = 30;
+    const EVENTS: i64 = 30;
     let setup = setup("proj-hot-view").await;
     let ids: Vec<String> = (0..WRITERS).map(|n| format!("hot-{n}")).collect();
-    let amounts: Vec<i64> = (1..=EVENTS as i64).collect();
+    let amounts: Vec<i64> = (1..=EVENTS).collect();
     for id in &ids {
         moves(&setup.store, id, &amounts, "2026-12-24").await;
     }
@@ -43,8 +43,5 @@ async fn eight_writers_of_one_keyed_view_apply_every_event() {
     }
     let (_, want) = expected(&setup.store, &ids).await;
     assert_eq!(views_of::<DailyTotals>(&setup.views).await, want);
-    println!(
-        "{WRITERS} writers, {} events, {conflicts} lost races",
-        WRITERS * EVENTS
-    );
+    println!("{WRITERS} writers, {EVENTS} events each, {conflicts} lost races");
 }
