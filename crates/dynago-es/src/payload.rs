@@ -2,7 +2,7 @@
 //! or JSON text, which is cheaper to read; and the exact form a stored
 //! payload is lifted in by upcasters.
 
-use dynago::number::{check_floats, FloatTarget};
+use dynago::number::{check_floats, check_floats_noting_whole, FloatTarget};
 use dynago::{AttributeValue, Blob};
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -80,24 +80,46 @@ impl Stored {
     }
 }
 
+/// Checks that `value`, the map form of `original`, reads back as it: a
+/// float with a whole value is written as a DynamoDB number without a
+/// point (`1.0` as `1`), which a field that does not say its type (a
+/// `serde_json::Value`) reads as an integer. Compared through their JSON
+/// values; only payloads that hold such a float pay for it.
+pub(crate) fn reads_back_as_written<T: Serialize + DeserializeOwned>(
+    original: &T,
+    value: &AttributeValue,
+) -> Result<(), String> {
+    let read: T = serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value.clone())
+        .map_err(|e| format!("it does not read back from its own map form: {e}"))?;
+    match (serde_json::to_value(original), serde_json::to_value(&read)) {
+        (Ok(written), Ok(read)) if written != read => Err(
+            "a float with a whole value (such as 1.0) reads back from a DynamoDB number as an integer where its type is not fixed (a serde_json::Value); the JSON payload encoding keeps it".to_owned(),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// The attribute of `payload` in `encoding`: its name and value.
-pub(crate) fn encode<E: Serialize>(
+pub(crate) fn encode<E: Serialize + DeserializeOwned>(
     payload: &E,
     encoding: PayloadEncoding,
 ) -> Result<(&'static str, AttributeValue), String> {
     match encoding {
         PayloadEncoding::Map => {
-            check_floats(payload, FloatTarget::DynamoDbNumber).map_err(|e| {
-                let hint = if e.value().is_finite() {
-                    "; the JSON payload encoding keeps it"
-                } else {
-                    ""
-                };
-                format!("{e}{hint}")
-            })?;
-            dynago::item::to_attribute_value(payload)
-                .map(|value| (PAYLOAD, value))
-                .map_err(|e| e.to_string())
+            let whole =
+                check_floats_noting_whole(payload, FloatTarget::DynamoDbNumber).map_err(|e| {
+                    let hint = if e.value().is_finite() {
+                        "; the JSON payload encoding keeps it"
+                    } else {
+                        ""
+                    };
+                    format!("{e}{hint}")
+                })?;
+            let value = dynago::item::to_attribute_value(payload).map_err(|e| e.to_string())?;
+            if whole {
+                reads_back_as_written(payload, &value)?;
+            }
+            Ok((PAYLOAD, value))
         }
         PayloadEncoding::Json => {
             check_floats(payload, FloatTarget::Json).map_err(|e| e.to_string())?;

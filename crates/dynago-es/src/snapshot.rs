@@ -132,13 +132,22 @@ pub(crate) fn to_item<A: Aggregate>(id: &AggregateId, version: u64, state: &A) -
 /// (`-0.0`, NaN, the infinities, magnitudes beyond their range) is an
 /// error: written, it would fail, or load as another value (`-0.0` as
 /// `0.0`).
-fn encode_state<S: Serialize>(state: &S) -> std::result::Result<AttributeValue, String> {
-    dynago::number::check_floats(state, dynago::number::FloatTarget::DynamoDbNumber)
-        .map_err(|e| e.to_string())?;
-    dynago::item::to_attribute_value(state).map_err(|e| match e {
+fn encode_state<S: Serialize + DeserializeOwned>(
+    state: &S,
+) -> std::result::Result<AttributeValue, String> {
+    let whole = dynago::number::check_floats_noting_whole(
+        state,
+        dynago::number::FloatTarget::DynamoDbNumber,
+    )
+    .map_err(|e| e.to_string())?;
+    let value = dynago::item::to_attribute_value(state).map_err(|e| match e {
         dynago::Error::Serialize { source, .. } => source.to_string(),
         other => other.to_string(),
-    })
+    })?;
+    if whole {
+        crate::payload::reads_back_as_written(state, &value)?;
+    }
+    Ok(value)
 }
 
 /// Reads a state back from its value, and checks that it writes the same

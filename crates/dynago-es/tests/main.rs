@@ -21,6 +21,7 @@ mod key_names;
 mod limits;
 mod lost_answer;
 mod multi;
+mod odd_values;
 mod open;
 mod outcome_checker;
 mod outcomes;

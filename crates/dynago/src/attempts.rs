@@ -7,31 +7,89 @@
 //! first attempt may still land. [`AttemptWatch`], an interceptor every
 //! [`Table`](crate::Table)'s client carries, notes each attempt that ended
 //! without a definitive answer; [`watched`] reads that note for one request.
+//!
+//! Sending such a write again is not safe either: the attempt without an
+//! answer may land later, after its resend was answered and after other
+//! writes, and apply a second time (a put of an item deleted since, an
+//! increment counted twice). [`NoResendAfterSilence`], a retry classifier
+//! every table's client also carries, stops the SDK's retries of a write
+//! after such an attempt, unless the write says a copy landing late is
+//! harmless (a transaction, which DynamoDB recognises by its token).
 
 use std::cell::Cell;
 use std::error::Error as StdError;
 use std::future::Future;
 
-use aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{FinalizerInterceptorContextRef, InterceptorContext};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::{Error as InterceptorError, Output};
+use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
 use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::retries::classifiers::{
+    ClassifyRetry, RetryAction, RetryClassifierPriority,
+};
+
+/// What one watched request notes and allows.
+struct Watch {
+    /// One of its attempts ended without a definitive answer.
+    uncertain: Cell<bool>,
+    /// What the SDK may do after such an attempt.
+    resend: Resend,
+}
 
 tokio::task_local! {
-    static UNCERTAIN: Cell<bool>;
+    static WATCH: Watch;
+}
+
+/// Whether a write may be sent again by the SDK after an attempt that ended
+/// without a definitive answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resend {
+    /// Yes: a copy that lands late changes nothing (a transaction and its
+    /// token, which DynamoDB recognises for 10 minutes).
+    Always,
+    /// No: the write is reported [unknown](crate::Error::OutcomeUnknown)
+    /// (or settled by reading it), never sent twice.
+    NotAfterSilence,
 }
 
 /// Runs `send` (one request of this crate) and says whether one of its
 /// attempts ended without a definitive answer: a request that may have
 /// been applied although its answer says otherwise, or says nothing.
-pub(crate) async fn watched<F: Future>(send: F) -> (F::Output, bool) {
-    UNCERTAIN
-        .scope(Cell::new(false), async {
+pub(crate) async fn watched<F: Future>(send: F, resend: Resend) -> (F::Output, bool) {
+    let watch = Watch {
+        uncertain: Cell::new(false),
+        resend,
+    };
+    WATCH
+        .scope(watch, async {
             let output = send.await;
-            (output, UNCERTAIN.with(Cell::get))
+            (output, WATCH.with(|watch| watch.uncertain.get()))
         })
         .await
+}
+
+/// Whether an attempt that ended with `output` (and the HTTP `status` of
+/// its answer, if any) ended without a definitive answer.
+fn silent_attempt(
+    output: Option<Result<&Output, &OrchestratorError<InterceptorError>>>,
+    status: Option<u16>,
+) -> bool {
+    let Some(Err(error)) = output else {
+        return false;
+    };
+    let definitive = if let Some(connector) = error.as_connector_error() {
+        refused_before_sending(connector)
+    } else if error.is_operation_error() {
+        status.is_none_or(status_is_definitive)
+    } else {
+        // A timeout, an answer that could not be read, or a failure of
+        // the client's own machinery after the request was built.
+        false
+    };
+    !definitive
 }
 
 /// The SDK interceptor that marks an attempt without a definitive answer
@@ -51,24 +109,45 @@ impl Intercept for AttemptWatch {
         _components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(Err(error)) = context.output_or_error() else {
-            return Ok(());
-        };
-        let definitive = if let Some(connector) = error.as_connector_error() {
-            refused_before_sending(connector)
-        } else if error.is_operation_error() {
-            context
-                .response()
-                .is_none_or(|response| status_is_definitive(response.status().as_u16()))
-        } else {
-            // A timeout, an answer that could not be read, or a failure of
-            // the client's own machinery after the request was built.
-            false
-        };
-        if !definitive {
-            let _ = UNCERTAIN.try_with(|uncertain| uncertain.set(true));
+        let status = context
+            .response()
+            .map(|response| response.status().as_u16());
+        if silent_attempt(context.output_or_error(), status) {
+            let _ = WATCH.try_with(|watch| watch.uncertain.set(true));
         }
         Ok(())
+    }
+}
+
+/// The SDK retry classifier that forbids sending a watched write again
+/// after an attempt that ended without a definitive answer, unless the
+/// write allows it ([`Resend::Always`]). It runs after the SDK's own
+/// classifiers, and has no say on anything else.
+#[derive(Debug)]
+pub(crate) struct NoResendAfterSilence;
+
+impl ClassifyRetry for NoResendAfterSilence {
+    fn classify_retry(&self, context: &InterceptorContext) -> RetryAction {
+        let status = context
+            .response()
+            .map(|response| response.status().as_u16());
+        let forbidden = WATCH
+            .try_with(|watch| watch.resend == Resend::NotAfterSilence)
+            .unwrap_or(false)
+            && silent_attempt(context.output_or_error(), status);
+        if forbidden {
+            RetryAction::RetryForbidden
+        } else {
+            RetryAction::NoActionIndicated
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "dynago::NoResendAfterSilence"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        RetryClassifierPriority::run_after(RetryClassifierPriority::transient_error_classifier())
     }
 }
 
@@ -144,12 +223,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn outside_a_watched_request_nothing_is_noted() {
-        let ((), uncertain) = watched(async {}).await;
+    async fn a_watched_request_reports_what_its_attempts_noted() {
+        let ((), uncertain) = watched(async {}, Resend::Always).await;
         assert!(!uncertain);
-        let ((), uncertain) = watched(async {
-            let _ = UNCERTAIN.try_with(|uncertain| uncertain.set(true));
-        })
+        let ((), uncertain) = watched(
+            async {
+                let _ = WATCH.try_with(|watch| watch.uncertain.set(true));
+            },
+            Resend::NotAfterSilence,
+        )
         .await;
         assert!(uncertain);
     }

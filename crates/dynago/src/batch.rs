@@ -12,7 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::error::{from_sdk, Error, Result};
+use crate::attempts::{watched, Resend};
+use crate::error::{from_sdk, from_sdk_write, Error, Result};
 use crate::item::{from_item, to_item_named};
 use crate::key::{Key, KeyId};
 use crate::table::Table;
@@ -242,8 +243,28 @@ fn merge_failures<P>(
     let mut left = Vec::new();
     let mut attempts = 0;
     for failure in failures {
-        if let Some(error) = failure.error {
-            return Err(error);
+        match failure.error {
+            // The writes left may have been done: the error says so, and
+            // carries them.
+            Some(Error::OutcomeUnknown {
+                table, operation, ..
+            }) => {
+                let count = failure.left.len();
+                let (keys, items) = split(failure.left);
+                return Err(Error::OutcomeUnknown {
+                    table,
+                    operation,
+                    last: Box::new(Error::Unprocessed {
+                        operation,
+                        left: count,
+                        attempts: failure.attempts,
+                        keys,
+                        items,
+                    }),
+                });
+            }
+            Some(error) => return Err(error),
+            None => {}
         }
         attempts = attempts.max(failure.attempts);
         left.extend(failure.left);
@@ -397,15 +418,19 @@ async fn write_chunk(
     writes: Vec<WriteRequest>,
 ) -> Result<(Vec<Item>, Vec<WriteRequest>)> {
     let span = request_span(table, "BatchWriteItem", writes.len());
-    let mut output = table
+    let send = table
         .client()
         .batch_write_item()
         .request_items(table.name(), writes)
         .return_consumed_capacity(ReturnConsumedCapacity::Total)
-        .send()
+        .send();
+    // A batch sent again after an attempt without an answer could be
+    // applied twice, the second time after later writes of its items.
+    let (result, uncertain) = watched(send, Resend::NotAfterSilence)
         .instrument(span.clone())
-        .await
-        .map_err(|e| from_sdk(table.name(), "BatchWriteItem", e))?;
+        .await;
+    let mut output =
+        result.map_err(|e| from_sdk_write(table.name(), "BatchWriteItem", e, uncertain))?;
     record_capacity(&span, Access::Write, output.consumed_capacity());
     let unprocessed = output
         .unprocessed_items

@@ -196,13 +196,36 @@ pub fn check_floats<T: Serialize + ?Sized>(
     value: &T,
     target: FloatTarget,
 ) -> Result<(), FloatError> {
+    check_floats_noting_whole(value, target).map(drop)
+}
+
+/// As [`check_floats`], and says whether `value` holds a float with a whole
+/// value (`1.0`): a DynamoDB number writes it as `1`, which a reader that
+/// is not told the type (a `serde_json::Value`) takes for an integer, so a
+/// caller can check that such a value reads back as written.
+///
+/// ```
+/// use dynago::number::{check_floats_noting_whole, FloatTarget};
+///
+/// assert_eq!(check_floats_noting_whole(&1.5, FloatTarget::DynamoDbNumber), Ok(false));
+/// assert_eq!(check_floats_noting_whole(&(1, 2.0), FloatTarget::DynamoDbNumber), Ok(true));
+/// ```
+///
+/// # Errors
+///
+/// As [`check_floats`].
+pub fn check_floats_noting_whole<T: Serialize + ?Sized>(
+    value: &T,
+    target: FloatTarget,
+) -> Result<bool, FloatError> {
     let mut walker = Walker {
         target,
         path: Vec::new(),
         refused: None,
+        whole: false,
     };
     match value.serialize(&mut walker) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(walker.whole),
         Err(Stop) => Err(walker.refused.unwrap_or(FloatError {
             path: String::new(),
             value: f64::NAN,
@@ -238,6 +261,8 @@ struct Walker {
     target: FloatTarget,
     path: Vec<Segment>,
     refused: Option<FloatError>,
+    /// A float with a whole value was met.
+    whole: bool,
 }
 
 /// The walk stopped: a float was refused (or a `Serialize` failed).
@@ -261,6 +286,7 @@ impl ser::Error for Stop {
 impl Walker {
     fn float(&mut self, value: f64) -> Result<(), Stop> {
         if holds(self.target, value) {
+            self.whole |= value.fract() == 0.0;
             return Ok(());
         }
         let path = self

@@ -232,6 +232,7 @@ fn watching(client: Client) -> Client {
         .config()
         .to_builder()
         .interceptor(crate::attempts::AttemptWatch)
+        .retry_classifier(crate::attempts::NoResendAfterSilence)
         .build();
     Client::from_conf(config)
 }

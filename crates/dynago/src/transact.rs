@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::attempts::watched;
+use crate::attempts::{watched, Resend};
 use crate::condition::{none_if_empty, Condition, OptimisticLock, WriteCondition};
 use crate::error::{from_sdk_write, Error, Result, TransactionCanceled};
 use crate::expr::{check_size as check_expression_size, merge};
@@ -533,7 +533,9 @@ impl TransactWrite {
             .set_client_request_token(self.token)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send();
-        let (result, uncertain) = watched(send).instrument(span.clone()).await;
+        // Sent again with its token, a transaction that landed is not
+        // applied again (DynamoDB recognises the token for 10 minutes).
+        let (result, uncertain) = watched(send, Resend::Always).instrument(span.clone()).await;
         match result {
             Ok(output) => {
                 record_capacity(&span, Access::Write, output.consumed_capacity());

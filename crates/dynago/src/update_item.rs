@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::attempts::watched;
+use crate::attempts::{watched, Resend};
 use crate::condition::{Condition, OptimisticLock, WriteCondition};
 use crate::error::{from_sdk_write, Result};
 use crate::item::from_item;
@@ -19,6 +19,7 @@ use crate::telemetry::{record_capacity, request_span, Access};
 use crate::update::{prepare, UpdateExpression};
 use crate::value::Item;
 use crate::write::{condition_failed, WRITE_ID_ATTRIBUTE};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 /// Which attributes an update returns, in [`UpdateOutcome::attributes`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -331,7 +332,9 @@ impl UpdateItem {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send();
-        let (result, uncertain) = watched(send).instrument(span.clone()).await;
+        let (result, uncertain) = watched(send, Resend::NotAfterSilence)
+            .instrument(span.clone())
+            .await;
         let version = self
             .condition
             .lock
@@ -380,7 +383,26 @@ impl UpdateItem {
                     ),
                 )
             }
-            Err(e) => Err(from_sdk_write(table.name(), "UpdateItem", e, uncertain)),
+            Err(e) => {
+                let error = from_sdk_write(table.name(), "UpdateItem", e, uncertain);
+                match &write_id {
+                    // Its item read back with its write id: it landed, once
+                    // (it was not sent again).
+                    Some(id) if error.is_outcome_unknown() => {
+                        let id = AttributeValue::S(id.clone());
+                        match crate::write::landed(table, &self.key, &id).await {
+                            Some(stored) => Ok(UpdateOutcome {
+                                version,
+                                attributes: Some(stored)
+                                    .filter(|_| self.return_values == ReturnValues::AllNew),
+                                recovered: true,
+                            }),
+                            None => Err(error),
+                        }
+                    }
+                    _ => Err(error),
+                }
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::attempts::watched;
+use crate::attempts::{watched, Resend};
 use crate::condition::{Condition, OptimisticLock, WriteCondition};
 use crate::error::{from_sdk_write, Error, Result};
 use crate::item::{check_size, from_item, to_item_named};
@@ -19,6 +19,7 @@ use crate::key::Key;
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span, Access};
 use crate::value::{number_value, string_value, Item};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 /// A `PutItem` request, built by [`Table::put_item`].
 #[derive(Debug)]
@@ -226,6 +227,20 @@ pub(crate) fn put_item_attributes(
 
 /// Whether `stored` was written by the put of `sent`: both carry the same
 /// [write id](WRITE_ID_ATTRIBUTE).
+/// The item under `key`, read strongly, when it carries the write id `id`:
+/// a write that ended without an answer, and was not sent again, landed.
+/// `None` when it does not (it may land still) or cannot be read.
+pub(crate) async fn landed(table: &Table, key: &Key, id: &AttributeValue) -> Option<Item> {
+    let stored = table
+        .get_item(key.clone())
+        .consistent_read(true)
+        .send_raw()
+        .await
+        .ok()
+        .flatten()?;
+    (stored.get(WRITE_ID_ATTRIBUTE) == Some(id)).then_some(stored)
+}
+
 fn written_by(stored: Option<&Item>, sent: &Item) -> bool {
     match (stored, sent.get(WRITE_ID_ATTRIBUTE)) {
         (Some(stored), Some(id)) => stored.get(WRITE_ID_ATTRIBUTE) == Some(id),
@@ -359,7 +374,9 @@ impl PutItem {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send();
-        let (result, uncertain) = watched(send).instrument(span.clone()).await;
+        let (result, uncertain) = watched(send, Resend::NotAfterSilence)
+            .instrument(span.clone())
+            .await;
         let version = self
             .condition
             .lock
@@ -404,7 +421,25 @@ impl PutItem {
                     ),
                 )
             }
-            Err(e) => Err(from_sdk_write(table.name(), "PutItem", e, uncertain)),
+            Err(e) => {
+                let error = from_sdk_write(table.name(), "PutItem", e, uncertain);
+                let id = item.get(WRITE_ID_ATTRIBUTE);
+                match id {
+                    // Its item read back with its write id: it landed, once
+                    // (it was not sent again).
+                    Some(id) if error.is_outcome_unknown() => {
+                        match landed(table, &self.key, id).await {
+                            Some(_) => Ok(WriteOutcome {
+                                version,
+                                old_item: None,
+                                recovered: true,
+                            }),
+                            None => Err(error),
+                        }
+                    }
+                    _ => Err(error),
+                }
+            }
         }
     }
 }
@@ -469,7 +504,9 @@ impl DeleteItem {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send();
-        let (result, uncertain) = watched(send).instrument(span.clone()).await;
+        let (result, uncertain) = watched(send, Resend::NotAfterSilence)
+            .instrument(span.clone())
+            .await;
         match result {
             Ok(output) => {
                 record_capacity(&span, Access::Write, output.consumed_capacity());

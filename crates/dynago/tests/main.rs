@@ -11,6 +11,7 @@ mod errors;
 mod expr;
 mod fuzz;
 mod get_put;
+mod late_delivery;
 mod limits;
 mod locking;
 mod lost_answer;

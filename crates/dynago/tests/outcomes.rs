@@ -23,15 +23,16 @@ fn lost_then_throttled(operation: &str) -> FaultPlan {
 }
 
 #[tokio::test]
-async fn an_add_whose_first_attempt_landed_and_whose_resends_were_throttled_is_unknown() {
+async fn an_add_whose_answer_was_lost_is_not_sent_again_and_is_unknown() {
     let direct = common::table().await;
     let (proxied, proxy) =
         common::through_proxy(&direct, lost_then_throttled("UpdateItem"), 3, |o| o).await;
     let error = proxied
         .update_item(key("counter", 1), UpdateExpression::new().add("n", 1))
+        .write_id(false)
         .send()
         .await
-        .expect_err("no answer, then throttled");
+        .expect_err("no answer");
     assert!(error.is_outcome_unknown(), "{error:?}");
     assert!(!error.is_retryable(), "{error:?}");
     assert!(!error.is_conflict(), "{error:?}");
@@ -39,17 +40,36 @@ async fn an_add_whose_first_attempt_landed_and_whose_resends_were_throttled_is_u
         error.to_string().contains("unknown"),
         "the message says so: {error}"
     );
-    // The first attempt took place: a caller told "retryable" would count twice.
+    // The first attempt took place: a caller told "retryable" would count
+    // twice, and so would a resend of the SDK's.
     let item = raw_item(&direct, &key("counter", 1))
         .await
         .expect("written");
     assert_eq!(item.get("n"), Some(&n(1)));
     let stats = proxy.stats();
     assert_eq!(
-        (stats.dropped_answers, stats.throttled),
-        (1, 2),
-        "{stats:?}"
+        (stats.dropped_answers, stats.requests_for("UpdateItem")),
+        (1, 1),
+        "not sent again: {stats:?}"
     );
+}
+
+#[tokio::test]
+async fn an_add_with_its_write_id_whose_answer_was_lost_is_read_back_applied_once() {
+    let direct = common::table().await;
+    let (proxied, proxy) =
+        common::through_proxy(&direct, lost_then_throttled("UpdateItem"), 3, |o| o).await;
+    let outcome = proxied
+        .update_item(key("counter", 1), UpdateExpression::new().add("n", 1))
+        .send()
+        .await
+        .expect("read back with its write id");
+    assert!(outcome.recovered, "{outcome:?}");
+    let item = raw_item(&direct, &key("counter", 1))
+        .await
+        .expect("written");
+    assert_eq!(item.get("n"), Some(&n(1)));
+    assert_eq!(proxy.stats().requests_for("UpdateItem"), 1);
 }
 
 #[tokio::test]
@@ -71,7 +91,7 @@ async fn a_put_whose_only_attempt_lost_its_answer_is_unknown() {
 }
 
 #[tokio::test]
-async fn a_delete_whose_first_attempt_landed_and_whose_resend_failed_its_condition_is_unknown() {
+async fn a_delete_whose_answer_was_lost_is_unknown_and_not_sent_again() {
     let direct = common::table().await;
     direct
         .put_item(key("row", 1), &common::account(5, 0))
@@ -82,20 +102,19 @@ async fn a_delete_whose_first_attempt_landed_and_whose_resend_failed_its_conditi
         .drop_answer(1.0)
         .operation("DeleteItem")
         .first(1);
-    let (proxied, _proxy) = common::through_proxy(&direct, plan, 3, |o| o).await;
+    let (proxied, proxy) = common::through_proxy(&direct, plan, 3, |o| o).await;
     let error = proxied
         .delete_item(key("row", 1))
         .condition(dynago::Condition::new("attribute_exists(pk)"))
         .send()
         .await
-        .expect_err("the resend finds the item gone: its own delete, or another's");
+        .expect_err("no answer: its own delete and another's look alike");
     assert!(error.is_outcome_unknown(), "{error:?}");
-    match &error {
-        dynago::Error::OutcomeUnknown { last, .. } => {
-            assert!(last.is_conflict(), "the last attempt's own error: {last:?}")
-        }
-        other => panic!("expected an unknown outcome, got {other:?}"),
-    }
+    assert_eq!(
+        proxy.stats().requests_for("DeleteItem"),
+        1,
+        "not sent again"
+    );
     assert!(raw_item(&direct, &key("row", 1)).await.is_none());
 }
 
