@@ -171,11 +171,11 @@ where
 }
 
 /// An error answer that proves the request was not applied: every status
-/// but a server's own failure (500) and a gateway's timeout (504), after
-/// which DynamoDB may have applied the request. A 503 (service unavailable)
-/// refuses the request before it is processed.
+/// but a server's own failure (500) and a gateway's (502, 504: it may have
+/// passed the request on), after which DynamoDB may have applied it. A 503
+/// (service unavailable) refuses the request before it is processed.
 fn status_is_definitive(status: u16) -> bool {
-    !matches!(status, 500 | 504)
+    !matches!(status, 500 | 502 | 504)
 }
 
 /// A connection that was never made (refused, or a name that does not
@@ -201,8 +201,9 @@ mod tests {
 
     #[test]
     fn server_failures_and_gateway_timeouts_leave_the_outcome_open() {
-        assert!(!status_is_definitive(500));
-        assert!(!status_is_definitive(504));
+        for status in [500, 502, 504] {
+            assert!(!status_is_definitive(status), "{status}");
+        }
         for status in [400, 403, 413, 503] {
             assert!(status_is_definitive(status), "{status}");
         }
