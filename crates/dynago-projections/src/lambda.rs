@@ -151,6 +151,29 @@ pub async fn handle(
     Ok(answer)
 }
 
+/// The variables Lambda sets for a function, which the runtime reads (and
+/// panics without): an error naming those missing, outside Lambda.
+fn check_lambda_environment() -> Result<(), lambda_runtime::Error> {
+    const NEEDED: [&str; 4] = [
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+    ];
+    let missing: Vec<&str> = NEEDED
+        .into_iter()
+        .filter(|name| std::env::var_os(name).is_none())
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "not running as a Lambda function: {} not set (Lambda sets them; to run it locally, use a Runtime API emulator such as `cargo lambda watch`)",
+        missing.join(", ")
+    )
+    .into())
+}
+
 /// Refuses a batch of a stream whose records carry no new images.
 fn check_images(event: &StreamEvent) -> Result<()> {
     let without_image = event.records.iter().find(|record| {
@@ -188,9 +211,11 @@ fn check_images(event: &StreamEvent) -> Result<()> {
 ///
 /// # Errors
 ///
-/// When the Runtime API cannot be reached or its configuration is missing
-/// from the environment.
+/// When the Runtime API cannot be reached, or its configuration is missing
+/// from the environment (outside Lambda): an error naming the variables
+/// missing, never a panic.
 pub async fn serve(projectors: Vec<Box<dyn BatchProjector>>) -> Result<(), lambda_runtime::Error> {
+    check_lambda_environment()?;
     let projectors = Arc::new(projectors);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
         let projectors = Arc::clone(&projectors);
