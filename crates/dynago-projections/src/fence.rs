@@ -29,18 +29,37 @@ const UP: &str = "up";
 
 /// The fence of `projection`, read strongly (none yet: generation 0).
 pub(crate) async fn read(views: &Table, projection: &str) -> Result<Fence> {
+    Ok(read_stored(views, projection).await?.unwrap_or_default())
+}
+
+/// The fence of `projection` as stored, if one is.
+pub(crate) async fn read_stored(views: &Table, projection: &str) -> Result<Option<Fence>> {
     let item = views
         .get_item(keys::key(projection, keys::FENCE.to_owned()))
         .consistent_read(true)
         .send_raw()
         .await?;
-    Ok(item.map_or_else(Fence::default, |item| Fence {
+    Ok(item.map(|item| Fence {
         generation: match item.get(GENERATION) {
             Some(AttributeValue::N(n)) => n.parse().unwrap_or_default(),
             _ => 0,
         },
         up: matches!(item.get(UP), Some(AttributeValue::Bool(true))),
     }))
+}
+
+/// Puts the fence of `projection` back as it was (`None`: none stored).
+pub(crate) async fn restore(views: &Table, projection: &str, fence: Option<Fence>) -> Result<()> {
+    match fence {
+        Some(fence) => write(views, projection, fence).await,
+        None => {
+            views
+                .delete_item(keys::key(projection, keys::FENCE.to_owned()))
+                .send()
+                .await?;
+            Ok(())
+        }
+    }
 }
 
 /// Writes the fence of `projection`.
@@ -54,4 +73,120 @@ pub(crate) async fn write(views: &Table, projection: &str, fence: Fence) -> Resu
         .send()
         .await?;
     Ok(())
+}
+
+/// The sort key prefix of the workers' heartbeats.
+const HEARTBEAT: &str = "w#";
+
+/// A running worker's heartbeat: an item of the projection that the worker
+/// writes when it starts and again every third of a lease duration while
+/// it reads or writes (also while it catches up from the table, when it
+/// holds no lease), and deletes when it stops. A reset writes its fence
+/// first and reads the heartbeats after; a worker writes its heartbeat
+/// first and reads the fence after: with strongly consistent reads, one of
+/// them sees the other. A worker that sees the fence stops beating; a
+/// reset that sees a heartbeat beat during one lease duration refuses.
+pub(crate) struct Heartbeat {
+    views: Table,
+    projection: &'static str,
+    worker: String,
+    every: std::time::Duration,
+    beats: std::sync::atomic::AtomicU64,
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Heartbeat {
+    pub(crate) fn new(
+        views: Table,
+        projection: &'static str,
+        worker: String,
+        lease_duration: std::time::Duration,
+    ) -> Self {
+        Self {
+            views,
+            projection,
+            worker,
+            every: lease_duration / 3,
+            beats: std::sync::atomic::AtomicU64::new(0),
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Beats now.
+    pub(crate) async fn beat(&self) -> Result<()> {
+        let beat = self
+            .beats
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        let mut item = Item::new();
+        item.insert("beat".to_owned(), number_value(beat));
+        item.insert("at".to_owned(), string_value(Utc::now().to_rfc3339()));
+        self.views
+            .put_item_raw(
+                keys::key(self.projection, format!("{HEARTBEAT}{}", self.worker)),
+                item,
+            )
+            .send()
+            .await?;
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
+        Ok(())
+    }
+
+    /// Beats when a third of a lease duration has passed since the last.
+    pub(crate) async fn tick(&self) -> Result<()> {
+        let due = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none_or(|last| last.elapsed() >= self.every);
+        if due {
+            self.beat().await?;
+        }
+        Ok(())
+    }
+
+    /// Stops: the heartbeat item goes.
+    pub(crate) async fn stop(&self) -> Result<()> {
+        self.views
+            .delete_item(keys::key(
+                self.projection,
+                format!("{HEARTBEAT}{}", self.worker),
+            ))
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
+/// Every heartbeat of `projection`: the worker and its beat count.
+pub(crate) async fn heartbeats(views: &Table, projection: &str) -> Result<Vec<(String, u64)>> {
+    use futures::TryStreamExt;
+    let sort_key = views.sort_key().unwrap_or_default().to_owned();
+    let items: Vec<Item> = views
+        .query("#pk = :pk AND begins_with(#sk, :prefix)")
+        .name("#pk", views.partition_key())
+        .name("#sk", sort_key.clone())
+        .value(":pk", string_value(projection))
+        .value(":prefix", string_value(HEARTBEAT))
+        .consistent_read(true)
+        .stream_raw()
+        .try_collect()
+        .await?;
+    Ok(items
+        .into_iter()
+        .filter_map(|item| {
+            let worker = match item.get(&sort_key) {
+                Some(AttributeValue::S(sort)) => sort.strip_prefix(HEARTBEAT)?.to_owned(),
+                _ => return None,
+            };
+            let beat = match item.get("beat") {
+                Some(AttributeValue::N(n)) => n.parse().ok()?,
+                _ => 0,
+            };
+            Some((worker, beat))
+        })
+        .collect())
 }

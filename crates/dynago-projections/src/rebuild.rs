@@ -7,9 +7,8 @@ use dynago::{string_value, Item};
 use futures::TryStreamExt;
 
 use crate::error::{Error, Result};
-use crate::fence::{self, Fence};
+use crate::fence::{self, Fence, Heartbeat};
 use crate::keys;
-use crate::lease::{Lease, Leases};
 use crate::projection::Projection;
 use crate::projector::Projector;
 
@@ -36,6 +35,12 @@ impl<P: Projection> Projector<P> {
     /// A read that failed, or a write that failed on an error that is not
     /// transient (transient ones are sent again with backoff).
     pub async fn catch_up_from_table(&self) -> Result<u64> {
+        self.catch_up_beating(None).await
+    }
+
+    /// [`catch_up_from_table`](Self::catch_up_from_table), beating
+    /// `heartbeat` as it goes (a worker's catch-up holds no lease).
+    pub(crate) async fn catch_up_beating(&self, heartbeat: Option<&Heartbeat>) -> Result<u64> {
         let events = self.inner.applier.store().table();
         let sort_key = events.sort_key().unwrap_or_default().to_owned();
         let before = self.status().applied;
@@ -52,6 +57,9 @@ impl<P: Projection> Projector<P> {
             .parallel(self.inner.options.scan_segments)
             .stream_raw());
         while let Some(item) = items.try_next().await? {
+            if let Some(heartbeat) = heartbeat {
+                heartbeat.tick().await?;
+            }
             self.apply_item_retrying(item).await?;
         }
         let applied = self.status().applied - before;
@@ -91,8 +99,10 @@ impl<P: Projection> Projector<P> {
     /// delete that failed.
     pub async fn reset(&self) -> Result<usize> {
         let views = self.inner.applier.views();
-        self.refuse_while_running().await?;
-        let generation = fence::read(views, P::NAME).await?.generation + 1;
+        // The fence goes up before the heartbeats are read: a worker beats
+        // before it reads the fence, so one of the two sees the other.
+        let previous = fence::read_stored(views, P::NAME).await?;
+        let generation = previous.unwrap_or_default().generation + 1;
         fence::write(
             views,
             P::NAME,
@@ -102,6 +112,11 @@ impl<P: Projection> Projector<P> {
             },
         )
         .await?;
+        if let Err(running) = self.refuse_while_running().await {
+            // Refused: the projection is left as it was.
+            fence::restore(views, P::NAME, previous).await?;
+            return Err(running);
+        }
         tokio::time::sleep(self.inner.options.reset_grace).await;
         let sort_key = views.sort_key().unwrap_or_default().to_owned();
         let items: Vec<Item> = views
@@ -147,38 +162,28 @@ impl<P: Projection> Projector<P> {
         Ok(deleted)
     }
 
-    /// Refuses to reset while workers of the projection run: when a lease
-    /// is held, watches the leases for one lease duration (a live worker
-    /// renews its leases every third of one).
+    /// Refuses to reset while workers of the projection run, with the
+    /// fence up: when a worker's heartbeat is stored, watches the
+    /// heartbeats for one lease duration (a running worker beats every
+    /// third of one; one that saw the fence waits without beating).
     async fn refuse_while_running(&self) -> Result<()> {
-        let options = &self.inner.options;
-        let mut leases = Leases::new(
-            self.inner.applier.views().clone(),
-            P::NAME,
-            options.worker.clone(),
-            options.lease_duration,
-        );
-        let held: Vec<Lease> = leases
-            .list()
-            .await?
-            .into_iter()
-            .filter(|lease| lease.owner.is_some() && !lease.ended)
-            .collect();
-        if held.is_empty() {
+        let views = self.inner.applier.views();
+        let before = fence::heartbeats(views, P::NAME).await?;
+        if before.is_empty() {
             return Ok(());
         }
-        tokio::time::sleep(options.lease_duration).await;
-        let now = leases.list().await?;
-        let mut workers: Vec<String> = held
-            .iter()
-            .filter(|before| {
-                now.iter().any(|lease| {
-                    lease.shard == before.shard
-                        && lease.counter != before.counter
-                        && lease.owner.is_some()
-                })
+        tokio::time::sleep(self.inner.options.lease_duration).await;
+        let after = fence::heartbeats(views, P::NAME).await?;
+        let mut workers: Vec<String> = after
+            .into_iter()
+            // A heartbeat first written during the watch is a worker that
+            // started after the fence went up, and waits behind it.
+            .filter(|(worker, beat)| {
+                before
+                    .iter()
+                    .any(|(seen, seen_beat)| seen == worker && seen_beat != beat)
             })
-            .filter_map(|lease| lease.owner.clone())
+            .map(|(worker, _)| worker)
             .collect();
         workers.sort();
         workers.dedup();

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::error::{Error, Result};
+use crate::fence::Heartbeat;
 use crate::lease::{parent_done, Lease, Leases};
 use crate::projection::Projection;
 use crate::projector::{lock, Projector};
@@ -40,6 +41,8 @@ struct Worker<'a, P: Projection> {
     last_renew: Instant,
     /// A reset's fence stood at the last sync: nothing is read or written.
     fenced: bool,
+    /// What tells a reset that this worker runs.
+    heartbeat: Heartbeat,
 }
 
 impl<P: Projection> Projector<P> {
@@ -79,6 +82,12 @@ impl<P: Projection> Projector<P> {
             last_sync: None,
             last_renew: Instant::now(),
             fenced: false,
+            heartbeat: Heartbeat::new(
+                self.inner.applier.views().clone(),
+                P::NAME,
+                self.inner.options.worker.clone(),
+                self.inner.options.lease_duration,
+            ),
         };
         // Boxed: the future of the loop is deep (reads, applies, writes),
         // too deep for the compiler's default limit in a caller's future.
@@ -87,6 +96,9 @@ impl<P: Projection> Projector<P> {
             _ = shutdown => Ok(()),
         };
         worker.release_all().await;
+        if let Err(error) = worker.heartbeat.stop().await {
+            tracing::warn!(projection = P::NAME, %error, "could not remove the worker's heartbeat");
+        }
         lock(&self.inner.status).stopped = Some(match &result {
             Ok(()) => "stopped".to_owned(),
             Err(e) => e.to_string(),
@@ -130,11 +142,33 @@ impl<P: Projection> Worker<'_, P> {
 
     /// A new projection (no lease yet) first catches up from the table.
     async fn start(&mut self) -> Result<()> {
+        self.pass_fence().await?;
         let existing = self.leases.list().await?;
         if existing.is_empty() && self.options().catch_up_from_table {
-            self.projector.catch_up_from_table().await?;
+            self.projector
+                .catch_up_beating(Some(&self.heartbeat))
+                .await?;
         }
         Ok(())
+    }
+
+    /// Beats, then reads the fence (in that order: a reset that put it up
+    /// first then sees the beat); waits, without beating, while a reset
+    /// runs, and beats again once it is done.
+    async fn pass_fence(&mut self) -> Result<()> {
+        let views = self.projector.inner.applier.views().clone();
+        loop {
+            self.heartbeat.beat().await?;
+            let fence = crate::fence::read(&views, P::NAME).await?;
+            self.projector.inner.applier.observe(fence.generation);
+            if !fence.up {
+                return Ok(());
+            }
+            tracing::info!(projection = P::NAME, "a reset is running; waiting for it");
+            while crate::fence::read(&views, P::NAME).await?.up {
+                tokio::time::sleep(self.options().idle_wait).await;
+            }
+        }
     }
 
     /// Waits after a transient error, longer each time in a row.
@@ -156,6 +190,7 @@ impl<P: Projection> Worker<'_, P> {
         if self.fenced {
             return Ok(false);
         }
+        self.heartbeat.tick().await?;
         if sync_due || self.last_renew.elapsed() >= self.options().lease_duration / 3 {
             self.renew_and_take().await?;
         }
@@ -173,6 +208,8 @@ impl<P: Projection> Worker<'_, P> {
     async fn sync(&mut self) -> Result<()> {
         // A reset deletes the projection: hold nothing, read nothing, until
         // it is done (its leases go with it).
+        // Beat first, then read the fence: see `pass_fence`.
+        self.heartbeat.beat().await?;
         let fence = crate::fence::read(self.projector.inner.applier.views(), P::NAME).await?;
         self.fenced = fence.up;
         self.projector.inner.applier.observe(fence.generation);
@@ -453,6 +490,7 @@ impl<P: Projection> Worker<'_, P> {
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(MAX_RETRY_WAIT);
                     if self.last_renew.elapsed() >= self.options().lease_duration / 3 {
+                        self.heartbeat.tick().await?;
                         self.renew(shard).await?;
                         self.last_renew = Instant::now();
                         if !self.owned.contains_key(shard) {

@@ -6,6 +6,7 @@
 mod common;
 
 mod bad_data;
+mod checker;
 mod contention;
 mod costs;
 mod faults;

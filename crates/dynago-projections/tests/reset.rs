@@ -88,3 +88,26 @@ async fn a_lambda_batch_during_a_reset_writes_nothing_and_is_applied_when_sent_a
     let (_, want) = expected(&setup.store, &ids).await;
     assert_eq!(views_of::<DailyTotals>(&setup.views).await, want);
 }
+
+#[tokio::test]
+async fn a_rebuild_refuses_while_a_worker_catches_up_from_the_table() {
+    // A worker that has just started holds no lease while it catches up.
+    let setup = setup("proj-reset-catching-up").await;
+    let ids = run_commands(&setup.store, 6, 40, 47).await;
+    let worker = projector(&setup, DailyTotals, options("w1")).with_stream(stream_of(&setup).await);
+    let running = Running::start(&worker);
+    let started = eventually(Duration::from_secs(20), || async {
+        worker.status().applied > 0
+    })
+    .await;
+    assert!(started, "the worker did not start: {:?}", worker.status());
+    // Before: no lease held, so the rebuild went ahead and deleted under
+    // the catch-up's writes (totals counted twice or not at all).
+    let admin = projector(&setup, DailyTotals, options("admin"));
+    let error = admin.rebuild().await.expect_err("a worker runs");
+    assert!(matches!(error, Error::Running { .. }), "{error:?}");
+    running.stop().await.expect("stopped");
+    admin.rebuild().await.expect("no worker runs now");
+    let (_, want) = expected(&setup.store, &ids).await;
+    assert_eq!(views_of::<DailyTotals>(&setup.views).await, want);
+}
