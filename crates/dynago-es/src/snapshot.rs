@@ -144,8 +144,8 @@ fn encode_state<S: Serialize + DeserializeOwned>(
         dynago::Error::Serialize { source, .. } => source.to_string(),
         other => other.to_string(),
     })?;
-    if whole {
-        crate::payload::reads_back_as_written(state, &value)?;
+    if whole > 0 {
+        crate::payload::reads_back_as_written::<S>(whole, &value)?;
     }
     Ok(value)
 }

@@ -199,16 +199,16 @@ pub fn check_floats<T: Serialize + ?Sized>(
     check_floats_noting_whole(value, target).map(drop)
 }
 
-/// As [`check_floats`], and says whether `value` holds a float with a whole
-/// value (`1.0`): a DynamoDB number writes it as `1`, which a reader that
+/// As [`check_floats`], and counts the floats of `value` with a whole
+/// value (`1.0`): a DynamoDB number writes one as `1`, which a reader that
 /// is not told the type (a `serde_json::Value`) takes for an integer, so a
-/// caller can check that such a value reads back as written.
+/// caller can check that the value read back holds as many.
 ///
 /// ```
 /// use dynago::number::{check_floats_noting_whole, FloatTarget};
 ///
-/// assert_eq!(check_floats_noting_whole(&1.5, FloatTarget::DynamoDbNumber), Ok(false));
-/// assert_eq!(check_floats_noting_whole(&(1, 2.0), FloatTarget::DynamoDbNumber), Ok(true));
+/// assert_eq!(check_floats_noting_whole(&1.5, FloatTarget::DynamoDbNumber), Ok(0));
+/// assert_eq!(check_floats_noting_whole(&(1, 2.0, 3.0), FloatTarget::DynamoDbNumber), Ok(2));
 /// ```
 ///
 /// # Errors
@@ -217,12 +217,12 @@ pub fn check_floats<T: Serialize + ?Sized>(
 pub fn check_floats_noting_whole<T: Serialize + ?Sized>(
     value: &T,
     target: FloatTarget,
-) -> Result<bool, FloatError> {
+) -> Result<usize, FloatError> {
     let mut walker = Walker {
         target,
         path: Vec::new(),
         refused: None,
-        whole: false,
+        whole: 0,
     };
     match value.serialize(&mut walker) {
         Ok(()) => Ok(walker.whole),
@@ -261,8 +261,8 @@ struct Walker {
     target: FloatTarget,
     path: Vec<Segment>,
     refused: Option<FloatError>,
-    /// A float with a whole value was met.
-    whole: bool,
+    /// The floats with a whole value met.
+    whole: usize,
 }
 
 /// The walk stopped: a float was refused (or a `Serialize` failed).
@@ -286,7 +286,7 @@ impl ser::Error for Stop {
 impl Walker {
     fn float(&mut self, value: f64) -> Result<(), Stop> {
         if holds(self.target, value) {
-            self.whole |= value.fract() == 0.0;
+            self.whole += usize::from(value.fract() == 0.0);
             return Ok(());
         }
         let path = self
