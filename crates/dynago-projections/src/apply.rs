@@ -16,7 +16,7 @@ use crate::cache::Bounded;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::parked::Parking;
-use crate::projection::{EventOf, Projection, ViewKind};
+use crate::projection::{EventOf, Projection, UnknownEvents, ViewKind};
 use crate::view::{self, REVISION, VERSION};
 
 /// What became of one event offered to a projection.
@@ -51,6 +51,10 @@ pub enum Offer {
     /// stream). An event right after the version applied is not looked up:
     /// it is taken as read from the table's stream.
     NotInTable,
+    /// It cannot be read by this build, and the projection passes over
+    /// such events ([`UnknownEvents::Skip`](crate::UnknownEvents::Skip)):
+    /// its aggregate's position moved past it.
+    Skipped,
 }
 
 impl Offer {
@@ -233,12 +237,19 @@ impl<P: Projection> Applier<P> {
                 let events = match read {
                     Ok(events) => events,
                     // An earlier event this build cannot read (a type
-                    // written by a newer one): this one waits behind it.
-                    Err(error) if error.is_corrupt() => {
-                        return self
-                            .park_unreadable(id, event.version, &event.event_type, &error)
-                            .await
-                    }
+                    // written by a newer one): passed over, then this one
+                    // is offered again; or this one waits behind it.
+                    Err(error) if error.is_corrupt() => match unreadable_version(&error) {
+                        Some(version) if P::UNKNOWN_EVENTS == UnknownEvents::Skip => {
+                            Box::pin(self.pass_unreadable(id, version)).await?;
+                            continue;
+                        }
+                        _ => {
+                            return self
+                                .park_unreadable(id, event.version, &event.event_type, &error)
+                                .await
+                        }
+                    },
                     Err(error) => return Err(error.into()),
                 };
                 if events.last().map(|e| e.version) != Some(event.version) {
@@ -278,6 +289,105 @@ impl<P: Projection> Applier<P> {
             projection: P::NAME.to_owned(),
             aggregate: format!("{}#{id}", event.aggregate_type),
             version: event.version,
+            conflicts: MAX_CONFLICTS,
+        })
+    }
+
+    /// Passes over event `version` of `id`, which this build cannot read
+    /// ([`UnknownEvents::Skip`]): the events before it are applied first,
+    /// then its aggregate's position (the view's version, or the position
+    /// item of keyed views) moves to it, under the condition that it is at
+    /// the version before.
+    pub(crate) async fn pass_unreadable(&self, id: &AggregateId, version: u64) -> Result<Offer> {
+        for _ in 0..MAX_CONFLICTS {
+            if self.parking.is_blocked(id) && self.parking.still_blocked(id).await? {
+                return Ok(Offer::Waiting);
+            }
+            let known = self.known(id).await?;
+            let applied = known.applied();
+            if version <= applied {
+                return Ok(Offer::Duplicate);
+            }
+            if version > applied + 1 {
+                // The events before it, through the usual offer (which
+                // passes over unreadable ones in turn).
+                let before: std::result::Result<Vec<EventOf<P>>, _> = self
+                    .store
+                    .events_between(id.clone(), applied + 1..=version - 1)
+                    .try_collect()
+                    .await;
+                match before {
+                    Ok(events) => match events.last() {
+                        Some(last) => {
+                            Box::pin(self.offer(last)).await?;
+                        }
+                        None => return Ok(Offer::NotInTable),
+                    },
+                    Err(error) => match unreadable_version(&error) {
+                        Some(earlier) if earlier < version => {
+                            Box::pin(self.pass_unreadable(id, earlier)).await?;
+                        }
+                        _ => return Err(error.into()),
+                    },
+                }
+                continue;
+            }
+            let moved = match known {
+                Known::View { view, .. } => {
+                    let sort = keys::aggregate_view(id);
+                    let item = view::encode::<P>(&sort, &view.unwrap_or_default())?;
+                    self.views
+                        .put_item_raw(keys::key(P::NAME, sort), item)
+                        .optimistic_lock(VERSION, version - 1)
+                        .write_id(false)
+                        .send()
+                        .await
+                        .map(drop)
+                }
+                Known::Position { stored, .. } => {
+                    let held = if stored == 0 {
+                        Condition::new("attribute_not_exists(#v)").name("#v", VERSION)
+                    } else {
+                        Condition::new("#v = :held")
+                            .name("#v", VERSION)
+                            .value(":held", dynago::number_value(stored))
+                    };
+                    self.views
+                        .put_item_raw(
+                            keys::key(P::NAME, keys::position(id)),
+                            view::position_item(version),
+                        )
+                        .condition(held)
+                        .write_id(false)
+                        .send()
+                        .await
+                        .map(drop)
+                }
+            };
+            // Read again either way: the next offer starts from the table.
+            self.forget(id);
+            match moved {
+                Ok(()) => {
+                    tracing::warn!(
+                        projection = P::NAME,
+                        aggregate = %id,
+                        version,
+                        "an event this build cannot read was passed over"
+                    );
+                    return Ok(Offer::Skipped);
+                }
+                Err(e) => match Error::from(e) {
+                    e if e.is_conflict() => {
+                        self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    e => return Err(e),
+                },
+            }
+        }
+        Err(Error::Contention {
+            projection: P::NAME.to_owned(),
+            aggregate: format!("{}#{id}", <P::Aggregate as dynago_es::Aggregate>::TYPE),
+            version,
             conflicts: MAX_CONFLICTS,
         })
     }
@@ -601,5 +711,13 @@ impl<P: Projection> Applier<P> {
         } else {
             Offer::Applied { events: applied }
         })
+    }
+}
+
+/// The version of the event item that `error` says cannot be read.
+pub(crate) fn unreadable_version(error: &dynago_es::Error) -> Option<u64> {
+    match error {
+        dynago_es::Error::CorruptEvent { version, .. } if *version > 0 => Some(*version),
+        _ => None,
     }
 }

@@ -104,7 +104,7 @@ pub use apply::Offer;
 pub use error::{Error, Result};
 pub use options::ProjectorOptions;
 pub use parked::ParkedEvent;
-pub use projection::{EventOf, Projection, ViewKind};
+pub use projection::{EventOf, Projection, UnknownEvents, ViewKind};
 pub use projector::Projector;
 pub use status::{ShardStatus, Status};
 pub use stream::EventStream;

@@ -9,6 +9,31 @@ use serde::Serialize;
 /// The events a projection of `P` reads.
 pub type EventOf<P> = EventEnvelope<<<P as Projection>::Aggregate as Aggregate>::Event>;
 
+/// What a projection does with an event this build cannot read: a type a
+/// newer build wrote first (in a rolling deploy, writers go first), or a
+/// damaged item.
+///
+/// ```
+/// use dynago_projections::UnknownEvents;
+/// assert_eq!(UnknownEvents::default(), UnknownEvents::Park);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnknownEvents {
+    /// Parks it with the reason, as a handler's error: its aggregate's
+    /// later events wait behind it, every other aggregate goes on; replay
+    /// it ([`Projector::replay_parked`](crate::Projector::replay_parked))
+    /// once a build that reads it is deployed. For views an event may
+    /// change.
+    #[default]
+    Park,
+    /// Passes over it, as an event that changes no view: its aggregate's
+    /// position moves past it (one conditional write) and its later events
+    /// are applied. For a projection that says no event it does not know
+    /// can concern it.
+    Skip,
+}
+
 /// Where a projection keeps its views.
 ///
 /// ```
@@ -87,6 +112,10 @@ pub trait Projection: Send + Sync + 'static {
 
     /// Where its views are kept (default: one per aggregate).
     const VIEWS: ViewKind = ViewKind::PerAggregate;
+
+    /// What it does with an event this build cannot read (default: park
+    /// it).
+    const UNKNOWN_EVENTS: UnknownEvents = UnknownEvents::Park;
 
     /// The aggregate whose events it reads.
     type Aggregate: Aggregate;

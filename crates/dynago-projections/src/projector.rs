@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::keys;
 use crate::options::ProjectorOptions;
 use crate::parked::ParkedEvent;
-use crate::projection::{EventOf, Projection};
+use crate::projection::{EventOf, Projection, UnknownEvents};
 use crate::status::Status;
 use crate::stream::EventStream;
 use crate::view::Views;
@@ -173,6 +173,11 @@ impl<P: Projection> Projector<P> {
             Ok(None) => Ok(None),
             Ok(Some(event)) => self.apply(&event).await.map(Some),
             Err(error) => match unreadable::<P>(&error) {
+                Some((id, version)) if P::UNKNOWN_EVENTS == UnknownEvents::Skip => {
+                    Box::pin(applier.pass_unreadable(&id, version))
+                        .await
+                        .map(Some)
+                }
                 Some((id, version)) => {
                     Box::pin(applier.park_unreadable(&id, version, &event_type, &error))
                         .await

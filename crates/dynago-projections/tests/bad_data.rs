@@ -7,7 +7,7 @@ use crate::common;
 use common::{events_of, moves, options, projector, setup, Account};
 use dynago::{string_value, Key};
 use dynago_es::{Aggregate, DomainEvent, EventStore, Metadata, StoreOptions};
-use dynago_projections::{EventOf, Offer, Projection};
+use dynago_projections::{EventOf, Offer, Projection, UnknownEvents, ViewKind};
 use serde::{Deserialize, Serialize};
 
 /// A view that grows by 150 KB with every event of the accounts named
@@ -177,4 +177,125 @@ async fn an_event_of_a_type_this_build_does_not_know_is_parked_and_the_others_go
             .expect("an offer"),
         Some(Offer::Waiting)
     );
+}
+
+/// Counts an account's events, and passes over those it cannot read.
+struct Counting;
+
+impl Projection for Counting {
+    const NAME: &'static str = "counting";
+    const UNKNOWN_EVENTS: UnknownEvents = UnknownEvents::Skip;
+    type Aggregate = Account;
+    type View = u64;
+    type Error = std::convert::Infallible;
+
+    fn apply(&self, count: &mut u64, _: &EventOf<Self>) -> Result<(), Self::Error> {
+        *count += 1;
+        Ok(())
+    }
+}
+
+/// Counts every event in one keyed total, and passes over those it cannot
+/// read.
+struct CountingAll;
+
+impl Projection for CountingAll {
+    const NAME: &'static str = "counting-all";
+    const VIEWS: ViewKind = ViewKind::Keyed;
+    const UNKNOWN_EVENTS: UnknownEvents = UnknownEvents::Skip;
+    type Aggregate = Account;
+    type View = u64;
+    type Error = std::convert::Infallible;
+
+    fn view_key(&self, _: &EventOf<Self>) -> Option<String> {
+        Some("all".to_owned())
+    }
+
+    fn apply(&self, count: &mut u64, _: &EventOf<Self>) -> Result<(), Self::Error> {
+        *count += 1;
+        Ok(())
+    }
+}
+
+/// `frozen`: v1 a deposit, v2 an event of a type this build does not
+/// know, v3 a deposit (both written by a newer build).
+async fn with_an_unknown_event_at_v2(setup: &common::Setup) {
+    moves(&setup.store, "frozen", &[5], "2026-12-01").await;
+    let newer = EventStore::<NewerAccount>::new(setup.events.clone(), StoreOptions::default())
+        .expect("a store");
+    newer
+        .append(
+            "frozen",
+            1,
+            vec![
+                NewerEvent::Frozen {
+                    reason: "audit".into(),
+                },
+                NewerEvent::Deposited {
+                    amount: 1,
+                    day: "2026-12-02".into(),
+                },
+            ],
+            Metadata::default(),
+        )
+        .await
+        .expect("appended by the newer build");
+}
+
+async fn event_item(setup: &common::Setup, version: u64) -> dynago::Item {
+    let key =
+        Key::new(string_value("account#frozen")).sort(string_value(format!("e#{version:020}")));
+    dynago_local::testing::raw_get(&setup.events, &key)
+        .await
+        .expect("the event item")
+}
+
+#[tokio::test]
+async fn a_projection_that_skips_unknown_events_passes_over_them_in_order_or_after_a_gap() {
+    let setup = setup("proj-bad-skip").await;
+    with_an_unknown_event_at_v2(&setup).await;
+    let one = Some(Offer::Applied { events: 1 });
+
+    // In order: v2 is passed over, v3 applied.
+    let counting = projector(&setup, Counting, options("w1"));
+    let mut offers = Vec::new();
+    for version in 1..=3 {
+        offers.push(
+            counting
+                .apply_item(event_item(&setup, version).await)
+                .await
+                .expect("an offer"),
+        );
+    }
+    assert_eq!(offers, [one, Some(Offer::Skipped), one]);
+    let view = counting
+        .views()
+        .get("frozen")
+        .await
+        .expect("read")
+        .expect("a view");
+    assert_eq!((view.version, view.view), (3, 2));
+    assert!(counting.parked().await.expect("parked").is_empty());
+
+    // After a gap: v3 first; v1 is read from the table, v2 passed over.
+    let keyed = projector(&setup, CountingAll, options("w2"));
+    let offer = keyed
+        .apply_item(event_item(&setup, 3).await)
+        .await
+        .expect("an offer");
+    assert_eq!(offer, Some(Offer::Applied { events: 1 }));
+    let total = dynago_projections::Views::<CountingAll>::new(setup.views.clone())
+        .expect("views")
+        .get_keyed("all")
+        .await
+        .expect("read")
+        .expect("a total");
+    assert_eq!(total.view, 2, "v1 and v3 counted, v2 passed over");
+    for version in 1..=3 {
+        let again = keyed
+            .apply_item(event_item(&setup, version).await)
+            .await
+            .expect("an offer");
+        assert_eq!(again, Some(Offer::Duplicate), "v{version} again");
+    }
 }
