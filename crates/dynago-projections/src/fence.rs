@@ -10,7 +10,7 @@
 //! writes again.
 
 use chrono::Utc;
-use dynago::{number_value, string_value, AttributeValue, Item, Table};
+use dynago::{number_value, string_value, AttributeValue, Condition, Item, Table};
 
 use crate::error::Result;
 use crate::keys;
@@ -48,31 +48,66 @@ pub(crate) async fn read_stored(views: &Table, projection: &str) -> Result<Optio
     }))
 }
 
-/// Puts the fence of `projection` back as it was (`None`: none stored).
-pub(crate) async fn restore(views: &Table, projection: &str, fence: Option<Fence>) -> Result<()> {
+/// Puts the fence of `projection` back as it was (`None`: none stored),
+/// unless another reset moved it on from generation `from` since.
+pub(crate) async fn restore(
+    views: &Table,
+    projection: &str,
+    fence: Option<Fence>,
+    from: u64,
+) -> Result<()> {
     match fence {
-        Some(fence) => write(views, projection, fence).await,
+        Some(fence) => write(views, projection, fence, Some(from)).await.map(drop),
         None => {
-            views
+            let deleted = views
                 .delete_item(keys::key(projection, keys::FENCE.to_owned()))
+                .condition(at_generation(views, Some(from)))
                 .send()
-                .await?;
-            Ok(())
+                .await;
+            match deleted {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_conflict() => Ok(()),
+                Err(e) => Err(e.into()),
+            }
         }
     }
 }
 
-/// Writes the fence of `projection`.
-pub(crate) async fn write(views: &Table, projection: &str, fence: Fence) -> Result<()> {
+/// Writes the fence of `projection` when the stored one is at generation
+/// `over` (`None`: none is stored); `false` when another reset moved it
+/// first (nothing written).
+pub(crate) async fn write(
+    views: &Table,
+    projection: &str,
+    fence: Fence,
+    over: Option<u64>,
+) -> Result<bool> {
     let mut item = Item::new();
     item.insert(GENERATION.to_owned(), number_value(fence.generation));
     item.insert(UP.to_owned(), AttributeValue::Bool(fence.up));
     item.insert("since".to_owned(), string_value(Utc::now().to_rfc3339()));
-    views
+    let written = views
         .put_item_raw(keys::key(projection, keys::FENCE.to_owned()), item)
+        .condition(at_generation(views, over))
+        .write_id(false)
         .send()
-        .await?;
-    Ok(())
+        .await;
+    match written {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_conflict() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The condition that the stored fence is at generation `over` (`None`:
+/// that none is stored).
+fn at_generation(views: &Table, over: Option<u64>) -> Condition {
+    match over {
+        None => Condition::new("attribute_not_exists(#pk)").name("#pk", views.partition_key()),
+        Some(generation) => Condition::new("#g = :g")
+            .name("#g", GENERATION)
+            .value(":g", number_value(generation)),
+    }
 }
 
 /// The sort key prefix of the workers' heartbeats.

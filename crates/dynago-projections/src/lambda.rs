@@ -74,12 +74,26 @@ impl<P: Projection> BatchProjector for Projector<P> {
                 }
                 let sequence = record.change.sequence_number.clone().unwrap_or_default();
                 let item = Item::from(record.change.new_image.clone());
-                let event = match self.inner.applier.store().read_event_item(item) {
+                let event = match self.inner.applier.store().read_event_item(item.clone()) {
                     Ok(Some(event)) => event,
                     Ok(None) => continue,
+                    // An event of a type this build cannot read (its
+                    // header says which) is parked or passed over
+                    // (`Projection::UNKNOWN_EVENTS`), as the stream reader
+                    // does; a record that is no event at all is named in
+                    // the answer.
                     Err(e) => {
-                        tracing::error!(projection = P::NAME, sequence, error = %e, "a record of the stream is not a readable event");
-                        failures.push(sequence);
+                        let typed =
+                            matches!(item.get("event_type"), Some(dynago::AttributeValue::S(_)));
+                        let handled = if typed {
+                            self.apply_item(item).await.map(drop)
+                        } else {
+                            Err(e.into())
+                        };
+                        if let Err(error) = handled {
+                            tracing::error!(projection = P::NAME, sequence, %error, "a record of the stream is not a readable event");
+                            failures.push(sequence);
+                        }
                         continue;
                     }
                 };

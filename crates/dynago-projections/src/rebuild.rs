@@ -103,18 +103,20 @@ impl<P: Projection> Projector<P> {
         // before it reads the fence, so one of the two sees the other.
         let previous = fence::read_stored(views, P::NAME).await?;
         let generation = previous.unwrap_or_default().generation + 1;
-        fence::write(
-            views,
-            P::NAME,
-            Fence {
-                generation,
-                up: true,
-            },
-        )
-        .await?;
+        let over = previous.map(|fence| fence.generation);
+        let up = Fence {
+            generation,
+            up: true,
+        };
+        // A reset that moved the fence since it was read is running.
+        if !fence::write(views, P::NAME, up, over).await? {
+            return Err(Error::Resetting {
+                projection: P::NAME.to_owned(),
+            });
+        }
         if let Err(running) = self.refuse_while_running().await {
             // Refused: the projection is left as it was.
-            fence::restore(views, P::NAME, previous).await?;
+            fence::restore(views, P::NAME, previous, generation).await?;
             return Err(running);
         }
         tokio::time::sleep(self.inner.options.reset_grace).await;
@@ -148,15 +150,13 @@ impl<P: Projection> Projector<P> {
         // What is written from now on is written whole: a view and its
         // position start again from nothing, and a gap is filled from the
         // table, so a catch-up and the stream's writers meet no half.
-        fence::write(
-            views,
-            P::NAME,
-            Fence {
-                generation,
-                up: false,
-            },
-        )
-        .await?;
+        // Taken down only while it is this reset's: a reset started since
+        // (over a fence left up) takes its own down.
+        let down = Fence {
+            generation,
+            up: false,
+        };
+        fence::write(views, P::NAME, down, Some(generation)).await?;
         self.inner.applier.observe(generation);
         tracing::info!(projection = P::NAME, deleted, "projection reset");
         Ok(deleted)

@@ -11,6 +11,7 @@ mod contention;
 mod costs;
 mod faults;
 mod lambda;
+mod lambda_fences;
 mod late;
 mod lineage;
 mod ordering;
