@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use dynago::transact::Put;
-use dynago::{Condition, Table};
+use dynago::Table;
 use dynago_es::{AggregateId, EventStore};
 use futures::TryStreamExt;
 
@@ -345,13 +345,7 @@ impl<P: Projection> Applier<P> {
                         .map(drop)
                 }
                 Known::Position { stored, .. } => {
-                    let held = if stored == 0 {
-                        Condition::new("attribute_not_exists(#v)").name("#v", VERSION)
-                    } else {
-                        Condition::new("#v = :held")
-                            .name("#v", VERSION)
-                            .value(":held", dynago::number_value(stored))
-                    };
+                    let held = view::position_held(stored);
                     self.views
                         .put_item_raw(
                             keys::key(P::NAME, keys::position(id)),
@@ -641,13 +635,7 @@ impl<P: Projection> Applier<P> {
         };
         let size = dynago::item_size(&item);
         let position = keys::position(&event.aggregate_id);
-        let held = if *stored == 0 {
-            Condition::new("attribute_not_exists(#v)").name("#v", VERSION)
-        } else {
-            Condition::new("#v = :held")
-                .name("#v", VERSION)
-                .value(":held", dynago::number_value(*stored))
-        };
+        let held = view::position_held(*stored);
         let written = self
             .views
             .transact_write()

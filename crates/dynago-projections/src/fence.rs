@@ -200,13 +200,7 @@ impl Heartbeat {
 pub(crate) async fn heartbeats(views: &Table, projection: &str) -> Result<Vec<(String, u64)>> {
     use futures::TryStreamExt;
     let sort_key = views.sort_key().unwrap_or_default().to_owned();
-    let items: Vec<Item> = views
-        .query("#pk = :pk AND begins_with(#sk, :prefix)")
-        .name("#pk", views.partition_key())
-        .name("#sk", sort_key.clone())
-        .value(":pk", string_value(projection))
-        .value(":prefix", string_value(HEARTBEAT))
-        .consistent_read(true)
+    let items: Vec<Item> = keys::under(views, projection, HEARTBEAT)
         .stream_raw()
         .try_collect()
         .await?;

@@ -15,7 +15,7 @@
 //! One partition per projection lets its views be listed in pages by one
 //! query, and a reset find everything it must delete.
 
-use dynago::{string_value, Key};
+use dynago::{string_value, Key, Query, Table};
 use dynago_es::AggregateId;
 
 pub(crate) const AGGREGATE_VIEW: &str = "a#";
@@ -36,6 +36,18 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
         return Err(format!("the projection name `{name}` holds `#`"));
     }
     Ok(())
+}
+
+/// Every item of `projection` whose sort key begins with `prefix`, read
+/// strongly (a query of its partition; page it yourself or stream it).
+pub(crate) fn under(table: &Table, projection: &str, prefix: &str) -> Query {
+    table
+        .query("#pk = :pk AND begins_with(#sk, :prefix)")
+        .name("#pk", table.partition_key())
+        .name("#sk", table.sort_key().unwrap_or_default().to_owned())
+        .value(":pk", string_value(projection))
+        .value(":prefix", string_value(prefix))
+        .consistent_read(true)
 }
 
 pub(crate) fn key(projection: &str, sort: String) -> Key {

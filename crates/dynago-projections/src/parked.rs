@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
-use dynago::{string_value, AttributeValue, Item, Table};
+use dynago::{AttributeValue, Item, Table};
 use dynago_es::AggregateId;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -74,15 +74,8 @@ impl Parking {
     pub(crate) async fn still_blocked(&self, id: &AggregateId) -> Result<bool> {
         let sort_key = self.table.sort_key().unwrap_or_default().to_owned();
         let prefix = keys::parked_prefix(id);
-        let items: Vec<Item> = self
-            .table
-            .query("#pk = :pk AND begins_with(#sk, :prefix)")
-            .name("#pk", self.table.partition_key())
-            .name("#sk", sort_key.clone())
-            .value(":pk", string_value(self.projection))
-            .value(":prefix", string_value(prefix))
+        let items: Vec<Item> = keys::under(&self.table, self.projection, &prefix)
             .projection("#sk")
-            .consistent_read(true)
             .stream_raw()
             .try_collect()
             .await?;
@@ -133,14 +126,7 @@ impl Parking {
     /// replayed some).
     pub(crate) async fn list(&self) -> Result<Vec<ParkedEvent>> {
         let sort_key = self.table.sort_key().unwrap_or_default().to_owned();
-        let items: Vec<Item> = self
-            .table
-            .query("#pk = :pk AND begins_with(#sk, :prefix)")
-            .name("#pk", self.table.partition_key())
-            .name("#sk", sort_key.clone())
-            .value(":pk", string_value(self.projection))
-            .value(":prefix", string_value(keys::PARKED))
-            .consistent_read(true)
+        let items: Vec<Item> = keys::under(&self.table, self.projection, keys::PARKED)
             .stream_raw()
             .try_collect()
             .await?;

@@ -247,6 +247,18 @@ pub(crate) fn encode<P: Projection>(sort: &str, view: &P::View) -> Result<Item> 
     Ok(item)
 }
 
+/// The condition that a source aggregate's position item holds `stored`
+/// (0: that there is none).
+pub(crate) fn position_held(stored: u64) -> dynago::Condition {
+    if stored == 0 {
+        dynago::Condition::new("attribute_not_exists(#v)").name("#v", VERSION)
+    } else {
+        dynago::Condition::new("#v = :held")
+            .name("#v", VERSION)
+            .value(":held", number_value(stored))
+    }
+}
+
 /// The item of a source aggregate's position in keyed views.
 pub(crate) fn position_item(version: u64) -> Item {
     let mut item = Item::new();
