@@ -51,7 +51,7 @@ use aws_sdk_dynamodb::config::{Credentials, Region};
 use dynago::{Endpoint, TableOptions};
 
 pub use error::{Error, Result};
-pub use proxy::{FaultPlan, FaultProxy, ProxyStats, ReadRequest, Throttle};
+pub use proxy::{FaultPlan, FaultProxy, Permission, ProxyStats, ReadRequest, Resource, Throttle};
 
 /// The access key every local server is used with:
 /// [`dynago::LOCAL_ACCESS_KEY_ID`], the one [`Endpoint::new`] signs with,

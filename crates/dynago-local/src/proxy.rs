@@ -33,7 +33,10 @@
 //! The proxy also keeps a log of the reads it received, with whether each
 //! asked for a strongly consistent read ([`FaultProxy::reads`]): the
 //! emulators always read strongly, so only the request shows whether a
-//! client asked.
+//! client asked. And it lists the IAM permissions the requests asked for
+//! ([`FaultProxy::permissions`]): each action on each table, index or
+//! stream, as DynamoDB authorizes it, to hold a program's calls against the
+//! policy written for it.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -57,6 +60,7 @@ mod answer;
 mod batch;
 mod connection;
 mod delivery;
+mod permissions;
 mod plan;
 mod server;
 mod state;
@@ -66,6 +70,7 @@ mod streams;
 mod tests;
 
 pub use answer::Throttle;
+pub use permissions::{Permission, Resource};
 pub use plan::FaultPlan;
 pub use server::FaultProxy;
 pub use stats::{ProxyStats, ReadRequest};

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 
 use super::batch::{add_unprocessed, split_batch};
 use super::delivery::{deliver_in_background, Delivery, Outgoing};
+use super::permissions::permissions_of;
 use super::plan::operation_name;
 use super::state::{Action, Shared};
 use super::stats::reads_of;
@@ -126,8 +127,18 @@ async fn handle(
         Err(_) => return Err(Abort("the client's request body could not be read")),
     };
     let reads = reads_of(operation.as_deref(), &body);
-    if !reads.is_empty() {
-        shared.lock().reads.extend(reads);
+    // The stream a shard iterator in the answer will be on.
+    let mut stream = None;
+    {
+        let mut state = shared.lock();
+        state.reads.extend(reads);
+        if let Some(operation) = operation.as_deref() {
+            let asked = permissions_of(operation, &body, &state.iterators);
+            if matches!(operation, "GetShardIterator" | "GetRecords") {
+                stream = asked.first().map(|permission| permission.resource.clone());
+            }
+            state.permissions.extend(asked);
+        }
     }
     if let Action::Throttle(kind) = decision.action {
         return Ok(kind.response());
@@ -228,6 +239,11 @@ async fn handle(
         }
         _ => (body, false),
     };
+    if let (Some(stream), Some(operation), true) =
+        (stream, operation.as_deref(), parts.status.is_success())
+    {
+        shared.lock().iterators.handed_out(operation, &body, stream);
+    }
     let stream_answer = match operation.as_deref() {
         _ if !parts.status.is_success() => None,
         Some("DescribeStream") if decision.split_shards => streams::add_parents(&body),

@@ -1,6 +1,7 @@
 //! The proxy's handle: starting it, pointing it elsewhere, changing its
 //! plan, reading what it saw.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -10,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
 use super::connection::serve;
+use super::permissions::Permission;
 use super::plan::FaultPlan;
 use super::state::{Shared, State, Upstream};
 use super::stats::{ProxyStats, ReadRequest};
@@ -307,6 +309,40 @@ impl FaultProxy {
     /// ```
     pub fn take_reads(&self) -> Vec<ReadRequest> {
         std::mem::take(&mut self.shared.lock().reads)
+    }
+
+    /// The distinct IAM permissions the requests received so far asked
+    /// for (since the start, or the last
+    /// [`take_permissions`](Self::take_permissions)): each action on each
+    /// table, index or stream, as DynamoDB authorizes the request
+    /// ([`Permission`]). Requests answered with a fault are listed too:
+    /// they were sent. A `GetRecords` on an iterator this proxy did not see
+    /// handed out is on [`Resource::Unknown`](crate::Resource::Unknown).
+    ///
+    /// ```no_run
+    /// # fn run(proxy: dynago_local::FaultProxy) {
+    /// for permission in proxy.permissions() {
+    ///     println!("{} on {}", permission.action, permission.resource.arn("eu-west-1", "123456789012"));
+    /// }
+    /// # }
+    /// ```
+    pub fn permissions(&self) -> BTreeSet<Permission> {
+        self.shared.lock().permissions.clone()
+    }
+
+    /// The permissions asked for so far, as
+    /// [`permissions`](Self::permissions) gives them, emptying the list.
+    ///
+    /// ```no_run
+    /// # fn run(proxy: dynago_local::FaultProxy) {
+    /// let _setup = proxy.take_permissions();
+    /// // ... the calls under test ...
+    /// let asked = proxy.take_permissions();
+    /// assert!(asked.iter().all(|permission| permission.action != "dynamodb:Scan"));
+    /// # }
+    /// ```
+    pub fn take_permissions(&self) -> BTreeSet<Permission> {
+        std::mem::take(&mut self.shared.lock().permissions)
     }
 
     /// Waits until no delivery is pending: every request

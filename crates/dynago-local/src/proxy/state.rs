@@ -1,6 +1,7 @@
 //! What the proxy's tasks share: the plan with its generator and
 //! counters, which decides each request's faults, and the upstream.
 
+use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use hyper::Uri;
 use tokio::sync::watch;
 
 use super::answer::{Failure, Throttle};
+use super::permissions::{Iterators, Permission};
 use super::plan::FaultPlan;
 use super::stats::{ProxyStats, ReadRequest};
 use crate::error::{Error, Result};
@@ -49,6 +51,10 @@ pub(super) struct State {
     pub(super) stats: ProxyStats,
     /// The reads received, in order.
     pub(super) reads: Vec<ReadRequest>,
+    /// The permissions the requests received asked for.
+    pub(super) permissions: BTreeSet<Permission>,
+    /// The streams of the shard iterators DynamoDB handed out.
+    pub(super) iterators: Iterators,
 }
 
 impl State {
@@ -59,6 +65,8 @@ impl State {
             matched: 0,
             stats: ProxyStats::default(),
             reads: Vec::new(),
+            permissions: BTreeSet::new(),
+            iterators: Iterators::default(),
         }
     }
 
