@@ -2,22 +2,27 @@
 
 use std::fmt;
 
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::value::Item;
+use crate::value::{binary_value, number_value, string_value, Item};
 
 /// The primary key of one item: a partition key value and, on tables that
 /// have one, a sort key value. The attribute names come from the table.
 ///
-/// ```
-/// use dynago::{number_value, string_value, Key};
+/// A key value is a string, a number or bytes, DynamoDB's three key types,
+/// given as they are in Rust ([`KeyValue`]):
 ///
-/// let user = Key::new(string_value("user#1"));
-/// let event = Key::new(string_value("order#7")).sort(number_value(3));
-/// assert!(event.sort_value().is_some());
-/// # let _ = user;
+/// ```
+/// use dynago::Key;
+///
+/// let user = Key::new("user#1");
+/// let event = Key::new(format!("order#{}", 7)).sort(3);
+/// let blob = Key::new(vec![0x01, 0x02]);
+/// assert_eq!(event.sort_value(), Some(&dynago::number_value(3)));
+/// # let _ = (user, blob);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Key {
@@ -27,17 +32,17 @@ pub struct Key {
 
 impl Key {
     /// A key with only a partition key value.
-    pub fn new(partition: AttributeValue) -> Self {
+    pub fn new(partition: impl Into<KeyValue>) -> Self {
         Self {
-            partition,
+            partition: partition.into().0,
             sort: None,
         }
     }
 
     /// Adds the sort key value.
     #[must_use]
-    pub fn sort(mut self, sort: AttributeValue) -> Self {
-        self.sort = Some(sort);
+    pub fn sort(mut self, sort: impl Into<KeyValue>) -> Self {
+        self.sort = Some(sort.into().0);
         self
     }
 
@@ -51,6 +56,86 @@ impl Key {
         self.sort.as_ref()
     }
 }
+
+/// The value of one key attribute: a string (`S`), a number (`N`) or bytes
+/// (`B`), made from the Rust value with `From`. An [`AttributeValue`] is
+/// taken as it is; one of another type is refused with
+/// [`Error::InvalidKey`] when the key is used.
+///
+/// ```
+/// use dynago::{number_value, string_value, KeyValue};
+/// use aws_sdk_dynamodb::types::AttributeValue;
+///
+/// assert_eq!(AttributeValue::from(KeyValue::from("pk_jon")), string_value("pk_jon"));
+/// assert_eq!(AttributeValue::from(KeyValue::from(42_u64)), number_value(42));
+/// assert_eq!(
+///     AttributeValue::from(KeyValue::from(&b"\x01"[..])),
+///     dynago::binary_value(vec![1])
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyValue(AttributeValue);
+
+impl From<KeyValue> for AttributeValue {
+    fn from(value: KeyValue) -> Self {
+        value.0
+    }
+}
+
+impl From<AttributeValue> for KeyValue {
+    fn from(value: AttributeValue) -> Self {
+        KeyValue(value)
+    }
+}
+
+impl From<&str> for KeyValue {
+    fn from(value: &str) -> Self {
+        KeyValue(string_value(value))
+    }
+}
+
+impl From<String> for KeyValue {
+    fn from(value: String) -> Self {
+        KeyValue(string_value(value))
+    }
+}
+
+impl From<&String> for KeyValue {
+    fn from(value: &String) -> Self {
+        KeyValue(string_value(value.as_str()))
+    }
+}
+
+impl From<Vec<u8>> for KeyValue {
+    fn from(value: Vec<u8>) -> Self {
+        KeyValue(binary_value(value))
+    }
+}
+
+impl From<&[u8]> for KeyValue {
+    fn from(value: &[u8]) -> Self {
+        KeyValue(binary_value(value))
+    }
+}
+
+impl From<Blob> for KeyValue {
+    fn from(value: Blob) -> Self {
+        KeyValue(AttributeValue::B(value))
+    }
+}
+
+// Integers only: a float in a key is rarely what was meant (`0.1 + 0.2` is
+// not `0.3`); `number_value(x)` still makes one.
+macro_rules! integer_keys {
+    ($($t:ty),*) => {$(
+        impl From<$t> for KeyValue {
+            fn from(value: $t) -> Self {
+                KeyValue(number_value(value))
+            }
+        }
+    )*};
+}
+integer_keys!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
 
 /// The names of a table's key attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]

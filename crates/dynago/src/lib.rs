@@ -94,7 +94,7 @@ pub use error::{CancellationReason, Error, Result, TransactionCanceled};
 pub use expr::{attr, Expr, Path, MAX_EXPRESSION_SIZE};
 pub use get::GetItem;
 pub use item::{item_size, MAX_ITEM_SIZE};
-pub use key::Key;
+pub use key::{Key, KeyValue};
 pub use query::{Page, Query};
 pub use retry::RetryPolicy;
 pub use scan::{ParallelScan, Scan, MAX_SCAN_SEGMENTS};
