@@ -4,6 +4,7 @@
 //! views it builds equal the replay of the events, and those the stream
 //! reader builds for the same commands.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -255,4 +256,81 @@ async fn a_record_that_is_not_an_event_is_named_in_the_answer() {
     )
     .await;
     assert_eq!(differences(&ledger, &read_side).await, Vec::<String>::new());
+}
+
+/// The function under cargo-lambda's own emulator of the Lambda Runtime
+/// API (`cargo lambda watch`, then `cargo lambda invoke`), as a user tries
+/// it before deploying, fed a batch built from the server's stream. It
+/// needs cargo-lambda (`pip install cargo-lambda`), so `cargo test` leaves
+/// it out; CI runs it as a step of its own:
+/// `cargo test -p ledger --test lambda -- --ignored under_cargo_lambda`.
+#[tokio::test]
+#[ignore = "needs cargo-lambda; run with --ignored"]
+async fn the_function_keeps_the_views_under_cargo_lambda() {
+    let (ledger, read_side, table) = new_ledger("cargo-lambda").await;
+    commands(&ledger).await;
+    let records = records(&ledger, &table).await;
+    let dynamo = dynago_local::shared().await.expect("the shared server");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+        .to_string();
+    let workspace = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let watch = Command::new("cargo")
+        .current_dir(workspace)
+        .args(["lambda", "watch", "--quiet", "--ignore-changes"])
+        .args(["--package", "ledger", "--bin", "ledger-lambda"])
+        .args(["--invoke-address", "127.0.0.1", "--invoke-port", &port])
+        .arg("--env-var")
+        .arg(format!(
+            "LEDGER_TABLE={table},DYNAMODB_ENDPOINT={},RUST_LOG=warn",
+            dynamo.url()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .process_group(0)
+        .spawn()
+        .expect("cargo lambda watch starts (pip install cargo-lambda)");
+    let _watch = Group(watch);
+    let file = tempfile::NamedTempFile::new().expect("a temporary file");
+    std::fs::write(file.path(), batch(&records).to_string()).expect("the batch written");
+
+    // The emulator builds the function at its first invocation.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    let answer = loop {
+        let output = Command::new("cargo")
+            .current_dir(workspace)
+            .args(["lambda", "invoke", "ledger-lambda"])
+            .args(["--invoke-address", "127.0.0.1", "--invoke-port", &port])
+            .arg("--data-file")
+            .arg(file.path())
+            .output()
+            .expect("cargo lambda invoke runs");
+        if output.status.success() {
+            break String::from_utf8_lossy(&output.stdout).into_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "cargo lambda invoke: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let answer: serde_json::Value = serde_json::from_str(&answer)
+        .unwrap_or_else(|error| panic!("the function's answer {answer:?}: {error}"));
+    assert_eq!(failures(&Answer::Response(answer)), Vec::<String>::new());
+    assert_eq!(differences(&ledger, &read_side).await, Vec::<String>::new());
+}
+
+/// A child process and the processes it starts, ended together.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.0.id())])
+            .status();
+        let _ = self.0.wait();
+    }
 }
