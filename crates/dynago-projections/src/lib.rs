@@ -110,6 +110,11 @@ pub use status::{ShardStatus, Status};
 pub use stream::EventStream;
 pub use view::{StoredView, ViewPage, Views};
 
+/// What the records of the events table's stream carry: the projectors need
+/// `NewImage` (or `NewAndOldImages`), as in
+/// `dynago::TableDefinition::default().stream(StreamViewType::NewImage)`.
+pub use dynago::sdk::types::StreamViewType;
+
 #[doc = include_str!("../../../docs/projections.md")]
 #[cfg(doctest)]
 pub struct ProjectionsDoctests;

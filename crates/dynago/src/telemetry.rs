@@ -67,10 +67,12 @@ fn operation_name(operation: &'static str) -> &'static str {
 }
 
 /// Capacity units that DynamoDB reported as consumed (with
-/// `ReturnConsumedCapacity`), split into reads and writes by the kind of
-/// call. On AWS these follow its pricing rules; emulators may count
-/// differently (DynamoDB Local counts a transaction's items once, not
-/// twice). A call that failed is not counted: DynamoDB reports no capacity
+/// `ReturnConsumedCapacity`), summed as reported and split into reads and
+/// writes by the kind of call. On AWS these follow its pricing rules. The
+/// embedded emulator and DynamoDB Local report the same for small items (1
+/// unit a write, 2 for each item of a transaction), except that DynamoDB
+/// Local reports 0 for a query that finds nothing, which AWS bills as a
+/// read. A call that failed is not counted: DynamoDB reports no capacity
 /// with an error, though a failed condition costs the write all the same.
 ///
 /// ```

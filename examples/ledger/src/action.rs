@@ -130,6 +130,7 @@ pub fn check(command: &Command) -> anyhow::Result<Action> {
             memory_margin,
         } => Action::Soak(soak::Shape {
             duration: seconds(minutes * 60.0, "--minutes")?,
+            minutes: *minutes,
             interval: seconds(*interval, "--interval")?,
             accounts: usize::try_from(*accounts)?,
             tasks: usize::try_from(*tasks)?,

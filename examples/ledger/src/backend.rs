@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use dynago::sdk::types::StreamViewType;
 use dynago::{Endpoint, TableOptions};
 use dynago_es::StoreOptions;
 use dynago_local::{Backend, LocalDynamo};
@@ -15,7 +16,7 @@ use ledger::views::{self, ReadSide};
 use ledger::Ledger;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
-use crate::cli::Cli;
+use crate::cli::{shell_word, Cli};
 
 /// Where the embedded emulator keeps the accounts, when no --endpoint or
 /// --aws is given.
@@ -112,16 +113,19 @@ pub(crate) struct Connected {
 /// embedded emulator on a file, the data directory and its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Create {
-    /// Create what is missing (`open`, and the demo, stress and soak).
-    IfMissing,
+    /// The table and its views table, when missing (`open`, the demo).
+    Tables,
+    /// The table alone, when missing (the stress test and the soak, which
+    /// run no projector).
+    Table,
     /// Create nothing: what is missing is an error that says where the
     /// command looked.
     Never,
 }
 
 /// Connects to the table the options name, with the event store's
-/// `options`; creates the table and its views table if missing when
-/// `create` says so, and otherwise refuses, creating nothing.
+/// `options`; creates what `create` says if missing, and otherwise refuses,
+/// creating nothing.
 pub(crate) async fn connect(
     cli: &Cli,
     storage: Storage,
@@ -186,9 +190,17 @@ pub(crate) async fn connect(
         .partition_key(ledger::ledger::PARTITION_KEY)
         .sort_key(ledger::ledger::SORT_KEY);
     let ledger = Ledger::connect(table.clone(), options).await?;
-    let exists = table_exists(&ledger)
-        .await
-        .with_context(|| format!("cannot use the table `{}`", cli.table))?;
+    let exists = match table_exists(&ledger).await {
+        Ok(exists) => exists,
+        Err(error) => {
+            if cli.aws {
+                if let Some(missing) = aws_setup_missing(&table).await {
+                    bail!(missing);
+                }
+            }
+            return Err(error.context(format!("cannot use the table `{}`", cli.table)));
+        }
+    };
     if !exists {
         if create == Create::Never {
             bail!(
@@ -198,7 +210,8 @@ pub(crate) async fn connect(
             );
         }
         if cli.aws {
-            eprintln!("{}", aws_cost_note(&cli.table, &region_of(&ledger)));
+            let views = create == Create::Tables;
+            eprintln!("{}", aws_cost_note(&cli.table, &region_of(&ledger), views));
         }
     }
     let mut connected = Connected {
@@ -209,25 +222,102 @@ pub(crate) async fn connect(
         file,
         created: false,
     };
-    if create == Create::IfMissing {
-        connected.create_tables(cli, storage).await?;
+    if create != Create::Never {
+        connected.create_tables(cli, storage, create).await?;
     }
     Ok(connected)
 }
 
+/// What is missing when `--aws` found no region or no credentials in the
+/// standard chain, as one line saying what to set; `None` when both are
+/// there (the error is another one).
+async fn aws_setup_missing(table: &TableOptions) -> Option<String> {
+    use dynago::sdk::config::ProvideCredentials;
+
+    let config = table.sdk_config().await;
+    let region = config.region().is_some();
+    let credentials = match config.credentials_provider() {
+        Some(provider) => provider.provide_credentials().await.is_ok(),
+        None => false,
+    };
+    const SET_REGION: &str = "AWS_REGION (or give --region)";
+    const SET_CREDENTIALS: &str = "AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)";
+    match (region, credentials) {
+        (true, true) => None,
+        (false, true) => Some(format!("no AWS region found: set {SET_REGION}")),
+        (true, false) => Some(format!("no AWS credentials found: set {SET_CREDENTIALS}")),
+        (false, false) => Some(format!(
+            "no AWS region and no AWS credentials found: set {SET_REGION} and {SET_CREDENTIALS}"
+        )),
+    }
+}
+
+/// For `open` on a table it did not create: a warning when the table's
+/// stream is off or carries no new images, for the views are fed by it;
+/// `None` when it is on, or when DynamoDB does not say.
+pub(crate) async fn stream_warning(cli: &Cli, ledger: &Ledger) -> Option<String> {
+    let table = ledger.table();
+    let described = table
+        .client()
+        .describe_table()
+        .table_name(table.name())
+        .send()
+        .await
+        .ok()?;
+    let name = table.name();
+    let enabled = described
+        .table()?
+        .stream_specification()
+        .filter(|spec| spec.stream_enabled());
+    let found = match enabled.map(|spec| spec.stream_view_type()) {
+        Some(Some(StreamViewType::NewImage | StreamViewType::NewAndOldImages)) => return None,
+        Some(Some(other)) => format!("its stream carries {}", other.as_str()),
+        Some(None) | None => "its stream is off".to_owned(),
+    };
+    let warning = format!(
+        "warning: the table `{name}` has no stream with new images ({found}): `ledger project` will see none of its events"
+    );
+    if cli.endpoint.is_none() && !cli.aws {
+        // The embedded emulator is not served once the command ends.
+        return Some(format!(
+            "{warning}; `ledger rebuild` builds the views from the table"
+        ));
+    }
+    let mut aws = "aws dynamodb update-table".to_owned();
+    if let Some(url) = &cli.endpoint {
+        aws.push_str(&format!(" --endpoint-url {}", shell_word(url)));
+    }
+    if let Some(region) = &cli.region {
+        aws.push_str(&format!(" --region {}", shell_word(region)));
+    }
+    aws.push_str(&format!(" --table-name {}", shell_word(name)));
+    let on = format!("`{aws} --stream-specification StreamEnabled=true,StreamViewType=NEW_IMAGE`");
+    Some(if enabled.is_some() {
+        format!("{warning}; turn it off (`{aws} --stream-specification StreamEnabled=false`), then on with {on}")
+    } else {
+        format!("{warning}; turn it on with {on}")
+    })
+}
+
 impl Connected {
-    /// Creates the ledger's table and its views table when missing, saying
-    /// so on the file backend.
-    async fn create_tables(&mut self, cli: &Cli, storage: Storage) -> anyhow::Result<()> {
+    /// Creates the ledger's table and, with [`Create::Tables`], its views
+    /// table when missing, saying so on the file backend.
+    async fn create_tables(
+        &mut self,
+        cli: &Cli,
+        storage: Storage,
+        create: Create,
+    ) -> anyhow::Result<()> {
         let views = views::views_table_name(&cli.table);
         self.created = self
             .ledger
             .create_table_if_missing()
             .await
             .with_context(|| format!("cannot use the table `{}`", cli.table))?;
-        let views_created = views::create_table_if_missing(&self.ledger)
-            .await
-            .with_context(|| format!("cannot use the table `{views}`"))?;
+        let views_created = create == Create::Tables
+            && views::create_table_if_missing(&self.ledger)
+                .await
+                .with_context(|| format!("cannot use the table `{views}`"))?;
         if storage == Storage::File {
             if self.created {
                 println!(
@@ -304,17 +394,45 @@ fn looked_in(cli: &Cli, file: Option<&Path>, ledger: &Ledger) -> String {
     }
 }
 
-/// The one line printed before the ledger creates a table on AWS: what it
-/// creates and what that costs (docs/aws.md has the details).
-pub(crate) fn aws_cost_note(table: &str, region: &str) -> String {
-    let views = views::views_table_name(table);
+/// The one line printed before the ledger creates its table (and its views
+/// table, with `views`) on AWS: what it creates and what each command costs,
+/// from [`ledger::cost`] (docs/aws.md has the details).
+pub(crate) fn aws_cost_note(table: &str, region: &str, views: bool) -> String {
+    use ledger::cost::{self, ONE_EVENT, SNAPSHOT, TRANSFER};
+
+    let views_table = views::views_table_name(table);
+    let (tables, remove) = if views {
+        (
+            format!("table `{table}` (its stream on) and its views table `{views_table}`"),
+            format!(
+                "remove them with `aws dynamodb delete-table --table-name {table}` and `--table-name {views_table}`"
+            ),
+        )
+    } else {
+        (
+            format!("table `{table}` (its stream on)"),
+            format!("remove it with `aws dynamodb delete-table --table-name {table}`"),
+        )
+    };
     format!(
-        "note: creating the on-demand DynamoDB table `{table}` (its stream on) and its views table \
-         `{views}` in {region}: billed per request (a one-event command is 4 write request units, \
-         about $2.50 a million commands at us-east-1's $0.625 per million units; `ledger project` \
-         adds about 5 write and 1 read request units per event, and the stream's read requests) \
-         and $0.25 per GB-month stored, nothing else while idle; see docs/aws.md, and remove them \
-         with `aws dynamodb delete-table --table-name {table}` and `--table-name {views}`"
+        "note: creating the on-demand DynamoDB {tables} in {region}, billed per request: \
+         `open`, `deposit`, `withdraw` or `close` {} write and {} read request units, `transfer` \
+         {} and {} (about ${:.2} and ${:.2} a million at us-east-1's ${} and ${} per million write \
+         and read units); {} write more on an account's every {}th event (its snapshot), 1 read \
+         more per 4 KB of an account's events since its snapshot; `ledger project` adds the views' \
+         writes and the stream's reads (docs/projections.md); ${} per GB-month stored, nothing \
+         else while idle; see docs/aws.md, and {remove}",
+        ONE_EVENT.write,
+        ONE_EVENT.read,
+        TRANSFER.write,
+        TRANSFER.read,
+        ONE_EVENT.dollars_per_million(),
+        TRANSFER.dollars_per_million(),
+        cost::WRITE_PRICE,
+        cost::READ_PRICE,
+        SNAPSHOT.write,
+        ledger::ledger::SNAPSHOT_EVERY,
+        cost::STORAGE_PRICE,
     )
 }
 
@@ -329,8 +447,9 @@ fn default_data_dir() -> PathBuf {
         .join("dynago-ledger")
 }
 
-/// Where the demo and the stress test run, in words.
-pub(crate) fn describe(cli: &Cli, connected: &Connected) -> String {
+/// Where the demo, the stress test and the soak run, in words; and the
+/// views table, with `views` (the demo's).
+pub(crate) fn describe(cli: &Cli, connected: &Connected, views: bool) -> String {
     let place = match (&connected.server, &cli.endpoint, &connected.child) {
         (_, _, Some(child)) => format!(
             "a fresh DynamoDB (the embedded emulator) in a child process (pid {}) at {},\nkeeping its data in a file under {}, deleted at the end",
@@ -353,11 +472,12 @@ pub(crate) fn describe(cli: &Cli, connected: &Connected) -> String {
     } else {
         "already there"
     };
-    let views = views::views_table_name(&cli.table);
-    format!(
-        "{place}.\nTable `{}`, {table}; its views in `{views}`.",
-        cli.table
-    )
+    let views = if views {
+        format!("; its views in `{}`", views::views_table_name(&cli.table))
+    } else {
+        String::new()
+    };
+    format!("{place}.\nTable `{}`, {table}{views}.", cli.table)
 }
 
 /// A suffix that keeps the demo's accounts apart from earlier runs' on a
@@ -371,17 +491,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_aws_note_is_one_line_naming_the_table_and_the_cost() {
-        let note = aws_cost_note("books", "eu-west-1");
+    fn the_aws_note_is_one_line_naming_the_tables_and_the_costs() {
+        let note = aws_cost_note("books", "eu-west-1", true);
         assert!(!note.contains('\n'), "{note}");
         for part in [
             "on-demand DynamoDB table `books` (its stream on) and its views table `books-views` in eu-west-1",
-            "4 write request units",
-            "$0.625 per million",
+            "`open`, `deposit`, `withdraw` or `close` 1 write and 2 read request units, `transfer` 4 and 6",
+            "about $0.88 and $3.25 a million at us-east-1's $0.625 and $0.125 per million write and read units",
+            "1 write more on an account's every 50th event",
+            "$0.25 per GB-month",
             "docs/aws.md",
             "delete-table --table-name books` and `--table-name books-views`",
         ] {
             assert!(note.contains(part), "{part:?} not in {note:?}");
         }
+        let note = aws_cost_note("books", "eu-west-1", false);
+        assert!(!note.contains("books-views"), "{note}");
+        assert!(
+            note.contains("remove it with `aws dynamodb delete-table --table-name books`"),
+            "{note}"
+        );
     }
 }

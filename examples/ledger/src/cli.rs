@@ -14,7 +14,8 @@ pub const DEFAULT_TABLE: &str = "ledger";
 /// With no command, it runs the demo. Without --endpoint or --aws, the
 /// accounts live in an embedded DynamoDB emulator that keeps them in a file
 /// under --data-dir (the demo and the stress test use a fresh one in memory
-/// instead, the soak a fresh file in a temporary directory).
+/// instead, the soak a fresh file in a temporary directory: they take no
+/// --data-dir).
 #[derive(Debug, Parser)]
 #[command(name = "ledger", version)]
 pub struct Cli {
@@ -31,12 +32,15 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub region: Option<String>,
 
-    /// The table, created with string keys pk and sk if it does not exist;
-    /// its views live in the table NAME-views beside it.
+    /// The table; its views live in the table NAME-views beside it. Only
+    /// `open` and `demo` create it and its views table when missing (string
+    /// keys pk and sk), `stress` and `soak` the table alone; the other
+    /// commands create nothing.
     #[arg(long, global = true, value_name = "NAME", default_value = DEFAULT_TABLE)]
     pub table: String,
 
-    /// Where the embedded emulator keeps its file, ledger.sqlite [default:
+    /// Where the embedded emulator keeps its file, ledger.sqlite, for every
+    /// command but demo, stress and soak [default:
     /// $XDG_DATA_HOME/dynago-ledger or ~/.local/share/dynago-ledger].
     #[arg(long, global = true, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,
@@ -119,6 +123,10 @@ pub enum Command {
     Report,
     /// Keeps the views up to date from the table's stream until Ctrl-C,
     /// printing the events applied and the lag as it goes.
+    ///
+    /// Each start scans the whole events table once (every account's
+    /// currency), the first one twice more (each view catching up from the
+    /// table), each scan half a read unit per 4 KB of the table.
     Project {
         /// Stops after this many seconds.
         #[arg(long = "for", value_name = "SECONDS")]

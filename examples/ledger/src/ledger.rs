@@ -199,13 +199,16 @@ pub struct HistoryPage {
     pub next: Option<u64>,
 }
 
+/// How many events an account has between two of its snapshots.
+pub const SNAPSHOT_EVERY: u64 = 50;
+
 /// The store options the ledger is made for: the state of up to 10,000
-/// accounts cached in memory, a snapshot every 50 events, and a patient retry
-/// policy, since busy accounts conflict often.
+/// accounts cached in memory, a snapshot every [`SNAPSHOT_EVERY`] events, and
+/// a patient retry policy, since busy accounts conflict often.
 pub fn store_options() -> StoreOptions {
     StoreOptions::default()
         .cache(10_000)
-        .snapshots(SnapshotPolicy::Every(50))
+        .snapshots(SnapshotPolicy::Every(SNAPSHOT_EVERY))
         .retry(
             RetryPolicy::default()
                 .max_attempts(50)

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | [`money`] | [`Money`], exact amounts in cents parsed from text like `12.34`, and [`Currency`] |
 //! | [`account`] | the [`Account`] aggregate: its commands, events and rules ([`AccountError`]) |
+//! | [`cost`] | what each command of the `ledger` program costs in DynamoDB request units, and their prices |
 //! | [`ledger`] | [`Ledger`], the accounts in a [`dynago_es::EventStore`]: open, deposit, withdraw, transfer (one transaction over two accounts), close, statements and history; [`Ledger::submit`] applies an [`Operation`] once per command id |
 //! | [`workload`] | many tasks at once on the same accounts, for the demo, the stress test and the soak |
 //! | [`mod@audit`] | the checks read back from the table: money conserved, transfers whole, versions contiguous, snapshots right |
@@ -33,6 +34,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod cost;
 pub mod ledger;
 pub mod money;
 pub mod views;

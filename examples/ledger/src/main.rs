@@ -15,7 +15,7 @@ mod stress;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Parser;
 
 use crate::action::{check, Action};
@@ -64,6 +64,17 @@ fn one_line(error: &anyhow::Error) -> String {
 /// soak failed.
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     let action = check(cli.command.as_ref().unwrap_or(&Command::Demo))?;
+    let fresh = match &action {
+        Action::Demo => Some("demo"),
+        Action::Stress(_) => Some("stress"),
+        Action::Soak(_) => Some("soak"),
+        _ => None,
+    };
+    if let (Some(command), Some(_)) = (fresh, &cli.data_dir) {
+        bail!(
+            "--data-dir is for the accounts kept in a file: `ledger {command}` runs on a fresh DynamoDB of its own (or the one --endpoint or --aws names)"
+        );
+    }
     let (storage, options) = match &action {
         Action::ServeEmbedded(file) => {
             backend::serve_embedded(file.clone()).await?;
@@ -77,11 +88,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     };
     // Only `open` and the runs on a fresh or suffixed set of accounts create
     // a table (or a data file): the others, on a table that is not there,
-    // say where they looked.
+    // say where they looked. The stress test and the soak run no projector:
+    // no views table.
     let create = match &action {
-        Action::Open { .. } | Action::Demo | Action::Stress(_) | Action::Soak(_) => {
-            Create::IfMissing
-        }
+        Action::Open { .. } | Action::Demo => Create::Tables,
+        Action::Stress(_) | Action::Soak(_) => Create::Table,
         _ => Create::Never,
     };
     let connected = connect(&cli, storage, options, create).await?;
@@ -97,6 +108,11 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
                 "opened {id} for {} in {} (version {})",
                 receipt.holder.owner, receipt.holder.currency, receipt.version
             );
+            if !connected.created {
+                if let Some(warning) = backend::stream_warning(&cli, ledger).await {
+                    eprintln!("{warning}");
+                }
+            }
         }
         Action::Deposit { id, amount } => {
             let receipt = ledger.deposit(&id, amount).await?;
@@ -158,16 +174,16 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             read::rebuild(&read_side).await?;
         }
         Action::Demo => {
-            let place = describe(&cli, &connected);
+            let place = describe(&cli, &connected, true);
             return demo::run(&connected, &place, tag(&cli)).await;
         }
         Action::ServeEmbedded(_) => {}
         Action::Stress(shape) => {
-            let place = describe(&cli, &connected);
+            let place = describe(&cli, &connected, false);
             return stress::run(ledger, &place, tag(&cli), shape).await;
         }
         Action::Soak(shape) => {
-            let place = describe(&cli, &connected);
+            let place = describe(&cli, &connected, false);
             let server = connected.child.as_ref().and_then(backend::ChildServer::pid);
             return soak::run(ledger, &place, tag(&cli), shape, server).await;
         }

@@ -197,7 +197,7 @@ pub(crate) async fn report(read_side: &ReadSide) -> anyhow::Result<()> {
 /// The progress line of `ledger project`.
 fn progress_line(elapsed: Duration, progress: &Progress) -> String {
     let lag = progress.lag().map_or_else(
-        || "-".to_owned(),
+        || "- (no stream record read yet)".to_owned(),
         |lag| format!("{:.2} s", lag.as_secs_f64()),
     );
     let parked = match progress.parked() {

@@ -15,6 +15,8 @@ use crate::stress::open_accounts;
 pub(crate) struct Shape {
     /// How long.
     pub(crate) duration: Duration,
+    /// How long, in minutes, as given.
+    pub(crate) minutes: f64,
     /// How often a line is printed.
     pub(crate) interval: Duration,
     /// Accounts the commands share.
@@ -62,6 +64,17 @@ fn float(n: u64) -> f64 {
     n as f64
 }
 
+/// `minutes` as given, and in seconds when not whole: `3 min`,
+/// `0.25 min (15 s)`.
+fn minutes(minutes: f64) -> String {
+    if minutes.fract() == 0.0 {
+        format!("{minutes} min")
+    } else {
+        // To a tenth of a second: 0.05 min is 3 s, not 3.0000000000000004.
+        format!("{minutes} min ({} s)", (minutes * 600.0).round() / 10.0)
+    }
+}
+
 fn millis(latency: Duration) -> f64 {
     latency.as_secs_f64() * 1000.0
 }
@@ -95,10 +108,10 @@ pub(crate) async fn run(
     let server_memory = || server.and_then(|pid| memory_of(&pid.to_string()));
     let eur: Currency = "EUR".parse()?;
     println!(
-        "soak: {} accounts, {} tasks, for {:.1} min, a line every {:.0} s; the store caches at most {} accounts",
+        "soak: {} accounts, {} tasks, for {}, a line every {:.0} s; the store caches at most {} accounts",
         shape.accounts,
         shape.tasks,
-        shape.duration.as_secs_f64() / 60.0,
+        minutes(shape.minutes),
         shape.interval.as_secs_f64(),
         shape.cache,
     );
@@ -250,6 +263,7 @@ pub(crate) async fn run(
         format!("no command failed: {} failed", totals.failed),
     ));
     checks.push(memory_check(first_rss, end_memory, shape.margin));
+    println!("  {}; and memory:", crate::stress::CHECKS);
     for check in &checks {
         println!("  {check}");
     }
@@ -282,4 +296,17 @@ fn memory_check(first: Option<u64>, end: Option<(u64, u64)>, margin: u32) -> Che
             mib(peak),
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_duration_is_printed_as_given() {
+        assert_eq!(minutes(3.0), "3 min");
+        assert_eq!(minutes(0.25), "0.25 min (15 s)");
+        assert_eq!(minutes(0.05), "0.05 min (3 s)");
+        assert_eq!(minutes(1.5), "1.5 min (90 s)");
+    }
 }

@@ -17,6 +17,11 @@ pub(crate) struct Shape {
     pub(crate) ops: usize,
 }
 
+/// What the checks of the stress test and the soak are, said before them:
+/// they send no bad command and run no projector.
+pub(crate) const CHECKS: &str =
+    "checks, read back from the table: the demo's but its refusals and views (no projector runs here)";
+
 /// 1,000.00 EUR.
 const FIRST_DEPOSIT: Money = Money::from_cents(100_000);
 
@@ -145,6 +150,7 @@ pub(crate) async fn run(
         report.failed == 0,
         format!("no command failed: {} failed", report.failed),
     ));
+    println!("  {CHECKS}:");
     for check in &checks {
         println!("  {check}");
     }

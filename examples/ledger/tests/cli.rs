@@ -346,7 +346,7 @@ fn soak_prints_intervals_memory_and_checks_then_cleans_up() {
         .clone();
     let out = String::from_utf8(output).expect("UTF-8 output");
     for row in [
-        "soak: 4 accounts, 2 tasks, for 0.1 min, a line every 1 s; the store caches at most 2 accounts",
+        "soak: 4 accounts, 2 tasks, for 0.05 min (3 s), a line every 1 s; the store caches at most 2 accounts",
         "in a child process (pid ",
         "commands/s",
         "RSS MiB",
@@ -354,9 +354,11 @@ fn soak_prints_intervals_memory_and_checks_then_cleans_up() {
         "server RSS MiB",
         "retries/command",
         "memory flat: RSS ",
+        "checks, read back from the table: the demo's but its refusals and views",
     ] {
         assert!(out.contains(row), "{row:?} missing in:\n{out}");
     }
+    assert!(!out.contains("-views"), "views announced:\n{out}");
     let intervals = out
         .lines()
         .filter(|line| line.trim_start().starts_with(char::is_numeric))
@@ -606,4 +608,349 @@ fn usage_errors_come_from_clap() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("cannot be used with"));
+}
+
+/// The capacity units DynamoDB reported for the requests of one run of the
+/// binary, read from the `dynamodb` spans that `RUST_LOG=dynago=info`
+/// prints on standard error as they close: `(write, read)`.
+fn units_reported(stderr: &str) -> (f64, f64) {
+    const WRITES: [&str; 5] = [
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+    ];
+    const READS: [&str; 5] = [
+        "GetItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "TransactGetItems",
+    ];
+    let field = |line: &str, name: &str| -> Option<String> {
+        let rest = line.split(&format!(" {name}=")).nth(1)?;
+        let value = rest.split([' ', '}']).next()?;
+        Some(value.trim_matches('"').to_owned())
+    };
+    let (mut write, mut read) = (0.0, 0.0);
+    for line in stderr
+        .lines()
+        .filter(|line| line.ends_with(char::is_alphanumeric))
+    {
+        let Some(span) = line.split("dynamodb{").nth(1) else {
+            continue;
+        };
+        if !span.contains(": dynago::telemetry: close") {
+            continue;
+        }
+        let operation = field(span, "db.operation").unwrap_or_default();
+        let units: f64 = field(span, "aws.dynamodb.consumed_capacity")
+            .and_then(|units| units.parse().ok())
+            .unwrap_or(0.0);
+        if WRITES.contains(&operation.as_str()) {
+            write += units;
+        } else if READS.contains(&operation.as_str()) {
+            read += units;
+        }
+    }
+    (write, read)
+}
+
+impl Ledger {
+    /// Runs a command that must succeed with `RUST_LOG=dynago=info`; the
+    /// capacity units its requests consumed, as DynamoDB reported them:
+    /// `(write, read)`.
+    fn units(&self, args: &[&str]) -> (f64, f64) {
+        let assert = cargo_bin_cmd!("ledger")
+            .env("RUST_LOG", "dynago=info")
+            .args(["--endpoint", &self.url, "--table", &self.table])
+            .args(args)
+            .assert()
+            .success();
+        units_reported(&String::from_utf8_lossy(&assert.get_output().stderr))
+    }
+}
+
+/// What each command of the binary costs, measured: the capacity units
+/// DynamoDB reported for its requests are those of `ledger::cost`, which
+/// the note printed before the tables are created on AWS states.
+#[tokio::test]
+async fn each_command_costs_what_the_aws_note_says() {
+    use ::ledger::cost::{Units, ONE_EVENT, SNAPSHOT, TRANSFER};
+
+    let ledger = Ledger::new().await;
+    let dynamo = dynago_local::shared()
+        .await
+        .expect("a DynamoDB server for the tests");
+    // AWS bills a read that finds nothing (`open`'s query of an account
+    // without events) 1 unit, as the embedded emulator reports it; DynamoDB
+    // Local reports 0.
+    let empty_query = match dynamo.backend() {
+        dynago_local::Backend::DynamoDbLocal | dynago_local::Backend::Docker => 0.0,
+        _ => 1.0,
+    };
+    let open = Units {
+        read: ONE_EVENT.read - 1.0 + empty_query,
+        ..ONE_EVENT
+    };
+    let units = |args: &[&str]| {
+        let (write, read) = ledger.units(args);
+        Units { write, read }
+    };
+    assert_eq!(units(&["open", "alice", "--owner", "Alice"]), open, "open");
+    assert_eq!(units(&["deposit", "alice", "100"]), ONE_EVENT, "deposit");
+    assert_eq!(units(&["withdraw", "alice", "1"]), ONE_EVENT, "withdraw");
+    assert_eq!(units(&["open", "bob", "--owner", "Bob"]), open, "open");
+    assert_eq!(
+        units(&["transfer", "alice", "bob", "2"]),
+        TRANSFER,
+        "transfer"
+    );
+    assert_eq!(
+        units(&["transfer", "bob", "alice", "2"]),
+        TRANSFER,
+        "transfer"
+    );
+    assert_eq!(units(&["close", "bob"]), ONE_EVENT, "close");
+
+    // The command whose event is an account's 50th writes its snapshot too.
+    let books = ::ledger::Ledger::connect(
+        dynamo.table_options(&ledger.table),
+        ::ledger::store_options(),
+    )
+    .await
+    .expect("a ledger");
+    let alice: ::ledger::AccountId = "alice".parse().expect("an account id");
+    let mut version = books.statement(&alice).await.expect("alice").version;
+    while version + 1 < ::ledger::ledger::SNAPSHOT_EVERY {
+        version = books
+            .deposit(&alice, "1".parse().expect("an amount"))
+            .await
+            .expect("a deposit")
+            .version;
+    }
+    let (write, _) = ledger.units(&["deposit", "alice", "1"]);
+    assert_eq!(write, ONE_EVENT.write + SNAPSHOT.write, "with a snapshot");
+    assert!(
+        ledger
+            .balance("alice")
+            .contains(&format!("version {}", ::ledger::ledger::SNAPSHOT_EVERY)),
+        "the last deposit was not the 50th event"
+    );
+}
+
+#[tokio::test]
+async fn stress_builds_no_views_and_says_which_checks_it_runs() {
+    let ledger = Ledger::new().await;
+    let out = ledger.ok(&["stress", "--accounts", "2", "--tasks", "2", "--ops", "5"]);
+    assert!(!out.contains("-views"), "views announced:\n{out}");
+    assert!(
+        out.contains("checks, read back from the table: the demo's but its refusals and views"),
+        "{out}"
+    );
+    assert_eq!(out.matches("PASS").count(), 6, "{out}");
+    let dynamo = dynago_local::shared()
+        .await
+        .expect("a DynamoDB server for the tests");
+    let views = dynago::Table::connect(
+        dynamo
+            .table_options(format!("{}-views", ledger.table))
+            .partition_key("pk")
+            .sort_key("sk"),
+    )
+    .await
+    .expect("table options");
+    let described = views.describe_schema().await;
+    assert!(
+        matches!(&described, Err(e) if e.is_not_found()),
+        "stress created a views table: {described:?}"
+    );
+}
+
+#[test]
+fn demo_stress_and_soak_refuse_a_data_dir() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data_dir = dir.path().join("data");
+    let data_dir = data_dir.to_str().expect("a UTF-8 path");
+    let commands: [&[&str]; 4] = [
+        &[],
+        &["demo"],
+        &["stress", "--accounts", "2", "--tasks", "1", "--ops", "1"],
+        &[
+            "soak",
+            "--minutes",
+            "0.01",
+            "--accounts",
+            "2",
+            "--tasks",
+            "1",
+        ],
+    ];
+    for command in commands {
+        let stderr = one_line_error(run_on_file(&[&["--data-dir", data_dir], command].concat()));
+        assert!(
+            stderr.contains("--data-dir") && stderr.contains("fresh DynamoDB"),
+            "{command:?}: {stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("list").count(),
+        0,
+        "nothing created"
+    );
+}
+
+/// The binary with no AWS configuration at all: no AWS_* variables, a
+/// home without `~/.aws`, no instance metadata.
+fn without_aws_configuration(home: &std::path::Path) -> assert_cmd::Command {
+    let mut command = cargo_bin_cmd!("ledger");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("HOME", home)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+#[test]
+fn aws_without_credentials_or_region_fails_with_one_short_line() {
+    let home = tempfile::tempdir().expect("a temporary directory");
+    let started = std::time::Instant::now();
+    let stderr = one_line_error(
+        without_aws_configuration(home.path())
+            .args(["--aws", "balance", "x"])
+            .assert(),
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "slow"
+    );
+    assert!(stderr.len() < 300, "{} characters: {stderr}", stderr.len());
+    for part in [
+        "error: no AWS region and no AWS credentials found",
+        "AWS_REGION",
+        "AWS_PROFILE",
+        "AWS_ACCESS_KEY_ID",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in {stderr:?}");
+    }
+    // With a region, the credentials alone are missing.
+    let stderr = one_line_error(
+        without_aws_configuration(home.path())
+            .args(["--aws", "--region", "eu-west-1", "balance", "x"])
+            .assert(),
+    );
+    assert!(
+        stderr.starts_with("error: no AWS credentials found") && !stderr.contains("region"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn open_warns_when_the_table_has_no_stream() {
+    let ledger = Ledger::new().await;
+    let dynamo = dynago_local::shared()
+        .await
+        .expect("a DynamoDB server for the tests");
+    let table = dynago::Table::connect(
+        dynamo
+            .table_options(&ledger.table)
+            .partition_key("pk")
+            .sort_key("sk"),
+    )
+    .await
+    .expect("table options");
+    table
+        .create_table(dynago::TableDefinition::default())
+        .await
+        .expect("a table without a stream");
+    let assert = ledger.run(&["open", "alice", "--owner", "Alice"]).success();
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for part in [
+        "warning: ",
+        &format!("`{}` has no stream", ledger.table),
+        &format!(
+            "aws dynamodb update-table --endpoint-url {} --table-name {} --stream-specification StreamEnabled=true,StreamViewType=NEW_IMAGE",
+            ledger.url, ledger.table
+        ),
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in {stderr:?}");
+    }
+    // On a table `open` created, with its stream, it says nothing.
+    let other = Ledger::new().await;
+    other
+        .run(&["open", "alice", "--owner", "Alice"])
+        .success()
+        .stderr("");
+    other
+        .run(&["open", "bob", "--owner", "Bob"])
+        .success()
+        .stderr("");
+}
+
+#[tokio::test]
+async fn project_says_why_it_shows_no_lag_yet() {
+    let ledger = Ledger::new().await;
+    ledger.open(&[("alice", "0")]);
+    // Enough events that the first progress line comes while the views
+    // still catch up from the table, before any stream record was read.
+    let dynamo = dynago_local::shared()
+        .await
+        .expect("a DynamoDB server for the tests");
+    let books = ::ledger::Ledger::connect(
+        dynamo.table_options(&ledger.table),
+        ::ledger::store_options(),
+    )
+    .await
+    .expect("a ledger");
+    let alice: ::ledger::AccountId = "alice".parse().expect("an account id");
+    for _ in 0..600 {
+        books
+            .deposit(&alice, "1".parse().expect("an amount"))
+            .await
+            .expect("a deposit");
+    }
+    let out = ledger.ok(&["project", "--until-idle"]);
+    // Every progress line without a lag says why; the catch-up (about a
+    // second here) prints some.
+    let without_lag: Vec<&str> = out.lines().filter(|line| line.contains("lag -")).collect();
+    assert!(!without_lag.is_empty(), "{out}");
+    assert!(
+        without_lag
+            .iter()
+            .all(|line| line.contains("; lag - (no stream record read yet); ")),
+        "{out}"
+    );
+    assert!(out.contains("applied 601 events to the accounts"), "{out}");
+}
+
+#[test]
+fn the_help_says_what_creates_the_tables_and_what_project_reads() {
+    let help = cargo_bin_cmd!("ledger")
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let help = String::from_utf8_lossy(&help);
+    assert!(!help.contains("if it does not exist"), "{help}");
+    assert!(
+        help.contains("Only `open` and `demo` create it and its views table"),
+        "{help}"
+    );
+    let help = cargo_bin_cmd!("ledger")
+        .args(["project", "--help"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let help = String::from_utf8_lossy(&help);
+    assert!(help.contains("scans the whole events table"), "{help}");
 }
