@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use crate::error::Result;
 use crate::expr::{check_size, compile_expr, merge, Expr, Invalid};
 use crate::table::Table;
+use crate::value::Value;
 use crate::value::{number_value, parse_number, Item};
 
 /// A condition expression with its attribute names and values, as DynamoDB
@@ -77,8 +78,8 @@ impl Condition {
     }
 
     /// Defines the value placeholder `placeholder` (`:value`).
-    pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
-        self.values.insert(placeholder.into(), value);
+    pub fn value(mut self, placeholder: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.values.insert(placeholder.into(), value.into().into());
         self
     }
 }

@@ -2,18 +2,17 @@
 
 use std::fmt;
 
-use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::value::{binary_value, number_value, string_value, Item};
+use crate::value::{Item, Value};
 
 /// The primary key of one item: a partition key value and, on tables that
 /// have one, a sort key value. The attribute names come from the table.
 ///
 /// A key value is a string, a number or bytes, DynamoDB's three key types,
-/// given as they are in Rust ([`KeyValue`]):
+/// given as they are in Rust ([`Value`]):
 ///
 /// ```
 /// use dynago::Key;
@@ -32,17 +31,17 @@ pub struct Key {
 
 impl Key {
     /// A key with only a partition key value.
-    pub fn new(partition: impl Into<KeyValue>) -> Self {
+    pub fn new(partition: impl Into<Value>) -> Self {
         Self {
-            partition: partition.into().0,
+            partition: partition.into().into(),
             sort: None,
         }
     }
 
     /// Adds the sort key value.
     #[must_use]
-    pub fn sort(mut self, sort: impl Into<KeyValue>) -> Self {
-        self.sort = Some(sort.into().0);
+    pub fn sort(mut self, sort: impl Into<Value>) -> Self {
+        self.sort = Some(sort.into().into());
         self
     }
 
@@ -56,86 +55,6 @@ impl Key {
         self.sort.as_ref()
     }
 }
-
-/// The value of one key attribute: a string (`S`), a number (`N`) or bytes
-/// (`B`), made from the Rust value with `From`. An [`AttributeValue`] is
-/// taken as it is; one of another type is refused with
-/// [`Error::InvalidKey`] when the key is used.
-///
-/// ```
-/// use dynago::{number_value, string_value, KeyValue};
-/// use aws_sdk_dynamodb::types::AttributeValue;
-///
-/// assert_eq!(AttributeValue::from(KeyValue::from("pk_jon")), string_value("pk_jon"));
-/// assert_eq!(AttributeValue::from(KeyValue::from(42_u64)), number_value(42));
-/// assert_eq!(
-///     AttributeValue::from(KeyValue::from(&b"\x01"[..])),
-///     dynago::binary_value(vec![1])
-/// );
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeyValue(AttributeValue);
-
-impl From<KeyValue> for AttributeValue {
-    fn from(value: KeyValue) -> Self {
-        value.0
-    }
-}
-
-impl From<AttributeValue> for KeyValue {
-    fn from(value: AttributeValue) -> Self {
-        KeyValue(value)
-    }
-}
-
-impl From<&str> for KeyValue {
-    fn from(value: &str) -> Self {
-        KeyValue(string_value(value))
-    }
-}
-
-impl From<String> for KeyValue {
-    fn from(value: String) -> Self {
-        KeyValue(string_value(value))
-    }
-}
-
-impl From<&String> for KeyValue {
-    fn from(value: &String) -> Self {
-        KeyValue(string_value(value.as_str()))
-    }
-}
-
-impl From<Vec<u8>> for KeyValue {
-    fn from(value: Vec<u8>) -> Self {
-        KeyValue(binary_value(value))
-    }
-}
-
-impl From<&[u8]> for KeyValue {
-    fn from(value: &[u8]) -> Self {
-        KeyValue(binary_value(value))
-    }
-}
-
-impl From<Blob> for KeyValue {
-    fn from(value: Blob) -> Self {
-        KeyValue(AttributeValue::B(value))
-    }
-}
-
-// Integers only: a float in a key is rarely what was meant (`0.1 + 0.2` is
-// not `0.3`); `number_value(x)` still makes one.
-macro_rules! integer_keys {
-    ($($t:ty),*) => {$(
-        impl From<$t> for KeyValue {
-            fn from(value: $t) -> Self {
-                KeyValue(number_value(value))
-            }
-        }
-    )*};
-}
-integer_keys!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
 
 /// The names of a table's key attributes.
 #[derive(Debug, Clone, PartialEq, Eq)]

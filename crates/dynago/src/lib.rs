@@ -94,7 +94,7 @@ pub use error::{CancellationReason, Error, Result, TransactionCanceled};
 pub use expr::{attr, Expr, Path, MAX_EXPRESSION_SIZE};
 pub use get::GetItem;
 pub use item::{item_size, MAX_ITEM_SIZE};
-pub use key::{Key, KeyValue};
+pub use key::Key;
 pub use query::{Page, Query};
 pub use retry::RetryPolicy;
 pub use scan::{ParallelScan, Scan, MAX_SCAN_SEGMENTS};
@@ -108,7 +108,7 @@ pub use transact::{
 pub use transact_get::TransactGet;
 pub use update::UpdateExpression;
 pub use update_item::{ReturnValues, UpdateItem, UpdateOutcome};
-pub use value::{binary_value, number_value, string_value, Item, Number};
+pub use value::{binary_value, number_value, string_value, Item, Number, Value};
 pub use write::{DeleteItem, PutItem, WriteOutcome, WRITE_ID_ATTRIBUTE};
 
 /// The SDK types that appear in this crate's API, re-exported so that your

@@ -1,6 +1,6 @@
 //! Queries: one page at a time with a resumable cursor, or as a stream.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use futures::stream::Stream;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -12,6 +12,7 @@ use crate::paging::{self, Answer, Read, ReadParts};
 use crate::table::Table;
 use crate::telemetry::read_span;
 use crate::value::Item;
+use crate::value::Value;
 
 /// A query on a table or one of its indexes, built by [`Table::query`].
 ///
@@ -92,8 +93,10 @@ impl Table {
 impl Query {
     /// Defines the value placeholder `placeholder` (`:value`) used in the key
     /// condition or the filter.
-    pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
-        self.parts.values.insert(placeholder.into(), value);
+    pub fn value(mut self, placeholder: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.parts
+            .values
+            .insert(placeholder.into(), value.into().into());
         self
     }
 

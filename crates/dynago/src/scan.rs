@@ -1,7 +1,7 @@
 //! Scans: every item of a table or index, one page at a time with a
 //! resumable cursor or as a stream, and in parallel over segments.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
 use futures::stream::Stream;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
@@ -14,6 +14,7 @@ use crate::query::Page;
 use crate::table::Table;
 use crate::telemetry::read_span;
 use crate::value::Item;
+use crate::value::Value;
 
 mod parallel;
 
@@ -99,8 +100,10 @@ impl Scan {
     /// # let _ = scan;
     /// # }
     /// ```
-    pub fn value(mut self, placeholder: impl Into<String>, value: AttributeValue) -> Self {
-        self.parts.values.insert(placeholder.into(), value);
+    pub fn value(mut self, placeholder: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.parts
+            .values
+            .insert(placeholder.into(), value.into().into());
         self
     }
 

@@ -21,6 +21,7 @@ use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span, Access};
 use crate::update::{self, PreparedUpdate, UpdateExpression};
 use crate::value::Item;
+use crate::value::Value;
 use crate::write::{put_item_attributes, WriteId};
 
 /// The most actions one transaction holds.
@@ -231,8 +232,8 @@ impl Update {
     }
 
     /// Defines a value placeholder of the update expression.
-    pub fn value(mut self, placeholder: impl Into<String>, value: sdk::AttributeValue) -> Self {
-        self.values.insert(placeholder.into(), value);
+    pub fn value(mut self, placeholder: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.values.insert(placeholder.into(), value.into().into());
         self
     }
 
