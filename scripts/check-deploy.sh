@@ -5,8 +5,8 @@
 #   2. every IAM policy of the CloudFormation templates that names a file of
 #      deploy/iam/ in its resource's Metadata `dynago-iam-mirror` holds the
 #      same statements as that file (Sid, Effect, actions, resources, with
-#      ${AWS::Region}, ${AWS::AccountId} and ${TableName} read as the files'
-#      ${region}, ${account} and ${table}), and every file of deploy/iam/ is
+#      ${AWS::Partition}, ${AWS::Region}, ${AWS::AccountId} and ${TableName} read as the files'
+#      ${partition}, ${region}, ${account} and ${table}), and every file of deploy/iam/ is
 #      mirrored there (but those listed in NOT_DEPLOYED below); and the
 #      excerpt of the event source mapping in docs/projections.md is the
 #      template's;
@@ -69,6 +69,7 @@ NOT_DEPLOYED = {
 }
 # The template's names for the files' placeholders.
 SUB = {
+    "${AWS::Partition}": "${partition}",
     "${AWS::Region}": "${region}",
     "${AWS::AccountId}": "${account}",
     "${TableName}": "${table}",

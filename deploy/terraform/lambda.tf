@@ -24,7 +24,7 @@ data "aws_iam_policy_document" "lambda_assume" {
 }
 
 resource "aws_iam_role" "projections" {
-  name_prefix        = "${var.table_name}-projections-"
+  name_prefix        = "${substr(var.table_name, 0, 20)}-projections-"
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
 }
 
@@ -64,7 +64,7 @@ resource "aws_iam_role_policy" "event_source" {
 
 resource "aws_iam_role_policy_attachment" "logs" {
   role       = aws_iam_role.projections.name
-  policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 }
 
 resource "aws_cloudwatch_log_group" "projections" {

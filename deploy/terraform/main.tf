@@ -16,6 +16,8 @@ terraform {
 # Region and credentials from the standard chain (AWS_REGION, AWS_PROFILE, ...).
 provider "aws" {}
 
+data "aws_partition" "current" {}
+
 data "aws_region" "current" {}
 
 data "aws_caller_identity" "current" {}
@@ -23,9 +25,10 @@ data "aws_caller_identity" "current" {}
 locals {
   # The placeholders of deploy/iam/*.json, the policies' one source.
   iam = {
-    region  = data.aws_region.current.name
-    account = data.aws_caller_identity.current.account_id
-    table   = var.table_name
+    partition = data.aws_partition.current.partition
+    region    = data.aws_region.current.name
+    account   = data.aws_caller_identity.current.account_id
+    table     = var.table_name
   }
 }
 

@@ -4,8 +4,8 @@ variable "table_name" {
   default     = "ledger"
 
   validation {
-    condition     = can(regex("^[a-zA-Z0-9_.-]{3,200}$", var.table_name))
-    error_message = "A DynamoDB table name: 3 to 200 of a-z, A-Z, 0-9, _, - and . (the views table adds -views)."
+    condition     = can(regex("^[a-zA-Z0-9_-]{3,40}$", var.table_name))
+    error_message = "3 to 40 of a-z, A-Z, 0-9, _ and -: the table name is also in the function's (64 at most) and the queue's name, which take no dot."
   }
 }
 

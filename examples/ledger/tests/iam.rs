@@ -40,6 +40,7 @@ impl Policy {
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
         let text = text
+            .replace("${partition}", "aws")
             .replace("${region}", REGION)
             .replace("${account}", ACCOUNT)
             .replace("${table}", table);
@@ -230,20 +231,46 @@ async fn the_lambda_functions_calls_are_allowed_by_its_policy() {
     // order, so that the function also reads events from the table.
     let records = stream_records(table).await;
     assert!(records.len() >= 5, "{} records", records.len());
+    let mut reversed = records.clone();
+    reversed.reverse();
+    let sparse: Vec<_> = records.iter().skip(1).step_by(2).cloned().collect();
+    run_function(&ledger, vec![sparse, reversed, records]).await;
+    assert_allowed(
+        "the Lambda function",
+        &ledger.proxy.take_permissions(),
+        &[&lambda],
+    );
+
+    // A new container (Lambda starts them at any time) that meets an
+    // account's later events first: it learns the account from its first
+    // event and lets the events it parked meanwhile through.
+    ledger.run(&["deposit", "ada", "5"]);
+    ledger.run(&["deposit", "bob", "1"]);
+    let _commands = ledger.proxy.take_permissions();
+    let records = stream_records(table).await;
+    let later = records[records.len() - 2..].to_vec();
+    run_function(&ledger, vec![later.clone(), later]).await;
+    assert_allowed(
+        "a new container of the Lambda function",
+        &ledger.proxy.take_permissions(),
+        &[&lambda],
+    );
+}
+
+/// The function's binary, a container of its own, handed `batches` in
+/// turn; each must succeed whole.
+async fn run_function(ledger: &Ledger, batches: Vec<Vec<dynago_projections::lambda::EventRecord>>) {
     let api = RuntimeApi::start().await;
     let mut function = Command::new(env!("CARGO_BIN_EXE_ledger-lambda"))
         .envs(api.environment("ledger-lambda"))
-        .env("LEDGER_TABLE", table)
+        .env("LEDGER_TABLE", &ledger.table)
         .env("DYNAMODB_ENDPOINT", ledger.proxy.url())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the function starts");
-    let mut reversed = records.clone();
-    reversed.reverse();
-    let sparse: Vec<_> = records.iter().skip(1).step_by(2).cloned().collect();
-    for batch in [sparse, reversed, records] {
+    for batch in batches {
         let mut event = StreamEvent::default();
         event.records = batch;
         let answer = api
@@ -256,11 +283,6 @@ async fn the_lambda_functions_calls_are_allowed_by_its_policy() {
     }
     let _ = function.kill();
     let _ = function.wait();
-    assert_allowed(
-        "the Lambda function",
-        &ledger.proxy.take_permissions(),
-        &[&lambda],
-    );
 }
 
 #[tokio::test]
@@ -277,6 +299,28 @@ async fn the_demo_is_allowed_by_the_application_worker_and_setup_policies() {
             &Policy::read("ledger-worker.json", table),
         ],
     );
+}
+
+#[tokio::test]
+async fn stress_and_soak_are_allowed_by_the_application_and_setup_policies() {
+    let ledger = Ledger::new().await;
+    let table = ledger.table.as_str();
+    let policies = [
+        &Policy::read("ledger-app.json", table),
+        &Policy::read("ledger-setup.json", table),
+    ];
+    ledger.run(&["stress", "--accounts", "3", "--tasks", "2", "--ops", "10"]);
+    assert_allowed("ledger stress", &ledger.proxy.take_permissions(), &policies);
+    ledger.run(&[
+        "soak",
+        "--minutes",
+        "0.03",
+        "--interval",
+        "1",
+        "--accounts",
+        "3",
+    ]);
+    assert_allowed("ledger soak", &ledger.proxy.take_permissions(), &policies);
 }
 
 /// The records of the table's stream, as Lambda delivers them.
