@@ -36,7 +36,7 @@ pub enum AccountCommand {
 }
 
 /// What happened to an account, stored as `{"Deposited": {"amount": 1234}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, dynago_es::DomainEvent)]
 pub enum AccountEvent {
     /// Money was put in.
     Deposited {
@@ -100,19 +100,11 @@ pub fn evolve(state: &mut Account, event: &AccountEvent) {
 /// The aggregate type's name in both stores.
 pub const ACCOUNT_TYPE: &str = "account";
 
-impl dynago_es::DomainEvent for AccountEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            AccountEvent::Deposited { .. } => "Deposited",
-        }
-    }
-}
-
+/// The type names of the derived `dynago_es::DomainEvent`, so that both
+/// stores write the same ones.
 impl cqrs_es::DomainEvent for AccountEvent {
     fn event_type(&self) -> String {
-        match self {
-            AccountEvent::Deposited { .. } => "Deposited".to_owned(),
-        }
+        dynago_es::DomainEvent::event_type(self).to_owned()
     }
 
     fn event_version(&self) -> String {
@@ -122,6 +114,7 @@ impl cqrs_es::DomainEvent for AccountEvent {
 
 impl dynago_es::Aggregate for Account {
     const TYPE: &'static str = ACCOUNT_TYPE;
+    type Id = dynago_es::AggregateId;
     type Command = AccountCommand;
     type Event = AccountEvent;
     type Error = AccountError;

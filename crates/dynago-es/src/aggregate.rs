@@ -3,6 +3,8 @@
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::id::Identity;
+
 /// A consistency boundary whose state is the fold of its events.
 ///
 /// All business logic lives in [`handle`](Aggregate::handle), which looks at
@@ -12,18 +14,14 @@ use serde::Serialize;
 /// again every time the aggregate is loaded.
 ///
 /// ```
-/// use dynago_es::{Aggregate, DomainEvent};
+/// use dynago_es::{Aggregate, AggregateId, DomainEvent};
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 /// struct Counter { value: u64 }
 ///
-/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 /// enum CounterEvent { Incremented { by: u64 } }
-///
-/// impl DomainEvent for CounterEvent {
-///     fn event_type(&self) -> &'static str { "Incremented" }
-/// }
 ///
 /// #[derive(Debug, thiserror::Error)]
 /// #[error("cannot increment by zero")]
@@ -31,6 +29,7 @@ use serde::Serialize;
 ///
 /// impl Aggregate for Counter {
 ///     const TYPE: &'static str = "counter";
+///     type Id = AggregateId;
 ///     type Command = u64;
 ///     type Event = CounterEvent;
 ///     type Error = ZeroIncrement;
@@ -58,6 +57,14 @@ pub trait Aggregate:
     /// rebuilt from events.
     const SNAPSHOT_VERSION: u32 = 1;
 
+    /// The type of its ids: [`AggregateId`](crate::AggregateId), or a type
+    /// of your own (an `AccountId`) that the store takes in
+    /// [`execute`](crate::EventStore::execute) and hands back in
+    /// [`CommandError::Rejected`](crate::CommandError::Rejected). Its
+    /// `Display` form is the id in the keys of the aggregate's items: keep
+    /// it stable.
+    type Id: Identity;
+
     /// What callers ask the aggregate to do.
     type Command: Send + Sync;
 
@@ -83,6 +90,35 @@ pub trait Aggregate:
 ///
 /// It is stored as a native DynamoDB map (readable in the console and in
 /// DynamoDB Streams) beside its type name and schema version.
+///
+/// Derive it (the `derive` feature, on by default): the event types of an
+/// enum are its variants, each named as the variant and of schema version 1,
+/// unless `#[event(rename = "...")]` or `#[event(version = N)]` on the variant
+/// says otherwise. A struct is one event type, with the same attributes on
+/// the struct.
+///
+/// ```
+/// use dynago_es::DomainEvent;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, Serialize, Deserialize, DomainEvent)]
+/// enum AccountEvent {
+///     Opened { owner: String },
+///     /// Deposits gained a currency: their second shape.
+///     #[event(version = 2)]
+///     Deposited { amount: u64, currency: String },
+///     /// Stored as `Closed`, its name before it was renamed in the code.
+///     #[event(rename = "Closed")]
+///     Terminated,
+/// }
+///
+/// let deposit = AccountEvent::Deposited { amount: 5, currency: "EUR".into() };
+/// assert_eq!((deposit.event_type(), deposit.schema_version()), ("Deposited", 2));
+/// assert_eq!(AccountEvent::Terminated.event_type(), "Closed");
+/// ```
+///
+/// Type names are how stored events are read back, so two variants with one
+/// name are refused at compile time, as are an empty name and a version of 0.
 pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     /// The event's type name, such as `Deposited`.
     fn event_type(&self) -> &'static str;

@@ -265,12 +265,12 @@ impl<A: Aggregate> EventStore<A> {
     /// were written; [`Error::Table`] for limits and DynamoDB failures.
     pub async fn append(
         &self,
-        id: impl Into<AggregateId>,
+        id: impl Into<A::Id>,
         expected: u64,
         events: Vec<A::Event>,
         metadata: crate::Metadata,
     ) -> Result<Vec<EventEnvelope<A::Event>>> {
-        let id = id.into();
+        let id = Self::key_id(&id.into());
         if events.is_empty() {
             // Nothing to write, and so no condition to check it by: the
             // stream is read to say whether it is at `expected`.

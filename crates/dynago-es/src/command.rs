@@ -14,7 +14,7 @@ use crate::aggregate::Aggregate;
 use crate::append::{versions_after, Commit, Plan};
 use crate::commit::CommitOutcome;
 use crate::envelope::{EventEnvelope, Metadata};
-use crate::error::{Error, Result};
+use crate::error::{CommandError, Error, Result};
 use crate::id::{AggregateId, CommandId};
 use crate::record::CommandRecord;
 use crate::snapshot::SnapshotDue;
@@ -132,9 +132,9 @@ impl<A: Aggregate> EventStore<A> {
     /// As [`execute_with`](Self::execute_with).
     pub async fn execute(
         &self,
-        id: impl Into<AggregateId>,
+        id: impl Into<A::Id>,
         command: A::Command,
-    ) -> Result<CommandOutcome<A>> {
+    ) -> Result<CommandOutcome<A>, CommandError<A>> {
         self.execute_with(id, command, CommandOptions::default())
             .await
     }
@@ -146,7 +146,8 @@ impl<A: Aggregate> EventStore<A> {
     /// with backoff, up to the store's retry policy.
     ///
     /// ```no_run
-    /// # async fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>, command: A::Command) -> dynago_es::Result<()> {
+    /// # use dynago_es::{Aggregate, AggregateId, CommandError};
+    /// # async fn run<A: Aggregate<Id = AggregateId>>(store: dynago_es::EventStore<A>, command: A::Command) -> Result<(), CommandError<A>> {
     /// use dynago_es::{CommandId, CommandOptions};
     ///
     /// let outcome = store
@@ -159,8 +160,9 @@ impl<A: Aggregate> EventStore<A> {
     ///
     /// # Errors
     ///
-    /// [`Error::Rejected`] at once when the aggregate refuses the command;
-    /// [`Error::RetriesExhausted`], with the number of attempts, when
+    /// [`CommandError::Rejected`], with the aggregate's own error, at once
+    /// when the aggregate refuses the command; otherwise
+    /// [`CommandError::Store`]: [`Error::RetriesExhausted`], with the number of attempts, when
     /// conflicts or a transient error (throttling, timeouts) outlast the
     /// retry policy; [`Error::TooManyEvents`] for more events than one
     /// transaction holds; [`Error::Table`] for other limits (an event over
@@ -171,16 +173,20 @@ impl<A: Aggregate> EventStore<A> {
     /// stored stream cannot be trusted ([`is_corrupt`](Error::is_corrupt)).
     pub async fn execute_with(
         &self,
-        id: impl Into<AggregateId>,
+        id: impl Into<A::Id>,
         command: A::Command,
         options: CommandOptions,
-    ) -> Result<CommandOutcome<A>> {
-        let mut outcomes = self
-            .execute_all(vec![(id.into(), command)], options)
-            .await?;
-        outcomes
-            .pop()
-            .ok_or_else(|| Error::Config("a command produced no outcome".into()))
+    ) -> Result<CommandOutcome<A>, CommandError<A>> {
+        let id = id.into();
+        let key = Self::key_id(&id);
+        let mut outcomes = self.execute_all(vec![(id, command)], options).await?;
+        // One outcome per command, in their order.
+        outcomes.pop().ok_or_else(|| {
+            CommandError::Store(Error::CorruptStream {
+                aggregate: Self::aggregate_name(&key),
+                reason: "its command record answered no outcome for it".into(),
+            })
+        })
     }
 
     /// Executes one command on each of several aggregates atomically: all
@@ -192,19 +198,28 @@ impl<A: Aggregate> EventStore<A> {
     ///
     /// # Errors
     ///
-    /// As [`execute_with`](Self::execute_with); [`Error::Config`] when an
-    /// aggregate appears twice.
+    /// As [`execute_with`](Self::execute_with); [`Error::AggregateTwice`]
+    /// when an aggregate appears twice, with nothing sent.
     pub async fn execute_all(
         &self,
-        commands: Vec<(AggregateId, A::Command)>,
+        commands: Vec<(A::Id, A::Command)>,
         options: CommandOptions,
-    ) -> Result<Vec<CommandOutcome<A>>> {
+    ) -> Result<Vec<CommandOutcome<A>>, CommandError<A>> {
+        let mut ids = Vec::with_capacity(commands.len());
+        let commands: Vec<_> = commands
+            .into_iter()
+            .map(|(id, command)| {
+                let key = Self::key_id(&id);
+                ids.push(id);
+                (key, command)
+            })
+            .collect();
         let mut distinct = HashSet::new();
         if let Some((id, _)) = commands.iter().find(|(id, _)| !distinct.insert(id.clone())) {
-            return Err(Error::Config(format!(
-                "aggregate {} appears twice in one command",
-                Self::aggregate_name(id)
-            )));
+            return Err(Error::AggregateTwice {
+                aggregate: Self::aggregate_name(id),
+            }
+            .into());
         }
         let span = tracing::info_span!(
             "dynago_es.execute",
@@ -218,7 +233,7 @@ impl<A: Aggregate> EventStore<A> {
         let attempts = AtomicUsize::new(0);
         // Boxed: a command's future is large, and a caller's task holds it.
         let (mut result, capacity) = dynago::telemetry::measure(
-            Box::pin(self.execute_inner(&commands, &options, &requests, &attempts))
+            Box::pin(self.execute_inner(&ids, &commands, &options, &requests, &attempts))
                 .instrument(span.clone()),
         )
         .await;
@@ -232,16 +247,20 @@ impl<A: Aggregate> EventStore<A> {
         result
     }
 
+    /// `ids` are the ids of `commands`, as the caller gave them.
     async fn execute_inner(
         &self,
+        ids: &[A::Id],
         commands: &[(AggregateId, A::Command)],
         options: &CommandOptions,
         requests: &Requests,
         attempts: &AtomicUsize,
-    ) -> Result<Vec<CommandOutcome<A>>> {
+    ) -> Result<Vec<CommandOutcome<A>>, CommandError<A>> {
         if let Some(command_id) = &options.command_id {
             if let Some(record) = self.recorded(command_id, requests).await? {
-                return self.repeated(&record, commands, options, requests, 1).await;
+                return Ok(self
+                    .repeated(&record, commands, options, requests, 1)
+                    .await?);
             }
         }
         let known: Mutex<HashMap<AggregateId, Known<A>>> = Mutex::new(HashMap::new());
@@ -269,9 +288,9 @@ impl<A: Aggregate> EventStore<A> {
                     for (id, _) in commands {
                         self.remember(id, None);
                     }
-                    return self
+                    return Ok(self
                         .repeated(&record, commands, options, requests, attempts_made)
-                        .await;
+                        .await?);
                 }
             }
         }
@@ -287,14 +306,20 @@ impl<A: Aggregate> EventStore<A> {
                 for (id, _) in commands {
                     self.remember(id, None);
                 }
-                self.repeated(&record, commands, options, requests, attempts_made)
-                    .await
+                Ok(self
+                    .repeated(&record, commands, options, requests, attempts_made)
+                    .await?)
             }
+            Ok(Attempted::Rejected { index, reason }) => Err(CommandError::Rejected {
+                id: ids[index].clone(),
+                reason,
+            }),
             Err(error) if error.is_conflict() => Err(Error::RetriesExhausted {
                 attempts: attempts_made,
                 last: Box::new(error),
-            }),
-            Err(error) => Err(error),
+            }
+            .into()),
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -367,7 +392,7 @@ impl<A: Aggregate> EventStore<A> {
         let commit_id = Uuid::now_v7();
         let now = Utc::now();
         let mut plans = Vec::with_capacity(commands.len());
-        for (id, command) in commands {
+        for (index, (id, command)) in commands.iter().enumerate() {
             let mut current = self.current(id, known, requests).await?;
             let mut decision = current.state.handle(command);
             // A decision that writes nothing (a refusal, no events) is never
@@ -406,12 +431,9 @@ impl<A: Aggregate> EventStore<A> {
             }
             let decided = match decision {
                 Ok(events) => events,
-                Err(error) => {
+                Err(reason) => {
                     lock(known).insert(id.clone(), current);
-                    return Err(Error::Rejected {
-                        aggregate: Self::aggregate_name(id),
-                        source: Box::new(error),
-                    });
+                    return Ok(Attempted::Rejected { index, reason });
                 }
             };
             let mut metadata = options.metadata.clone();
@@ -526,7 +548,8 @@ fn wrote_nothing<A: Aggregate>(result: &Result<Attempted<A>>) -> bool {
     match result {
         Ok(Attempted::Done(outcomes)) => outcomes.iter().all(|outcome| outcome.events.is_empty()),
         Ok(Attempted::Duplicate(_)) => false,
-        Err(error) => error.is_conflict() || matches!(error, Error::Rejected { .. }),
+        Ok(Attempted::Rejected { .. }) => true,
+        Err(error) => error.is_conflict(),
     }
 }
 
@@ -534,6 +557,12 @@ fn wrote_nothing<A: Aggregate>(result: &Result<Attempted<A>>) -> bool {
 enum Attempted<A: Aggregate> {
     Done(Vec<CommandOutcome<A>>),
     Duplicate(CommandRecord),
+    /// The aggregate of the command at `index` refused: nothing to write,
+    /// nothing to retry.
+    Rejected {
+        index: usize,
+        reason: A::Error,
+    },
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -393,9 +393,8 @@ impl<E: DomainEvent> EventEnvelope<E> {
     ///
     /// ```
     /// use dynago_es::{DomainEvent, EventEnvelope, Metadata};
-    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    /// # #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, DomainEvent)]
     /// # struct Deposited { amount: u64 }
-    /// # impl DomainEvent for Deposited { fn event_type(&self) -> &'static str { "Deposited" } }
     ///
     /// let event = EventEnvelope::of("account", "acc-1", 3, Deposited { amount: 5 })
     ///     .with_metadata(Metadata::default().correlation_id("req-9"));

@@ -1,6 +1,8 @@
 //! The one error type of the event store.
 
-use std::error::Error as StdError;
+use std::fmt;
+
+use crate::aggregate::Aggregate;
 
 /// A specialised `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -28,18 +30,6 @@ pub enum Error {
         /// stream's version, read after the failed condition (below
         /// `expected` when the stream is behind it).
         actual: u64,
-    },
-
-    /// The aggregate refused the command (its `handle` returned an error).
-    /// Never retried. Read the aggregate's own error with
-    /// [`rejection`](Error::rejection).
-    #[error("aggregate {aggregate} rejected the command: {source}")]
-    Rejected {
-        /// The aggregate, as `type#id`.
-        aggregate: String,
-        /// The aggregate's error.
-        #[source]
-        source: Box<dyn StdError + Send + Sync>,
     },
 
     /// A command kept conflicting, or its write kept failing with a
@@ -180,6 +170,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// One aggregate appears twice in the commands of one
+    /// [`execute_all`](crate::EventStore::execute_all). Nothing was sent.
+    #[error("aggregate {aggregate} appears twice in one command; nothing was sent")]
+    AggregateTwice {
+        /// The aggregate, as `type#id`.
+        aggregate: String,
+    },
+
     /// The store is not usable with this table or these options.
     #[error("invalid event store configuration: {0}")]
     Config(String),
@@ -202,7 +200,7 @@ impl Error {
     /// The same request may succeed when sent again (throttling, transient
     /// network or server errors), also once the store's own retries ran out
     /// on such an error ([`RetriesExhausted`](Error::RetriesExhausted)).
-    /// Conflicts, rejections and corrupt data are not, nor is an unknown
+    /// Conflicts and corrupt data are not, nor is an unknown
     /// outcome ([`OutcomeUnknown`](Error::OutcomeUnknown)): a store only
     /// calls a failed write retryable when it knows it was not applied.
     pub fn is_retryable(&self) -> bool {
@@ -240,31 +238,168 @@ impl Error {
         )
     }
 
-    /// The aggregate's own error, if the command was rejected with an `E`.
-    ///
-    /// ```
-    /// # #[derive(Debug)] struct Overdrawn;
-    /// # impl std::fmt::Display for Overdrawn { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("overdrawn") } }
-    /// # impl std::error::Error for Overdrawn {}
-    /// let error = dynago_es::Error::Rejected { aggregate: "account#1".into(), source: Box::new(Overdrawn) };
-    /// assert!(error.rejection::<Overdrawn>().is_some());
-    /// ```
-    pub fn rejection<E: StdError + 'static>(&self) -> Option<&E> {
-        match self {
-            Error::Rejected { source, .. } => source.downcast_ref(),
-            Error::RetriesExhausted { last, .. } => last.rejection(),
-            _ => None,
-        }
-    }
-
     /// The expected and actual versions, if this is a conflict.
-    pub fn conflict_versions(&self) -> Option<(u64, u64)> {
+    pub fn conflict_versions(&self) -> Option<ConflictVersions> {
         match self {
             Error::Conflict {
                 expected, actual, ..
-            } => Some((*expected, *actual)),
+            } => Some(ConflictVersions {
+                expected: *expected,
+                actual: *actual,
+            }),
             Error::RetriesExhausted { last, .. } => last.conflict_versions(),
             _ => None,
         }
     }
+}
+
+/// What a command can end with besides its outcome: the aggregate's own
+/// refusal, with its id and its error as their own types, or a failure of
+/// the store.
+///
+/// ```
+/// # use dynago_es::{Aggregate, AggregateId, DomainEvent};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Default, Clone, Serialize, Deserialize)] struct Account;
+/// # #[derive(Debug, Clone, Serialize, Deserialize, DomainEvent)] enum AccountEvent { Opened }
+/// # #[derive(Debug, PartialEq, thiserror::Error)] enum AccountError { #[error("overdrawn")] Overdrawn }
+/// # impl Aggregate for Account {
+/// #     const TYPE: &'static str = "account";
+/// #     type Id = AggregateId;
+/// #     type Command = ();
+/// #     type Event = AccountEvent;
+/// #     type Error = AccountError;
+/// #     fn handle(&self, _: &()) -> Result<Vec<AccountEvent>, AccountError> { Ok(vec![]) }
+/// #     fn apply(&mut self, _: &AccountEvent) {}
+/// # }
+/// use dynago_es::CommandError;
+///
+/// fn explain(result: Result<(), CommandError<Account>>) -> String {
+///     match result {
+///         Ok(()) => "done".into(),
+///         Err(CommandError::Rejected { id, reason: AccountError::Overdrawn }) => {
+///             format!("{id} has too little")
+///         }
+///         Err(error) if error.is_retryable() => "try again".into(),
+///         Err(error) => error.to_string(),
+///     }
+/// }
+/// # let _ = explain;
+/// ```
+pub enum CommandError<A: Aggregate> {
+    /// The aggregate refused the command: its `handle` returned `reason`.
+    /// Nothing was written; never retried.
+    Rejected {
+        /// The aggregate that refused (in
+        /// [`execute_all`](crate::EventStore::execute_all), the first that
+        /// did).
+        id: A::Id,
+        /// The aggregate's own error.
+        reason: A::Error,
+    },
+
+    /// The store failed: see [`Error`] and its queries.
+    Store(Error),
+}
+
+impl<A: Aggregate> CommandError<A> {
+    /// The aggregate refused the command.
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, CommandError::Rejected { .. })
+    }
+
+    /// The aggregate's own error, if it refused the command.
+    pub fn rejection(&self) -> Option<&A::Error> {
+        match self {
+            CommandError::Rejected { reason, .. } => Some(reason),
+            CommandError::Store(_) => None,
+        }
+    }
+
+    /// The store's error, if the store failed.
+    pub fn store_error(&self) -> Option<&Error> {
+        match self {
+            CommandError::Store(error) => Some(error),
+            CommandError::Rejected { .. } => None,
+        }
+    }
+
+    /// As [`Error::is_conflict`]; a rejection is not.
+    pub fn is_conflict(&self) -> bool {
+        self.store_error().is_some_and(Error::is_conflict)
+    }
+
+    /// As [`Error::is_retryable`]; a rejection is not.
+    pub fn is_retryable(&self) -> bool {
+        self.store_error().is_some_and(Error::is_retryable)
+    }
+
+    /// As [`Error::is_outcome_unknown`]; a rejection is not (nothing was
+    /// written).
+    pub fn is_outcome_unknown(&self) -> bool {
+        self.store_error().is_some_and(Error::is_outcome_unknown)
+    }
+
+    /// As [`Error::is_corrupt`].
+    pub fn is_corrupt(&self) -> bool {
+        self.store_error().is_some_and(Error::is_corrupt)
+    }
+
+    /// As [`Error::is_not_found`].
+    pub fn is_not_found(&self) -> bool {
+        self.store_error().is_some_and(Error::is_not_found)
+    }
+
+    /// As [`Error::conflict_versions`].
+    pub fn conflict_versions(&self) -> Option<ConflictVersions> {
+        self.store_error().and_then(Error::conflict_versions)
+    }
+}
+
+impl<A: Aggregate> From<Error> for CommandError<A> {
+    fn from(error: Error) -> Self {
+        CommandError::Store(error)
+    }
+}
+
+impl<A: Aggregate> fmt::Debug for CommandError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Rejected { id, reason } => f
+                .debug_struct("Rejected")
+                .field("id", id)
+                .field("reason", reason)
+                .finish(),
+            CommandError::Store(error) => f.debug_tuple("Store").field(error).finish(),
+        }
+    }
+}
+
+impl<A: Aggregate> fmt::Display for CommandError<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Rejected { id, reason } => {
+                write!(f, "{}#{id} rejected the command: {reason}", A::TYPE)
+            }
+            CommandError::Store(error) => fmt::Display::fmt(error, f),
+        }
+    }
+}
+
+impl<A: Aggregate> std::error::Error for CommandError<A> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CommandError::Rejected { reason, .. } => Some(reason),
+            CommandError::Store(error) => std::error::Error::source(error),
+        }
+    }
+}
+
+/// The versions of a conflict ([`Error::conflict_versions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConflictVersions {
+    /// The version the append expected.
+    pub expected: u64,
+    /// The version found.
+    pub actual: u64,
 }

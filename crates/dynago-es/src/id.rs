@@ -1,6 +1,7 @@
 //! Identifiers: of aggregates and of commands.
 
 use std::fmt;
+use std::hash::Hash;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,16 @@ impl AggregateId {
         Self(id.into())
     }
 
+    /// The id an aggregate of a typed id ([`Aggregate::Id`](crate::Aggregate::Id))
+    /// has in its items: its `Display` form.
+    ///
+    /// ```
+    /// assert_eq!(dynago_es::AggregateId::of(&42_u64).as_str(), "42");
+    /// ```
+    pub fn of(id: &impl fmt::Display) -> Self {
+        Self(id.to_string())
+    }
+
     /// A new random id (a UUID v7, which sorts by creation time).
     pub fn random() -> Self {
         Self(uuid::Uuid::now_v7().to_string())
@@ -31,6 +42,21 @@ impl AggregateId {
         &self.0
     }
 }
+
+/// What an aggregate's id type is ([`Aggregate::Id`](crate::Aggregate::Id)):
+/// cloned, compared, hashed, shown, and sent between tasks. Every such type
+/// is one: [`AggregateId`], a `String`, a `u64`, a `Uuid`, or an id type of
+/// your own. Its `Display` form is what the keys hold.
+///
+/// ```
+/// fn takes<I: dynago_es::Identity>(_: I) {}
+/// takes(dynago_es::AggregateId::from("acc-1"));
+/// takes(42_u64);
+/// ```
+pub trait Identity: Clone + Eq + Hash + fmt::Debug + fmt::Display + Send + Sync + 'static {}
+
+impl<T> Identity for T where T: Clone + Eq + Hash + fmt::Debug + fmt::Display + Send + Sync + 'static
+{}
 
 impl fmt::Display for AggregateId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

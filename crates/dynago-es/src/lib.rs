@@ -44,12 +44,8 @@
 //! #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 //! struct Account { balance: u64 }
 //!
-//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 //! enum AccountEvent { Deposited { amount: u64 } }
-//!
-//! impl DomainEvent for AccountEvent {
-//!     fn event_type(&self) -> &'static str { "Deposited" }
-//! }
 //!
 //! #[derive(Debug, thiserror::Error)]
 //! #[error("amount must be positive")]
@@ -57,6 +53,7 @@
 //!
 //! impl Aggregate for Account {
 //!     const TYPE: &'static str = "account";
+//!     type Id = dynago_es::AggregateId;
 //!     type Command = u64;
 //!     type Event = AccountEvent;
 //!     type Error = ZeroAmount;
@@ -100,9 +97,11 @@ mod upcast;
 
 pub use aggregate::{Aggregate, DomainEvent};
 pub use command::{CommandOptions, CommandOutcome};
+#[cfg(feature = "derive")]
+pub use dynago_es_derive::DomainEvent;
 pub use envelope::{EventEnvelope, Metadata};
-pub use error::{Error, Result};
-pub use id::{AggregateId, CommandId};
+pub use error::{CommandError, ConflictVersions, Error, Result};
+pub use id::{AggregateId, CommandId, Identity};
 pub use payload::PayloadEncoding;
 pub use snapshot::{SnapshotDue, SnapshotPolicy};
 pub use store::{EventStore, Loaded, StoreOptions, COMMAND_EXPIRY_ATTRIBUTE};

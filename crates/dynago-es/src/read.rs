@@ -41,7 +41,10 @@ impl<A: Aggregate> EventStore<A> {
     }
 
     /// The aggregate's events from version `from` on, in order, as a stream
-    /// that pages for you (consistent reads). An item that is not a readable
+    /// that pages for you (consistent reads). The aggregate is named by its
+    /// id as its items hold it, as an event's
+    /// [`aggregate_id`](crate::EventEnvelope::aggregate_id) names it (from a
+    /// typed id: [`AggregateId::of`]). An item that is not a readable
     /// event of this aggregate yields [`Error::CorruptEvent`], a missing
     /// version [`Error::VersionGap`], as [`load`](Self::load) does.
     ///

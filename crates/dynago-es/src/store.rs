@@ -254,10 +254,9 @@ impl<A: Aggregate> EventStore<A> {
     ///
     /// ```no_run
     /// # #[derive(Default, Clone, serde::Serialize, serde::Deserialize)] struct Account;
-    /// # #[derive(Clone, serde::Serialize, serde::Deserialize)] struct Ev;
-    /// # impl dynago_es::DomainEvent for Ev { fn event_type(&self) -> &'static str { "Ev" } }
+    /// # #[derive(Clone, serde::Serialize, serde::Deserialize, dynago_es::DomainEvent)] struct Ev;
     /// # #[derive(Debug, thiserror::Error)] #[error("no")] struct No;
-    /// # impl dynago_es::Aggregate for Account { const TYPE: &'static str = "account"; type Command = (); type Event = Ev; type Error = No;
+    /// # impl dynago_es::Aggregate for Account { const TYPE: &'static str = "account"; type Id = dynago_es::AggregateId; type Command = (); type Event = Ev; type Error = No;
     /// #   fn handle(&self, _: &()) -> Result<Vec<Ev>, No> { Ok(vec![]) } fn apply(&mut self, _: &Ev) {} }
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// use dynago::{Table, TableOptions};
@@ -327,10 +326,9 @@ impl<A: Aggregate> EventStore<A> {
     ///
     /// ```no_run
     /// # #[derive(Default, Clone, serde::Serialize, serde::Deserialize)] struct Account;
-    /// # #[derive(Clone, serde::Serialize, serde::Deserialize)] struct Ev;
-    /// # impl dynago_es::DomainEvent for Ev { fn event_type(&self) -> &'static str { "Ev" } }
+    /// # #[derive(Clone, serde::Serialize, serde::Deserialize, dynago_es::DomainEvent)] struct Ev;
     /// # #[derive(Debug, thiserror::Error)] #[error("no")] struct No;
-    /// # impl dynago_es::Aggregate for Account { const TYPE: &'static str = "account"; type Command = (); type Event = Ev; type Error = No;
+    /// # impl dynago_es::Aggregate for Account { const TYPE: &'static str = "account"; type Id = dynago_es::AggregateId; type Command = (); type Event = Ev; type Error = No;
     /// #   fn handle(&self, _: &()) -> Result<Vec<Ev>, No> { Ok(vec![]) } fn apply(&mut self, _: &Ev) {} }
     /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// use dynago::{Table, TableOptions};
@@ -388,6 +386,11 @@ impl<A: Aggregate> EventStore<A> {
         &self.inner.options.retry
     }
 
+    /// The id of the aggregate `id` in the keys of its items.
+    pub(crate) fn key_id(id: &A::Id) -> AggregateId {
+        AggregateId::of(id)
+    }
+
     pub(crate) fn aggregate_name(id: &AggregateId) -> String {
         keys::stream(A::TYPE, id)
     }
@@ -428,8 +431,8 @@ impl<A: Aggregate> EventStore<A> {
     /// the version), [`Error::VersionGap`] for a missing version,
     /// [`Error::Table`] from DynamoDB (a missing table is
     /// [`is_not_found`](Error::is_not_found)).
-    pub async fn load(&self, id: impl Into<AggregateId>) -> Result<Loaded<A>> {
-        self.load_counted(&id.into(), None, &Requests::default())
+    pub async fn load(&self, id: impl Into<A::Id>) -> Result<Loaded<A>> {
+        self.load_counted(&Self::key_id(&id.into()), None, &Requests::default())
             .await
     }
 
@@ -440,9 +443,13 @@ impl<A: Aggregate> EventStore<A> {
     ///
     /// As [`load`](Self::load); the result's version is lower than asked
     /// when the stream is shorter.
-    pub async fn load_at(&self, id: impl Into<AggregateId>, version: u64) -> Result<Loaded<A>> {
-        self.load_counted(&id.into(), Some(version), &Requests::default())
-            .await
+    pub async fn load_at(&self, id: impl Into<A::Id>, version: u64) -> Result<Loaded<A>> {
+        self.load_counted(
+            &Self::key_id(&id.into()),
+            Some(version),
+            &Requests::default(),
+        )
+        .await
     }
 
     pub(crate) async fn load_counted(

@@ -4,11 +4,10 @@
 //! # use dynago_es::{Aggregate, DomainEvent};
 //! # use serde::{Deserialize, Serialize};
 //! # #[derive(Debug, Default, Clone, Serialize, Deserialize)] struct Counter { value: u64 }
-//! # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)] enum Ev { Incremented { by: u64 } }
-//! # impl DomainEvent for Ev { fn event_type(&self) -> &'static str { "Incremented" } }
+//! # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)] enum Ev { Incremented { by: u64 } }
 //! # #[derive(Debug, PartialEq, thiserror::Error)] #[error("zero")] struct Zero;
 //! # impl Aggregate for Counter {
-//! #     const TYPE: &'static str = "counter"; type Command = u64; type Event = Ev; type Error = Zero;
+//! #     const TYPE: &'static str = "counter"; type Id = dynago_es::AggregateId; type Command = u64; type Event = Ev; type Error = Zero;
 //! #     fn handle(&self, by: &u64) -> Result<Vec<Ev>, Zero> { if *by == 0 { Err(Zero) } else { Ok(vec![Ev::Incremented { by: *by }]) } }
 //! #     fn apply(&mut self, e: &Ev) { match e { Ev::Incremented { by } => self.value += by } }
 //! # }
@@ -47,14 +46,13 @@ use crate::snapshot;
 /// ```
 /// # use dynago_es::{Aggregate, DomainEvent};
 /// # use serde::{Deserialize, Serialize};
-/// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)] enum Ev { Set }
-/// # impl DomainEvent for Ev { fn event_type(&self) -> &'static str { "Set" } }
+/// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)] enum Ev { Set }
 /// # #[derive(Debug, thiserror::Error)] #[error("no")] struct No;
 /// use std::collections::BTreeMap;
 ///
 /// #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 /// struct Registry { names: BTreeMap<String, Option<u32>> }
-/// # impl Aggregate for Registry { const TYPE: &'static str = "registry"; type Command = (); type Event = Ev; type Error = No;
+/// # impl Aggregate for Registry { const TYPE: &'static str = "registry"; type Id = dynago_es::AggregateId; type Command = (); type Event = Ev; type Error = No;
 /// #   fn handle(&self, _: &()) -> Result<Vec<Ev>, No> { Ok(vec![]) } fn apply(&mut self, _: &Ev) {} }
 ///
 /// let state = Registry { names: BTreeMap::from([("ada".to_owned(), None)]) };
@@ -199,11 +197,10 @@ where
     /// # use dynago_es::{Aggregate, DomainEvent};
     /// # use serde::{Deserialize, Serialize};
     /// # #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)] struct Counter { value: u64 }
-    /// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)] enum Ev { Incremented { by: u64 } }
-    /// # impl DomainEvent for Ev { fn event_type(&self) -> &'static str { "Incremented" } }
+    /// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)] enum Ev { Incremented { by: u64 } }
     /// # #[derive(Debug, PartialEq, thiserror::Error)] #[error("zero")] struct Zero;
     /// # impl Aggregate for Counter {
-    /// #     const TYPE: &'static str = "counter"; type Command = u64; type Event = Ev; type Error = Zero;
+    /// #     const TYPE: &'static str = "counter"; type Id = dynago_es::AggregateId; type Command = u64; type Event = Ev; type Error = Zero;
     /// #     fn handle(&self, by: &u64) -> Result<Vec<Ev>, Zero> { Ok(vec![Ev::Incremented { by: *by }]) }
     /// #     fn apply(&mut self, e: &Ev) { match e { Ev::Incremented { by } => self.value += by } }
     /// # }

@@ -3,6 +3,7 @@
 //! the item, on `load`, on the `events` stream and on `execute`, which is not
 //! retried and writes nothing (a full scan of the table is the same after).
 use crate::common;
+use crate::common::StoreErr;
 
 use common::{contents, event_key, raw_delete, raw_get, raw_put, Account, AccountCommand};
 use dynago::{AttributeValue, Item};
@@ -63,7 +64,7 @@ async fn refused(
     let table = store.table();
     let before = contents(table).await;
     let sent = table.request_count();
-    let error = store.execute(id, deposit()).await.expect_err("refused");
+    let error = store.execute(id, deposit()).await.store_err("refused");
     assert!(expected(&error), "{id}: {error:?}");
     assert!(!error.is_conflict() && !error.is_retryable(), "{error:?}");
     assert!(error.is_corrupt(), "{error:?}");
@@ -84,14 +85,14 @@ async fn unreadable(
     readable: usize,
     expected: impl Fn(&Error) -> bool,
 ) {
-    let error = store.load(id).await.expect_err("load");
+    let error = store.load(id).await.store_err("load");
     assert!(expected(&error), "load {id}: {error:?}");
     let mut events = std::pin::pin!(store.events(id, 1));
     for version in 1..=readable {
         let event = events.try_next().await.expect("a good event").expect("one");
         assert_eq!(event.version, version as u64);
     }
-    let error = events.try_next().await.expect_err("the bad one");
+    let error = events.try_next().await.store_err("the bad one");
     assert!(expected(&error), "events {id}: {error:?}");
 }
 
@@ -194,7 +195,7 @@ async fn an_event_that_no_longer_deserializes_fails_execute_at_once() {
             CommandOptions::default().command_id(CommandId::new("c-1")),
         )
         .await
-        .expect_err("corrupt");
+        .store_err("corrupt");
     assert!(check(&error), "{error:?}");
     assert_eq!(table.request_count() - before.1, 2);
     assert_eq!(contents(table).await, before.0);
@@ -214,7 +215,7 @@ async fn a_version_gap_written_by_another_writer_is_a_version_gap() {
     unreadable(&store, "hole", 2, &check).await;
     refused(&store, "hole", 1, &check).await;
     assert_eq!(store.load_at("hole", 2).await.expect("load_at").version, 2);
-    let error = store.load("hole").await.expect_err("gap");
+    let error = store.load("hole").await.store_err("gap");
     assert_eq!(
         error.to_string(),
         "aggregate account#hole has a gap: expected version 3, found 4"
@@ -247,10 +248,13 @@ async fn an_append_past_the_end_of_the_stream_is_refused_not_a_gap() {
                 dynago_es::Metadata::default(),
             )
             .await
-            .expect_err("the stream is at 2");
+            .store_err("the stream is at 2");
         assert_eq!(
             error.conflict_versions(),
-            Some((expected, 2)),
+            Some(dynago_es::ConflictVersions {
+                expected,
+                actual: 2
+            }),
             "{expected}: {error:?}"
         );
     }
@@ -303,12 +307,12 @@ async fn a_missing_table_is_not_found_everywhere() {
     let store = EventStore::<Account>::new(table.clone(), StoreOptions::default().cache(10))
         .expect("store");
     let errors = vec![
-        store.load("a").await.expect_err("load"),
-        store.load_at("a", 3).await.expect_err("load_at"),
+        store.load("a").await.store_err("load"),
+        store.load_at("a", 3).await.store_err("load_at"),
         store
             .execute("a", common::open("ada"))
             .await
-            .expect_err("execute"),
+            .store_err("execute"),
         store
             .execute_with(
                 "a",
@@ -316,7 +320,7 @@ async fn a_missing_table_is_not_found_everywhere() {
                 CommandOptions::default().command_id(CommandId::new("c")),
             )
             .await
-            .expect_err("execute_with"),
+            .store_err("execute_with"),
         store
             .execute_all(
                 vec![
@@ -326,15 +330,15 @@ async fn a_missing_table_is_not_found_everywhere() {
                 CommandOptions::default(),
             )
             .await
-            .expect_err("execute_all"),
+            .store_err("execute_all"),
         store
             .events("a", 1)
             .try_collect::<Vec<_>>()
             .await
-            .expect_err("events"),
+            .store_err("events"),
         EventStore::<Account>::open(table, StoreOptions::default())
             .await
-            .expect_err("open"),
+            .store_err("open"),
     ];
     for error in errors {
         assert!(error.is_not_found(), "{error:?}");

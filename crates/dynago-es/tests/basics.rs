@@ -44,7 +44,7 @@ async fn commands_append_contiguous_versions() {
         .await
         .expect_err("overdraft");
     assert_eq!(
-        rejected.rejection::<AccountError>(),
+        rejected.rejection(),
         Some(&AccountError::InsufficientFunds {
             balance: 21,
             asked: 100
@@ -61,6 +61,12 @@ async fn commands_append_contiguous_versions() {
         )
         .await
         .expect_err("stale");
-    assert_eq!(stale.conflict_versions(), Some((2, 4)));
+    assert_eq!(
+        stale.conflict_versions(),
+        Some(dynago_es::ConflictVersions {
+            expected: 2,
+            actual: 4
+        })
+    );
     let _: Account = store.load("a1").await.expect("load").state;
 }

@@ -165,7 +165,7 @@ async fn a_refusal_on_a_stale_cache_is_checked_against_the_stream() {
         .await
         .expect_err("overdraft");
     assert_eq!(
-        refused.rejection::<AccountError>(),
+        refused.rejection(),
         Some(&AccountError::InsufficientFunds {
             balance: 40,
             asked: 41

@@ -24,8 +24,8 @@ use aws_lambda_events::event::dynamodb::{EventRecord, StreamRecord};
 use dynago::sdk::types::StreamViewType;
 use dynago::{Item, Table, TableDefinition};
 use dynago_es::{
-    Aggregate, AggregateId, DomainEvent, Error, EventStore, PayloadEncoding, SnapshotPolicy,
-    StoreOptions, Upcaster,
+    Aggregate, AggregateId, CommandError, DomainEvent, Error, EventStore, PayloadEncoding,
+    SnapshotPolicy, StoreOptions, Upcaster,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 type StreamImage = HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 pub enum Sample {
     Floats {
         f: f64,
@@ -82,20 +82,6 @@ pub enum Sample {
     },
     Pair(String, Option<f64>),
     Empty,
-}
-
-impl DomainEvent for Sample {
-    fn event_type(&self) -> &'static str {
-        match self {
-            Sample::Floats { .. } => "Floats",
-            Sample::Integers { .. } => "Integers",
-            Sample::Wide { .. } => "Wide",
-            Sample::Binary { .. } => "Binary",
-            Sample::Nested { .. } => "Nested",
-            Sample::Pair(..) => "Pair",
-            Sample::Empty => "Empty",
-        }
-    }
 }
 
 impl Sample {
@@ -166,6 +152,7 @@ pub struct Never;
 
 impl Aggregate for Samples {
     const TYPE: &'static str = "samples";
+    type Id = dynago_es::AggregateId;
     type Command = Vec<Sample>;
     type Event = Sample;
     type Error = Never;
@@ -326,7 +313,7 @@ fn readers(table: &Table) -> Vec<(&'static str, EventStore<Samples>)> {
     .collect()
 }
 
-fn fail(what: &str) -> impl Fn(Error) -> TestCaseError + '_ {
+fn fail<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> TestCaseError + '_ {
     move |e| TestCaseError::fail(format!("{what}: {e}"))
 }
 
@@ -357,7 +344,7 @@ async fn check(
         if refused(encoding, &samples) {
             let outcome = writer.execute(&id, samples.clone()).await;
             prop_assert!(
-                matches!(outcome, Err(Error::Serialize { .. })),
+                matches!(outcome, Err(CommandError::Store(Error::Serialize { .. }))),
                 "{encoding:?} must refuse with a Serialize error: {outcome:?}"
             );
             let loaded = readers[0].1.load(&id).await.map_err(fail("load"))?;

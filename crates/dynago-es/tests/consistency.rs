@@ -166,7 +166,7 @@ async fn the_reads_after_a_conflict_are_consistent() {
         .await
         .expect_err("nothing left");
     assert_eq!(
-        refused.rejection::<common::AccountError>(),
+        refused.rejection(),
         Some(&common::AccountError::InsufficientFunds {
             balance: 0,
             asked: 1

@@ -3,6 +3,7 @@
 //! keep is a typed error when written, never a value changed on the way.
 
 use crate::common;
+use crate::common::StoreErr;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -54,7 +55,7 @@ impl<'de> Deserialize<'de> for Bytes {
 }
 
 /// What the readings below hold.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 pub enum Reading {
     /// Integers beyond 64 bits: JSON payloads only (`serde_dynamo` has no
     /// 128-bit numbers).
@@ -78,17 +79,6 @@ pub enum Reading {
     Ratios(Vec<f64>),
 }
 
-impl DomainEvent for Reading {
-    fn event_type(&self) -> &'static str {
-        match self {
-            Reading::Wide { .. } => "Wide",
-            Reading::Raw { .. } => "Raw",
-            Reading::Ratio(_) => "Ratio",
-            Reading::Ratios(_) => "Ratios",
-        }
-    }
-}
-
 /// Every reading it was given, in order.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gauge {
@@ -101,6 +91,7 @@ pub struct Never;
 
 impl Aggregate for Gauge {
     const TYPE: &'static str = "gauge";
+    type Id = dynago_es::AggregateId;
     type Command = Vec<Reading>;
     type Event = Reading;
     type Error = Never;
@@ -319,7 +310,7 @@ async fn floats_an_encoding_cannot_keep_are_refused_when_written() {
                 vec![Reading::Ratio(1.5), Reading::Ratios(vec![0.5, value])],
             )
             .await
-            .expect_err("refused");
+            .store_err("refused");
         assert!(
             matches!(&err, Error::Serialize { reason, .. } if reason.contains("Ratios.1")),
             "{value}: {err:?}"

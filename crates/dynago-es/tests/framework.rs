@@ -149,19 +149,10 @@ struct Tags {
     pairs: std::collections::BTreeMap<(u8, u8), u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, dynago_es::DomainEvent)]
 enum TagEvent {
     Named { name: String },
     Paired { a: u8, b: u8 },
-}
-
-impl dynago_es::DomainEvent for TagEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            TagEvent::Named { .. } => "Named",
-            TagEvent::Paired { .. } => "Paired",
-        }
-    }
 }
 
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -170,6 +161,7 @@ struct Never;
 
 impl dynago_es::Aggregate for Tags {
     const TYPE: &'static str = "tags";
+    type Id = dynago_es::AggregateId;
     type Command = TagEvent;
     type Event = TagEvent;
     type Error = Never;

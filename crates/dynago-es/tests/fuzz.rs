@@ -13,7 +13,7 @@ use std::cell::Cell;
 
 use common::{raw_get, raw_put, AccountCommand};
 use dynago::{AttributeValue, Item};
-use dynago_es::{Error, EventEnvelope, StoreOptions};
+use dynago_es::{CommandError, Error, EventEnvelope, StoreOptions};
 use futures::TryStreamExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -214,11 +214,8 @@ fn random_event_items_load_as_events_or_corrupt_events() {
                 .await;
             match (&loaded, executed) {
                 (Ok(_), Ok(outcome)) => prop_assert_eq!(outcome.version, 2),
-                (Ok(_), Err(error)) => prop_assert!(
-                    error.rejection::<common::AccountError>().is_some(),
-                    "{error:?}"
-                ),
-                (Err(reason), Err(Error::CorruptEvent { reason: r, .. })) => {
+                (Ok(_), Err(error)) => prop_assert!(error.rejection().is_some(), "{error:?}"),
+                (Err(reason), Err(CommandError::Store(Error::CorruptEvent { reason: r, .. }))) => {
                     prop_assert_eq!(reason, &r)
                 }
                 (Err(_), other) => return Err(TestCaseError::fail(format!("execute: {other:?}"))),

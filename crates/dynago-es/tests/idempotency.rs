@@ -1,9 +1,12 @@
 //! Commands with an id apply once: carried again, they return the first outcome.
 
 use crate::common;
+use crate::common::StoreErr;
 
 use common::{AccountCommand, AccountError, Write};
-use dynago_es::{AggregateId, CommandId, CommandOptions, Error, EventStore, StoreOptions};
+use dynago_es::{
+    AggregateId, CommandError, CommandId, CommandOptions, Error, EventStore, StoreOptions,
+};
 
 fn with_id(id: &str) -> CommandOptions {
     CommandOptions::default().command_id(CommandId::new(id))
@@ -105,10 +108,7 @@ async fn a_repeat_that_the_aggregate_would_refuse_returns_the_first_outcome() {
         .execute_with(id, common::open("ada"), with_id("open-2"))
         .await
         .expect_err("already open");
-    assert_eq!(
-        refused.rejection::<AccountError>(),
-        Some(&AccountError::AlreadyOpen)
-    );
+    assert_eq!(refused.rejection(), Some(&AccountError::AlreadyOpen));
     assert_eq!(common::versions(&store, id).await, vec![1]);
 }
 
@@ -122,7 +122,7 @@ async fn a_refused_command_is_not_recorded() {
         .await
         .expect_err("overdraft");
     assert_eq!(
-        refused.rejection::<AccountError>(),
+        refused.rejection(),
         Some(&AccountError::InsufficientFunds {
             balance: 0,
             asked: 50
@@ -214,7 +214,7 @@ async fn a_repeated_multi_aggregate_command_returns_every_first_outcome() {
             with_id("transfer-1"),
         )
         .await
-        .expect_err("one side alone is another command");
+        .store_err("one side alone is another command");
     match &single {
         Error::CommandIdReused {
             command_id,
@@ -311,7 +311,7 @@ async fn a_command_id_used_again_on_another_aggregate_is_refused() {
         .await
         .expect_err("m-1 is x's deposit");
     assert!(
-        matches!(&error, Error::CommandIdReused { first_used_for, .. } if first_used_for == &["account#x"]),
+        matches!(&error, CommandError::Store(Error::CommandIdReused { first_used_for, .. }) if first_used_for == &["account#x"]),
         "{error:?}"
     );
     assert!(error.to_string().contains("account#y"), "{error}");
@@ -347,7 +347,7 @@ async fn a_command_id_with_another_fingerprint_is_refused() {
         .await
         .expect_err("another body");
     assert!(
-        matches!(&error, Error::CommandIdReused { reason, .. } if reason.contains("fingerprint")),
+        matches!(&error, CommandError::Store(Error::CommandIdReused { reason, .. }) if reason.contains("fingerprint")),
         "{error:?}"
     );
     let again = store

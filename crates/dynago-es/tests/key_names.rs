@@ -86,7 +86,7 @@ async fn commands_run_on(partition: &str, sort: &str) {
         .await
         .expect_err("overdraft");
     assert_eq!(
-        refused.rejection::<AccountError>(),
+        refused.rejection(),
         Some(&AccountError::InsufficientFunds {
             balance: 41,
             asked: 1_000

@@ -2,6 +2,7 @@
 //! command breaks one; and a store that cannot work is refused.
 
 use crate::common;
+use crate::common::StoreErr;
 
 use common::{AccountCommand, AccountEvent, Journal, JournalEvent, NothingToWrite, Write};
 use dynago::{Table, MAX_ITEM_SIZE, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_SIZE};
@@ -46,7 +47,7 @@ async fn a_command_of_more_than_100_events_is_refused_before_sending() {
             },
         )
         .await
-        .expect_err("101 actions");
+        .store_err("101 actions");
     assert_eq!(too_many_actions(&error), 101, "101 events");
     assert!(!error.is_conflict() && !error.is_retryable());
     assert_eq!(
@@ -78,7 +79,7 @@ async fn a_command_of_more_than_100_events_is_refused_before_sending() {
             with_id.clone(),
         )
         .await
-        .expect_err("101 actions");
+        .store_err("101 actions");
     assert_eq!(too_many_actions(&error), 101, "100 events and the record");
     assert_eq!(store.load("big").await.expect("load").version, 101);
     let outcome = store
@@ -100,7 +101,7 @@ async fn a_new_aggregate_stays_empty_when_its_first_command_is_too_big() {
     let error = store
         .execute("fresh", Write::sized(101, 10))
         .await
-        .expect_err("101 actions");
+        .store_err("101 actions");
     assert_eq!(too_many_actions(&error), 101);
     let loaded = store.load("fresh").await.expect("load");
     assert_eq!((loaded.version, loaded.events_read), (0, 0));
@@ -157,6 +158,7 @@ struct Scrapbook {
 
 impl Aggregate for Scrapbook {
     const TYPE: &'static str = "scrapbook";
+    type Id = dynago_es::AggregateId;
     type Command = Write;
     type Event = JournalEvent;
     type Error = NothingToWrite;
@@ -200,7 +202,7 @@ async fn an_event_over_400_kb_is_refused() {
     let error = store
         .execute("huge", common::open(&"x".repeat(MAX_ITEM_SIZE)))
         .await
-        .expect_err("too large");
+        .store_err("too large");
     match &error {
         Error::Table(dynago::Error::ItemTooLarge { size, limit, .. }) => {
             assert_eq!(*limit, MAX_ITEM_SIZE);
@@ -228,7 +230,7 @@ async fn events_over_4_mb_in_one_command_are_refused() {
     let error = store
         .execute("heavy", Write::sized(12, 380 * 1024))
         .await
-        .expect_err("over 4 MB");
+        .store_err("over 4 MB");
     match &error {
         Error::Table(dynago::Error::TransactionTooLarge { size, limit, .. }) => {
             assert_eq!(*limit, MAX_TRANSACTION_SIZE);
@@ -279,26 +281,26 @@ async fn a_missing_table_is_not_found() {
     .await
     .expect("table");
     let store = EventStore::<Journal>::new(table, StoreOptions::default()).expect("store");
-    let error = store.load("j").await.expect_err("no table");
+    let error = store.load("j").await.store_err("no table");
     assert!(error.is_not_found(), "{error:?}");
     assert!(!error.is_retryable() && !error.is_conflict());
     let error = store
         .execute("j", Write::sized(1, 1))
         .await
-        .expect_err("no table");
+        .store_err("no table");
     assert!(error.is_not_found(), "{error:?}");
     let error = store
         .events("j", 1)
         .try_collect::<Vec<_>>()
         .await
-        .expect_err("no table");
+        .store_err("no table");
     assert!(error.is_not_found(), "{error:?}");
     let snapshots = EventStore::<Journal>::new(
         store.table().clone(),
         StoreOptions::default().snapshots(SnapshotPolicy::Every(5)),
     )
     .expect("store");
-    let error = snapshots.load("j").await.expect_err("no table");
+    let error = snapshots.load("j").await.store_err("no table");
     assert!(error.is_not_found(), "{error:?}");
 }
 
@@ -315,7 +317,7 @@ async fn an_expected_version_past_the_last_is_a_typed_error() {
                 dynago_es::Metadata::default(),
             )
             .await
-            .expect_err("no version after u64::MAX");
+            .store_err("no version after u64::MAX");
         match &error {
             Error::VersionOutOfRange {
                 aggregate,
@@ -341,10 +343,13 @@ async fn an_expected_version_past_the_last_is_a_typed_error() {
             dynago_es::Metadata::default(),
         )
         .await
-        .expect_err("the stream is empty");
+        .store_err("the stream is empty");
     assert_eq!(
         error.conflict_versions(),
-        Some((u64::MAX - 1, 0)),
+        Some(dynago_es::ConflictVersions {
+            expected: u64::MAX - 1,
+            actual: 0
+        }),
         "{error:?}"
     );
     assert_eq!(common::contents(store.table()).await, before);
@@ -359,6 +364,7 @@ struct Archive {
 
 impl Aggregate for Archive {
     const TYPE: &'static str = "archive";
+    type Id = dynago_es::AggregateId;
     type Command = Write;
     type Event = JournalEvent;
     type Error = NothingToWrite;

@@ -7,6 +7,7 @@
 //! the tokens, so that the store's own recognition of its commit id (what
 //! happens after DynamoDB's 10-minute idempotency window) is what is tested.
 use crate::common;
+use crate::common::StoreErr;
 
 use std::time::Duration;
 
@@ -200,7 +201,7 @@ async fn command_sent_again_by_the_caller(strip: bool) {
     let lost = impatient
         .execute_with("acc", deposit(42), command())
         .await
-        .expect_err("the answer was lost");
+        .store_err("the answer was lost");
     assert!(lost.is_outcome_unknown(), "{lost:?}");
     assert!(
         !lost.is_retryable(),
@@ -416,7 +417,7 @@ async fn a_commit_whose_outcome_cannot_be_read_is_unknown_not_retryable() {
     let error = accounts
         .execute("acc", deposit(100))
         .await
-        .expect_err("neither the resend nor the read got through");
+        .store_err("neither the resend nor the read got through");
     match &error {
         Error::OutcomeUnknown {
             aggregate, last, ..
@@ -446,7 +447,7 @@ async fn throttled_sends_that_never_took_place_stay_retryable() {
     let error = accounts
         .execute("acc", deposit(100))
         .await
-        .expect_err("every send throttled");
+        .store_err("every send throttled");
     assert!(
         matches!(error, Error::RetriesExhausted { attempts: 2, .. }),
         "{error:?}"

@@ -9,7 +9,8 @@ use std::time::Duration;
 use common::{Account, AccountCommand, AccountError, AccountEvent};
 use dynago::{RetryPolicy, Table};
 use dynago_es::{
-    AggregateId, CommandOptions, Error, EventStore, Metadata, SnapshotPolicy, StoreOptions,
+    AggregateId, CommandError, CommandOptions, Error, EventStore, Metadata, SnapshotPolicy,
+    StoreOptions,
 };
 
 fn transfer(from: &str, to: &str, amount: i64) -> Vec<(AggregateId, AccountCommand)> {
@@ -87,11 +88,11 @@ async fn a_refused_side_writes_nothing_on_either() {
             .await
             .expect_err("insufficient funds");
         assert!(
-            matches!(&refused, Error::Rejected { aggregate, .. } if aggregate == "account#alice"),
+            matches!(&refused, CommandError::Rejected { id, .. } if id.as_str() == "alice"),
             "{refused:?}"
         );
         assert_eq!(
-            refused.rejection::<AccountError>(),
+            refused.rejection(),
             Some(&AccountError::InsufficientFunds {
                 balance: 100,
                 asked: 101
@@ -105,10 +106,7 @@ async fn a_refused_side_writes_nothing_on_either() {
         .execute_all(transfer("alice", "nobody", 10), CommandOptions::default())
         .await
         .expect_err("not open");
-    assert_eq!(
-        refused.rejection::<AccountError>(),
-        Some(&AccountError::NotOpen)
-    );
+    assert_eq!(refused.rejection(), Some(&AccountError::NotOpen));
     assert_eq!(balance_and_version(&store, "alice").await, (100, 2));
     assert_eq!(balance_and_version(&store, "nobody").await, (0, 0));
     assert_eq!(common::versions(&store, "alice").await, vec![1, 2]);
@@ -124,7 +122,7 @@ async fn an_aggregate_named_twice_is_refused() {
         .await
         .expect_err("twice");
     assert!(
-        matches!(&error, Error::Config(message) if message.contains("account#alice")),
+        matches!(&error, CommandError::Store(Error::AggregateTwice { aggregate }) if aggregate == "account#alice"),
         "{error:?}"
     );
     assert_eq!(balance_and_version(&store, "alice").await, (100, 2));
@@ -295,7 +293,7 @@ async fn concurrent_transfers_conserve_money() {
                         Err(error) => {
                             assert!(
                                 matches!(
-                                    error.rejection::<AccountError>(),
+                                    error.rejection(),
                                     Some(AccountError::InsufficientFunds { .. })
                                 ),
                                 "{error:?}"
@@ -351,21 +349,11 @@ struct Door {
     passes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, dynago_es::DomainEvent)]
 enum DoorEvent {
     Opened,
     Closed,
     Passed,
-}
-
-impl dynago_es::DomainEvent for DoorEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            DoorEvent::Opened => "Opened",
-            DoorEvent::Closed => "Closed",
-            DoorEvent::Passed => "Passed",
-        }
-    }
 }
 
 enum DoorCommand {
@@ -385,6 +373,7 @@ struct DoorClosed;
 
 impl dynago_es::Aggregate for Door {
     const TYPE: &'static str = "door";
+    type Id = dynago_es::AggregateId;
     type Command = DoorCommand;
     type Event = DoorEvent;
     type Error = DoorClosed;
@@ -462,11 +451,7 @@ async fn an_aggregate_that_decided_no_events_is_guarded_by_its_version() {
         )
         .await
         .expect_err("b was closed before the commit: decided again, refused");
-    assert_eq!(
-        error.rejection::<DoorClosed>(),
-        Some(&DoorClosed),
-        "{error:?}"
-    );
+    assert_eq!(error.rejection(), Some(&DoorClosed), "{error:?}");
     assert!(error.to_string().contains("door#b"), "{error}");
     // The second decision, on the closed door, refused before `meanwhile`.
     assert_eq!(closes.load(Ordering::SeqCst), 1);

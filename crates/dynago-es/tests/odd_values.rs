@@ -19,7 +19,7 @@ pub enum Inner {
     B { text: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 pub enum Odd {
     Json { value: serde_json::Value },
     IntKeys { map: BTreeMap<i64, String> },
@@ -29,21 +29,6 @@ pub enum Odd {
     Tagged { inner: Inner },
     Chars { c: char, s: BTreeSet<String> },
     Unit,
-}
-
-impl DomainEvent for Odd {
-    fn event_type(&self) -> &'static str {
-        match self {
-            Odd::Json { .. } => "Json",
-            Odd::IntKeys { .. } => "IntKeys",
-            Odd::BoolKeys { .. } => "BoolKeys",
-            Odd::CharKeys { .. } => "CharKeys",
-            Odd::EmptyKey { .. } => "EmptyKey",
-            Odd::Tagged { .. } => "Tagged",
-            Odd::Chars { .. } => "Chars",
-            Odd::Unit => "Unit",
-        }
-    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +42,7 @@ pub struct Never;
 
 impl Aggregate for Odds {
     const TYPE: &'static str = "odds";
+    type Id = dynago_es::AggregateId;
     type Command = Vec<Odd>;
     type Event = Odd;
     type Error = Never;

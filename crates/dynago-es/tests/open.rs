@@ -191,6 +191,7 @@ struct Separated;
 
 impl dynago_es::Aggregate for Separated {
     const TYPE: &'static str = "account#x";
+    type Id = dynago_es::AggregateId;
     type Command = ();
     type Event = common::AccountEvent;
     type Error = common::AccountError;

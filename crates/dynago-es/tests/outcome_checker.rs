@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use common::{Account, AccountCommand, AccountEvent};
 use dynago_es::{
-    Aggregate as _, AggregateId, CommandId, CommandOptions, CommandOutcome, Error, EventStore,
-    Metadata, SnapshotPolicy, StoreOptions,
+    Aggregate as _, AggregateId, CommandError, CommandId, CommandOptions, CommandOutcome, Error,
+    EventStore, Metadata, SnapshotPolicy, StoreOptions,
 };
 use dynago_local::{FaultPlan, FaultProxy, Throttle};
 use futures::TryStreamExt;
@@ -134,7 +134,6 @@ enum Kind {
 impl Kind {
     fn of(error: &Error) -> Kind {
         match error {
-            Error::Rejected { .. } => Kind::Rejected,
             Error::CommandIdReused { .. } => Kind::CommandIdReused,
             _ if error.is_outcome_unknown() => Kind::OutcomeUnknown,
             Error::RetriesExhausted { last, .. } if last.is_conflict() => Kind::ExhaustedConflict,
@@ -205,7 +204,7 @@ struct Answer {
 }
 
 impl Answer {
-    fn of_commands(result: Result<Vec<CommandOutcome<Account>>, Error>) -> Self {
+    fn of_commands(result: Result<Vec<CommandOutcome<Account>>, CommandError<Account>>) -> Self {
         match result {
             Ok(outcomes) => {
                 let outcomes: Vec<Reported> = outcomes
@@ -231,7 +230,14 @@ impl Answer {
                     message: String::new(),
                 }
             }
-            Err(error) => Self::of_error(&error),
+            Err(CommandError::Rejected { id, reason }) => Answer {
+                kind: Kind::Rejected,
+                outcomes: Vec::new(),
+                commit_id: None,
+                first_used_for: Vec::new(),
+                message: format!("{id}: {reason}"),
+            },
+            Err(CommandError::Store(error)) => Self::of_error(&error),
         }
     }
 

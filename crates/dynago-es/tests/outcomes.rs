@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::{Account, AccountCommand, AccountError};
 use dynago::{number_value, Table, TableDefinition};
 use dynago_es::{
-    Aggregate, CommandId, CommandOptions, DomainEvent, Error, EventStore, Metadata, StoreOptions,
+    Aggregate, CommandError, CommandId, CommandOptions, DomainEvent, Error, EventStore, Metadata,
+    StoreOptions,
 };
 use dynago_local::{testing, FaultPlan, FaultProxy};
 use serde::{Deserialize, Serialize};
@@ -21,19 +22,10 @@ struct Wallet {
     balance: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 enum WalletEvent {
     Deposited { amount: i64 },
     Emptied { amount: i64 },
-}
-
-impl DomainEvent for WalletEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            WalletEvent::Deposited { .. } => "Deposited",
-            WalletEvent::Emptied { .. } => "Emptied",
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +37,7 @@ enum WalletCommand {
 
 impl Aggregate for Wallet {
     const TYPE: &'static str = "wallet";
+    type Id = dynago_es::AggregateId;
     type Command = WalletCommand;
     type Event = WalletEvent;
     type Error = std::convert::Infallible;
@@ -90,11 +83,14 @@ async fn slow_first_load() -> (Table, Table, FaultProxy) {
 async fn repeat_while_the_first_is_in_flight<A, F, R>(
     first: F,
     repeat: R,
-) -> (dynago_es::Result<Vec<u64>>, dynago_es::Result<(bool, u64)>)
+) -> (
+    Result<Vec<u64>, CommandError<A>>,
+    Result<(bool, u64), CommandError<A>>,
+)
 where
     A: Aggregate,
-    F: std::future::Future<Output = dynago_es::Result<dynago_es::CommandOutcome<A>>>,
-    R: std::future::Future<Output = dynago_es::Result<dynago_es::CommandOutcome<A>>>
+    F: std::future::Future<Output = Result<dynago_es::CommandOutcome<A>, CommandError<A>>>,
+    R: std::future::Future<Output = Result<dynago_es::CommandOutcome<A>, CommandError<A>>>
         + Send
         + 'static,
 {
@@ -158,7 +154,7 @@ async fn a_repeat_sent_while_the_first_is_in_flight_is_not_rejected() {
         .expect_err("nothing left");
     assert!(
         matches!(
-            refused.rejection::<AccountError>(),
+            refused.rejection(),
             Some(AccountError::InsufficientFunds { .. })
         ),
         "{refused:?}"
@@ -301,7 +297,7 @@ async fn a_stream_at_the_last_version_there_is_loads() {
         .await
         .expect_err("no version after the last");
     assert!(
-        matches!(error, Error::VersionOutOfRange { .. }),
+        matches!(error, CommandError::Store(Error::VersionOutOfRange { .. })),
         "{error:?}"
     );
 }
@@ -349,7 +345,10 @@ async fn a_send_that_lands_late_after_throttled_resends_is_unknown_not_retryable
     // send landed afterwards: a caller who retried as told reached 84.
     assert!(error.is_outcome_unknown(), "{error:?}");
     assert!(!error.is_retryable(), "{error:?}");
-    assert!(matches!(error, Error::OutcomeUnknown { .. }), "{error:?}");
+    assert!(
+        matches!(error, CommandError::Store(Error::OutcomeUnknown { .. })),
+        "{error:?}"
+    );
 
     proxy.settled().await;
     let reader = EventStore::<Wallet>::new(direct, StoreOptions::default()).expect("a store");
@@ -403,7 +402,9 @@ async fn a_held_send_whose_version_another_writer_took_is_not_applied() {
         .expect("the task")
         .expect_err("its sends ran out");
     match &error {
-        Error::RetriesExhausted { last, .. } => assert!(last.is_conflict(), "{last:?}"),
+        CommandError::Store(Error::RetriesExhausted { last, .. }) => {
+            assert!(last.is_conflict(), "{last:?}")
+        }
         other => panic!("expected a conflict to the end, got {other:?}"),
     }
     assert!(!error.is_outcome_unknown());

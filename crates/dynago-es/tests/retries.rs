@@ -3,6 +3,7 @@
 //! within it is retried with backoff and loses nothing; a validation error is
 //! never retried.
 use crate::common;
+use crate::common::StoreErr;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -21,15 +22,9 @@ struct Tally {
     total: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 enum TallyEvent {
     Added { n: u64 },
-}
-
-impl DomainEvent for TallyEvent {
-    fn event_type(&self) -> &'static str {
-        "Added"
-    }
 }
 
 /// Runs (and waits for) another writer's append.
@@ -47,6 +42,7 @@ struct Never;
 
 impl Aggregate for Tally {
     const TYPE: &'static str = "tally";
+    type Id = dynago_es::AggregateId;
     type Command = Add;
     type Event = TallyEvent;
     type Error = Never;
@@ -138,7 +134,7 @@ async fn a_permanent_conflict_exhausts_the_retries_and_says_how_many() {
             },
         )
         .await
-        .expect_err("the rival always wins");
+        .store_err("the rival always wins");
     assert_eq!(calls.load(Ordering::SeqCst), 3, "decided three times");
     match &error {
         Error::RetriesExhausted { attempts, last } => {
@@ -161,7 +157,13 @@ async fn a_permanent_conflict_exhausts_the_retries_and_says_how_many() {
         error.to_string(),
         "gave up after 3 attempts: conflict on aggregate tally#t: expected version 2, found version 3"
     );
-    assert_eq!(error.conflict_versions(), Some((2, 3)));
+    assert_eq!(
+        error.conflict_versions(),
+        Some(dynago_es::ConflictVersions {
+            expected: 2,
+            actual: 3
+        })
+    );
     assert!(!error.is_conflict() && !error.is_retryable() && !error.is_corrupt());
     // Only the rival's three events are stored.
     let loaded = store.load("t").await.expect("load");
@@ -212,7 +214,7 @@ async fn a_write_throttled_past_the_budget_is_retries_exhausted() {
     let error = store
         .execute("acc", common::open("ada"))
         .await
-        .expect_err("always throttled");
+        .store_err("always throttled");
     match &error {
         Error::RetriesExhausted { attempts, last } => {
             assert_eq!(*attempts, 3);
@@ -309,7 +311,7 @@ async fn a_validation_error_is_never_retried() {
     let error = store
         .execute(id.as_str(), common::open("ada"))
         .await
-        .expect_err("a key too long");
+        .store_err("a key too long");
     // A one-event commit is a PutItem: a `ValidationException` (a
     // transaction would be cancelled for a `ValidationError` on the
     // embedded emulator).
@@ -350,7 +352,7 @@ async fn conflicts_and_throttling_together_never_send_more_than_the_budget() {
             },
         )
         .await
-        .expect_err("the rival always wins");
+        .store_err("the rival always wins");
     assert!(matches!(error, Error::RetriesExhausted { .. }), "{error:?}");
     let stats = proxy.stats();
     assert!(stats.throttled >= 1, "throttled too: {stats:?}");

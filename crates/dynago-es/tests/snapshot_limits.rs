@@ -14,19 +14,10 @@ struct Notebook {
     notes: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 enum NotebookEvent {
     Noted { text: String },
     Cleared,
-}
-
-impl DomainEvent for NotebookEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            NotebookEvent::Noted { .. } => "Noted",
-            NotebookEvent::Cleared => "Cleared",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +32,7 @@ struct Never;
 
 impl Aggregate for Notebook {
     const TYPE: &'static str = "notebook";
+    type Id = dynago_es::AggregateId;
     type Command = NotebookCommand;
     type Event = NotebookEvent;
     type Error = Never;

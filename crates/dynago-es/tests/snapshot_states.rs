@@ -29,19 +29,10 @@ struct Registry {
     marks: BTreeMap<String, ()>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 enum RegistryEvent {
     Registered { name: String, number: Option<u32> },
     Marked { name: String },
-}
-
-impl DomainEvent for RegistryEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            RegistryEvent::Registered { .. } => "Registered",
-            RegistryEvent::Marked { .. } => "Marked",
-        }
-    }
 }
 
 enum RegistryCommand {
@@ -55,6 +46,7 @@ struct Taken(String);
 
 impl Aggregate for Registry {
     const TYPE: &'static str = "registry";
+    type Id = dynago_es::AggregateId;
     type Command = RegistryCommand;
     type Event = RegistryEvent;
     type Error = Taken;
@@ -132,7 +124,7 @@ async fn map_entries_without_a_value_survive_a_snapshot() {
             .execute("r", register(name, Some(1)))
             .await
             .expect_err("taken");
-        assert_eq!(error.rejection::<Taken>(), Some(&Taken(name.to_owned())));
+        assert_eq!(error.rejection(), Some(&Taken(name.to_owned())));
     }
 }
 
@@ -155,7 +147,7 @@ struct Level {
     inner: Option<Box<Level>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, DomainEvent)]
 enum QuirkEvent {
     Counted,
     Paired {
@@ -178,25 +170,13 @@ enum QuirkEvent {
     },
 }
 
-impl DomainEvent for QuirkEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            QuirkEvent::Counted => "Counted",
-            QuirkEvent::Paired { .. } => "Paired",
-            QuirkEvent::Divided { .. } => "Divided",
-            QuirkEvent::Deepened { .. } => "Deepened",
-            QuirkEvent::Keyed { .. } => "Keyed",
-            QuirkEvent::Mapped { .. } => "Mapped",
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("never")]
 struct Never;
 
 impl Aggregate for Quirks {
     const TYPE: &'static str = "quirks";
+    type Id = dynago_es::AggregateId;
     type Command = QuirkEvent;
     type Event = QuirkEvent;
     type Error = Never;
@@ -283,7 +263,13 @@ async fn an_event_keyed_by_bytes_is_a_serialize_error_not_a_panic() {
         )
         .await
         .expect_err("cannot be written");
-    assert!(matches!(error, Error::Serialize { .. }), "{error:?}");
+    assert!(
+        matches!(
+            error,
+            dynago_es::CommandError::Store(Error::Serialize { .. })
+        ),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("event 1 of quirks#q"), "{error}");
     assert_eq!(store.load("q").await.expect("load").version, 0);
 }
@@ -369,19 +355,14 @@ enum Choice {
     Named { a: Option<bool>, b: Vec<u8> },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 enum KitchenEvent {
     Replaced(Box<Kitchen>),
 }
 
-impl DomainEvent for KitchenEvent {
-    fn event_type(&self) -> &'static str {
-        "Replaced"
-    }
-}
-
 impl Aggregate for Kitchen {
     const TYPE: &'static str = "kitchen";
+    type Id = dynago_es::AggregateId;
     type Command = Kitchen;
     type Event = KitchenEvent;
     type Error = Never;

@@ -307,7 +307,7 @@ async fn a_snapshot_that_no_longer_deserializes_is_ignored() {
         .await
         .expect_err("overdraft");
     assert_eq!(
-        refused.rejection::<AccountError>(),
+        refused.rejection(),
         Some(&AccountError::InsufficientFunds {
             balance: 60,
             asked: 61
@@ -357,6 +357,7 @@ struct AccountV2(Account);
 
 impl Aggregate for AccountV2 {
     const TYPE: &'static str = "account";
+    type Id = dynago_es::AggregateId;
     const SNAPSHOT_VERSION: u32 = 2;
     type Command = AccountCommand;
     type Event = AccountEvent;

@@ -2,6 +2,7 @@
 //! a failing upcaster and an unreadable event are errors that say where.
 
 use crate::common;
+use crate::common::StoreErr;
 
 use dynago::Table;
 use dynago_es::{Aggregate, DomainEvent, Error, EventStore, Metadata, StoreOptions, Upcaster};
@@ -16,26 +17,16 @@ struct Purse {
     currencies: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 enum PurseEvent {
-    Deposited { amount: i64, currency: String },
-    Withdrawn { amount: i64 },
-}
-
-impl DomainEvent for PurseEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            PurseEvent::Deposited { .. } => "Deposited",
-            PurseEvent::Withdrawn { .. } => "Withdrawn",
-        }
-    }
-
-    fn schema_version(&self) -> u32 {
-        match self {
-            PurseEvent::Deposited { .. } => 3,
-            PurseEvent::Withdrawn { .. } => 1,
-        }
-    }
+    #[event(version = 3)]
+    Deposited {
+        amount: i64,
+        currency: String,
+    },
+    Withdrawn {
+        amount: i64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +35,7 @@ struct Never;
 
 impl Aggregate for Purse {
     const TYPE: &'static str = "purse";
+    type Id = dynago_es::AggregateId;
     type Command = PurseEvent;
     type Event = PurseEvent;
     type Error = Never;
@@ -67,27 +59,19 @@ impl Aggregate for Purse {
 
 /// Writes events of an older shape under the same aggregate type.
 macro_rules! old_purse {
-    ($state:ident, $event:ident, $version:literal, { $($body:tt)* }) => {
+    ($state:ident, $event:ident, $version:literal, { $($fields:tt)* }) => {
         #[derive(Debug, Default, Clone, Serialize, Deserialize)]
         struct $state;
 
-        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Serialize, Deserialize, DomainEvent)]
         enum $event {
-            $($body)*
-        }
-
-        impl DomainEvent for $event {
-            fn event_type(&self) -> &'static str {
-                "Deposited"
-            }
-
-            fn schema_version(&self) -> u32 {
-                $version
-            }
+            #[event(version = $version)]
+            Deposited { $($fields)* },
         }
 
         impl Aggregate for $state {
             const TYPE: &'static str = "purse";
+            type Id = dynago_es::AggregateId;
             type Command = ();
             type Event = $event;
             type Error = Never;
@@ -102,9 +86,9 @@ macro_rules! old_purse {
 }
 
 // v1 counted cents.
-old_purse!(PurseV1, PurseEventV1, 1, { Deposited { cents: i64 } });
+old_purse!(PurseV1, PurseEventV1, 1, { cents: i64 });
 // v2 renamed them `amount`.
-old_purse!(PurseV2, PurseEventV2, 2, { Deposited { amount: i64 } });
+old_purse!(PurseV2, PurseEventV2, 2, { amount: i64 });
 
 /// v1 → v2: `cents` becomes `amount`.
 fn rename_cents() -> Upcaster {
@@ -285,17 +269,17 @@ async fn a_failing_upcaster_is_an_upcast_error() {
         }
         other => panic!("expected an upcast error, got {other:?}"),
     };
-    check(store.load("p2").await.expect_err("upcast fails"));
+    check(store.load("p2").await.store_err("upcast fails"));
     check(
         store
             .execute("p2", deposited(1, "EUR"))
             .await
-            .expect_err("upcast fails"),
+            .store_err("upcast fails"),
     );
     let mut events = std::pin::pin!(store.events("p2", 1));
     let first = events.try_next().await.expect("event 1").expect("one");
     assert_eq!(first.payload, deposited(3, "EUR"));
-    check(events.try_next().await.expect_err("event 2"));
+    check(events.try_next().await.store_err("event 2"));
     // Up to the event before it, the stream reads fine.
     let at1 = store.load_at("p2", 1).await.expect("load_at");
     assert_eq!(at1.state.total, 3);
@@ -324,14 +308,10 @@ async fn an_event_that_no_longer_deserializes_is_a_corrupt_event() {
     };
     // No upcaster at all: event 1 is of the v1 shape.
     let bare = EventStore::<Purse>::new(table.clone(), StoreOptions::default()).expect("store");
-    check(bare.load("p3").await.expect_err("v1 shape"), 1, "amount");
+    check(bare.load("p3").await.store_err("v1 shape"), 1, "amount");
     // Read from event 3 on: the v2 shape lacks the currency.
     let mut events = std::pin::pin!(bare.events("p3", 3));
-    check(
-        events.try_next().await.expect_err("v2 shape"),
-        3,
-        "currency",
-    );
+    check(events.try_next().await.store_err("v2 shape"), 3, "currency");
     let mut events = std::pin::pin!(bare.events("p3", 4));
     let fourth = events.try_next().await.expect("event 4").expect("one");
     assert_eq!(fourth.payload, deposited(7, "USD"));
@@ -341,12 +321,12 @@ async fn an_event_that_no_longer_deserializes_is_a_corrupt_event() {
         StoreOptions::default().upcaster(rename_cents()),
     )
     .expect("store");
-    let error = half.load("p3").await.expect_err("v2 shape after lifting");
+    let error = half.load("p3").await.store_err("v2 shape after lifting");
     check(error, 1, "after upcasting to v2");
     // A command on it fails the same way, and is not retried.
     let error = half
         .execute("p3", deposited(1, "EUR"))
         .await
-        .expect_err("corrupt");
+        .store_err("corrupt");
     check(error, 1, "after upcasting to v2");
 }

@@ -37,12 +37,12 @@
 //! # use serde::{Deserialize, Serialize};
 //! # #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 //! # struct Account { balance: u64 }
-//! # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 //! # enum AccountEvent { Deposited { amount: u64 } }
-//! # impl DomainEvent for AccountEvent { fn event_type(&self) -> &'static str { "Deposited" } }
 //! # #[derive(Debug, thiserror::Error)] #[error("no")] struct No;
 //! # impl Aggregate for Account {
 //! #     const TYPE: &'static str = "account";
+//! #     type Id = dynago_es::AggregateId;
 //! #     type Command = u64; type Event = AccountEvent; type Error = No;
 //! #     fn handle(&self, _: &u64) -> Result<Vec<AccountEvent>, No> { Ok(vec![]) }
 //! #     fn apply(&mut self, _: &AccountEvent) {}

@@ -74,25 +74,16 @@ async fn a_view_that_outgrows_dynamodb_parks_its_aggregate_and_the_others_go_on(
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct NewerAccount;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 enum NewerEvent {
     Deposited { amount: i64, day: String },
     Withdrawn { amount: i64, day: String },
     Frozen { reason: String },
 }
 
-impl DomainEvent for NewerEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::Deposited { .. } => "Deposited",
-            Self::Withdrawn { .. } => "Withdrawn",
-            Self::Frozen { .. } => "Frozen",
-        }
-    }
-}
-
 impl Aggregate for NewerAccount {
     const TYPE: &'static str = <Account as Aggregate>::TYPE;
+    type Id = dynago_es::AggregateId;
     type Command = ();
     type Event = NewerEvent;
     type Error = std::convert::Infallible;

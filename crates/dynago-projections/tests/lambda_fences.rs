@@ -16,23 +16,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct NewerAccount;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 enum NewerEvent {
     Deposited { amount: i64, day: String },
     Frozen { reason: String },
 }
 
-impl DomainEvent for NewerEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::Deposited { .. } => "Deposited",
-            Self::Frozen { .. } => "Frozen",
-        }
-    }
-}
-
 impl Aggregate for NewerAccount {
     const TYPE: &'static str = <Account as Aggregate>::TYPE;
+    type Id = dynago_es::AggregateId;
     type Command = ();
     type Event = NewerEvent;
     type Error = std::convert::Infallible;

@@ -163,7 +163,7 @@ pub enum AccountCommand {
 
 /// What happened to an account. Stored as a DynamoDB map, such as
 /// `{"Deposited": {"amount": 1234}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, DomainEvent)]
 pub enum AccountEvent {
     /// The account was opened.
     Opened {
@@ -198,19 +198,6 @@ pub enum AccountEvent {
     },
     /// The account was closed.
     Closed,
-}
-
-impl DomainEvent for AccountEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            AccountEvent::Opened { .. } => "Opened",
-            AccountEvent::Deposited { .. } => "Deposited",
-            AccountEvent::Withdrawn { .. } => "Withdrawn",
-            AccountEvent::Debited { .. } => "Debited",
-            AccountEvent::Credited { .. } => "Credited",
-            AccountEvent::Closed => "Closed",
-        }
-    }
 }
 
 /// Why an account refuses a command. Nothing is written when it does.
@@ -324,6 +311,7 @@ impl Account {
 
 impl Aggregate for Account {
     const TYPE: &'static str = "account";
+    type Id = AccountId;
     type Command = AccountCommand;
     type Event = AccountEvent;
     type Error = AccountError;

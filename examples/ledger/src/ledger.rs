@@ -6,8 +6,8 @@ use std::time::Duration;
 use dynago::sdk::types::StreamViewType;
 use dynago::{RetryPolicy, Table, TableDefinition, TableOptions};
 use dynago_es::{
-    Aggregate, AggregateId, CommandId, CommandOptions, CommandOutcome, EventEnvelope, EventStore,
-    SnapshotPolicy, StoreOptions,
+    AggregateId, CommandError, CommandId, CommandOptions, CommandOutcome, EventEnvelope,
+    EventStore, SnapshotPolicy, StoreOptions,
 };
 use futures::TryStreamExt;
 
@@ -57,24 +57,19 @@ impl LedgerError {
 }
 
 impl From<dynago_es::Error> for LedgerError {
-    /// Turns the store's `Rejected` back into the account's own error; the
-    /// store names the aggregate `account#{id}`.
     fn from(error: dynago_es::Error) -> Self {
-        let (Some(reason), dynago_es::Error::Rejected { aggregate, .. }) =
-            (error.rejection::<AccountError>(), &error)
-        else {
-            return LedgerError::Store(error);
-        };
-        let prefix = format!("{}#", <Account as Aggregate>::TYPE);
-        let id = aggregate
-            .strip_prefix(&prefix)
-            .and_then(|id| id.parse().ok());
-        match id {
-            Some(account) => LedgerError::Refused {
-                account,
-                reason: reason.clone(),
+        LedgerError::Store(error)
+    }
+}
+
+impl From<CommandError<Account>> for LedgerError {
+    fn from(error: CommandError<Account>) -> Self {
+        match error {
+            CommandError::Rejected { id, reason } => LedgerError::Refused {
+                account: id,
+                reason,
             },
-            None => LedgerError::Store(error),
+            CommandError::Store(error) => LedgerError::Store(error),
         }
     }
 }
@@ -279,7 +274,7 @@ impl Ledger {
     }
 
     async fn execute(&self, account: &AccountId, command: AccountCommand) -> Result<Receipt> {
-        let outcome = self.accounts.execute(account, command).await?;
+        let outcome = self.accounts.execute(account.clone(), command).await?;
         receipt(account, outcome)
     }
 
@@ -381,10 +376,13 @@ impl Ledger {
     pub async fn submit(&self, operation: &Operation, id: &CommandId) -> Result<Submitted> {
         let commands = match operation {
             Operation::Deposit { account, amount } => {
-                vec![(account.into(), AccountCommand::Deposit { amount: *amount })]
+                vec![(account.clone(), AccountCommand::Deposit { amount: *amount })]
             }
             Operation::Withdraw { account, amount } => {
-                vec![(account.into(), AccountCommand::Withdraw { amount: *amount })]
+                vec![(
+                    account.clone(),
+                    AccountCommand::Withdraw { amount: *amount },
+                )]
             }
             Operation::Transfer(transfer) => transfer_commands(transfer)?,
         };
@@ -426,7 +424,7 @@ impl Ledger {
     /// [`LedgerError::Refused`] with [`AccountError::NotOpen`] when there is
     /// no such account; [`LedgerError::Store`] when the store fails.
     pub async fn statement(&self, account: &AccountId) -> Result<Statement> {
-        let loaded = self.accounts.load(account).await?;
+        let loaded = self.accounts.load(account.clone()).await?;
         if loaded.state == Account::Unopened {
             return Err(not_open(account));
         }
@@ -499,7 +497,7 @@ pub(crate) async fn create_table_if_missing(
 }
 
 /// The debit of the source and the credit of the target.
-fn transfer_commands(transfer: &Transfer) -> Result<Vec<(AggregateId, AccountCommand)>> {
+fn transfer_commands(transfer: &Transfer) -> Result<Vec<(AccountId, AccountCommand)>> {
     let Transfer {
         from,
         to,
@@ -519,7 +517,7 @@ fn transfer_commands(transfer: &Transfer) -> Result<Vec<(AggregateId, AccountCom
         amount: *amount,
         currency: currency.clone(),
     };
-    Ok(vec![(from.into(), debit), (to.into(), credit)])
+    Ok(vec![(from.clone(), debit), (to.clone(), credit)])
 }
 
 fn not_open(account: &AccountId) -> LedgerError {

@@ -16,21 +16,11 @@ pub struct Account {
     pub deposits: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 pub enum AccountEvent {
     Opened { owner: String },
     Deposited { amount: i64 },
     Withdrawn { amount: i64 },
-}
-
-impl DomainEvent for AccountEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            AccountEvent::Opened { .. } => "Opened",
-            AccountEvent::Deposited { .. } => "Deposited",
-            AccountEvent::Withdrawn { .. } => "Withdrawn",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +54,7 @@ pub enum AccountError {
 
 impl Aggregate for Account {
     const TYPE: &'static str = "account";
+    type Id = dynago_es::AggregateId;
     type Command = AccountCommand;
     type Event = AccountEvent;
     type Error = AccountError;
@@ -140,15 +131,9 @@ pub struct Journal {
     pub bytes: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 pub enum JournalEvent {
     Written { text: String },
-}
-
-impl DomainEvent for JournalEvent {
-    fn event_type(&self) -> &'static str {
-        "Written"
-    }
 }
 
 /// Writes one entry per text (one event each, one transaction).
@@ -178,6 +163,7 @@ pub struct NothingToWrite;
 
 impl Aggregate for Journal {
     const TYPE: &'static str = "journal";
+    type Id = dynago_es::AggregateId;
     type Command = Write;
     type Event = JournalEvent;
     type Error = NothingToWrite;
@@ -313,4 +299,27 @@ pub async fn raw_event_versions(table: &Table, aggregate_type: &str, id: &str) -
 /// `TransactWriteItems`.
 pub fn writes(stats: &dynago_local::ProxyStats) -> u64 {
     stats.requests_for("PutItem") + stats.requests_for("TransactWriteItems")
+}
+
+/// The store's error of a command that must fail in the store (a
+/// rejection fails the test).
+pub trait StoreErr {
+    fn store_err(self, what: &str) -> dynago_es::Error;
+}
+
+impl<T: std::fmt::Debug, A: dynago_es::Aggregate> StoreErr
+    for Result<T, dynago_es::CommandError<A>>
+{
+    fn store_err(self, what: &str) -> dynago_es::Error {
+        match self.expect_err(what) {
+            dynago_es::CommandError::Store(error) => error,
+            rejected => panic!("{what}: {rejected}"),
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> StoreErr for Result<T, dynago_es::Error> {
+    fn store_err(self, what: &str) -> dynago_es::Error {
+        self.expect_err(what)
+    }
 }

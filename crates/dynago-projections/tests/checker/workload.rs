@@ -37,7 +37,7 @@ pub(super) async fn one_command(
     };
     match store.execute(id.as_str(), Move { amount, day }).await {
         Ok(_) => true,
-        Err(dynago_es::Error::Rejected { .. }) => false,
+        Err(dynago_es::CommandError::Rejected { .. }) => false,
         Err(e) if e.is_conflict() => false,
         Err(e) => panic!("a command on the events table (read directly) failed: {e}"),
     }

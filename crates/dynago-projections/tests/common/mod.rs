@@ -24,19 +24,10 @@ pub struct Account {
     pub balance: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, DomainEvent)]
 pub enum AccountEvent {
     Deposited { amount: i64, day: String },
     Withdrawn { amount: i64, day: String },
-}
-
-impl DomainEvent for AccountEvent {
-    fn event_type(&self) -> &'static str {
-        match self {
-            Self::Deposited { .. } => "Deposited",
-            Self::Withdrawn { .. } => "Withdrawn",
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +44,7 @@ pub struct Move {
 
 impl Aggregate for Account {
     const TYPE: &'static str = "account";
+    type Id = dynago_es::AggregateId;
     type Command = Move;
     type Event = AccountEvent;
     type Error = Refused;
@@ -446,7 +438,7 @@ pub async fn run_some(
         let day = format!("2026-12-0{}", rng.u8(1..4));
         match store.execute(id.as_str(), Move { amount, day }).await {
             Ok(_) => appended += 1,
-            Err(dynago_es::Error::Rejected { .. }) => {}
+            Err(dynago_es::CommandError::Rejected { .. }) => {}
             Err(e) => panic!("command failed: {e}"),
         }
     }
