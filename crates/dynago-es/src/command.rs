@@ -11,11 +11,11 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
-use crate::append::{versions_after, Commit, Plan};
 use crate::commit::CommitOutcome;
 use crate::envelope::{EventEnvelope, Metadata};
 use crate::error::{CommandError, Error, Result};
 use crate::id::{AggregateId, CommandId};
+use crate::plan::{versions_after, Commit, Known, Plan};
 use crate::record::CommandRecord;
 use crate::snapshot::SnapshotDue;
 use crate::store::{Cached, EventStore, Requests, SendBudget};
@@ -110,18 +110,6 @@ pub struct CommandOutcome<A: Aggregate> {
     /// requests that failed, such as a conflict's, report none), for your
     /// own metrics of what each command costs.
     pub capacity: dynago::telemetry::Capacity,
-}
-
-/// Where one attempt stands on one aggregate.
-pub(crate) struct Known<A> {
-    pub(crate) state: A,
-    pub(crate) version: u64,
-    pub(crate) snapshot_version: u64,
-    /// Taken from the cache rather than read: it may be behind the stream.
-    pub(crate) cached: bool,
-    /// The version a failed append found taken (0: none): the events up
-    /// to it exist, so reading on must reach it.
-    pub(crate) taken: u64,
 }
 
 impl<A: Aggregate> EventStore<A> {

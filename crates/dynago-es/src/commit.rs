@@ -21,14 +21,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use backon::Retryable;
 use dynago::transact::{Check, Put};
-use dynago::{Error as TableError, Item, Key, MAX_TRANSACTION_ACTIONS};
-use uuid::Uuid;
+use dynago::{Error as TableError, Item, MAX_TRANSACTION_ACTIONS};
 
 use crate::aggregate::Aggregate;
-use crate::append::{Action, Commit, Role, SnapshotWrite};
-use crate::envelope::EventHeader;
 use crate::error::{Error, Result};
+use crate::failure::{self, commit_of, Conclusion, Verdict};
 use crate::keys;
+use crate::plan::{self, Action, Commit, SnapshotWrite};
 use crate::record::CommandRecord;
 use crate::snapshot;
 use crate::store::{EventStore, Requests, SendBudget};
@@ -52,7 +51,7 @@ impl<A: Aggregate> EventStore<A> {
         requests: &Requests,
         budget: &SendBudget,
     ) -> Result<CommitOutcome> {
-        let actions = self.actions(commit)?;
+        let actions = plan::actions(commit, &self.writing())?;
         if actions.len() > MAX_TRANSACTION_ACTIONS {
             let with_events = || commit.plans.iter().filter(|plan| !plan.events.is_empty());
             return Err(Error::TooManyEvents {
@@ -258,14 +257,10 @@ impl<A: Aggregate> EventStore<A> {
         })
     }
 
-    /// The commit id of the item under `key`, read consistently.
-    async fn commit_at(&self, key: Key, requests: &Requests) -> Result<Option<Uuid>> {
-        let stored = self.read_consistent(key, requests).await?;
-        Ok(stored.as_ref().and_then(commit_of))
-    }
-
-    /// Reads the failed conditions of a commit: its own earlier success, a
-    /// duplicate command, or a conflict (`None`: none of these).
+    /// Reads the failed conditions of a commit, in the order of its
+    /// actions, reading back an item the answer left out: its own earlier
+    /// success, a duplicate command, or a conflict (`None`: none of these).
+    /// What each means is [`failure`](crate::failure)'s.
     async fn explain(
         &self,
         commit: &Commit<'_, A>,
@@ -274,71 +269,45 @@ impl<A: Aggregate> EventStore<A> {
         uncertain: bool,
         requests: &Requests,
     ) -> Result<Option<CommitOutcome>> {
-        let committed = || CommitOutcome::Committed {
-            snapshots: Vec::new(),
-        };
-        let mut conflict = None;
-        let mut duplicate = None;
+        let expected: Vec<u64> = commit.plans.iter().map(|plan| plan.expected).collect();
+        let mut verdict = Verdict::default();
+        let mut conclusion = None;
         for (index, stored) in failures {
             let Some(action) = actions.get(index) else {
                 continue;
             };
-            let conflict_at = |plan: usize, actual: u64| {
-                let plan = &commit.plans[plan];
-                Error::Conflict {
-                    aggregate: Self::aggregate_name(&plan.id),
-                    expected: plan.expected,
-                    actual,
+            // Where a server leaves the item out, a read tells.
+            let found = match stored {
+                None if failure::needs_item(action.role) => {
+                    self.read_consistent(action.key.clone(), requests).await?
                 }
+                stored => stored,
             };
-            match action.role {
-                Role::Command => {
-                    let record = match stored {
-                        Some(item) => Some(item),
-                        None => self.read_consistent(action.key.clone(), requests).await?,
-                    };
-                    if let Some(record) = record.and_then(|item| {
-                        serde_dynamo::aws_sdk_dynamodb_1::from_item::<CommandRecord>(item).ok()
-                    }) {
-                        if record.commit_id == commit.commit_id {
-                            return Ok(Some(committed()));
-                        }
-                        duplicate = Some(record);
-                    }
-                }
-                Role::Event { plan, version } => {
-                    // Where a server leaves the item out, a read tells.
-                    let written_by = match &stored {
-                        Some(item) => commit_of(item),
-                        None => self.commit_at(action.key.clone(), requests).await?,
-                    };
-                    if written_by == Some(commit.commit_id) {
-                        return Ok(Some(committed()));
-                    }
-                    conflict.get_or_insert(conflict_at(plan, version));
-                }
-                Role::Check { plan } => {
-                    let taken = commit.plans[plan].expected.saturating_add(1);
-                    conflict.get_or_insert(conflict_at(plan, taken));
-                }
-                // The stream is behind the version given (`append` reads
-                // where it is). It may reach it later, and a send of this
-                // commit that is still on its way then land: only a
-                // commit whose every send was answered is refused by it.
-                Role::Reached { plan } => {
-                    if uncertain {
-                        return Err(self.unsettled(commit, BEHIND, conflict_at(plan, 0)));
-                    }
-                    conflict.get_or_insert(conflict_at(plan, 0));
-                }
+            let finding =
+                failure::finding(commit.commit_id, action.role, &expected, found.as_ref());
+            conclusion = verdict.take(finding, uncertain);
+            if conclusion.is_some() {
+                break;
             }
         }
-        if let Some(record) = duplicate {
-            return Ok(Some(CommitOutcome::Duplicate(record)));
-        }
-        match conflict {
-            Some(conflict) => Err(conflict),
-            None => Ok(None),
+        let conflict_at = |plan: usize, actual: u64| {
+            let plan = &commit.plans[plan];
+            Error::Conflict {
+                aggregate: Self::aggregate_name(&plan.id),
+                expected: plan.expected,
+                actual,
+            }
+        };
+        match conclusion.unwrap_or_else(|| verdict.conclude()) {
+            Conclusion::Committed => Ok(Some(CommitOutcome::Committed {
+                snapshots: Vec::new(),
+            })),
+            Conclusion::Duplicate(record) => Ok(Some(CommitOutcome::Duplicate(record))),
+            Conclusion::Conflict { plan, actual } => Err(conflict_at(plan, actual)),
+            Conclusion::Unsettled { plan } => {
+                Err(self.unsettled(commit, BEHIND, conflict_at(plan, 0)))
+            }
+            Conclusion::Unexplained => Ok(None),
         }
     }
 
@@ -353,7 +322,7 @@ impl<A: Aggregate> EventStore<A> {
             key,
             item,
             condition,
-        } in self.snapshot_writes(commit)
+        } in plan::snapshot_writes(commit, &self.writing())
         {
             let aggregate = Self::aggregate_name(&commit.plans[plan].id);
             let version = commit.plans[plan].version();
@@ -433,11 +402,4 @@ fn commit_aggregate<A: Aggregate>(commit: &Commit<'_, A>) -> String {
     plan.map_or_else(String::new, |plan| {
         EventStore::<A>::aggregate_name(&plan.id)
     })
-}
-
-/// The commit id stored in an event item.
-fn commit_of(item: &Item) -> Option<Uuid> {
-    serde_dynamo::aws_sdk_dynamodb_1::from_item::<EventHeader>(item.clone())
-        .ok()
-        .map(|header| header.commit_id)
 }

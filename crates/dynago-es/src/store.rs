@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::id::AggregateId;
 use crate::keys;
 use crate::payload::PayloadEncoding;
+use crate::plan::Writing;
 use crate::snapshot::{self, SnapshotPolicy};
 use crate::upcast::{Upcaster, Upcasters};
 
@@ -384,6 +385,15 @@ impl<A: Aggregate> EventStore<A> {
 
     pub(crate) fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.options.retry
+    }
+
+    /// How this store writes its items, for [`plan`](crate::plan).
+    pub(crate) fn writing(&self) -> Writing<'_> {
+        Writing {
+            partition_key: self.table().partition_key(),
+            encoding: self.options().payload_encoding_of(),
+            record_lifetime: self.options().command_record_lifetime(),
+        }
     }
 
     /// The id of the aggregate `id` in the keys of its items.

@@ -1,0 +1,530 @@
+//! What a commit writes, built without I/O: the state an attempt decides
+//! on, each aggregate's part of a commit (its events, its expected version,
+//! whether a snapshot is due), and from them the actions of the write and
+//! the snapshots that follow it.
+//!
+//! A commit writes each new event under the condition that its version is
+//! free (`attribute_not_exists` on its key): the event at the version after
+//! the one a decision was made on is what every writer of that version
+//! contends for, so no head item is needed. One event of one aggregate is
+//! one conditional `PutItem`; anything more is one `TransactWriteItems`
+//! holding the events, for each aggregate that decided no events a check
+//! that the version after its own is still free, and, for a command with an
+//! id, the command record (under the condition that it does not exist yet).
+//! A due snapshot is written after the commit, on its own. Sending the
+//! commit and reading its failure is [`commit`](crate::commit)'s.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use dynago::{number_value, Condition, Item, Key, MAX_ITEM_SIZE};
+use uuid::Uuid;
+
+use crate::aggregate::Aggregate;
+use crate::envelope::EventEnvelope;
+use crate::error::{Error, Result};
+use crate::id::{AggregateId, CommandId};
+use crate::keys;
+use crate::payload::PayloadEncoding;
+use crate::record::{CommandRecord, CommandResult};
+use crate::snapshot;
+
+/// Where one attempt stands on one aggregate.
+pub(crate) struct Known<A> {
+    pub(crate) state: A,
+    pub(crate) version: u64,
+    pub(crate) snapshot_version: u64,
+    /// Taken from the cache rather than read: it may be behind the stream.
+    pub(crate) cached: bool,
+    /// The version a failed append found taken (0: none): the events up
+    /// to it exist, so reading on must reach it.
+    pub(crate) taken: u64,
+}
+
+/// What one aggregate contributes to a commit.
+pub(crate) struct Plan<A: Aggregate> {
+    pub(crate) id: AggregateId,
+    pub(crate) expected: u64,
+    pub(crate) events: Vec<EventEnvelope<A::Event>>,
+    /// The state after the events, when the store decided them.
+    pub(crate) state: Option<A>,
+    pub(crate) snapshot: bool,
+    /// What the events were decided on.
+    pub(crate) previous: Option<Known<A>>,
+}
+
+impl<A: Aggregate> Plan<A> {
+    /// The version after the plan's events.
+    pub(crate) fn version(&self) -> u64 {
+        self.expected + self.events.len() as u64
+    }
+}
+
+/// One transaction's worth of plans.
+pub(crate) struct Commit<'a, A: Aggregate> {
+    pub(crate) plans: &'a [Plan<A>],
+    pub(crate) command_id: Option<&'a CommandId>,
+    /// A digest of the command's body, kept in its record.
+    pub(crate) fingerprint: Option<&'a str>,
+    pub(crate) commit_id: Uuid,
+    pub(crate) now: DateTime<Utc>,
+}
+
+/// What an action of a commit is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A check that the version after the one `plan` decided on is free:
+    /// for an aggregate that decided no events.
+    Check {
+        plan: usize,
+    },
+    /// A check that the stream of `plan` reached the version it is appended
+    /// after: for events handed to `append`, whose expected version was not
+    /// read from the stream.
+    Reached {
+        plan: usize,
+    },
+    Event {
+        plan: usize,
+        version: u64,
+    },
+    Command,
+}
+
+pub(crate) struct Action {
+    pub(crate) role: Role,
+    pub(crate) key: Key,
+    /// The item to put; `None` for a check.
+    pub(crate) item: Option<Item>,
+    pub(crate) condition: Condition,
+}
+
+/// A due snapshot, written after its commit.
+pub(crate) struct SnapshotWrite {
+    /// The plan whose state it holds.
+    pub(crate) plan: usize,
+    pub(crate) key: Key,
+    pub(crate) item: Item,
+    pub(crate) condition: Condition,
+}
+
+fn serialize_error(what: String, error: &dynago::Error) -> Error {
+    Error::Serialize {
+        what,
+        reason: error.to_string(),
+    }
+}
+
+/// The first version after `expected` and the last of `events` more, or a
+/// typed error when the versions would pass `u64::MAX`.
+pub(crate) fn versions_after(
+    aggregate: impl FnOnce() -> String,
+    expected: u64,
+    events: usize,
+) -> Result<(u64, u64)> {
+    u64::try_from(events)
+        .ok()
+        .and_then(|n| expected.checked_add(n))
+        .map(|last| (expected.saturating_add(1), last))
+        .ok_or_else(|| Error::VersionOutOfRange {
+            aggregate: aggregate(),
+            expected,
+            events,
+        })
+}
+
+/// How a store writes its items: what [`actions`] and [`snapshot_writes`]
+/// take from it.
+pub(crate) struct Writing<'a> {
+    /// The name of the table's partition key, for the conditions.
+    pub(crate) partition_key: &'a str,
+    pub(crate) encoding: PayloadEncoding,
+    /// How long a command record is kept, if it expires.
+    pub(crate) record_lifetime: Option<Duration>,
+}
+
+/// The actions of a commit, in the order they are sent.
+pub(crate) fn actions<A: Aggregate>(
+    commit: &Commit<'_, A>,
+    writing: &Writing<'_>,
+) -> Result<Vec<Action>> {
+    let partition_key = writing.partition_key.to_owned();
+    let absent = || Condition::new("attribute_not_exists(#pk)").name("#pk", partition_key.clone());
+    let writes = commit.plans.iter().any(|plan| !plan.events.is_empty());
+    let mut actions = Vec::new();
+    for (index, plan) in commit.plans.iter().enumerate() {
+        if plan.events.is_empty() {
+            // Its decision depends on its version as much as the others'
+            // writes do theirs: a commit that writes guards it too.
+            if writes {
+                actions.push(Action {
+                    role: Role::Check { plan: index },
+                    key: keys::event(A::TYPE, &plan.id, plan.expected.saturating_add(1)),
+                    item: None,
+                    condition: absent(),
+                });
+            }
+            continue;
+        }
+        // Events handed in under a version of the caller's: that the
+        // stream reached it is checked too, or an expected version past
+        // the stream's end would leave a gap.
+        if plan.previous.is_none() && plan.expected > 0 {
+            actions.push(Action {
+                role: Role::Reached { plan: index },
+                key: keys::event(A::TYPE, &plan.id, plan.expected),
+                item: None,
+                condition: Condition::new("attribute_exists(#pk)")
+                    .name("#pk", partition_key.clone()),
+            });
+        }
+        for event in &plan.events {
+            actions.push(Action {
+                role: Role::Event {
+                    plan: index,
+                    version: event.version,
+                },
+                key: keys::event(A::TYPE, &plan.id, event.version),
+                item: Some(event.to_item(commit.commit_id, writing.encoding)?),
+                condition: absent(),
+            });
+        }
+    }
+    if let (Some(command_id), true) = (commit.command_id, writes) {
+        let item = CommandRecord {
+            command_id: command_id.clone(),
+            aggregate_type: A::TYPE.to_owned(),
+            commit_id: commit.commit_id,
+            results: commit
+                .plans
+                .iter()
+                .map(|plan| CommandResult {
+                    aggregate_id: plan.id.clone(),
+                    first_version: plan.expected + 1,
+                    last_version: plan.version(),
+                })
+                .collect(),
+            fingerprint: commit.fingerprint.map(str::to_owned),
+            recorded_at: commit.now,
+            expires_at: writing
+                .record_lifetime
+                .map(|lifetime| expiry(commit.now, lifetime)),
+        };
+        actions.push(Action {
+            role: Role::Command,
+            key: keys::command(A::TYPE, command_id),
+            item: Some(
+                dynago::item::to_item(&item).map_err(|e| {
+                    serialize_error(format!("the record of command {command_id}"), &e)
+                })?,
+            ),
+            condition: absent(),
+        });
+    }
+    Ok(actions)
+}
+
+/// The snapshots a commit makes due, each under the condition that no
+/// newer one is stored.
+pub(crate) fn snapshot_writes<A: Aggregate>(
+    commit: &Commit<'_, A>,
+    writing: &Writing<'_>,
+) -> Vec<SnapshotWrite> {
+    let partition_key = writing.partition_key.to_owned();
+    commit
+        .plans
+        .iter()
+        .enumerate()
+        .filter(|(_, plan)| plan.snapshot && !plan.events.is_empty())
+        .filter_map(|(index, plan)| {
+            let state = plan.state.as_ref()?;
+            let version = plan.version();
+            let item = snapshot_item(&plan.id, version, state)?;
+            Some(SnapshotWrite {
+                plan: index,
+                key: keys::snapshot(A::TYPE, &plan.id),
+                item,
+                condition: Condition::new("attribute_not_exists(#pk) OR #version < :version")
+                    .name("#pk", partition_key.clone())
+                    .name("#version", snapshot::VERSION_ATTRIBUTE)
+                    .value(":version", number_value(version)),
+            })
+        })
+        .collect()
+}
+
+/// The item of a due snapshot, or `None` (with a warning) when it
+/// cannot be written: a snapshot never blocks the events.
+fn snapshot_item<A: Aggregate>(id: &AggregateId, version: u64, state: &A) -> Option<Item> {
+    let aggregate = keys::stream(A::TYPE, id);
+    let item = match snapshot::to_item(id, version, state) {
+        Ok(item) => item,
+        Err(error) => {
+            tracing::warn!(%aggregate, version, %error, "snapshot cannot be written; not saved");
+            return None;
+        }
+    };
+    if dynago::item_size(&item) + 512 > MAX_ITEM_SIZE {
+        tracing::warn!(
+            %aggregate,
+            size = dynago::item_size(&item),
+            "snapshot over DynamoDB's item size; not saved"
+        );
+        return None;
+    }
+    Some(item)
+}
+
+/// When a command record written at `now` expires, in seconds since the
+/// epoch (DynamoDB's TTL format).
+fn expiry(now: DateTime<Utc>, lifetime: Duration) -> i64 {
+    let lifetime = i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX);
+    now.timestamp().saturating_add(lifetime)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::envelope::Metadata;
+    use crate::DomainEvent;
+
+    #[derive(Debug, Default, Clone, Serialize, Deserialize)]
+    struct Tally(u64);
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    struct Added(u64);
+
+    impl DomainEvent for Added {
+        fn event_type(&self) -> &'static str {
+            "Added"
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("never")]
+    struct Never;
+
+    impl Aggregate for Tally {
+        const TYPE: &'static str = "tally";
+        type Id = AggregateId;
+        type Command = ();
+        type Event = Added;
+        type Error = Never;
+
+        fn handle(&self, _: &()) -> std::result::Result<Vec<Added>, Never> {
+            Ok(Vec::new())
+        }
+
+        fn apply(&mut self, event: &Added) {
+            self.0 += event.0;
+        }
+    }
+
+    const WRITING: Writing<'static> = Writing {
+        partition_key: "pk",
+        encoding: PayloadEncoding::Map,
+        record_lifetime: None,
+    };
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).expect("a time")
+    }
+
+    /// The plan of `id` after version `expected`, with `events` more,
+    /// decided by the store (`previous` known) unless `appended`.
+    fn plan(id: &str, expected: u64, events: u64, appended: bool) -> Plan<Tally> {
+        let id = AggregateId::from(id);
+        let events = (1..=events)
+            .map(|n| {
+                EventEnvelope::new(
+                    Tally::TYPE,
+                    &id,
+                    expected + n,
+                    Added(n),
+                    &Metadata::default(),
+                    now(),
+                )
+            })
+            .collect();
+        let previous = (!appended).then_some(Known {
+            state: Tally(expected),
+            version: expected,
+            snapshot_version: 0,
+            cached: false,
+            taken: 0,
+        });
+        Plan {
+            id,
+            expected,
+            events,
+            state: Some(Tally(expected)),
+            snapshot: false,
+            previous,
+        }
+    }
+
+    fn commit<'a>(
+        plans: &'a [Plan<Tally>],
+        command_id: Option<&'a CommandId>,
+    ) -> Commit<'a, Tally> {
+        Commit {
+            plans,
+            command_id,
+            fingerprint: None,
+            commit_id: Uuid::nil(),
+            now: now(),
+        }
+    }
+
+    fn roles(actions: &[Action]) -> Vec<Role> {
+        actions.iter().map(|action| action.role).collect()
+    }
+
+    #[test]
+    fn one_event_is_one_put_under_the_condition_that_its_version_is_free() {
+        let plans = [plan("a", 5, 1, false)];
+        let actions = actions(&commit(&plans, None), &WRITING).expect("actions");
+        assert_eq!(
+            roles(&actions),
+            [Role::Event {
+                plan: 0,
+                version: 6
+            }]
+        );
+        let action = &actions[0];
+        assert_eq!(action.key, keys::event("tally", &"a".into(), 6));
+        assert_eq!(action.condition.expression(), "attribute_not_exists(#pk)");
+        let item = action.item.as_ref().expect("an item");
+        assert!(item.contains_key("payload"), "{item:?}");
+    }
+
+    #[test]
+    fn an_aggregate_that_decided_nothing_is_checked_beside_the_others_writes() {
+        let plans = [plan("a", 2, 2, false), plan("b", 7, 0, false)];
+        let actions = actions(&commit(&plans, None), &WRITING).expect("actions");
+        assert_eq!(
+            roles(&actions),
+            [
+                Role::Event {
+                    plan: 0,
+                    version: 3
+                },
+                Role::Event {
+                    plan: 0,
+                    version: 4
+                },
+                Role::Check { plan: 1 },
+            ]
+        );
+        assert_eq!(actions[2].key, keys::event("tally", &"b".into(), 8));
+        assert!(actions[2].item.is_none());
+    }
+
+    #[test]
+    fn a_commit_that_writes_nothing_has_no_action_not_even_its_record() {
+        let id = CommandId::new("c-1");
+        let plans = [plan("a", 2, 0, false), plan("b", 0, 0, false)];
+        let actions = actions(&commit(&plans, Some(&id)), &WRITING).expect("actions");
+        assert!(actions.is_empty());
+    }
+
+    #[test]
+    fn a_command_id_adds_its_record_after_the_events() {
+        let id = CommandId::new("c-1");
+        let plans = [plan("a", 0, 1, false)];
+        let writing = Writing {
+            record_lifetime: Some(Duration::from_secs(60)),
+            ..WRITING
+        };
+        let actions = actions(&commit(&plans, Some(&id)), &writing).expect("actions");
+        assert_eq!(
+            roles(&actions),
+            [
+                Role::Event {
+                    plan: 0,
+                    version: 1
+                },
+                Role::Command
+            ]
+        );
+        let record = &actions[1];
+        assert_eq!(record.key, keys::command("tally", &id));
+        assert_eq!(record.condition.expression(), "attribute_not_exists(#pk)");
+        let item = record.item.as_ref().expect("the record");
+        assert_eq!(
+            item.get(crate::COMMAND_EXPIRY_ATTRIBUTE),
+            Some(&dynago::number_value(1_700_000_060))
+        );
+    }
+
+    #[test]
+    fn appended_events_check_that_the_stream_reached_their_expected_version() {
+        let plans = [plan("a", 4, 1, true)];
+        let actions = actions(&commit(&plans, None), &WRITING).expect("actions");
+        assert_eq!(
+            roles(&actions),
+            [
+                Role::Reached { plan: 0 },
+                Role::Event {
+                    plan: 0,
+                    version: 5
+                }
+            ]
+        );
+        assert_eq!(actions[0].key, keys::event("tally", &"a".into(), 4));
+        assert_eq!(actions[0].condition.expression(), "attribute_exists(#pk)");
+        // A new aggregate has no version to have reached.
+        let plans = [plan("a", 0, 1, true)];
+        let new = super::actions(&commit(&plans, None), &WRITING).expect("actions");
+        assert_eq!(
+            roles(&new),
+            [Role::Event {
+                plan: 0,
+                version: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn a_due_snapshot_follows_only_a_plan_with_events_and_never_overwrites_a_newer_one() {
+        let mut due = plan("a", 9, 1, false);
+        due.snapshot = true;
+        let mut empty = plan("b", 3, 0, false);
+        empty.snapshot = true;
+        let plans = [due, empty, plan("c", 1, 1, false)];
+        let writes = snapshot_writes(&commit(&plans, None), &WRITING);
+        assert_eq!(writes.len(), 1);
+        assert_eq!(writes[0].plan, 0);
+        assert_eq!(writes[0].key, keys::snapshot("tally", &"a".into()));
+        assert_eq!(
+            writes[0].condition.expression(),
+            "attribute_not_exists(#pk) OR #version < :version"
+        );
+    }
+
+    #[test]
+    fn versions_past_the_last_there_is_are_refused() {
+        let name = || "tally#a".to_owned();
+        assert_eq!(versions_after(name, 3, 2).expect("in range"), (4, 5));
+        assert_eq!(
+            versions_after(name, u64::MAX - 1, 1).expect("the last"),
+            (u64::MAX, u64::MAX)
+        );
+        assert!(matches!(
+            versions_after(name, u64::MAX, 1),
+            Err(Error::VersionOutOfRange {
+                expected: u64::MAX,
+                events: 1,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_record_lifetime_past_the_end_of_time_saturates() {
+        assert_eq!(expiry(now(), Duration::from_secs(10)), 1_700_000_010);
+        assert_eq!(expiry(now(), Duration::MAX), i64::MAX);
+    }
+}
