@@ -68,6 +68,7 @@ mod stats;
 mod streams;
 #[cfg(test)]
 mod tests;
+mod upstream;
 
 pub use answer::Throttle;
 pub use permissions::{Permission, Resource};

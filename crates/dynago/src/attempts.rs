@@ -6,7 +6,10 @@
 //! throttled, would then look throttled: refused, nothing written, while the
 //! first attempt may still land. [`AttemptWatch`], an interceptor every
 //! [`Table`](crate::Table)'s client carries, notes each attempt that ended
-//! without a definitive answer; [`watched`] reads that note for one request.
+//! without a definitive answer; [`watched`] reads that note for one request,
+//! and [`from_sdk_write`] makes a write's error an
+//! [`Error::OutcomeUnknown`] when that note, or the error itself, leaves
+//! the outcome open.
 //!
 //! Sending such a write again is not safe either: the attempt without an
 //! answer may land later, after its resend was answered and after other
@@ -18,11 +21,12 @@
 
 use std::cell::Cell;
 use std::error::Error as StdError;
+use std::fmt;
 use std::future::Future;
 
 use aws_sdk_dynamodb::config::interceptors::{FinalizerInterceptorContextRef, InterceptorContext};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{Error as InterceptorError, Output};
 use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
@@ -30,6 +34,8 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::retries::classifiers::{
     ClassifyRetry, RetryAction, RetryClassifierPriority,
 };
+
+use crate::error::{from_sdk, Error, HttpStatus};
 
 /// What one watched request notes and allows.
 struct Watch {
@@ -154,11 +160,10 @@ impl ClassifyRetry for NoResendAfterSilence {
 /// Whether an SDK error proves that the request was not applied: DynamoDB
 /// answered with an error other than a server failure, or the request was
 /// never sent (it could not be built, or no connection was made).
-pub(crate) fn is_definitive<E, R>(error: &SdkError<E, R>) -> bool
+fn is_definitive<E, R>(error: &SdkError<E, R>) -> bool
 where
-    SdkError<E, R>: crate::error::HttpStatus,
+    SdkError<E, R>: HttpStatus,
 {
-    use crate::error::HttpStatus;
     match error {
         SdkError::ConstructionFailure(_) => true,
         SdkError::DispatchFailure(failure) => failure
@@ -168,6 +173,25 @@ where
         // A timeout or an answer that could not be read.
         _ => false,
     }
+}
+
+/// Turns the SDK error of a write into [`Error`]: an
+/// [`Error::OutcomeUnknown`] when the write may have been applied, because
+/// this error or an earlier attempt's (`uncertain`) gave no definitive
+/// answer.
+pub(crate) fn from_sdk_write<E, R>(
+    table: &str,
+    operation: &'static str,
+    err: SdkError<E, R>,
+    uncertain: bool,
+) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: fmt::Debug + Send + Sync + 'static,
+    SdkError<E, R>: HttpStatus,
+{
+    let uncertain = uncertain || !is_definitive(&err);
+    from_sdk(table, operation, err).unless_uncertain(uncertain, table, operation)
 }
 
 /// An error answer that proves the request was not applied: every status

@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::attempts::{watched, Resend};
-use crate::error::{from_sdk, from_sdk_write, Error, Result};
+use crate::attempts::{from_sdk_write, watched, Resend};
+use crate::error::{from_sdk, Error, Result};
 use crate::item::{from_item, to_item_named};
 use crate::key::{Key, KeyId};
 use crate::table::Table;

@@ -605,25 +605,6 @@ where
     }
 }
 
-/// Turns the SDK error of a write into [`Error`]: an
-/// [`Error::OutcomeUnknown`] when the write may have been applied, because
-/// this error or an earlier attempt's (`uncertain`) gave no definitive
-/// answer.
-pub(crate) fn from_sdk_write<E, R>(
-    table: &str,
-    operation: &'static str,
-    err: SdkError<E, R>,
-    uncertain: bool,
-) -> Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug + Send + Sync + 'static,
-    SdkError<E, R>: HttpStatus,
-{
-    let uncertain = uncertain || !crate::attempts::is_definitive(&err);
-    from_sdk(table, operation, err).unless_uncertain(uncertain, table, operation)
-}
-
 /// The HTTP status of an SDK error's response, where there was one.
 pub(crate) trait HttpStatus {
     fn http_status(&self) -> Option<u16>;

@@ -1,7 +1,8 @@
-//! What queries and scans share: what they hold ([`ReadParts`]), a limit
-//! that counts the items returned, a signed cursor on every page that is not
-//! the last, and streams of pages and items. Each read says how to send one
-//! request ([`Read`]); the paging loop is here, once.
+//! What queries and scans share: what they hold ([`ReadParts`]), the pages
+//! they return ([`Page`]), a limit that counts the items returned, a signed
+//! cursor on every page that is not the last, and streams of pages and
+//! items. Each read says how to send one request ([`Read`]); the paging
+//! loop is here, once.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -15,7 +16,6 @@ use crate::cursor::{check_key, Kind, Scope};
 use crate::error::{unusable_answer, Result};
 use crate::expr::{check_request, Compiled, Invalid};
 use crate::item::from_item;
-use crate::query::Page;
 use crate::table::Table;
 use crate::telemetry::{record_capacity, Access};
 use crate::value::Item;
@@ -23,6 +23,21 @@ use crate::value::Item;
 /// The most items a filtered read with a limit asks DynamoDB to read in one
 /// request (which stops at 1 MB anyway).
 const MAX_FILTERED_READ: usize = 10_000;
+
+/// One page of query or scan results.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Page<T> {
+    /// The items of this page, in the query's order.
+    pub items: Vec<T>,
+    /// Where the next page starts, if DynamoDB may have more items: pass it to
+    /// [`Query::cursor`](crate::Query::cursor) (or
+    /// [`Scan::cursor`](crate::Scan::cursor)). A URL-safe string to hand to a
+    /// client and take back: signed, so that an altered or foreign one is
+    /// refused, but not encrypted (anyone can decode the key of the last item
+    /// it holds).
+    pub cursor: Option<String>,
+}
 
 /// DynamoDB's answer to one `Query` or `Scan` request.
 pub(crate) struct Answer {

@@ -8,7 +8,7 @@ use tracing::Instrument;
 use crate::cursor::{Kind, Scope};
 use crate::error::{from_sdk, Result};
 use crate::expr::{Expression, Projection};
-use crate::paging::{self, Answer, Read, ReadParts};
+use crate::paging::{self, Answer, Page, Read, ReadParts};
 use crate::table::Table;
 use crate::telemetry::read_span;
 use crate::value::Item;
@@ -23,19 +23,6 @@ pub struct Query {
     parts: ReadParts,
     key_condition: String,
     ascending: bool,
-}
-
-/// One page of query or scan results.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Page<T> {
-    /// The items of this page, in the query's order.
-    pub items: Vec<T>,
-    /// Where the next page starts, if DynamoDB may have more items: pass it to
-    /// [`Query::cursor`] (or [`Scan::cursor`](crate::Scan::cursor)). A URL-safe string to hand to a client and take
-    /// back: signed, so that an altered or foreign one is refused, but not
-    /// encrypted (anyone can decode the key of the last item it holds).
-    pub cursor: Option<String>,
 }
 
 impl Table {

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::types::{KeyType, ScalarAttributeType, TableDescription};
 use tracing::Instrument;
 
 use crate::error::{from_sdk, unusable_answer, Error, Result};
-use crate::table::Table;
+use crate::table::{IndexKeys, Table};
 use crate::telemetry::request_span;
 
 /// One key attribute: its name and, when known, its type (`S`, `N` or `B`).
@@ -150,9 +150,6 @@ impl fmt::Display for TableSchema {
         Ok(())
     }
 }
-
-/// The key attribute names of a table's secondary indexes, by index name.
-pub(crate) type IndexKeys = std::collections::HashMap<String, Vec<String>>;
 
 impl Table {
     /// The table's description: one `DescribeTable` request.

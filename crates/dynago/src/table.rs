@@ -19,6 +19,9 @@ pub use options::{
     Endpoint, TableOptions, LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY,
 };
 
+/// The key attribute names of a table's secondary indexes, by index name.
+pub(crate) type IndexKeys = std::collections::HashMap<String, Vec<String>>;
+
 /// One DynamoDB table, typed: the handle every operation starts from.
 ///
 /// A `Table` holds an SDK client and the table's key names. It is cheap to
@@ -55,7 +58,7 @@ struct Inner {
     requests: AtomicU64,
     /// The key attribute names of each secondary index, read once (`None`:
     /// the table could not be described).
-    index_keys: tokio::sync::OnceCell<Option<crate::schema::IndexKeys>>,
+    index_keys: tokio::sync::OnceCell<Option<IndexKeys>>,
 }
 
 impl fmt::Debug for Table {
@@ -186,9 +189,7 @@ impl Table {
         (partition.as_ref(), sort.as_ref())
     }
 
-    pub(crate) fn index_keys_cell(
-        &self,
-    ) -> &tokio::sync::OnceCell<Option<crate::schema::IndexKeys>> {
+    pub(crate) fn index_keys_cell(&self) -> &tokio::sync::OnceCell<Option<IndexKeys>> {
         &self.inner.index_keys
     }
 

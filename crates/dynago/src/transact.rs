@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::types::{
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::attempts::{watched, Resend};
+use crate::attempts::{from_sdk_write, watched, Resend};
 use crate::condition::{none_if_empty, Condition, OptimisticLock, WriteCondition};
-use crate::error::{from_sdk_write, Error, Result, TransactionCanceled};
+use crate::error::{Error, Result, TransactionCanceled};
 use crate::expr::{check_size as check_expression_size, merge};
 use crate::item::{check_size, item_size, to_item_named};
 use crate::key::{Key, KeyId};

@@ -9,9 +9,9 @@ use aws_sdk_dynamodb::types::{
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::attempts::{watched, Resend};
+use crate::attempts::{from_sdk_write, watched, Resend};
 use crate::condition::{Condition, OptimisticLock, WriteCondition};
-use crate::error::{from_sdk_write, Result};
+use crate::error::Result;
 use crate::item::from_item;
 use crate::key::Key;
 use crate::table::Table;

@@ -11,9 +11,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::attempts::{watched, Resend};
+use crate::attempts::{from_sdk_write, watched, Resend};
 use crate::condition::{Condition, OptimisticLock, WriteCondition};
-use crate::error::{from_sdk_write, Error, Result};
+use crate::error::{Error, Result};
 use crate::item::{check_size, from_item, to_item_named};
 use crate::key::Key;
 use crate::table::Table;

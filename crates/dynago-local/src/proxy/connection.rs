@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -20,14 +19,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 use super::batch::{add_unprocessed, split_batch};
-use super::delivery::{deliver_in_background, Delivery, Outgoing};
+use super::delivery::{deliver_in_background, Delivery};
 use super::permissions::permissions_of;
 use super::plan::operation_name;
 use super::state::{Action, Shared};
 use super::stats::reads_of;
 use super::streams;
-
-pub(super) type Upstreams = Client<HttpConnector, Full<Bytes>>;
+use super::upstream::{copy_end_to_end, upstream_failed, Outgoing, Upstreams};
 
 /// Accepts connections until told to stop (or the handle is gone).
 pub(super) async fn serve(
@@ -318,31 +316,6 @@ fn strip_client_request_token(body: &Bytes) -> Option<Bytes> {
         serde_json::from_slice(body).ok()?;
     request.remove(TOKEN)?;
     serde_json::to_vec(&request).ok().map(Bytes::from)
-}
-
-/// Copies the headers that are not about one connection; the length is
-/// set again from the body.
-pub(super) fn copy_end_to_end(from: &HeaderMap, to: &mut HeaderMap) {
-    for (name, value) in from {
-        let hop_by_hop = name == header::CONNECTION
-            || name == header::CONTENT_LENGTH
-            || name == header::TRANSFER_ENCODING
-            || name == header::TE
-            || name == header::TRAILER
-            || name == header::UPGRADE
-            || name == header::PROXY_AUTHORIZATION
-            || name == header::PROXY_AUTHENTICATE
-            || name.as_str() == "keep-alive";
-        if !hop_by_hop {
-            to.append(name.clone(), value.clone());
-        }
-    }
-}
-
-/// Counts a request that could not be forwarded.
-pub(super) fn upstream_failed(shared: &Shared, error: &dyn std::error::Error) {
-    shared.lock().stats.upstream_errors += 1;
-    tracing::debug!(%error, "fault proxy: upstream failed");
 }
 
 fn bad_gateway(shared: &Shared, error: &dyn std::error::Error) -> Response<Full<Bytes>> {

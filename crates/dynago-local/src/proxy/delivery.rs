@@ -5,40 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::header::HeaderMap;
-use hyper::{Method, Request, Uri};
+use http_body_util::BodyExt;
 
-use super::connection::{copy_end_to_end, upstream_failed, Upstreams};
 use super::state::Shared;
-
-/// A request as it goes upstream, read whole: it can be sent late, or
-/// twice.
-pub(super) struct Outgoing {
-    pub(super) method: Method,
-    /// The client's URI, for its path and query.
-    pub(super) uri: Uri,
-    /// The client's headers, hop-by-hop ones included.
-    pub(super) headers: HeaderMap,
-    pub(super) body: Bytes,
-}
-
-impl Outgoing {
-    /// The request to the upstream of this moment.
-    pub(super) fn request(
-        &self,
-        shared: &Shared,
-    ) -> std::result::Result<Request<Full<Bytes>>, hyper::http::Error> {
-        let uri = shared.upstream().uri_for(&self.uri)?;
-        let mut forward = Request::new(Full::new(self.body.clone()));
-        *forward.method_mut() = self.method.clone();
-        *forward.uri_mut() = uri;
-        // The Host header goes as it is: it is part of the request's signature.
-        copy_end_to_end(&self.headers, forward.headers_mut());
-        Ok(forward)
-    }
-}
+use super::upstream::{upstream_failed, Outgoing, Upstreams};
 
 /// Which delivery a background task makes.
 #[derive(Debug, Clone, Copy)]
