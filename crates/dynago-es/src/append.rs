@@ -9,7 +9,7 @@ use crate::aggregate::Aggregate;
 use crate::envelope::EventEnvelope;
 use crate::error::{Error, Result};
 use crate::plan::{versions_after, Commit, Plan};
-use crate::store::{EventStore, Requests, SendBudget};
+use crate::store::{EventStore, SendBudget};
 
 impl<A: Aggregate> EventStore<A> {
     /// Appends `events` to the aggregate `id` under the expected version
@@ -39,7 +39,7 @@ impl<A: Aggregate> EventStore<A> {
             // Nothing to write, and so no condition to check it by: the
             // stream is read to say whether it is at `expected`.
             self.remember(&id, None);
-            let actual = self.last_version(&id, &Requests::default()).await?;
+            let actual = self.last_version(&id).await?;
             if actual != expected {
                 return Err(Error::Conflict {
                     aggregate: Self::aggregate_name(&id),
@@ -75,8 +75,7 @@ impl<A: Aggregate> EventStore<A> {
         };
         self.remember(&id, None);
         let budget = SendBudget::new(self.retry_policy().attempts());
-        let requests = Requests::default();
-        match self.commit(&commit, &requests, &budget).await {
+        match self.commit(&commit, &budget).await {
             Ok(_) => {
                 let [plan] = plans;
                 Ok(plan.events)
@@ -90,7 +89,7 @@ impl<A: Aggregate> EventStore<A> {
             }) => Err(Error::Conflict {
                 aggregate,
                 expected,
-                actual: self.last_version(&id, &requests).await?,
+                actual: self.last_version(&id).await?,
             }),
             Err(error) => Err(error),
         }

@@ -18,7 +18,7 @@ use crate::id::{AggregateId, CommandId};
 use crate::plan::{versions_after, Commit, Known, Plan};
 use crate::record::CommandRecord;
 use crate::snapshot::SnapshotDue;
-use crate::store::{Cached, EventStore, Requests, SendBudget};
+use crate::store::{EventStore, Folded, SendBudget};
 
 /// What a command carries beside itself: an id for idempotency, and metadata
 /// for its events.
@@ -217,19 +217,19 @@ impl<A: Aggregate> EventStore<A> {
             attempts = tracing::field::Empty,
             requests = tracing::field::Empty,
         );
-        let requests = Requests::default();
         let attempts = AtomicUsize::new(0);
         // Boxed: a command's future is large, and a caller's task holds it.
-        let (mut result, capacity) = dynago::telemetry::measure(
-            Box::pin(self.execute_inner(&ids, &commands, &options, &requests, &attempts))
+        let (mut result, usage) = dynago::telemetry::measure_usage(
+            Box::pin(self.execute_inner(&ids, &commands, &options, &attempts))
                 .instrument(span.clone()),
         )
         .await;
         span.record("attempts", attempts.load(Ordering::Relaxed));
-        span.record("requests", requests.get());
+        span.record("requests", usage.requests);
         if let Ok(outcomes) = &mut result {
             for outcome in outcomes {
-                outcome.capacity = capacity;
+                outcome.requests = usage.requests;
+                outcome.capacity = usage.capacity;
             }
         }
         result
@@ -241,22 +241,18 @@ impl<A: Aggregate> EventStore<A> {
         ids: &[A::Id],
         commands: &[(AggregateId, A::Command)],
         options: &CommandOptions,
-        requests: &Requests,
         attempts: &AtomicUsize,
     ) -> Result<Vec<CommandOutcome<A>>, CommandError<A>> {
         if let Some(command_id) = &options.command_id {
-            if let Some(record) = self.recorded(command_id, requests).await? {
-                return Ok(self
-                    .repeated(&record, commands, options, requests, 1)
-                    .await?);
+            if let Some(record) = self.recorded(command_id).await? {
+                return Ok(self.repeated(&record, commands, options, 1).await?);
             }
         }
         let known: Mutex<HashMap<AggregateId, Known<A>>> = Mutex::new(HashMap::new());
         let budget = SendBudget::new(self.retry_policy().attempts());
         let result = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
-            self.attempt(commands, options, &known, requests, &budget)
-                .await
+            self.attempt(commands, options, &known, &budget).await
         })
         .retry(self.retry_policy().backoff())
         .when(|error: &Error| error.is_conflict() && budget.left() > 0)
@@ -272,12 +268,12 @@ impl<A: Aggregate> EventStore<A> {
         // condition on it.
         if let Some(command_id) = &options.command_id {
             if wrote_nothing(&result) {
-                if let Some(record) = self.recorded(command_id, requests).await? {
+                if let Some(record) = self.recorded(command_id).await? {
                     for (id, _) in commands {
                         self.remember(id, None);
                     }
                     return Ok(self
-                        .repeated(&record, commands, options, requests, attempts_made)
+                        .repeated(&record, commands, options, attempts_made)
                         .await?);
                 }
             }
@@ -286,7 +282,6 @@ impl<A: Aggregate> EventStore<A> {
             Ok(Attempted::Done(mut outcomes)) => {
                 for outcome in &mut outcomes {
                     outcome.attempts = attempts_made;
-                    outcome.requests = requests.get();
                 }
                 Ok(outcomes)
             }
@@ -295,7 +290,7 @@ impl<A: Aggregate> EventStore<A> {
                     self.remember(id, None);
                 }
                 Ok(self
-                    .repeated(&record, commands, options, requests, attempts_made)
+                    .repeated(&record, commands, options, attempts_made)
                     .await?)
             }
             Ok(Attempted::Rejected { index, reason }) => Err(CommandError::Rejected {
@@ -317,22 +312,12 @@ impl<A: Aggregate> EventStore<A> {
         &self,
         id: &AggregateId,
         known: &Mutex<HashMap<AggregateId, Known<A>>>,
-        requests: &Requests,
     ) -> Result<Known<A>> {
         let seen = lock(known).remove(id);
         let loaded = match seen {
             Some(seen) => {
                 let floor = seen.taken;
-                let loaded = self
-                    .catch_up(
-                        id,
-                        seen.state,
-                        seen.version,
-                        seen.snapshot_version,
-                        None,
-                        requests,
-                    )
-                    .await?;
+                let loaded = self.catch_up(id, seen.folded, None).await?;
                 // The append that failed found version `floor` taken: when
                 // reading on does not reach it, reading again would find
                 // the same, forever.
@@ -348,22 +333,18 @@ impl<A: Aggregate> EventStore<A> {
                 loaded
             }
             None => match self.cached(id) {
-                Some(cached) => {
+                Some(folded) => {
                     return Ok(Known {
-                        state: cached.state,
-                        version: cached.version,
-                        snapshot_version: cached.snapshot_version,
+                        folded,
                         cached: true,
                         taken: 0,
                     })
                 }
-                None => self.load_counted(id, None, requests).await?,
+                None => self.load_upto(id, None).await?,
             },
         };
         Ok(Known {
-            state: loaded.state,
-            version: loaded.version,
-            snapshot_version: loaded.snapshot_version,
+            folded: loaded.into_folded(),
             cached: false,
             taken: 0,
         })
@@ -374,47 +355,28 @@ impl<A: Aggregate> EventStore<A> {
         commands: &[(AggregateId, A::Command)],
         options: &CommandOptions,
         known: &Mutex<HashMap<AggregateId, Known<A>>>,
-        requests: &Requests,
         budget: &SendBudget,
     ) -> Result<Attempted<A>> {
         let commit_id = Uuid::now_v7();
         let now = Utc::now();
         let mut plans = Vec::with_capacity(commands.len());
         for (index, (id, command)) in commands.iter().enumerate() {
-            let mut current = self.current(id, known, requests).await?;
-            let mut decision = current.state.handle(command);
+            let mut current = self.current(id, known).await?;
+            let mut decision = current.folded.state.handle(command);
             // A decision that writes nothing (a refusal, no events) is never
             // checked by a write condition: one made on a cached state, which
             // may be behind the stream, is checked against the stream first.
             if current.cached && decision.as_ref().map_or(true, Vec::is_empty) {
-                let seen = current.version;
-                let loaded = self
-                    .catch_up(
-                        id,
-                        current.state,
-                        current.version,
-                        current.snapshot_version,
-                        None,
-                        requests,
-                    )
-                    .await?;
+                let seen = current.folded.version;
+                let loaded = self.catch_up(id, current.folded, None).await?;
                 current = Known {
-                    state: loaded.state,
-                    version: loaded.version,
-                    snapshot_version: loaded.snapshot_version,
+                    folded: loaded.into_folded(),
                     cached: false,
                     taken: 0,
                 };
-                if current.version != seen {
-                    self.remember(
-                        id,
-                        Some(Cached {
-                            state: current.state.clone(),
-                            version: current.version,
-                            snapshot_version: current.snapshot_version,
-                        }),
-                    );
-                    decision = current.state.handle(command);
+                if current.folded.version != seen {
+                    self.remember(id, Some(current.folded.clone()));
+                    decision = current.folded.state.handle(command);
                 }
             }
             let decided = match decision {
@@ -426,9 +388,12 @@ impl<A: Aggregate> EventStore<A> {
             };
             let mut metadata = options.metadata.clone();
             metadata.command_id = options.command_id.as_ref().map(|c| c.as_str().to_owned());
-            let (first, after) =
-                versions_after(|| Self::aggregate_name(id), current.version, decided.len())?;
-            let mut state = current.state.clone();
+            let (first, after) = versions_after(
+                || Self::aggregate_name(id),
+                current.folded.version,
+                decided.len(),
+            )?;
+            let mut state = current.folded.state.clone();
             let events: Vec<EventEnvelope<A::Event>> = decided
                 .into_iter()
                 .zip(first..=after)
@@ -439,14 +404,14 @@ impl<A: Aggregate> EventStore<A> {
                 .collect();
             let snapshot = !events.is_empty()
                 && self.snapshot_policy().is_due(&SnapshotDue {
-                    before: current.version,
+                    before: current.folded.version,
                     after,
                     events: events.len(),
-                    last_snapshot: current.snapshot_version,
+                    last_snapshot: current.folded.snapshot_version,
                 });
             plans.push(Plan {
                 id: id.clone(),
-                expected: current.version,
+                expected: current.folded.version,
                 events,
                 state: Some(state),
                 snapshot,
@@ -460,7 +425,7 @@ impl<A: Aggregate> EventStore<A> {
             commit_id,
             now,
         };
-        match self.commit(&commit, requests, budget).await {
+        match self.commit(&commit, budget).await {
             Ok(CommitOutcome::Committed { snapshots }) => {
                 let outcomes = plans
                     .into_iter()
@@ -471,13 +436,13 @@ impl<A: Aggregate> EventStore<A> {
                         // was due but left out is not there to start from.
                         let snapshot_version = match &plan.previous {
                             _ if snapshots.contains(&index) => version,
-                            Some(previous) => previous.snapshot_version,
+                            Some(previous) => previous.folded.snapshot_version,
                             None => 0,
                         };
                         if let Some(state) = &plan.state {
                             self.remember(
                                 &plan.id,
-                                Some(Cached {
+                                Some(Folded {
                                     state: state.clone(),
                                     version,
                                     snapshot_version,

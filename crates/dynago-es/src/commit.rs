@@ -30,7 +30,7 @@ use crate::keys;
 use crate::plan::{self, Action, Commit, SnapshotWrite};
 use crate::record::CommandRecord;
 use crate::snapshot;
-use crate::store::{EventStore, Requests, SendBudget};
+use crate::store::{EventStore, SendBudget};
 
 pub(crate) enum CommitOutcome {
     /// The commit is in the table (perhaps from an earlier send), with the
@@ -48,7 +48,6 @@ impl<A: Aggregate> EventStore<A> {
     pub(crate) async fn commit(
         &self,
         commit: &Commit<'_, A>,
-        requests: &Requests,
         budget: &SendBudget,
     ) -> Result<CommitOutcome> {
         let actions = plan::actions(commit, &self.writing())?;
@@ -69,17 +68,14 @@ impl<A: Aggregate> EventStore<A> {
             });
         }
         let sends = Sends::default();
-        let outcome = match self.send(commit, &actions, requests, budget, &sends).await {
+        let outcome = match self.send(commit, &actions, budget, &sends).await {
             Ok(()) => None,
-            Err(error) => Some(
-                self.failed(commit, &actions, error, &sends, requests)
-                    .await?,
-            ),
+            Err(error) => Some(self.failed(commit, &actions, error, &sends).await?),
         };
         match outcome {
             Some(CommitOutcome::Duplicate(record)) => Ok(CommitOutcome::Duplicate(record)),
             Some(CommitOutcome::Committed { .. }) | None => Ok(CommitOutcome::Committed {
-                snapshots: self.write_snapshots(commit, requests).await,
+                snapshots: self.write_snapshots(commit).await,
             }),
         }
     }
@@ -90,13 +86,11 @@ impl<A: Aggregate> EventStore<A> {
         &self,
         commit: &Commit<'_, A>,
         actions: &[Action],
-        requests: &Requests,
         budget: &SendBudget,
         sends: &Sends,
     ) -> std::result::Result<(), TableError> {
         let token = commit.commit_id.to_string();
         (|| async {
-            requests.add(1);
             sends.count.fetch_add(1, Ordering::Relaxed);
             budget.spend();
             let sent = match actions {
@@ -155,7 +149,6 @@ impl<A: Aggregate> EventStore<A> {
         actions: &[Action],
         error: TableError,
         sends: &Sends,
-        requests: &Requests,
     ) -> Result<CommitOutcome> {
         // Whether a send may have been applied although no answer said so;
         // the last send's own answer is read below.
@@ -178,7 +171,7 @@ impl<A: Aggregate> EventStore<A> {
             // An earlier send may have taken place: a read that fails here
             // leaves the outcome unknown.
             let explained = self
-                .explain(commit, actions, failures, uncertain, requests)
+                .explain(commit, actions, failures, uncertain)
                 .await
                 .map_err(|read| self.unknown(commit, read))?;
             return match explained {
@@ -191,7 +184,7 @@ impl<A: Aggregate> EventStore<A> {
             return Err(error.into());
         }
         // Did an earlier send, whose answer was lost, take place?
-        match self.settle(commit, requests).await {
+        match self.settle(commit).await {
             Ok(Settled::Ours) => Ok(CommitOutcome::Committed {
                 snapshots: Vec::new(),
             }),
@@ -238,13 +231,13 @@ impl<A: Aggregate> EventStore<A> {
 
     /// Where `commit` stands, from one consistent read of its first event
     /// (a commit is written whole or not at all).
-    async fn settle(&self, commit: &Commit<'_, A>, requests: &Requests) -> Result<Settled> {
+    async fn settle(&self, commit: &Commit<'_, A>) -> Result<Settled> {
         let Some(plan) = commit.plans.iter().find(|plan| !plan.events.is_empty()) else {
             return Ok(Settled::Free);
         };
         let version = plan.expected.saturating_add(1);
         let key = keys::event(A::TYPE, &plan.id, version);
-        let stored = self.read_consistent(key, requests).await?;
+        let stored = self.read_consistent(key).await?;
         Ok(match stored {
             None => Settled::Free,
             Some(item) if commit_of(&item) == Some(commit.commit_id) => Settled::Ours,
@@ -267,7 +260,6 @@ impl<A: Aggregate> EventStore<A> {
         actions: &[Action],
         failures: Vec<(usize, Option<Item>)>,
         uncertain: bool,
-        requests: &Requests,
     ) -> Result<Option<CommitOutcome>> {
         let expected: Vec<u64> = commit.plans.iter().map(|plan| plan.expected).collect();
         let mut verdict = Verdict::default();
@@ -279,7 +271,7 @@ impl<A: Aggregate> EventStore<A> {
             // Where a server leaves the item out, a read tells.
             let found = match stored {
                 None if failure::needs_item(action.role) => {
-                    self.read_consistent(action.key.clone(), requests).await?
+                    self.read_consistent(action.key.clone()).await?
                 }
                 stored => stored,
             };
@@ -315,7 +307,7 @@ impl<A: Aggregate> EventStore<A> {
     /// the events, and returns the plans whose snapshot is stored. A
     /// snapshot is a cache: one that cannot be written is left out, with a
     /// warning, and never fails the command.
-    async fn write_snapshots(&self, commit: &Commit<'_, A>, requests: &Requests) -> Vec<usize> {
+    async fn write_snapshots(&self, commit: &Commit<'_, A>) -> Vec<usize> {
         let mut written = Vec::new();
         for SnapshotWrite {
             plan,
@@ -326,7 +318,6 @@ impl<A: Aggregate> EventStore<A> {
         {
             let aggregate = Self::aggregate_name(&commit.plans[plan].id);
             let version = commit.plans[plan].version();
-            requests.add(1);
             let sent = self
                 .table()
                 .put_item_raw(key, item)

@@ -9,17 +9,12 @@ use crate::error::{Error, Result};
 use crate::id::{AggregateId, CommandId};
 use crate::keys;
 use crate::record::{CommandRecord, CommandResult};
-use crate::store::{EventStore, Requests};
+use crate::store::EventStore;
 
 impl<A: Aggregate> EventStore<A> {
     /// The record of the command `command_id`, if one was recorded (a
     /// consistent read).
-    pub(crate) async fn recorded(
-        &self,
-        command_id: &CommandId,
-        requests: &Requests,
-    ) -> Result<Option<CommandRecord>> {
-        requests.add(1);
+    pub(crate) async fn recorded(&self, command_id: &CommandId) -> Result<Option<CommandRecord>> {
         Ok(self
             .table()
             .get_item(keys::command(A::TYPE, command_id))
@@ -37,7 +32,6 @@ impl<A: Aggregate> EventStore<A> {
         record: &CommandRecord,
         commands: &[(AggregateId, A::Command)],
         options: &CommandOptions,
-        requests: &Requests,
         attempts: usize,
     ) -> Result<Vec<CommandOutcome<A>>> {
         let names = |ids: &mut dyn Iterator<Item = &AggregateId>| -> Vec<String> {
@@ -70,13 +64,7 @@ impl<A: Aggregate> EventStore<A> {
             let Some(result) = record.results.iter().find(|r| r.aggregate_id == *id) else {
                 continue;
             };
-            outcomes.push(
-                self.first_outcome(record, result, requests, attempts)
-                    .await?,
-            );
-        }
-        for outcome in &mut outcomes {
-            outcome.requests = requests.get();
+            outcomes.push(self.first_outcome(record, result, attempts).await?);
         }
         Ok(outcomes)
     }
@@ -88,12 +76,11 @@ impl<A: Aggregate> EventStore<A> {
         &self,
         record: &CommandRecord,
         result: &CommandResult,
-        requests: &Requests,
         attempts: usize,
     ) -> Result<CommandOutcome<A>> {
         let id = &result.aggregate_id;
         let read = self
-            .read_events(id, result.first_version, result.last_version, requests)
+            .read_events(id, result.first_version, result.last_version)
             .await?;
         let corrupt = |reason: String| Error::CorruptStream {
             aggregate: Self::aggregate_name(id),

@@ -28,12 +28,11 @@ use crate::keys;
 use crate::payload::PayloadEncoding;
 use crate::record::{CommandRecord, CommandResult};
 use crate::snapshot;
+use crate::store::Folded;
 
 /// Where one attempt stands on one aggregate.
 pub(crate) struct Known<A> {
-    pub(crate) state: A,
-    pub(crate) version: u64,
-    pub(crate) snapshot_version: u64,
+    pub(crate) folded: Folded<A>,
     /// Taken from the cache rather than read: it may be behind the stream.
     pub(crate) cached: bool,
     /// The version a failed append found taken (0: none): the events up
@@ -349,9 +348,11 @@ mod tests {
             })
             .collect();
         let previous = (!appended).then_some(Known {
-            state: Tally(expected),
-            version: expected,
-            snapshot_version: 0,
+            folded: Folded {
+                state: Tally(expected),
+                version: expected,
+                snapshot_version: 0,
+            },
             cached: false,
             taken: 0,
         });

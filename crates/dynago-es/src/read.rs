@@ -9,16 +9,11 @@ use crate::envelope::{self, EventEnvelope, Origin};
 use crate::error::{Error, Result};
 use crate::id::AggregateId;
 use crate::keys;
-use crate::store::{EventStore, Requests};
+use crate::store::EventStore;
 
 impl<A: Aggregate> EventStore<A> {
     /// The item under `key`, read strongly, counted in `requests`.
-    pub(crate) async fn read_consistent(
-        &self,
-        key: Key,
-        requests: &Requests,
-    ) -> Result<Option<Item>> {
-        requests.add(1);
+    pub(crate) async fn read_consistent(&self, key: Key) -> Result<Option<Item>> {
         Ok(self
             .table()
             .get_item(key)
@@ -113,9 +108,8 @@ impl<A: Aggregate> EventStore<A> {
 
     /// The version of the last event of `id` (0 for none): one consistent
     /// query of one key, newest first.
-    pub(crate) async fn last_version(&self, id: &AggregateId, requests: &Requests) -> Result<u64> {
+    pub(crate) async fn last_version(&self, id: &AggregateId) -> Result<u64> {
         let origin = self.origin(id);
-        requests.add(1);
         let table = self.table();
         let page = self
             .events_query(id, 1, u64::MAX)
@@ -152,13 +146,12 @@ impl<A: Aggregate> EventStore<A> {
         id: &AggregateId,
         from: u64,
         to: u64,
-        requests: &Requests,
     ) -> Result<Vec<(EventEnvelope<A::Event>, uuid::Uuid)>> {
         let origin = self.origin(id);
         let upcasters = self.options().upcasters();
         let mut events = Vec::new();
         if from <= to {
-            Self::for_each_item(self.events_query(id, from, to), requests, |item| {
+            Self::for_each_item(self.events_query(id, from, to), |item| {
                 events.push(EventEnvelope::from_item(item, &origin, upcasters)?);
                 Ok(())
             })
@@ -175,7 +168,6 @@ impl<A: Aggregate> EventStore<A> {
         id: &AggregateId,
         from: u64,
         to: u64,
-        requests: &Requests,
         mut each: impl FnMut(u64, A::Event) -> Result<()>,
     ) -> Result<()> {
         if from > to {
@@ -184,7 +176,7 @@ impl<A: Aggregate> EventStore<A> {
         let origin = self.origin(id);
         let upcasters = self.options().upcasters();
         let query = origin.replay_projection(self.events_query(id, from, to));
-        Self::for_each_item(query, requests, |item| {
+        Self::for_each_item(query, |item| {
             let (version, event) = envelope::replay(item, &origin, upcasters)?;
             each(version, event)
         })
@@ -194,11 +186,9 @@ impl<A: Aggregate> EventStore<A> {
     /// Runs `query` to its last page, handing every item to `each`.
     async fn for_each_item(
         mut query: Query,
-        requests: &Requests,
         mut each: impl FnMut(Item) -> Result<()>,
     ) -> Result<()> {
         loop {
-            requests.add(1);
             let page = query.send_raw().await?;
             for item in page.items {
                 each(item)?;

@@ -1,7 +1,7 @@
 //! The event store handle, its options, and reading aggregates back.
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -169,11 +169,25 @@ pub struct Loaded<A> {
     pub events_read: usize,
 }
 
+/// An aggregate's state as of `version`, folded from the snapshot of
+/// `snapshot_version` (0: none) and the events after it: what the cache
+/// keeps, a load ends with, and a command decides on.
 #[derive(Clone)]
-pub(crate) struct Cached<A> {
+pub(crate) struct Folded<A> {
     pub(crate) state: A,
     pub(crate) version: u64,
     pub(crate) snapshot_version: u64,
+}
+
+impl<A> Loaded<A> {
+    /// The state as of its version, without the load's figures.
+    pub(crate) fn into_folded(self) -> Folded<A> {
+        Folded {
+            state: self.state,
+            version: self.version,
+            snapshot_version: self.snapshot_version,
+        }
+    }
 }
 
 /// The write requests a command may still send: the retry policy's
@@ -202,20 +216,6 @@ impl SendBudget {
     }
 }
 
-/// Counts the requests one operation sends.
-#[derive(Debug, Default)]
-pub(crate) struct Requests(AtomicU32);
-
-impl Requests {
-    pub(crate) fn add(&self, n: u32) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub(crate) fn get(&self) -> u32 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 /// The event store of one aggregate type, on one table.
 ///
 /// Cheap to clone: create it once and share it. Several stores (of several
@@ -228,7 +228,7 @@ pub struct EventStore<A: Aggregate> {
 pub(crate) struct Inner<A: Aggregate> {
     pub(crate) table: Table,
     pub(crate) options: StoreOptions,
-    pub(crate) cache: Option<Mutex<LruCache<AggregateId, Cached<A>>>>,
+    pub(crate) cache: Option<Mutex<LruCache<AggregateId, Folded<A>>>>,
 }
 
 impl<A: Aggregate> Clone for EventStore<A> {
@@ -405,7 +405,7 @@ impl<A: Aggregate> EventStore<A> {
         keys::stream(A::TYPE, id)
     }
 
-    pub(crate) fn cached(&self, id: &AggregateId) -> Option<Cached<A>> {
+    pub(crate) fn cached(&self, id: &AggregateId) -> Option<Folded<A>> {
         let cache = self.inner.cache.as_ref()?;
         let mut cache = cache
             .lock()
@@ -413,7 +413,7 @@ impl<A: Aggregate> EventStore<A> {
         cache.get(id).cloned()
     }
 
-    pub(crate) fn remember(&self, id: &AggregateId, entry: Option<Cached<A>>) {
+    pub(crate) fn remember(&self, id: &AggregateId, entry: Option<Folded<A>>) {
         let Some(cache) = self.inner.cache.as_ref() else {
             return;
         };
@@ -442,8 +442,7 @@ impl<A: Aggregate> EventStore<A> {
     /// [`Error::Table`] from DynamoDB (a missing table is
     /// [`is_not_found`](Error::is_not_found)).
     pub async fn load(&self, id: impl Into<A::Id>) -> Result<Loaded<A>> {
-        self.load_counted(&Self::key_id(&id.into()), None, &Requests::default())
-            .await
+        self.load_upto(&Self::key_id(&id.into()), None).await
     }
 
     /// Loads the state as of `version` (events 1 to `version`), from a
@@ -454,26 +453,15 @@ impl<A: Aggregate> EventStore<A> {
     /// As [`load`](Self::load); the result's version is lower than asked
     /// when the stream is shorter.
     pub async fn load_at(&self, id: impl Into<A::Id>, version: u64) -> Result<Loaded<A>> {
-        self.load_counted(
-            &Self::key_id(&id.into()),
-            Some(version),
-            &Requests::default(),
-        )
-        .await
+        self.load_upto(&Self::key_id(&id.into()), Some(version))
+            .await
     }
 
-    pub(crate) async fn load_counted(
-        &self,
-        id: &AggregateId,
-        upto: Option<u64>,
-        requests: &Requests,
-    ) -> Result<Loaded<A>> {
+    pub(crate) async fn load_upto(&self, id: &AggregateId, upto: Option<u64>) -> Result<Loaded<A>> {
         let aggregate = Self::aggregate_name(id);
         let mut start = (A::default(), 0);
         if !matches!(self.snapshot_policy(), SnapshotPolicy::Never) {
-            let item = self
-                .read_consistent(keys::snapshot(A::TYPE, id), requests)
-                .await?;
+            let item = self.read_consistent(keys::snapshot(A::TYPE, id)).await?;
             if let Some((state, version)) =
                 item.and_then(|item| snapshot::from_item::<A>(item, &aggregate))
             {
@@ -483,27 +471,26 @@ impl<A: Aggregate> EventStore<A> {
             }
         }
         let (state, snapshot_version) = start;
-        self.catch_up(
-            id,
+        let from = Folded {
             state,
+            version: snapshot_version,
             snapshot_version,
-            snapshot_version,
-            upto,
-            requests,
-        )
-        .await
+        };
+        self.catch_up(id, from, upto).await
     }
 
-    /// Applies the events after `version` (up to `upto`) to `state`.
+    /// Applies the events after `from`'s version (up to `upto`) to its state.
     pub(crate) async fn catch_up(
         &self,
         id: &AggregateId,
-        mut state: A,
-        version: u64,
-        snapshot_version: u64,
+        from: Folded<A>,
         upto: Option<u64>,
-        requests: &Requests,
     ) -> Result<Loaded<A>> {
+        let Folded {
+            mut state,
+            version,
+            snapshot_version,
+        } = from;
         let aggregate = Self::aggregate_name(id);
         let mut loaded_version = version;
         let mut events_read = 0;
@@ -517,7 +504,6 @@ impl<A: Aggregate> EventStore<A> {
                 id,
                 next,
                 upto.unwrap_or(u64::MAX),
-                requests,
                 |event_version, event| {
                     if loaded_version.checked_add(1) != Some(event_version) {
                         return Err(Error::VersionGap {

@@ -34,6 +34,10 @@ pub(crate) fn read_span(table: &Table, operation: &'static str) -> Span {
 
 fn span(table: &Table, operation: &'static str, items: Option<usize>) -> Span {
     table.count_request();
+    let _ = METER.try_with(|meter| {
+        let mut meter = meter.lock().unwrap_or_else(PoisonError::into_inner);
+        meter.requests = meter.requests.saturating_add(1);
+    });
     // `None` records nothing: the field stays empty until recorded.
     tracing::info_span!(
         "dynamodb",
@@ -106,10 +110,34 @@ pub(crate) enum Access {
     Write,
 }
 
-type Meter = Arc<Mutex<Capacity>>;
+type Meter = Arc<Mutex<Usage>>;
 
 tokio::task_local! {
     static METER: Meter;
+}
+
+/// What the calls of a piece of work used: how many requests they sent
+/// (each call once; the SDK's own retries of a call are not counted) and
+/// the capacity DynamoDB reported for them ([`measure_usage`]).
+///
+/// ```
+/// let usage = dynago::telemetry::Usage::default();
+/// assert_eq!((usage.requests, usage.capacity.total()), (0, 0.0));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Usage {
+    /// Requests sent.
+    pub requests: u32,
+    /// The capacity DynamoDB reported for them.
+    pub capacity: Capacity,
+}
+
+impl Usage {
+    fn add(&mut self, other: Usage) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.capacity.add(other.capacity);
+    }
 }
 
 /// Runs `work` and adds up the capacity DynamoDB reported for every call
@@ -118,10 +146,10 @@ tokio::task_local! {
 ///
 /// ```no_run
 /// # async fn run(table: dynago::Table) -> dynago::Result<()> {
-/// use dynago::{string_value, Key};
+/// use dynago::Key;
 ///
 /// let (item, used) = dynago::telemetry::measure(
-///     table.get_item(Key::new(string_value("account#1"))).consistent_read(true).send_raw(),
+///     table.get_item(Key::new("account#1")).consistent_read(true).send_raw(),
 /// )
 /// .await;
 /// println!("{:?} cost {} read units", item?.is_some(), used.read_units);
@@ -129,6 +157,26 @@ tokio::task_local! {
 /// # }
 /// ```
 pub async fn measure<F: Future>(work: F) -> (F::Output, Capacity) {
+    let (output, usage) = measure_usage(work).await;
+    (output, usage.capacity)
+}
+
+/// As [`measure`], with the number of requests the calls sent beside the
+/// capacity they used.
+///
+/// ```no_run
+/// # async fn run(table: dynago::Table) -> dynago::Result<()> {
+/// use dynago::Key;
+///
+/// let (_, used) = dynago::telemetry::measure_usage(
+///     table.get_item(Key::new("account#1")).send_raw(),
+/// )
+/// .await;
+/// assert_eq!(used.requests, 1);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn measure_usage<F: Future>(work: F) -> (F::Output, Usage) {
     let meter: Meter = Arc::default();
     let output = METER.scope(Arc::clone(&meter), work).await;
     let used = *meter.lock().unwrap_or_else(PoisonError::into_inner);
@@ -156,8 +204,8 @@ pub(crate) fn record_capacity<'a>(
     let _ = METER.try_with(|meter| {
         let mut meter = meter.lock().unwrap_or_else(PoisonError::into_inner);
         match access {
-            Access::Read => meter.read_units += units,
-            Access::Write => meter.write_units += units,
+            Access::Read => meter.capacity.read_units += units,
+            Access::Write => meter.capacity.write_units += units,
         }
     });
 }
