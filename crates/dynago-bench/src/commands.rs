@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use backon::BackoffBuilder;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateError, CqrsFramework, EventStore as _};
 use dynago::{RetryPolicy, ScalarAttributeType};
@@ -383,7 +382,7 @@ async fn execute(handle: &Handle, id: &str, amount: u64) -> Result<Sample> {
             })
         }
         Handle::Cqrs(cqrs) => {
-            let mut backoff = retry_policy().backoff().build();
+            let mut backoff = retry_policy().delays();
             let mut retries = 0;
             loop {
                 match cqrs.execute(id, command.clone()).await {

@@ -254,7 +254,7 @@ impl<A: Aggregate> EventStore<A> {
             attempts.fetch_add(1, Ordering::Relaxed);
             self.attempt(commands, options, &known, &budget).await
         })
-        .retry(self.retry_policy().backoff())
+        .retry(self.retry_policy().delays())
         .when(|error: &Error| error.is_conflict() && budget.left() > 0)
         .notify(|error, delay| tracing::debug!(%error, ?delay, "conflict; deciding again"))
         .await;

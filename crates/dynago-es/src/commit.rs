@@ -133,7 +133,7 @@ impl<A: Aggregate> EventStore<A> {
             }
             sent
         })
-        .retry(self.retry_policy().backoff())
+        .retry(self.retry_policy().delays())
         // A commit is the same request every time (the same items and
         // commit id, the same token): sent again after a send without an
         // answer, it either lands once or fails against itself.

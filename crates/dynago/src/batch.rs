@@ -197,7 +197,7 @@ where
     Fut: Future<Output = Result<(Vec<Item>, Vec<P>)>>,
 {
     let mut found = Vec::new();
-    let mut backoff = backon::BackoffBuilder::build(table.retry_policy().backoff());
+    let mut backoff = table.retry_policy().delays();
     let mut attempts = 0;
     loop {
         attempts += 1;

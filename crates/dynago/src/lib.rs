@@ -97,7 +97,7 @@ pub use item::{item_size, MAX_ITEM_SIZE};
 pub use key::Key;
 pub use paging::Page;
 pub use query::Query;
-pub use retry::RetryPolicy;
+pub use retry::{Delays, RetryPolicy};
 pub use scan::{ParallelScan, Scan, MAX_SCAN_SEGMENTS};
 pub use schema::{KeyAttribute, TableSchema};
 pub use table::{

@@ -1,11 +1,17 @@
-//! How batch operations retry what DynamoDB left unprocessed.
+//! How long to wait between attempts: one policy for the retries of
+//! batches (what DynamoDB left unprocessed), of commands (conflicts and
+//! transient errors) and of a projection's handlers and writes.
 
 use std::time::Duration;
 
-use backon::ExponentialBuilder;
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 
-/// Bounded exponential backoff with jitter, for the keys and items that a
-/// batch request leaves unprocessed (DynamoDB's answer to throttling there).
+/// Bounded exponential backoff with jitter: for the keys and items that a
+/// batch request leaves unprocessed (DynamoDB's answer to throttling
+/// there), for a command's conflicts and transient errors, and for a
+/// projection's handlers and contended writes. It decides when to try
+/// again after the AWS SDK's own attempts of one request have ended, and
+/// adds to them (docs/table-layer.md, "Retries").
 ///
 /// ```
 /// use std::time::Duration;
@@ -62,12 +68,41 @@ impl RetryPolicy {
         self.max_attempts
     }
 
-    /// The backoff between attempts, as a `backon` builder.
-    pub fn backoff(&self) -> ExponentialBuilder {
-        ExponentialBuilder::default()
-            .with_jitter()
-            .with_min_delay(self.min_delay)
-            .with_max_delay(self.max_delay)
-            .with_max_times(self.max_attempts.saturating_sub(1))
+    /// The waits before each attempt after the first: at most
+    /// `attempts() - 1` of them, each the doubling delay plus jitter.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let policy = dynago::RetryPolicy::default()
+    ///     .max_attempts(3)
+    ///     .max_delay(Duration::from_millis(100));
+    /// let waits: Vec<Duration> = policy.delays().collect();
+    /// assert_eq!(waits.len(), 2);
+    /// assert!(waits.iter().all(|wait| *wait <= Duration::from_millis(200)));
+    /// ```
+    pub fn delays(&self) -> Delays {
+        Delays(
+            ExponentialBuilder::default()
+                .with_jitter()
+                .with_min_delay(self.min_delay)
+                .with_max_delay(self.max_delay)
+                .with_max_times(self.max_attempts.saturating_sub(1))
+                .build(),
+        )
+    }
+}
+
+/// The waits between the attempts of one operation under a
+/// [`RetryPolicy`] ([`RetryPolicy::delays`]): `None` when no attempt is
+/// left.
+#[derive(Debug)]
+pub struct Delays(ExponentialBackoff);
+
+impl Iterator for Delays {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        self.0.next()
     }
 }
