@@ -38,7 +38,7 @@ impl<A: Aggregate> EventStore<A> {
         if events.is_empty() {
             // Nothing to write, and so no condition to check it by: the
             // stream is read to say whether it is at `expected`.
-            self.remember(&id, None);
+            self.set_cached(&id, None);
             let actual = self.last_version(&id).await?;
             if actual != expected {
                 return Err(Error::Conflict {
@@ -73,7 +73,7 @@ impl<A: Aggregate> EventStore<A> {
             commit_id: Uuid::now_v7(),
             now,
         };
-        self.remember(&id, None);
+        self.set_cached(&id, None);
         let budget = SendBudget::new(self.retry_policy().attempts());
         match self.commit(&commit, &budget).await {
             Ok(_) => {

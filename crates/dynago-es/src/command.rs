@@ -15,7 +15,7 @@ use crate::commit::CommitOutcome;
 use crate::envelope::{EventEnvelope, Metadata};
 use crate::error::{CommandError, Error, Result};
 use crate::id::{AggregateId, CommandId};
-use crate::plan::{versions_after, Commit, Known, Plan};
+use crate::plan::{versions_after, Commit, Basis, Plan};
 use crate::record::CommandRecord;
 use crate::snapshot::SnapshotDue;
 use crate::store::{EventStore, Folded, SendBudget};
@@ -244,11 +244,11 @@ impl<A: Aggregate> EventStore<A> {
         attempts: &AtomicUsize,
     ) -> Result<Vec<CommandOutcome<A>>, CommandError<A>> {
         if let Some(command_id) = &options.command_id {
-            if let Some(record) = self.recorded(command_id).await? {
+            if let Some(record) = self.read_record(command_id).await? {
                 return Ok(self.repeated(&record, commands, options, 1).await?);
             }
         }
-        let known: Mutex<HashMap<AggregateId, Known<A>>> = Mutex::new(HashMap::new());
+        let known: Mutex<HashMap<AggregateId, Basis<A>>> = Mutex::new(HashMap::new());
         let budget = SendBudget::new(self.retry_policy().attempts());
         let result = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
@@ -268,9 +268,9 @@ impl<A: Aggregate> EventStore<A> {
         // condition on it.
         if let Some(command_id) = &options.command_id {
             if wrote_nothing(&result) {
-                if let Some(record) = self.recorded(command_id).await? {
+                if let Some(record) = self.read_record(command_id).await? {
                     for (id, _) in commands {
-                        self.remember(id, None);
+                        self.set_cached(id, None);
                     }
                     return Ok(self
                         .repeated(&record, commands, options, attempts_made)
@@ -287,7 +287,7 @@ impl<A: Aggregate> EventStore<A> {
             }
             Ok(Attempted::Duplicate(record)) => {
                 for (id, _) in commands {
-                    self.remember(id, None);
+                    self.set_cached(id, None);
                 }
                 Ok(self
                     .repeated(&record, commands, options, attempts_made)
@@ -311,13 +311,13 @@ impl<A: Aggregate> EventStore<A> {
     async fn current(
         &self,
         id: &AggregateId,
-        known: &Mutex<HashMap<AggregateId, Known<A>>>,
-    ) -> Result<Known<A>> {
+        known: &Mutex<HashMap<AggregateId, Basis<A>>>,
+    ) -> Result<Basis<A>> {
         let seen = lock(known).remove(id);
         let loaded = match seen {
             Some(seen) => {
                 let floor = seen.taken;
-                let loaded = self.catch_up(id, seen.folded, None).await?;
+                let loaded = self.fold_after(id, seen.folded, None).await?;
                 // The append that failed found version `floor` taken: when
                 // reading on does not reach it, reading again would find
                 // the same, forever.
@@ -334,7 +334,7 @@ impl<A: Aggregate> EventStore<A> {
             }
             None => match self.cached(id) {
                 Some(folded) => {
-                    return Ok(Known {
+                    return Ok(Basis {
                         folded,
                         cached: true,
                         taken: 0,
@@ -343,7 +343,7 @@ impl<A: Aggregate> EventStore<A> {
                 None => self.load_upto(id, None).await?,
             },
         };
-        Ok(Known {
+        Ok(Basis {
             folded: loaded.into_folded(),
             cached: false,
             taken: 0,
@@ -354,7 +354,7 @@ impl<A: Aggregate> EventStore<A> {
         &self,
         commands: &[(AggregateId, A::Command)],
         options: &CommandOptions,
-        known: &Mutex<HashMap<AggregateId, Known<A>>>,
+        known: &Mutex<HashMap<AggregateId, Basis<A>>>,
         budget: &SendBudget,
     ) -> Result<Attempted<A>> {
         let commit_id = Uuid::now_v7();
@@ -368,14 +368,14 @@ impl<A: Aggregate> EventStore<A> {
             // may be behind the stream, is checked against the stream first.
             if current.cached && decision.as_ref().map_or(true, Vec::is_empty) {
                 let seen = current.folded.version;
-                let loaded = self.catch_up(id, current.folded, None).await?;
-                current = Known {
+                let loaded = self.fold_after(id, current.folded, None).await?;
+                current = Basis {
                     folded: loaded.into_folded(),
                     cached: false,
                     taken: 0,
                 };
                 if current.folded.version != seen {
-                    self.remember(id, Some(current.folded.clone()));
+                    self.set_cached(id, Some(current.folded.clone()));
                     decision = current.folded.state.handle(command);
                 }
             }
@@ -440,7 +440,7 @@ impl<A: Aggregate> EventStore<A> {
                             None => 0,
                         };
                         if let Some(state) = &plan.state {
-                            self.remember(
+                            self.set_cached(
                                 &plan.id,
                                 Some(Folded {
                                     state: state.clone(),
@@ -478,7 +478,7 @@ impl<A: Aggregate> EventStore<A> {
                     // A cached state that lost a race is stale: never decide
                     // on it again, even when this command gives up now.
                     if error.is_conflict() {
-                        self.remember(&plan.id, None);
+                        self.set_cached(&plan.id, None);
                     }
                     if let Some(mut previous) = plan.previous {
                         if let Some((aggregate, actual)) = found {

@@ -70,7 +70,7 @@ impl<A: Aggregate> EventStore<A> {
         let sends = Sends::default();
         let outcome = match self.send(commit, &actions, budget, &sends).await {
             Ok(()) => None,
-            Err(error) => Some(self.failed(commit, &actions, error, &sends).await?),
+            Err(error) => Some(self.resolve_failure(commit, &actions, error, &sends).await?),
         };
         match outcome {
             Some(CommitOutcome::Duplicate(record)) => Ok(CommitOutcome::Duplicate(record)),
@@ -143,7 +143,7 @@ impl<A: Aggregate> EventStore<A> {
     }
 
     /// What a commit whose last send failed with `error` comes to.
-    async fn failed(
+    async fn resolve_failure(
         &self,
         commit: &Commit<'_, A>,
         actions: &[Action],
@@ -173,7 +173,7 @@ impl<A: Aggregate> EventStore<A> {
             let explained = self
                 .explain(commit, actions, failures, uncertain)
                 .await
-                .map_err(|read| self.unknown(commit, read))?;
+                .map_err(|read| self.unknown_outcome(commit, read))?;
             return match explained {
                 Some(outcome) => Ok(outcome),
                 None if uncertain => Err(self.unsettled(commit, UNEXPLAINED, error)),
@@ -217,7 +217,7 @@ impl<A: Aggregate> EventStore<A> {
 
     /// `error`, from reading what became of `commit`, made an unknown
     /// outcome when it is transient (the commit may have taken place).
-    fn unknown(&self, commit: &Commit<'_, A>, error: Error) -> Error {
+    fn unknown_outcome(&self, commit: &Commit<'_, A>, error: Error) -> Error {
         if !error.is_retryable() {
             return error;
         }

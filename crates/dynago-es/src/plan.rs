@@ -31,7 +31,7 @@ use crate::snapshot;
 use crate::store::Folded;
 
 /// Where one attempt stands on one aggregate.
-pub(crate) struct Known<A> {
+pub(crate) struct Basis<A> {
     pub(crate) folded: Folded<A>,
     /// Taken from the cache rather than read: it may be behind the stream.
     pub(crate) cached: bool,
@@ -49,7 +49,7 @@ pub(crate) struct Plan<A: Aggregate> {
     pub(crate) state: Option<A>,
     pub(crate) snapshot: bool,
     /// What the events were decided on.
-    pub(crate) previous: Option<Known<A>>,
+    pub(crate) previous: Option<Basis<A>>,
 }
 
 impl<A: Aggregate> Plan<A> {
@@ -347,7 +347,7 @@ mod tests {
                 )
             })
             .collect();
-        let previous = (!appended).then_some(Known {
+        let previous = (!appended).then_some(Basis {
             folded: Folded {
                 state: Tally(expected),
                 version: expected,

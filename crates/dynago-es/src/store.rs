@@ -413,7 +413,7 @@ impl<A: Aggregate> EventStore<A> {
         cache.get(id).cloned()
     }
 
-    pub(crate) fn remember(&self, id: &AggregateId, entry: Option<Folded<A>>) {
+    pub(crate) fn set_cached(&self, id: &AggregateId, entry: Option<Folded<A>>) {
         let Some(cache) = self.inner.cache.as_ref() else {
             return;
         };
@@ -476,11 +476,11 @@ impl<A: Aggregate> EventStore<A> {
             version: snapshot_version,
             snapshot_version,
         };
-        self.catch_up(id, from, upto).await
+        self.fold_after(id, from, upto).await
     }
 
     /// Applies the events after `from`'s version (up to `upto`) to its state.
-    pub(crate) async fn catch_up(
+    pub(crate) async fn fold_after(
         &self,
         id: &AggregateId,
         from: Folded<A>,

@@ -48,13 +48,13 @@ pub enum Error {
 
     /// DynamoDB cancelled a transaction; nothing of it was written.
     ///
-    /// [`TransactionCanceled::failed`] names each action that failed and why.
+    /// [`CancellationReasons::failed`] names each action that failed and why.
     #[error("transaction on table `{table}` cancelled: {reasons}")]
     TransactionCanceled {
         /// The table of the transaction.
         table: String,
         /// One reason per action, in the order of the actions.
-        reasons: TransactionCanceled,
+        reasons: CancellationReasons,
     },
 
     /// An item is larger than DynamoDB's item size limit (checked before sending).
@@ -447,7 +447,7 @@ impl Error {
 
 /// Why DynamoDB cancelled a transaction: one [`CancellationReason`] per action.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct TransactionCanceled {
+pub struct CancellationReasons {
     reasons: Vec<CancellationReason>,
 }
 
@@ -467,7 +467,7 @@ pub struct CancellationReason {
     pub item: Option<Item>,
 }
 
-impl TransactionCanceled {
+impl CancellationReasons {
     pub(crate) fn new(reasons: Vec<CancellationReason>) -> Self {
         Self { reasons }
     }
@@ -521,7 +521,7 @@ impl TransactionCanceled {
     }
 }
 
-impl fmt::Display for TransactionCanceled {
+impl fmt::Display for CancellationReasons {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
         for reason in self.failed() {
@@ -636,7 +636,7 @@ mod tests {
         };
         let conflict = Error::TransactionCanceled {
             table: "t".into(),
-            reasons: TransactionCanceled::new(vec![
+            reasons: CancellationReasons::new(vec![
                 reason(0, "None"),
                 reason(1, "ConditionalCheckFailed"),
             ]),
@@ -650,14 +650,14 @@ mod tests {
 
         let busy = Error::TransactionCanceled {
             table: "t".into(),
-            reasons: TransactionCanceled::new(vec![reason(0, "TransactionConflict")]),
+            reasons: CancellationReasons::new(vec![reason(0, "TransactionConflict")]),
         };
         assert!(!busy.is_conflict());
         assert!(busy.is_retryable());
 
         let invalid = Error::TransactionCanceled {
             table: "t".into(),
-            reasons: TransactionCanceled::new(vec![reason(0, "ValidationError")]),
+            reasons: CancellationReasons::new(vec![reason(0, "ValidationError")]),
         };
         assert!(!invalid.is_retryable());
     }

@@ -21,7 +21,7 @@
 //!   pages for you; scans page the same way, and [`Scan::parallel`] reads
 //!   segments at once.
 //! - **Transactions** whose failures say which action failed and why
-//!   ([`TransactionCanceled`]), and [`Table::transact_get`] to read up to
+//!   ([`CancellationReasons`]), and [`Table::transact_get`] to read up to
 //!   100 items in one consistent snapshot.
 //! - **Limits checked before sending**: 400 KB an item ([`MAX_ITEM_SIZE`]),
 //!   100 actions and 4 MB a transaction ([`MAX_TRANSACTION_ACTIONS`],
@@ -90,7 +90,7 @@ mod write;
 pub use admin::{GlobalIndex, TableDefinition};
 pub use batch::{BatchGet, BatchWrite, MAX_BATCH_GET, MAX_BATCH_WRITE};
 pub use condition::{Condition, OptimisticLock};
-pub use error::{CancellationReason, Error, Result, TransactionCanceled};
+pub use error::{CancellationReason, CancellationReasons, Error, Result};
 pub use expr::{attr, Expr, Path, MAX_EXPRESSION_SIZE};
 pub use get::GetItem;
 pub use item::{item_size, MAX_ITEM_SIZE};

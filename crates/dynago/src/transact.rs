@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use crate::attempts::{from_sdk_write, watched, Resend};
 use crate::condition::{none_if_empty, Condition, OptimisticLock, WriteCondition};
-use crate::error::{Error, Result, TransactionCanceled};
+use crate::error::{CancellationReasons, Error, Result};
 use crate::expr::{check_size as check_expression_size, merge};
 use crate::item::{check_size, item_size, to_item_named};
 use crate::key::{Key, KeyId};
@@ -556,7 +556,7 @@ impl TransactWrite {
                 };
                 let canceled = Error::TransactionCanceled {
                     table: table.name().to_owned(),
-                    reasons: TransactionCanceled::from_sdk(reasons),
+                    reasons: CancellationReasons::from_sdk(reasons),
                 };
                 // A transaction sent again with its token after it took
                 // place succeeds; cancelled, it may still be one whose

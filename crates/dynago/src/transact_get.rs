@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{self as sdk, ReturnConsumedCapacity, TransactGetIt
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::error::{from_sdk, unusable_answer, Error, Result, TransactionCanceled};
+use crate::error::{from_sdk, unusable_answer, CancellationReasons, Error, Result};
 use crate::item::from_item;
 use crate::key::{Key, KeyId};
 use crate::table::Table;
@@ -257,7 +257,7 @@ impl TransactGet {
                 };
                 return Err(Error::TransactionCanceled {
                     table: table.name().to_owned(),
-                    reasons: TransactionCanceled::from_sdk(reasons),
+                    reasons: CancellationReasons::from_sdk(reasons),
                 });
             }
             Err(e) => return Err(from_sdk(table.name(), OPERATION, e)),
