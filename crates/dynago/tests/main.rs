@@ -20,6 +20,7 @@ mod options;
 mod outcomes;
 mod partial_batches;
 mod query;
+mod records;
 mod read_spans;
 mod retries;
 mod scan;
