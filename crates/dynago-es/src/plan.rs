@@ -17,7 +17,8 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dynago::{number_value, Condition, Item, Key, MAX_ITEM_SIZE};
+use dynago::expr::attr;
+use dynago::{Condition, Item, Key, MAX_ITEM_SIZE};
 use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
@@ -147,8 +148,8 @@ pub(crate) fn actions<A: Aggregate>(
     commit: &Commit<'_, A>,
     writing: &Writing<'_>,
 ) -> Result<Vec<Action>> {
-    let partition_key = writing.partition_key.to_owned();
-    let absent = || Condition::new("attribute_not_exists(#pk)").name("#pk", partition_key.clone());
+    let partition_key = writing.partition_key;
+    let absent = || Condition::from(attr(partition_key).not_exists());
     let writes = commit.plans.iter().any(|plan| !plan.events.is_empty());
     let mut actions = Vec::new();
     for (index, plan) in commit.plans.iter().enumerate() {
@@ -173,8 +174,7 @@ pub(crate) fn actions<A: Aggregate>(
                 role: Role::Reached { plan: index },
                 key: keys::event(A::TYPE, &plan.id, plan.expected),
                 item: None,
-                condition: Condition::new("attribute_exists(#pk)")
-                    .name("#pk", partition_key.clone()),
+                condition: Condition::from(attr(partition_key).exists()),
             });
         }
         for event in &plan.events {
@@ -229,7 +229,7 @@ pub(crate) fn snapshot_writes<A: Aggregate>(
     commit: &Commit<'_, A>,
     writing: &Writing<'_>,
 ) -> Vec<SnapshotWrite> {
-    let partition_key = writing.partition_key.to_owned();
+    let partition_key = writing.partition_key;
     commit
         .plans
         .iter()
@@ -243,10 +243,11 @@ pub(crate) fn snapshot_writes<A: Aggregate>(
                 plan: index,
                 key: keys::snapshot(A::TYPE, &plan.id),
                 item,
-                condition: Condition::new("attribute_not_exists(#pk) OR #version < :version")
-                    .name("#pk", partition_key.clone())
-                    .name("#version", snapshot::VERSION_ATTRIBUTE)
-                    .value(":version", number_value(version)),
+                condition: Condition::from(
+                    attr(partition_key)
+                        .not_exists()
+                        .or(attr(snapshot::VERSION_ATTRIBUTE).lt(version)),
+                ),
             })
         })
         .collect()
@@ -396,7 +397,7 @@ mod tests {
         );
         let action = &actions[0];
         assert_eq!(action.key, keys::event("tally", &"a".into(), 6));
-        assert_eq!(action.condition.expression(), "attribute_not_exists(#pk)");
+        assert_eq!(action.condition, Condition::from(attr("pk").not_exists()));
         let item = action.item.as_ref().expect("an item");
         assert!(item.contains_key("payload"), "{item:?}");
     }
@@ -452,7 +453,7 @@ mod tests {
         );
         let record = &actions[1];
         assert_eq!(record.key, keys::command("tally", &id));
-        assert_eq!(record.condition.expression(), "attribute_not_exists(#pk)");
+        assert_eq!(record.condition, Condition::from(attr("pk").not_exists()));
         let item = record.item.as_ref().expect("the record");
         assert_eq!(
             item.get(crate::COMMAND_EXPIRY_ATTRIBUTE),
@@ -475,7 +476,7 @@ mod tests {
             ]
         );
         assert_eq!(actions[0].key, keys::event("tally", &"a".into(), 4));
-        assert_eq!(actions[0].condition.expression(), "attribute_exists(#pk)");
+        assert_eq!(actions[0].condition, Condition::from(attr("pk").exists()));
         // A new aggregate has no version to have reached.
         let plans = [plan("a", 0, 1, true)];
         let new = super::actions(&commit(&plans, None), &WRITING).expect("actions");
@@ -499,10 +500,8 @@ mod tests {
         assert_eq!(writes.len(), 1);
         assert_eq!(writes[0].plan, 0);
         assert_eq!(writes[0].key, keys::snapshot("tally", &"a".into()));
-        assert_eq!(
-            writes[0].condition.expression(),
-            "attribute_not_exists(#pk) OR #version < :version"
-        );
+        let newer_stored = attr("pk").not_exists().or(attr("version").lt(10_u64));
+        assert_eq!(writes[0].condition, Condition::from(newer_stored));
     }
 
     #[test]
