@@ -108,3 +108,7 @@ pub use payload::PayloadEncoding;
 pub use snapshot::{SnapshotDue, SnapshotPolicy};
 pub use store::{EventStore, Loaded, StoreOptions, COMMAND_EXPIRY_ATTRIBUTE};
 pub use upcast::Upcaster;
+
+#[doc = include_str!("../../../docs/event-store.md")]
+#[cfg(doctest)]
+pub struct EventStoreDoctests;
