@@ -29,7 +29,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 
 use crate::error::{Error, Result};
 use crate::projection::Projection;
-use crate::projector::Projector;
+use crate::projector::{EventItem, Projector};
 use crate::stream::{EventStream, ReadError};
 
 /// A projector that applies a Lambda batch: [`Projector`] of any
@@ -45,16 +45,13 @@ impl<P: Projection> BatchProjector for Projector<P> {
         Box::pin(async move {
             // While a reset deletes the projection, nothing is written:
             // Lambda sends the batch again (one consistent read a batch).
-            let fenced = match crate::fence::read(self.inner.applier.views(), P::NAME).await {
+            // A reset since the last batch: what this container remembers
+            // is of the views it deleted, and is forgotten.
+            let fenced = match self.fence().await {
                 Ok(fence) if fence.up => Some(Error::Resetting {
                     projection: P::NAME.to_owned(),
                 }),
-                Ok(fence) => {
-                    // A reset since the last batch: what this container
-                    // remembers is of the views it deleted.
-                    self.inner.applier.observe(fence.generation);
-                    None
-                }
+                Ok(_) => None,
                 Err(error) => Some(error),
             };
             if let Some(error) = fenced {
@@ -73,43 +70,41 @@ impl<P: Projection> BatchProjector for Projector<P> {
                     continue;
                 }
                 let sequence = record.change.sequence_number.clone().unwrap_or_default();
-                let item = Item::from(record.change.new_image.clone());
-                let event = match self.inner.applier.store().read_event_item(item.clone()) {
+                // Read and applied as the stream reader does
+                // (`Projector::apply_item`): an event of a type this build
+                // cannot read (its item names the type) is parked or passed
+                // over (`Projection::UNKNOWN_EVENTS`); a record that is no
+                // event at all is named in the answer.
+                let read = match self.read_item(Item::from(record.change.new_image.clone())) {
+                    Ok(Some(EventItem::Unreadable {
+                        event_type: None,
+                        error,
+                        ..
+                    })) => Err(error.into()),
+                    read => read,
+                };
+                let event = match read {
                     Ok(Some(event)) => event,
                     Ok(None) => continue,
-                    // An event of a type this build cannot read (its
-                    // header says which) is parked or passed over
-                    // (`Projection::UNKNOWN_EVENTS`), as the stream reader
-                    // does; a record that is no event at all is named in
-                    // the answer.
-                    Err(e) => {
-                        let typed =
-                            matches!(item.get("event_type"), Some(dynago::AttributeValue::S(_)));
-                        let handled = if typed {
-                            self.apply_item(item).await.map(drop)
-                        } else {
-                            Err(e.into())
-                        };
-                        if let Err(error) = handled {
-                            tracing::error!(projection = P::NAME, sequence, %error, "a record of the stream is not a readable event");
-                            failures.push(sequence);
-                        }
+                    Err(error) => {
+                        tracing::error!(projection = P::NAME, sequence, %error, "a record of the stream is not a readable event");
+                        failures.push(sequence);
                         continue;
                     }
                 };
-                if failed_aggregates.contains(&event.aggregate_id) {
+                if failed_aggregates.contains(event.aggregate_id()) {
                     continue;
                 }
-                if let Err(e) = self.apply(&event).await {
+                if let Err(e) = self.apply_event_item(&event).await {
                     tracing::warn!(
                         projection = P::NAME,
-                        aggregate = %event.aggregate_id,
-                        version = event.version,
+                        aggregate = %event.aggregate_id(),
+                        version = event.version(),
                         sequence,
                         error = %e,
                         "event not applied; Lambda sends it again"
                     );
-                    failed_aggregates.insert(event.aggregate_id.clone());
+                    failed_aggregates.insert(event.aggregate_id().clone());
                     failures.push(sequence);
                 }
             }

@@ -38,6 +38,16 @@ pub(crate) struct Lease {
     pub(crate) ended: bool,
 }
 
+/// A lease as listed, and when it expires as this worker observed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Observed {
+    pub(crate) lease: Lease,
+    /// A lease duration after this worker first saw the lease's counter
+    /// where it stands: unless the counter moves by then, its holder is
+    /// taken for gone (`None`: later than the clock can tell).
+    pub(crate) expires: Option<Instant>,
+}
+
 /// The leases of one projection, as one worker sees them.
 pub(crate) struct Leases {
     table: Table,
@@ -68,8 +78,9 @@ impl Leases {
         &self.worker
     }
 
-    /// Every lease, read strongly; notes when each counter was first seen.
-    pub(crate) async fn list(&mut self) -> Result<Vec<Lease>> {
+    /// Every lease, read strongly, with when it expires: a lease duration
+    /// after its counter was first seen where it stands.
+    pub(crate) async fn list(&mut self) -> Result<Vec<Observed>> {
         let sort_key = self.table.sort_key().unwrap_or_default().to_owned();
         let leases: Vec<Lease> = self
             .table
@@ -83,31 +94,22 @@ impl Leases {
             .try_collect()
             .await?;
         let now = Instant::now();
-        for lease in &leases {
-            let entry = self
-                .observed
-                .entry(lease.shard.clone())
-                .or_insert((lease.counter, now));
-            if entry.0 != lease.counter {
-                *entry = (lease.counter, now);
-            }
-        }
-        Ok(leases)
-    }
-
-    /// No one holds `lease`, or its holder has not renewed it for a lease
-    /// duration.
-    pub(crate) fn is_available(&self, lease: &Lease) -> bool {
-        match &lease.owner {
-            None => true,
-            Some(owner) if *owner == self.worker => false,
-            Some(_) => self
-                .observed
-                .get(&lease.shard)
-                .is_some_and(|(counter, since)| {
-                    *counter == lease.counter && since.elapsed() >= self.duration
-                }),
-        }
+        Ok(leases
+            .into_iter()
+            .map(|lease| {
+                let entry = self
+                    .observed
+                    .entry(lease.shard.clone())
+                    .or_insert((lease.counter, now));
+                if entry.0 != lease.counter {
+                    *entry = (lease.counter, now);
+                }
+                Observed {
+                    expires: entry.1.checked_add(self.duration),
+                    lease,
+                }
+            })
+            .collect())
     }
 
     /// Creates the leases of shards that have none (unowned, no
@@ -115,11 +117,11 @@ impl Leases {
     pub(crate) async fn create_missing(
         &self,
         shards: &[Shard],
-        existing: &[Lease],
+        existing: &[Observed],
     ) -> Result<usize> {
         let mut created = 0;
         for shard in shards {
-            if existing.iter().any(|l| l.shard == shard.id) {
+            if existing.iter().any(|l| l.lease.shard == shard.id) {
                 continue;
             }
             let lease = Lease {
@@ -228,46 +230,5 @@ impl Leases {
             ..lease.clone()
         })
         .await
-    }
-}
-
-/// Whether `lease`'s shard may be read: its parent, if it has a lease, was
-/// read to its end.
-pub(crate) fn parent_done(lease: &Lease, all: &[Lease]) -> bool {
-    match &lease.parent {
-        None => true,
-        Some(parent) => all
-            .iter()
-            .find(|l| &l.shard == parent)
-            .is_none_or(|l| l.ended),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lease(shard: &str, parent: Option<&str>, ended: bool) -> Lease {
-        Lease {
-            shard: shard.into(),
-            owner: None,
-            counter: 1,
-            checkpoint: None,
-            parent: parent.map(Into::into),
-            ended,
-        }
-    }
-
-    #[test]
-    fn a_child_waits_for_its_parent_to_end() {
-        let parent = lease("a", None, false);
-        let child = lease("b", Some("a"), false);
-        let orphan = lease("c", Some("trimmed"), false);
-        let all = vec![parent.clone(), child.clone(), orphan.clone()];
-        assert!(parent_done(&parent, &all));
-        assert!(!parent_done(&child, &all));
-        assert!(parent_done(&orphan, &all));
-        let all = vec![lease("a", None, true), child.clone()];
-        assert!(parent_done(&child, &all));
     }
 }

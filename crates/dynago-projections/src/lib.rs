@@ -67,10 +67,10 @@
 //! let events = TableOptions::new("ledger").partition_key("pk").sort_key("sk");
 //! let store = EventStore::<Account>::new(Table::connect(events.clone()).await?, StoreOptions::default())?;
 //! let views = Table::connect(TableOptions::new("ledger-views").partition_key("pk").sort_key("sk")).await?;
-//! let projector = Projector::new(Balances, store, views, ProjectorOptions::default())?
-//!     .with_stream(EventStream::connect(events).await?);
+//! let projector = Projector::new(Balances, store, views, ProjectorOptions::default())?;
+//! let stream = EventStream::connect(events).await?;
 //! // Until the future completes: `tokio::signal::ctrl_c()`, say.
-//! projector.run(std::future::pending::<()>()).await?;
+//! projector.run(&stream, std::future::pending::<()>()).await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -91,6 +91,7 @@ pub mod lambda;
 mod lease;
 mod options;
 mod parked;
+mod policy;
 mod projection;
 mod projector;
 mod rebuild;

@@ -7,12 +7,12 @@ use dynago_es::{AggregateId, EventStore};
 
 use crate::apply::{Applier, HandlerRetry, Offer};
 use crate::error::{Error, Result};
+use crate::fence::Fence;
 use crate::keys;
 use crate::options::ProjectorOptions;
 use crate::parked::ParkedEvent;
 use crate::projection::{EventOf, Projection, UnknownEvents};
-use crate::status::Status;
-use crate::stream::EventStream;
+use crate::status::{ShardStatus, Status};
 use crate::view::Views;
 
 /// Keeps the views of projection `P` up to date with the events of
@@ -34,10 +34,9 @@ use crate::view::Views;
 /// # ) -> dynago_projections::Result<()> {
 /// use dynago_projections::{Projector, ProjectorOptions};
 ///
-/// let projector = Projector::new(P::default(), store, views, ProjectorOptions::default())?
-///     .with_stream(stream);
+/// let projector = Projector::new(P::default(), store, views, ProjectorOptions::default())?;
 /// // Until the future completes: `tokio::signal::ctrl_c()`, say.
-/// projector.run(std::future::pending::<()>()).await?;
+/// projector.run(&stream, std::future::pending::<()>()).await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -47,7 +46,6 @@ pub struct Projector<P: Projection> {
 
 pub(crate) struct Inner<P: Projection> {
     pub(crate) applier: Applier<P>,
-    pub(crate) stream: Mutex<Option<EventStream>>,
     pub(crate) options: ProjectorOptions,
     pub(crate) status: Mutex<Status>,
 }
@@ -115,19 +113,10 @@ impl<P: Projection> Projector<P> {
         Ok(Self {
             inner: Arc::new(Inner {
                 applier,
-                stream: Mutex::new(None),
                 options,
                 status: Mutex::new(status),
             }),
         })
-    }
-
-    /// Reads the events from `stream` when [`run`](Self::run) (clones
-    /// share it).
-    #[must_use]
-    pub fn with_stream(self, stream: EventStream) -> Self {
-        *lock(&self.inner.stream) = Some(stream);
-        self
     }
 
     /// The views this projector writes, to read them.
@@ -164,27 +153,63 @@ impl<P: Projection> Projector<P> {
     ///
     /// As [`apply`](Self::apply).
     pub async fn apply_item(&self, item: dynago::Item) -> Result<Option<Offer>> {
-        let applier = &self.inner.applier;
+        match self.read_item(item)? {
+            Some(event) => self.apply_event_item(&event).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads an item of the events table: `None` for any other item than
+    /// one keyed as an event of `P::Aggregate`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the item is keyed as an event, does not read
+    /// as one, and names no version of an aggregate to park it at.
+    pub(crate) fn read_item(&self, item: dynago::Item) -> Result<Option<EventItem<P>>> {
         let event_type = match item.get("event_type") {
-            Some(dynago::AttributeValue::S(event_type)) => event_type.clone(),
-            _ => "?".to_owned(),
+            Some(dynago::AttributeValue::S(event_type)) => Some(event_type.clone()),
+            _ => None,
         };
-        match applier.store().read_event_item(item) {
-            Ok(None) => Ok(None),
-            Ok(Some(event)) => self.apply(&event).await.map(Some),
+        match self.inner.applier.store().read_event_item(item) {
+            Ok(event) => Ok(event.map(EventItem::Read)),
             Err(error) => match unreadable::<P>(&error) {
-                Some((id, version)) if P::UNKNOWN_EVENTS == UnknownEvents::Skip => {
-                    Box::pin(applier.pass_unreadable(&id, version))
-                        .await
-                        .map(Some)
-                }
-                Some((id, version)) => {
-                    Box::pin(applier.park_unreadable(&id, version, &event_type, &error))
-                        .await
-                        .map(Some)
-                }
+                Some((id, version)) => Ok(Some(EventItem::Unreadable {
+                    id,
+                    version,
+                    event_type,
+                    error,
+                })),
                 None => Err(error.into()),
             },
+        }
+    }
+
+    /// Applies an event item read by [`read_item`](Self::read_item); one
+    /// that cannot be read is passed over or parked
+    /// ([`Projection::UNKNOWN_EVENTS`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`apply`](Self::apply).
+    pub(crate) async fn apply_event_item(&self, event: &EventItem<P>) -> Result<Offer> {
+        let applier = &self.inner.applier;
+        match event {
+            EventItem::Read(event) => self.apply(event).await,
+            EventItem::Unreadable { id, version, .. }
+                if P::UNKNOWN_EVENTS == UnknownEvents::Skip =>
+            {
+                Box::pin(applier.pass_unreadable(id, *version)).await
+            }
+            EventItem::Unreadable {
+                id,
+                version,
+                event_type,
+                error,
+            } => {
+                let event_type = event_type.as_deref().unwrap_or("?");
+                Box::pin(applier.park_unreadable(id, *version, event_type, error)).await
+            }
         }
     }
 
@@ -195,6 +220,16 @@ impl<P: Projection> Projector<P> {
     /// [`Error::Table`] when the query fails.
     pub async fn parked(&self) -> Result<Vec<ParkedEvent>> {
         self.inner.applier.parking.list().await
+    }
+
+    /// Reads which aggregates are parked: another process may have parked
+    /// or replayed some since.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Table`] when the query fails.
+    pub(crate) async fn refresh_parked(&self) -> Result<()> {
+        self.inner.applier.parking.list().await.map(drop)
     }
 
     /// Replays aggregate `id` after its parked events (once the handler is
@@ -214,6 +249,38 @@ impl<P: Projection> Projector<P> {
         .await
     }
 
+    /// The options it runs with.
+    pub(crate) fn options(&self) -> &ProjectorOptions {
+        &self.inner.options
+    }
+
+    /// The table its views, leases, fence and parked events are kept in.
+    pub(crate) fn views_table(&self) -> &Table {
+        self.inner.applier.views()
+    }
+
+    /// Reads the projection's fence, and notes its generation: after a
+    /// reset, everything remembered of the views is forgotten.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Table`] when the read fails.
+    pub(crate) async fn fence(&self) -> Result<Fence> {
+        let fence = crate::fence::read(self.views_table(), P::NAME).await?;
+        self.inner.applier.observe(fence.generation);
+        Ok(fence)
+    }
+
+    /// Shows the progress of the shards it reads in its status.
+    pub(crate) fn show_shards(&self, shards: Vec<ShardStatus>) {
+        lock(&self.inner.status).shards = shards;
+    }
+
+    /// Shows why it stopped in its status.
+    pub(crate) fn show_stopped(&self, why: String) {
+        lock(&self.inner.status).stopped = Some(why);
+    }
+
     /// What this projector did and where its shards are.
     pub fn status(&self) -> Status {
         let counters = &self.inner.applier.counters;
@@ -225,6 +292,40 @@ impl<P: Projection> Projector<P> {
             gap_events: load(&counters.gap_events),
             conflicts: load(&counters.conflicts),
             ..lock(&self.inner.status).clone()
+        }
+    }
+}
+
+/// An item of the events table keyed as an event of `P::Aggregate`.
+pub(crate) enum EventItem<P: Projection> {
+    /// The event, read.
+    Read(EventOf<P>),
+    /// Event `version` of `id`, which does not read as one: an event type
+    /// this build does not know yet, a damaged item.
+    Unreadable {
+        id: AggregateId,
+        version: u64,
+        /// Its type, as its item names it.
+        event_type: Option<String>,
+        error: dynago_es::Error,
+    },
+}
+
+#[cfg(feature = "lambda")]
+impl<P: Projection> EventItem<P> {
+    /// The aggregate it belongs to.
+    pub(crate) fn aggregate_id(&self) -> &AggregateId {
+        match self {
+            Self::Read(event) => &event.aggregate_id,
+            Self::Unreadable { id, .. } => id,
+        }
+    }
+
+    /// Its version.
+    pub(crate) fn version(&self) -> u64 {
+        match self {
+            Self::Read(event) => event.version,
+            Self::Unreadable { version, .. } => *version,
         }
     }
 }

@@ -54,7 +54,7 @@ impl<P: Projection> Projector<P> {
                 string_value(format!("{}#", <P::Aggregate as dynago_es::Aggregate>::TYPE)),
             )
             .value(":event", string_value("e#"))
-            .parallel(self.inner.options.scan_segments)
+            .parallel(self.options().scan_segments)
             .stream_raw());
         while let Some(item) = items.try_next().await? {
             if let Some(heartbeat) = heartbeat {
@@ -98,7 +98,7 @@ impl<P: Projection> Projector<P> {
     /// [`Error::Running`] while workers of the projection run; a query or
     /// delete that failed.
     pub async fn reset(&self) -> Result<usize> {
-        let views = self.inner.applier.views();
+        let views = self.views_table();
         // The fence goes up before the heartbeats are read: a worker beats
         // before it reads the fence, so one of the two sees the other.
         let previous = fence::read_stored(views, P::NAME).await?;
@@ -119,7 +119,7 @@ impl<P: Projection> Projector<P> {
             fence::restore(views, P::NAME, previous, generation).await?;
             return Err(running);
         }
-        tokio::time::sleep(self.inner.options.reset_grace).await;
+        tokio::time::sleep(self.options().reset_grace).await;
         let sort_key = views.sort_key().unwrap_or_default().to_owned();
         let items: Vec<Item> = views
             .query("#pk = :pk")
@@ -146,7 +146,7 @@ impl<P: Projection> Projector<P> {
             batch.send().await?;
         }
         self.inner.applier.forget_all();
-        self.inner.applier.parking.list().await?;
+        self.refresh_parked().await?;
         // What is written from now on is written whole: a view and its
         // position start again from nothing, and a gap is filled from the
         // table, so a catch-up and the stream's writers meet no half.
@@ -167,12 +167,12 @@ impl<P: Projection> Projector<P> {
     /// heartbeats for one lease duration (a running worker beats every
     /// third of one; one that saw the fence waits without beating).
     async fn refuse_while_running(&self) -> Result<()> {
-        let views = self.inner.applier.views();
+        let views = self.views_table();
         let before = fence::heartbeats(views, P::NAME).await?;
         if before.is_empty() {
             return Ok(());
         }
-        tokio::time::sleep(self.inner.options.lease_duration).await;
+        tokio::time::sleep(self.options().lease_duration).await;
         let after = fence::heartbeats(views, P::NAME).await?;
         let mut workers: Vec<String> = after
             .into_iter()

@@ -1,6 +1,6 @@
 //! The long-lived stream reader: leases, shards, records, checkpoints.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -8,9 +8,10 @@ use chrono::Utc;
 
 use crate::error::{Error, Result};
 use crate::fence::Heartbeat;
-use crate::lease::{parent_done, Lease, Leases};
+use crate::lease::{Lease, Leases};
+use crate::policy;
 use crate::projection::Projection;
-use crate::projector::{lock, Projector};
+use crate::projector::Projector;
 use crate::status::ShardStatus;
 use crate::stream::{EventStream, ReadError, Shard, StreamItem};
 
@@ -33,7 +34,7 @@ struct Owned {
 
 struct Worker<'a, P: Projection> {
     projector: &'a Projector<P>,
-    stream: EventStream,
+    stream: &'a EventStream,
     leases: Leases,
     owned: BTreeMap<String, Owned>,
     shards: Vec<Shard>,
@@ -46,9 +47,9 @@ struct Worker<'a, P: Projection> {
 }
 
 impl<P: Projection> Projector<P> {
-    /// Runs this projector as a worker on the table's stream until
-    /// `shutdown` completes: it takes leases on shards (sharing them with
-    /// the other workers of the same projection), reads each from its
+    /// Runs this projector as a worker on `stream` (the events table's)
+    /// until `shutdown` completes: it takes leases on shards (sharing them
+    /// with the other workers of the same projection), reads each from its
     /// checkpoint, applies the events, checkpoints with every renewal of its
     /// leases (every third of a lease duration), and
     /// lets its leases go when stopped. A projection with no lease yet
@@ -61,20 +62,17 @@ impl<P: Projection> Projector<P> {
     /// # Errors
     ///
     /// [`Error::FellBehind`] when the stream no longer holds records after
-    /// a checkpoint (rebuild the projection); [`Error::Config`] without a
-    /// stream ([`with_stream`](Self::with_stream)); any error that is not
+    /// a checkpoint (rebuild the projection); any error that is not
     /// transient.
-    pub async fn run<F: Future>(&self, shutdown: F) -> Result<()> {
-        let stream = lock(&self.inner.stream).clone().ok_or_else(|| {
-            Error::Config("the projector has no stream to read (with_stream)".into())
-        })?;
+    pub async fn run<F: Future>(&self, stream: &EventStream, shutdown: F) -> Result<()> {
+        let options = self.options();
         let mut worker = Worker {
             projector: self,
             leases: Leases::new(
-                self.inner.applier.views().clone(),
+                self.views_table().clone(),
                 P::NAME,
-                self.inner.options.worker.clone(),
-                self.inner.options.lease_duration,
+                options.worker.clone(),
+                options.lease_duration,
             ),
             stream,
             owned: BTreeMap::new(),
@@ -83,10 +81,10 @@ impl<P: Projection> Projector<P> {
             last_renew: Instant::now(),
             fenced: false,
             heartbeat: Heartbeat::new(
-                self.inner.applier.views().clone(),
+                self.views_table().clone(),
                 P::NAME,
-                self.inner.options.worker.clone(),
-                self.inner.options.lease_duration,
+                options.worker.clone(),
+                options.lease_duration,
             ),
         };
         // Boxed: the future of the loop is deep (reads, applies, writes),
@@ -99,7 +97,7 @@ impl<P: Projection> Projector<P> {
         if let Err(error) = worker.heartbeat.stop().await {
             tracing::warn!(projection = P::NAME, %error, "could not remove the worker's heartbeat");
         }
-        lock(&self.inner.status).stopped = Some(match &result {
+        self.show_stopped(match &result {
             Ok(()) => "stopped".to_owned(),
             Err(e) => e.to_string(),
         });
@@ -109,7 +107,7 @@ impl<P: Projection> Projector<P> {
 
 impl<P: Projection> Worker<'_, P> {
     fn options(&self) -> &crate::ProjectorOptions {
-        &self.projector.inner.options
+        self.projector.options()
     }
 
     async fn run(&mut self) -> Result<()> {
@@ -156,16 +154,14 @@ impl<P: Projection> Worker<'_, P> {
     /// first then sees the beat); waits, without beating, while a reset
     /// runs, and beats again once it is done.
     async fn pass_fence(&mut self) -> Result<()> {
-        let views = self.projector.inner.applier.views().clone();
+        let views = self.projector.views_table();
         loop {
             self.heartbeat.beat().await?;
-            let fence = crate::fence::read(&views, P::NAME).await?;
-            self.projector.inner.applier.observe(fence.generation);
-            if !fence.up {
+            if !self.projector.fence().await?.up {
                 return Ok(());
             }
             tracing::info!(projection = P::NAME, "a reset is running; waiting for it");
-            while crate::fence::read(&views, P::NAME).await?.up {
+            while crate::fence::read(views, P::NAME).await?.up {
                 tokio::time::sleep(self.options().idle_wait).await;
             }
         }
@@ -210,9 +206,7 @@ impl<P: Projection> Worker<'_, P> {
         // it is done (its leases go with it).
         // Beat first, then read the fence: see `pass_fence`.
         self.heartbeat.beat().await?;
-        let fence = crate::fence::read(self.projector.inner.applier.views(), P::NAME).await?;
-        self.fenced = fence.up;
-        self.projector.inner.applier.observe(fence.generation);
+        self.fenced = self.projector.fence().await?.up;
         if self.fenced {
             tracing::info!(projection = P::NAME, "a reset is running; waiting for it");
             self.release_all().await;
@@ -222,28 +216,20 @@ impl<P: Projection> Worker<'_, P> {
         self.shards = self.stream.shards().await?;
         let leases = self.leases.list().await?;
         let created = self.leases.create_missing(&self.shards, &leases).await?;
-        let listed: HashSet<&str> = self.shards.iter().map(|s| s.id.as_str()).collect();
-        for lease in &leases {
-            // A shard no longer listed was trimmed away (DynamoDB keeps a
-            // stream's records 24 hours) before its lease was read to its
-            // end: the records after its checkpoint may be gone. Unless a
-            // live worker still reads it, the projection fell behind; the
-            // lease is left as it is, for the rebuild to reset.
-            let orphan = lease.owner.is_none()
-                || lease.owner.as_deref() == Some(self.leases.worker())
-                || self.leases.is_available(lease);
-            if !lease.ended && !listed.contains(lease.shard.as_str()) && orphan {
-                tracing::error!(
-                    projection = P::NAME,
-                    shard = %lease.shard,
-                    checkpoint = ?lease.checkpoint,
-                    "the shard of an unfinished lease is no longer listed: records after its checkpoint may be gone"
-                );
-                return Err(Error::FellBehind {
-                    table: self.stream.table().to_owned(),
-                    shard: lease.shard.clone(),
-                });
-            }
+        // The lease is left as it is, for the rebuild to reset.
+        let behind =
+            policy::fell_behind(&self.shards, &leases, self.leases.worker(), Instant::now());
+        if let Some(lease) = behind {
+            tracing::error!(
+                projection = P::NAME,
+                shard = %lease.shard,
+                checkpoint = ?lease.checkpoint,
+                "the shard of an unfinished lease is no longer listed: records after its checkpoint may be gone"
+            );
+            return Err(Error::FellBehind {
+                table: self.stream.table().to_owned(),
+                shard: lease.shard.clone(),
+            });
         }
         if created > 0 {
             tracing::info!(
@@ -252,13 +238,13 @@ impl<P: Projection> Worker<'_, P> {
                 "leases created for new shards"
             );
         }
-        self.projector.inner.applier.parking.list().await?;
+        self.projector.refresh_parked().await?;
         self.last_sync = Some(Instant::now());
         Ok(())
     }
 
-    /// Renews the leases held, drops those lost, and takes available ones
-    /// up to a fair share.
+    /// Renews the leases held, drops those lost, and takes leases up to a
+    /// fair share, as the lease policy plans ([`policy::plan`]).
     async fn renew_and_take(&mut self) -> Result<()> {
         let shards: Vec<String> = self.owned.keys().cloned().collect();
         for shard in shards {
@@ -266,56 +252,28 @@ impl<P: Projection> Worker<'_, P> {
         }
         self.last_renew = Instant::now();
         let all = self.leases.list().await?;
-        // A lease whose shard is no longer listed is not taken: the next
-        // sync reports it (see `sync`).
-        let listed: HashSet<&str> = self.shards.iter().map(|s| s.id.as_str()).collect();
-        let active: Vec<&Lease> = all
-            .iter()
-            .filter(|l| !l.ended && listed.contains(l.shard.as_str()))
-            .collect();
-        let mut owners: HashMap<&str, usize> = HashMap::new();
-        for lease in &active {
-            if let Some(owner) = &lease.owner {
-                if !self.leases.is_available(lease) {
-                    *owners.entry(owner.as_str()).or_default() += 1;
-                }
-            }
-        }
-        let me = self.leases.worker().to_owned();
-        owners.entry(me.as_str()).or_default();
-        let target = active.len().div_ceil(owners.len().max(1));
+        let held: BTreeSet<&str> = self.owned.keys().map(String::as_str).collect();
+        let plan = policy::plan(
+            &self.shards,
+            &all,
+            self.leases.worker(),
+            &held,
+            Instant::now(),
+        );
         let mut taken = Vec::new();
-        for lease in &active {
-            if self.owned.len() + taken.len() >= target {
+        for lease in plan.take {
+            if taken.len() >= plan.wanted {
                 break;
             }
-            let own_stale = lease.owner.as_deref() == Some(me.as_str())
-                && !self.owned.contains_key(&lease.shard);
-            if (own_stale || self.leases.is_available(lease)) && parent_done(lease, &all) {
-                if let Some(lease) = self.leases.take(lease).await? {
-                    taken.push(lease);
-                }
+            if let Some(lease) = self.leases.take(lease).await? {
+                taken.push(lease);
             }
         }
-        if self.owned.len() + taken.len() < target && taken.is_empty() {
-            // Nothing free: take one lease from the worker holding the most,
-            // if it holds more than its share.
-            let richest = owners
-                .iter()
-                .filter(|(owner, _)| **owner != me)
-                .max_by_key(|(_, held)| **held)
-                .filter(|(_, held)| **held > target)
-                .map(|(owner, _)| (*owner).to_owned());
-            if let Some(victim) = richest {
-                if let Some(lease) = active
-                    .iter()
-                    .find(|l| l.owner.as_deref() == Some(victim.as_str()) && parent_done(l, &all))
-                {
-                    if let Some(lease) = self.leases.take(lease).await? {
-                        tracing::info!(projection = P::NAME, shard = %lease.shard, from = %victim, "lease taken over");
-                        taken.push(lease);
-                    }
-                }
+        // None free, or each taken first by another worker: one taken over.
+        if let Some(steal) = plan.steal.filter(|_| taken.is_empty()) {
+            if let Some(lease) = self.leases.take(steal.lease).await? {
+                tracing::info!(projection = P::NAME, shard = %lease.shard, from = %steal.from, "lease taken over");
+                taken.push(lease);
             }
         }
         for lease in taken {
@@ -505,10 +463,8 @@ impl<P: Projection> Worker<'_, P> {
 
     /// Shows the shards' progress in the projector's status.
     fn publish(&self) {
-        let shards = self.owned.values().map(|o| o.status.clone()).collect();
-        let mut status = lock(&self.projector.inner.status);
-        status.shards = shards;
-        for shard in &status.shards {
+        let shards: Vec<ShardStatus> = self.owned.values().map(|o| o.status.clone()).collect();
+        for shard in &shards {
             tracing::debug!(
                 projection = P::NAME,
                 shard = %shard.shard,
@@ -517,6 +473,7 @@ impl<P: Projection> Worker<'_, P> {
                 "progress"
             );
         }
+        self.projector.show_shards(shards);
     }
 
     /// Lets every lease held go, so that other workers take them at once.

@@ -29,12 +29,9 @@ fn on_views<P: Projection<Aggregate = common::Account>>(
     setup: &Setup,
     projection: P,
     views: &Table,
-    stream: &EventStream,
     options: ProjectorOptions,
 ) -> Projector<P> {
-    Projector::new(projection, setup.store.clone(), views.clone(), options)
-        .expect("a projector")
-        .with_stream(stream.clone())
+    Projector::new(projection, setup.store.clone(), views.clone(), options).expect("a projector")
 }
 
 #[tokio::test]
@@ -51,9 +48,12 @@ async fn views_equal_the_replay_after_faults_on_stream_reads_and_view_writes() {
     )
     .await;
     let fast = || options("w1").catch_up_from_table(false);
-    let balances = on_views(&setup, Balances::default(), &views, &stream, fast());
-    let totals = on_views(&setup, DailyTotals, &views, &stream, fast());
-    let (b, t) = (Running::start(&balances), Running::start(&totals));
+    let balances = on_views(&setup, Balances::default(), &views, fast());
+    let totals = on_views(&setup, DailyTotals, &views, fast());
+    let (b, t) = (
+        Running::start(&balances, &stream),
+        Running::start(&totals, &stream),
+    );
     // More while the workers run, on the same accounts.
     run_commands(&setup.store, 6, 30, 22).await;
 
@@ -100,10 +100,9 @@ async fn run_until_replayed(
         setup,
         Balances::default(),
         views,
-        stream,
         options("w1").catch_up_from_table(false),
     );
-    let worker = Running::start(&balances);
+    let worker = Running::start(&balances, stream);
     run_commands(&setup.store, 4, 15, seed + 1).await;
     let (want, _) = expected(&setup.store, &ids).await;
     let reached = views_reach::<Balances>(&setup.views, &want, Duration::from_secs(20)).await;
@@ -200,10 +199,13 @@ async fn an_expired_iterator_is_renewed_and_nothing_is_missed() {
 }
 
 /// Runs a worker until it returns, for at most 20 s.
-async fn run_to_its_end(projector: &Projector<Balances>) -> dynago_projections::Result<()> {
+async fn run_to_its_end(
+    projector: &Projector<Balances>,
+    stream: &EventStream,
+) -> dynago_projections::Result<()> {
     tokio::time::timeout(
         Duration::from_secs(20),
-        projector.run(std::future::pending::<()>()),
+        projector.run(stream, std::future::pending::<()>()),
     )
     .await
     .unwrap_or_else(|_| panic!("the worker still runs: {:?}", projector.status()))
@@ -228,10 +230,9 @@ async fn records_trimmed_after_the_checkpoint_make_run_fail_as_fallen_behind() {
         &setup,
         Balances::default(),
         &setup.views,
-        &stream,
         options("w2").catch_up_from_table(false),
     );
-    let error = run_to_its_end(&balances)
+    let error = run_to_its_end(&balances, &stream)
         .await
         .expect_err("a run whose records after the checkpoint were trimmed");
     assert!(
@@ -257,10 +258,9 @@ async fn records_trimmed_while_reading_make_run_fail_as_fallen_behind() {
         &setup,
         Balances::default(),
         &setup.views,
-        &stream,
         options("w1").catch_up_from_table(false),
     );
-    let error = run_to_its_end(&balances)
+    let error = run_to_its_end(&balances, &stream)
         .await
         .expect_err("a run whose records were trimmed");
     assert!(
@@ -294,12 +294,11 @@ async fn a_shard_no_longer_listed_after_the_checkpoint_makes_run_fail_as_fallen_
         &setup,
         Balances::default(),
         &setup.views,
-        &stream,
         options("w2").catch_up_from_table(false),
     );
     // Before: the lease was ended with its checkpoint mid-shard, and the
     // worker went on (idle) with the last events never applied.
-    let error = run_to_its_end(&balances)
+    let error = run_to_its_end(&balances, &stream)
         .await
         .expect_err("a run whose shard after the checkpoint is gone");
     assert!(error.is_fell_behind(), "{error}");

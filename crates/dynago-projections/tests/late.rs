@@ -53,9 +53,8 @@ async fn a_late_projection_catches_up_from_the_table_then_follows_the_stream() {
     let stream = stream_of(&setup).await;
 
     let commands = Commands::start(&setup.store, ids[..TASKS].to_vec(), 11);
-    let balances =
-        projector(&setup, Balances::default(), options("late-1")).with_stream(stream.clone());
-    let worker = Running::start(&balances);
+    let balances = projector(&setup, Balances::default(), options("late-1"));
+    let worker = Running::start(&balances, &stream);
     let caught_up = eventually(Duration::from_secs(30), || async {
         balances.status().applied >= EVENTS as u64
     })
@@ -116,8 +115,8 @@ async fn a_late_projection_catches_up_from_the_table_then_follows_the_stream() {
     // A new worker after the rebuild finds no lease: it scans the table and
     // reads the whole stream again, and applies nothing.
     let rebuilt_items = items_of(&setup.views, Balances::NAME).await;
-    let fresh = projector(&setup, Balances::default(), options("late-2")).with_stream(stream);
-    let worker = Running::start(&fresh);
+    let fresh = projector(&setup, Balances::default(), options("late-2"));
+    let worker = Running::start(&fresh, &stream);
     let read_everything = eventually(Duration::from_secs(30), || async {
         let status = fresh.status();
         status.duplicates >= 2 * total

@@ -22,9 +22,8 @@ async fn a_closed_parent_is_read_to_its_end_before_its_child() {
         &setup,
         Balances::default(),
         options("split").catch_up_from_table(false),
-    )
-    .with_stream(stream);
-    let running = Running::start(&balances);
+    );
+    let running = Running::start(&balances, &stream);
     let (want, _) = expected(&setup.store, &ids).await;
     let views = setup.views.clone();
     let built = eventually(Duration::from_secs(30), || {
@@ -68,10 +67,12 @@ async fn records_read_out_of_order_are_applied_in_each_aggregate_order() {
     )
     .await;
     let options = options("shuffled").catch_up_from_table(false);
-    let balances =
-        projector(&setup, Balances::default(), options.clone()).with_stream(stream.clone());
-    let totals = projector(&setup, DailyTotals, options).with_stream(stream);
-    let (b, t) = (Running::start(&balances), Running::start(&totals));
+    let balances = projector(&setup, Balances::default(), options.clone());
+    let totals = projector(&setup, DailyTotals, options);
+    let (b, t) = (
+        Running::start(&balances, &stream),
+        Running::start(&totals, &stream),
+    );
     let (want_balances, want_totals) = expected(&setup.store, &ids).await;
     let views = setup.views.clone();
     let built = eventually(Duration::from_secs(30), || {

@@ -178,9 +178,8 @@ async fn a_poison_event_is_parked_and_replayed_through_the_stream() {
         &setup,
         projection,
         with_retries(options("w1").catch_up_from_table(false)),
-    )
-    .with_stream(stream_of(&setup).await);
-    let worker = Running::start(&balances);
+    );
+    let worker = Running::start(&balances, &stream_of(&setup).await);
 
     let mut ids = run_commands(&setup.store, 4, 30, 3).await;
     moves(&setup.store, POISONED, &[20, 13, -4, 2], "2026-12-03").await;

@@ -16,8 +16,8 @@ use dynago_projections::Error;
 async fn a_rebuild_refuses_while_a_worker_runs() {
     let setup = setup("proj-reset-live").await;
     let ids = run_commands(&setup.store, 3, 10, 41).await;
-    let worker = projector(&setup, DailyTotals, options("w1")).with_stream(stream_of(&setup).await);
-    let running = Running::start(&worker);
+    let worker = projector(&setup, DailyTotals, options("w1"));
+    let running = Running::start(&worker, &stream_of(&setup).await);
     let (_, want) = expected(&setup.store, &ids).await;
     let leased = eventually(Duration::from_secs(20), || async {
         views_of::<DailyTotals>(&setup.views).await == want
@@ -94,8 +94,8 @@ async fn a_rebuild_refuses_while_a_worker_catches_up_from_the_table() {
     // A worker that has just started holds no lease while it catches up.
     let setup = setup("proj-reset-catching-up").await;
     let ids = run_commands(&setup.store, 6, 40, 47).await;
-    let worker = projector(&setup, DailyTotals, options("w1")).with_stream(stream_of(&setup).await);
-    let running = Running::start(&worker);
+    let worker = projector(&setup, DailyTotals, options("w1"));
+    let running = Running::start(&worker, &stream_of(&setup).await);
     let started = eventually(Duration::from_secs(20), || async {
         worker.status().applied > 0
     })

@@ -20,25 +20,23 @@ async fn views_built_from_the_stream_equal_the_replay() {
         setup.views.clone(),
         options("w1").catch_up_from_table(false),
     )
-    .expect("a projector")
-    .with_stream(stream.clone());
+    .expect("a projector");
     let totals = Projector::new(
         DailyTotals,
         setup.store.clone(),
         setup.views.clone(),
         options("w1").catch_up_from_table(false),
     )
-    .expect("a projector")
-    .with_stream(stream);
+    .expect("a projector");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (stop2, stopped2) = tokio::sync::oneshot::channel::<()>();
     let b = tokio::spawn({
-        let balances = balances.clone();
-        async move { balances.run(stopped).await }
+        let (balances, stream) = (balances.clone(), stream.clone());
+        async move { balances.run(&stream, stopped).await }
     });
     let t = tokio::spawn({
         let totals = totals.clone();
-        async move { totals.run(stopped2).await }
+        async move { totals.run(&stream, stopped2).await }
     });
     // More commands while the projectors run.
     let more = run_commands(&setup.store, 5, 20, 2).await;

@@ -34,10 +34,9 @@ async fn a_killed_worker_s_shards_are_taken_over_after_its_lease_expires() {
             Balances::default(),
             options(id).catch_up_from_table(false),
         )
-        .with_stream(stream.clone())
     };
     let (one, two) = (worker("w1"), worker("w2"));
-    let (w1, w2) = (Running::start(&one), Running::start(&two));
+    let (w1, w2) = (Running::start(&one, &stream), Running::start(&two, &stream));
 
     // Every shard leased, and events applied by whoever holds them.
     let reading = eventually(Duration::from_secs(20), || async {
@@ -153,9 +152,8 @@ async fn a_worker_stopped_after_a_renewal_landed_unanswered_lets_its_lease_go() 
         views,
         options("w1").catch_up_from_table(false),
     )
-    .expect("a projector")
-    .with_stream(stream);
-    let running = Running::start(&balances);
+    .expect("a projector");
+    let running = Running::start(&balances, &stream);
     let leased = eventually(Duration::from_secs(20), || async {
         active_leases(&setup.views)
             .await

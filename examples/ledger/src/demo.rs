@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use dynago_projections::EventStream;
 
 use ledger::views::{self, ReadSide, Replayed};
 use ledger::{
@@ -66,10 +67,10 @@ pub(crate) async fn run(
     let read_side = ReadSide::new(
         ledger,
         crate::read::options().idle_wait(Duration::from_millis(50)),
-    )?
-    .with_stream(connected.table_options.clone())
-    .await
-    .context("the demo's projectors read the table's stream")?;
+    )?;
+    let stream = EventStream::connect(connected.table_options.clone())
+        .await
+        .context("the demo's projectors read the table's stream")?;
     let eur: Currency = "EUR".parse()?;
     let mut accounts = Vec::new();
     for (id, _) in PEOPLE {
@@ -121,7 +122,7 @@ pub(crate) async fn run(
         commands_per_task: COMMANDS_PER_TASK,
         seed: fastrand::u64(..),
     };
-    let (report, views) = with_projectors(ledger, &read_side, &workload).await;
+    let (report, views) = with_projectors(ledger, &read_side, &stream, &workload).await;
     println!();
     println!(
         "   {} commands in {:.2} s: {} deposits, {} withdrawals and {} transfers done;",
@@ -318,19 +319,21 @@ fn count(n: usize, what: &str) -> String {
     }
 }
 
-/// Runs `workload` on `ledger` with both projectors running, then waits
+/// Runs `workload` on `ledger` with both projectors running on `stream`,
+/// then waits
 /// until the views equal what the events replay to (for at most
 /// [`CATCH_UP`], or until the projectors stop on an error), and stops the
 /// projectors.
 async fn with_projectors(
     ledger: &Ledger,
     read_side: &ReadSide,
+    stream: &EventStream,
     workload: &Workload,
 ) -> (Report, Projected) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn({
-        let read_side = read_side.clone();
-        async move { read_side.run(stopped).await }
+        let (read_side, stream) = (read_side.clone(), stream.clone());
+        async move { read_side.run(&stream, stopped).await }
     });
     let report = ledger::workload::run(ledger, workload, || {}).await;
     let mut projected = catch_up(ledger, read_side, || running.is_finished()).await;

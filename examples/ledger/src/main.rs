@@ -17,6 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use dynago_projections::EventStream;
 
 use crate::action::{check, Action};
 use crate::backend::{connect, describe, tag, Create, Storage};
@@ -163,11 +164,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         }
         Action::Project(until) => {
             let read_side = connected.read_side(&cli, read::options()).await?;
-            let read_side = read_side
-                .with_stream(connected.table_options.clone())
+            let stream = EventStream::connect(connected.table_options.clone())
                 .await
                 .context("`ledger project` reads the table's stream (`ledger rebuild` builds the views without it)")?;
-            read::project(&read_side, until).await?;
+            read::project(&read_side, &stream, until).await?;
         }
         Action::Rebuild => {
             let read_side = connected.read_side(&cli, read::options()).await?;

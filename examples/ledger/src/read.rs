@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use dynago_projections::ProjectorOptions;
+use dynago_projections::{EventStream, ProjectorOptions};
 use ledger::views::{AccountView, Accounts, DailyTotals, Progress, ReadSide};
 use ledger::Currency;
 
@@ -233,10 +233,14 @@ enum Stopped {
     Idle,
 }
 
-/// `ledger project`: both projectors on the stream until Ctrl-C or `until`,
+/// `ledger project`: both projectors on `stream` until Ctrl-C or `until`,
 /// with a progress line (redrawn on a terminal, else printed when it
 /// changes, at most every second).
-pub(crate) async fn project(read_side: &ReadSide, until: Until) -> anyhow::Result<()> {
+pub(crate) async fn project(
+    read_side: &ReadSide,
+    stream: &EventStream,
+    until: Until,
+) -> anyhow::Result<()> {
     println!(
         "projecting the events of `{}` into `{}` (accounts, daily totals); Ctrl-C stops",
         read_side.events_table().name(),
@@ -245,7 +249,7 @@ pub(crate) async fn project(read_side: &ReadSide, until: Until) -> anyhow::Resul
     let terminal = std::io::stdout().is_terminal();
     let started = Instant::now();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut running = std::pin::pin!(read_side.run(stopped));
+    let mut running = std::pin::pin!(read_side.run(stream, stopped));
     let watching = async {
         let mut printed: Option<((u64, u64, u64, bool), Instant)> = None;
         let mut idle_ticks = 0;

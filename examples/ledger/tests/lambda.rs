@@ -199,17 +199,17 @@ async fn the_function_keeps_the_views_whatever_the_batches() {
     // the same views.
     let (other, other_side, other_table) = new_ledger("lambda-reader").await;
     commands(&other).await;
-    let stream = dynago_local::shared()
+    let events = dynago_local::shared()
         .await
         .expect("the shared server")
         .table_options(&other_table)
         .partition_key(other.table().partition_key())
         .sort_key(other.table().sort_key().unwrap_or("sk"));
-    let other_side = other_side.with_stream(stream).await.expect("the stream");
+    let stream = EventStream::connect(events).await.expect("the stream");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let reader = tokio::spawn({
         let other_side = other_side.clone();
-        async move { other_side.run(stopped).await }
+        async move { other_side.run(&stream, stopped).await }
     });
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !differences(&other, &other_side).await.is_empty() {

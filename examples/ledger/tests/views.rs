@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::assert::Assert;
 use assert_cmd::cargo::cargo_bin_cmd;
 use dynago::TableDefinition;
-use dynago_projections::ProjectorOptions;
+use dynago_projections::{EventStream, ProjectorOptions};
 use ledger::views::{self, ReadSide, Replayed};
 
 /// The binary, pointed at the shared server and a table of its own.
@@ -378,16 +378,12 @@ async fn a_worker_that_missed_an_opened_event_replays_what_it_parked() {
         .table_options(&books.table)
         .partition_key("pk")
         .sort_key("sk");
-    let first = first.with_stream(events.clone()).await.expect("the stream");
-    let second = ReadSide::new(&ledger, fast_options())
-        .expect("a read side")
-        .with_stream(events)
-        .await
-        .expect("the stream");
+    let stream = EventStream::connect(events).await.expect("the stream");
+    let second = ReadSide::new(&ledger, fast_options()).expect("a read side");
     let (stop_first, first_stopped) = tokio::sync::oneshot::channel::<()>();
     let first_run = tokio::spawn({
-        let first = first.clone();
-        async move { first.run(first_stopped).await }
+        let (first, stream) = (first.clone(), stream.clone());
+        async move { first.run(&stream, first_stopped).await }
     });
     until("the first worker caught up", || {
         first.progress().caught_up()
@@ -397,8 +393,8 @@ async fn a_worker_that_missed_an_opened_event_replays_what_it_parked() {
     // currency, not bob's.
     let (stop_second, second_stopped) = tokio::sync::oneshot::channel::<()>();
     let second_run = tokio::spawn({
-        let second = second.clone();
-        async move { second.run(second_stopped).await }
+        let (second, stream) = (second.clone(), stream.clone());
+        async move { second.run(&stream, second_stopped).await }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     let bob = "bob".parse().expect("an id");

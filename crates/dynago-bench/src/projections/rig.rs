@@ -245,10 +245,9 @@ impl Rig {
                     .idle_wait(IDLE_WAIT)
                     .catch_up_from_table(false);
                 let projector =
-                    Projector::new(Balances, store.clone(), views.counted.clone(), options)?
-                        .with_stream(stream.clone());
-                let running = projector.clone();
-                let task = tokio::spawn(async move { Ok(running.run(stopped).await?) });
+                    Projector::new(Balances, store.clone(), views.counted.clone(), options)?;
+                let (running, stream) = (projector.clone(), stream.clone());
+                let task = tokio::spawn(async move { Ok(running.run(&stream, stopped).await?) });
                 (task, Progress::Projector(projector))
             }
             Feed::Loop { client, arn } => {

@@ -96,9 +96,8 @@ where
             ctx.views.clone(),
             handler_options(options(&slot.worker)),
         )
-        .expect("a worker's projector")
-        .with_stream(self.stream.clone());
-        slot.running = Some(Running::start(&projector));
+        .expect("a worker's projector");
+        slot.running = Some(Running::start(&projector, &self.stream));
         self.ever.insert(slot.worker.clone());
     }
 

@@ -323,12 +323,13 @@ pub struct Running<P: Projection> {
 }
 
 impl<P: Projection> Running<P> {
-    /// Starts `projector.run` in a task.
-    pub fn start(projector: &Projector<P>) -> Self {
+    /// Starts `projector.run` on `stream` in a task.
+    pub fn start(projector: &Projector<P>, stream: &EventStream) -> Self {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn({
             let projector = projector.clone();
-            async move { projector.run(stopped).await }
+            let stream = stream.clone();
+            async move { projector.run(&stream, stopped).await }
         });
         Self {
             projector: projector.clone(),

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
-use dynago::{Table, TableDefinition, TableOptions};
+use dynago::{Table, TableDefinition};
 use dynago_es::EventStore;
 use dynago_projections::{EventStream, Projector, ProjectorOptions, Status, Views};
 use futures::TryStreamExt;
@@ -114,22 +114,6 @@ impl ReadSide {
         })
     }
 
-    /// The projectors read the stream of the events table that `events`
-    /// name (for [`run`](Self::run)).
-    ///
-    /// # Errors
-    ///
-    /// [`dynago_projections::Error::NoStream`] when the table has no stream
-    /// with new images (it was created before the ledger turned it on).
-    pub async fn with_stream(self, events: TableOptions) -> Result<Self> {
-        let stream = EventStream::connect(events).await?;
-        Ok(ReadSide {
-            accounts: self.accounts.with_stream(stream.clone()),
-            totals: self.totals.with_stream(stream),
-            ..self
-        })
-    }
-
     /// The views table.
     pub fn table(&self) -> &Table {
         &self.views
@@ -183,10 +167,10 @@ impl ReadSide {
         }
     }
 
-    /// Runs both projectors on the table's stream
-    /// ([`with_stream`](Self::with_stream)) until `shutdown` completes or
-    /// either fails, which stops the other. Each catches up from the table
-    /// first when it never ran.
+    /// Runs both projectors on `stream`, the events table's
+    /// ([`EventStream::connect`]), until `shutdown` completes or either
+    /// fails, which stops the other. Each catches up from the table first
+    /// when it never ran.
     ///
     /// It first reads every account's currency from the table (one scan):
     /// the totals key events by it, and the `Opened` events that name it
@@ -197,7 +181,7 @@ impl ReadSide {
     /// # Errors
     ///
     /// Either projector's error (the other is stopped first).
-    pub async fn run<F: Future>(&self, shutdown: F) -> Result<()> {
+    pub async fn run<F: Future>(&self, stream: &EventStream, shutdown: F) -> Result<()> {
         self.currencies.read(&self.store).await?;
         self.heal().await?;
         let (stop, stopped) = watch::channel(false);
@@ -209,12 +193,12 @@ impl ReadSide {
             }
         };
         let accounts = async {
-            let result = self.accounts.run(until_stopped()).await;
+            let result = self.accounts.run(stream, until_stopped()).await;
             stop.send_replace(true);
             result.map_err(super::Error::from)
         };
         let totals = async {
-            let result = self.totals.run(until_stopped()).await;
+            let result = self.totals.run(stream, until_stopped()).await;
             stop.send_replace(true);
             result.map_err(super::Error::from)
         };
