@@ -15,7 +15,7 @@ use crate::commit::CommitOutcome;
 use crate::envelope::{EventEnvelope, Metadata};
 use crate::error::{CommandError, Error, Result};
 use crate::id::{AggregateId, CommandId};
-use crate::plan::{versions_after, Commit, Basis, Plan};
+use crate::plan::{versions_after, Basis, Commit, Plan};
 use crate::record::CommandRecord;
 use crate::snapshot::SnapshotDue;
 use crate::store::{EventStore, Folded, SendBudget};

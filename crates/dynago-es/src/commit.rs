@@ -70,7 +70,10 @@ impl<A: Aggregate> EventStore<A> {
         let sends = Sends::default();
         let outcome = match self.send(commit, &actions, budget, &sends).await {
             Ok(()) => None,
-            Err(error) => Some(self.resolve_failure(commit, &actions, error, &sends).await?),
+            Err(error) => Some(
+                self.resolve_failure(commit, &actions, error, &sends)
+                    .await?,
+            ),
         };
         match outcome {
             Some(CommitOutcome::Duplicate(record)) => Ok(CommitOutcome::Duplicate(record)),

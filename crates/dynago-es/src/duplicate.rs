@@ -14,7 +14,10 @@ use crate::store::EventStore;
 impl<A: Aggregate> EventStore<A> {
     /// The record of the command `command_id`, if one was recorded (a
     /// consistent read).
-    pub(crate) async fn read_record(&self, command_id: &CommandId) -> Result<Option<CommandRecord>> {
+    pub(crate) async fn read_record(
+        &self,
+        command_id: &CommandId,
+    ) -> Result<Option<CommandRecord>> {
         Ok(self
             .table()
             .get_item(keys::command(A::TYPE, command_id))

@@ -4,11 +4,10 @@
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use backon::Retryable;
 use dynago::transact::Put;
-use dynago::Table;
+use dynago::{RetryPolicy, Table};
 use dynago_es::{AggregateId, EventStore};
 use futures::TryStreamExt;
 
@@ -109,16 +108,13 @@ pub(crate) struct Counters {
     pub(crate) conflicts: AtomicU64,
 }
 
-/// How often a handler is tried before its event is parked.
+/// How a projector retries: a failing handler before its event is parked,
+/// and an event whose write lost a race before [`Error::Contention`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct HandlerRetry {
-    pub(crate) attempts: usize,
-    pub(crate) delay: Duration,
+pub(crate) struct Retries {
+    pub(crate) handler: RetryPolicy,
+    pub(crate) contention: RetryPolicy,
 }
-
-/// How many times an event is offered again after a write lost to another
-/// writer before [`Error::Contention`] (retryable) is returned.
-const MAX_CONFLICTS: usize = 64;
 
 /// Applies events of `P::Aggregate` to the views of `P`.
 pub(crate) struct Applier<P: Projection> {
@@ -134,7 +130,7 @@ pub(crate) struct Applier<P: Projection> {
     /// The projection's generation (resets) that what is remembered here
     /// belongs to.
     generation: AtomicU64,
-    retry: HandlerRetry,
+    retry: Retries,
     pub(crate) counters: Counters,
 }
 
@@ -156,7 +152,7 @@ impl<P: Projection> Applier<P> {
         views: Table,
         cache: NonZeroUsize,
         cache_bytes: usize,
-        retry: HandlerRetry,
+        retry: Retries,
     ) -> Self {
         Self {
             parking: Parking::new(views.clone(), P::NAME),
@@ -206,13 +202,8 @@ impl<P: Projection> Applier<P> {
         let id = &event.aggregate_id;
         // Between two lost races, a wait that grows, with jitter, so that
         // many writers of one hot view do not keep meeting.
-        let mut waits = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(2))
-            .with_max_delay(Duration::from_millis(250))
-            .with_jitter()
-            .without_max_times()
-            .build();
-        for _ in 0..MAX_CONFLICTS {
+        let mut waits = self.retry.contention.delays();
+        for _ in 0..self.retry.contention.attempts() {
             if self.parking.is_blocked(id) {
                 if self.parking.still_blocked(id).await? {
                     return Ok(Offer::Waiting);
@@ -289,7 +280,7 @@ impl<P: Projection> Applier<P> {
             projection: P::NAME.to_owned(),
             aggregate: format!("{}#{id}", event.aggregate_type),
             version: event.version,
-            conflicts: MAX_CONFLICTS,
+            conflicts: self.retry.contention.attempts(),
         })
     }
 
@@ -299,7 +290,7 @@ impl<P: Projection> Applier<P> {
     /// item of keyed views) moves to it, under the condition that it is at
     /// the version before.
     pub(crate) async fn pass_unreadable(&self, id: &AggregateId, version: u64) -> Result<Offer> {
-        for _ in 0..MAX_CONFLICTS {
+        for _ in 0..self.retry.contention.attempts() {
             if self.parking.is_blocked(id) && self.parking.still_blocked(id).await? {
                 return Ok(Offer::Waiting);
             }
@@ -382,7 +373,7 @@ impl<P: Projection> Applier<P> {
             projection: P::NAME.to_owned(),
             aggregate: format!("{}#{id}", <P::Aggregate as dynago_es::Aggregate>::TYPE),
             version,
-            conflicts: MAX_CONFLICTS,
+            conflicts: self.retry.contention.attempts(),
         })
     }
 
@@ -502,16 +493,12 @@ impl<P: Projection> Applier<P> {
         event: &EventOf<P>,
     ) -> std::result::Result<P::View, (P::Error, usize)> {
         let attempts = AtomicU64::new(0);
-        let policy = ExponentialBuilder::default()
-            .with_min_delay(self.retry.delay)
-            .with_max_times(self.retry.attempts.saturating_sub(1))
-            .with_jitter();
         let result = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
             let mut changed = view.clone();
             self.projection.apply(&mut changed, event).map(|()| changed)
         })
-        .retry(policy)
+        .retry(self.retry.handler.delays())
         .notify(|error, delay| {
             tracing::warn!(
                 projection = P::NAME,

@@ -3,6 +3,8 @@
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use dynago::{Delays, RetryPolicy};
+
 /// Options of a [`Projector`](crate::Projector), with defaults for a
 /// worker on AWS.
 ///
@@ -24,8 +26,8 @@ pub struct ProjectorOptions {
     pub(crate) batch_size: i32,
     pub(crate) idle_wait: Duration,
     pub(crate) shard_sync: Duration,
-    pub(crate) handler_attempts: usize,
-    pub(crate) handler_delay: Duration,
+    pub(crate) handler_retry: RetryPolicy,
+    pub(crate) contention_retry: RetryPolicy,
     pub(crate) cache: NonZeroUsize,
     pub(crate) cache_bytes: usize,
     pub(crate) catch_up_from_table: bool,
@@ -36,7 +38,8 @@ pub struct ProjectorOptions {
 impl Default for ProjectorOptions {
     /// A random worker id; leases of 30 s; reads of 1,000 records; an idle
     /// shard polled at most once a second; shards listed every 30 s;
-    /// handlers tried 3 times from 100 ms; 10,000 aggregates' progress
+    /// handlers tried 3 times from 100 ms; a write that loses a race for a
+    /// hot view tried 64 times, from 2 ms up to 250 ms apart; 10,000 aggregates' progress
     /// kept in memory, and views of 64 MiB in all; a new projection first catches up from the table
     /// with a scan of 4 segments.
     fn default() -> Self {
@@ -46,8 +49,13 @@ impl Default for ProjectorOptions {
             batch_size: 1000,
             idle_wait: Duration::from_secs(1),
             shard_sync: Duration::from_secs(30),
-            handler_attempts: 3,
-            handler_delay: Duration::from_millis(100),
+            handler_retry: RetryPolicy::default()
+                .max_attempts(3)
+                .min_delay(Duration::from_millis(100)),
+            contention_retry: RetryPolicy::default()
+                .max_attempts(64)
+                .min_delay(Duration::from_millis(2))
+                .max_delay(Duration::from_millis(250)),
             cache: NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN),
             cache_bytes: 64 << 20,
             catch_up_from_table: true,
@@ -98,10 +106,30 @@ impl ProjectorOptions {
     }
 
     /// How many times a failing handler is tried before its event is
-    /// parked (at least 1), and the first wait between tries (doubling).
-    pub fn handler_retries(mut self, attempts: usize, delay: Duration) -> Self {
-        self.handler_attempts = attempts.max(1);
-        self.handler_delay = delay;
+    /// parked, and the waits between tries (`max_attempts` and
+    /// `min_delay` of the policy; by default 3 tries from 100 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use dynago::{Delays, RetryPolicy};
+    /// use dynago_projections::ProjectorOptions;
+    ///
+    /// let options = ProjectorOptions::default()
+    ///     .handler_retry(RetryPolicy::default().max_attempts(5).min_delay(Duration::from_millis(20)));
+    /// # let _ = options;
+    /// ```
+    pub fn handler_retry(mut self, policy: RetryPolicy) -> Self {
+        self.handler_retry = policy;
+        self
+    }
+
+    /// How many times an event is offered again after its write lost a
+    /// race with another writer of the same keyed view, and the waits in
+    /// between, before [`Error::Contention`](crate::Error::Contention)
+    /// (retryable) is returned; by default 64 times, from 2 ms doubling up
+    /// to 250 ms, with jitter.
+    pub fn contention_retry(mut self, policy: RetryPolicy) -> Self {
+        self.contention_retry = policy;
         self
     }
 
@@ -156,4 +184,16 @@ impl ProjectorOptions {
         self.scan_segments = segments.clamp(1, 64);
         self
     }
+}
+
+/// The waits of a worker after transient errors in a row (throttling, a
+/// lost connection): from 25 ms doubling up to 2 s, with jitter, without
+/// end, for a worker runs until it is stopped.
+pub(crate) fn transient_waits() -> Delays {
+    RetryPolicy::default().max_attempts(usize::MAX).delays()
+}
+
+/// The next of `waits`, or their longest when they run out.
+pub(crate) fn next_wait(waits: &mut Delays) -> Duration {
+    waits.next().unwrap_or(Duration::from_secs(2))
 }

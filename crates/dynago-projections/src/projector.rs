@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use dynago::Table;
 use dynago_es::{AggregateId, EventStore};
 
-use crate::apply::{Applier, HandlerRetry, Offer};
+use crate::apply::{Applier, Offer, Retries};
 use crate::error::{Error, Result};
 use crate::fence::Fence;
 use crate::keys;
@@ -101,9 +101,9 @@ impl<P: Projection> Projector<P> {
             views,
             options.cache,
             options.cache_bytes,
-            HandlerRetry {
-                attempts: options.handler_attempts,
-                delay: options.handler_delay,
+            Retries {
+                handler: options.handler_retry,
+                contention: options.contention_retry,
             },
         );
         let status = Status {

@@ -1,20 +1,15 @@
 //! Building views from the table itself: for a new projection, and to
 //! rebuild one from scratch.
 
-use std::time::Duration;
-
 use dynago::{string_value, Item};
 use futures::TryStreamExt;
 
 use crate::error::{Error, Result};
 use crate::fence::{self, Fence, Heartbeat};
 use crate::keys;
+use crate::options::{next_wait, transient_waits};
 use crate::projection::Projection;
 use crate::projector::Projector;
-
-/// The longest wait before a scanned event whose write failed is offered
-/// again.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
 
 impl<P: Projection> Projector<P> {
     /// Applies every event of `P::Aggregate` in the events table, read by a
@@ -68,14 +63,13 @@ impl<P: Projection> Projector<P> {
     }
 
     async fn apply_item_retrying(&self, item: Item) -> Result<()> {
-        let mut wait = Duration::from_millis(25);
+        let mut waits = transient_waits();
         loop {
             match self.apply_item(item.clone()).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(projection = P::NAME, error = %e, "applying a scanned event failed; trying again");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(MAX_RETRY_WAIT);
+                    tokio::time::sleep(next_wait(&mut waits)).await;
                 }
                 Err(e) => return Err(e),
             }

@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use dynago::Delays;
+
 use crate::error::{Error, Result};
 use crate::fence::Heartbeat;
 use crate::lease::{Lease, Leases};
+use crate::options::{next_wait, transient_waits};
 use crate::policy;
 use crate::projection::Projection;
 use crate::projector::Projector;
@@ -18,9 +21,6 @@ use crate::stream::{EventStream, ReadError, Shard, StreamItem};
 /// The shortest wait between reads of idle shards, doubled up to
 /// [`ProjectorOptions::idle_wait`](crate::ProjectorOptions::idle_wait).
 const FIRST_IDLE_WAIT: Duration = Duration::from_millis(25);
-
-/// The longest wait before an event whose write failed is offered again.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(2);
 
 /// A shard this worker holds.
 struct Owned {
@@ -111,28 +111,28 @@ impl<P: Projection> Worker<'_, P> {
     }
 
     async fn run(&mut self) -> Result<()> {
-        let mut wait = FIRST_IDLE_WAIT;
+        let mut waits = transient_waits();
         loop {
             match self.start().await {
                 Ok(()) => break,
-                Err(e) if e.is_retryable() => self.back_off("starting", &e, &mut wait).await,
+                Err(e) if e.is_retryable() => self.back_off("starting", &e, &mut waits).await,
                 Err(e) => return Err(e),
             }
         }
         let mut idle = FIRST_IDLE_WAIT;
-        let mut wait = FIRST_IDLE_WAIT;
+        let mut waits = transient_waits();
         loop {
             match self.round().await {
                 Ok(true) => {
                     idle = FIRST_IDLE_WAIT;
-                    wait = FIRST_IDLE_WAIT;
+                    waits = transient_waits();
                 }
                 Ok(false) => {
                     tokio::time::sleep(idle).await;
                     idle = (idle * 2).min(self.options().idle_wait.max(FIRST_IDLE_WAIT));
-                    wait = FIRST_IDLE_WAIT;
+                    waits = transient_waits();
                 }
-                Err(e) if e.is_retryable() => self.back_off("a round", &e, &mut wait).await,
+                Err(e) if e.is_retryable() => self.back_off("a round", &e, &mut waits).await,
                 Err(e) => return Err(e),
             }
         }
@@ -168,10 +168,10 @@ impl<P: Projection> Worker<'_, P> {
     }
 
     /// Waits after a transient error, longer each time in a row.
-    async fn back_off(&self, what: &str, error: &Error, wait: &mut Duration) {
+    async fn back_off(&self, what: &str, error: &Error, waits: &mut Delays) {
+        let wait = next_wait(waits);
         tracing::warn!(projection = P::NAME, error = %error, ?wait, "{what} failed; trying again");
-        tokio::time::sleep(*wait).await;
-        *wait = (*wait * 2).min(MAX_RETRY_WAIT);
+        tokio::time::sleep(wait).await;
     }
 
     /// Syncs shards and leases when due, then reads every shard held once;
@@ -439,14 +439,14 @@ impl<P: Projection> Worker<'_, P> {
     /// Offers one record's item until it is applied, waiting out
     /// transient errors (renewing leases meanwhile).
     async fn apply_retrying(&mut self, shard: &str, item: &StreamItem) -> Result<()> {
-        let mut wait = FIRST_IDLE_WAIT;
+        let mut waits = transient_waits();
         loop {
             match self.projector.apply_item(item.item.clone()).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.is_retryable() => {
+                    let wait = next_wait(&mut waits);
                     tracing::warn!(projection = P::NAME, shard, error = %e, ?wait, "applying a record failed; trying again");
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(MAX_RETRY_WAIT);
                     if self.last_renew.elapsed() >= self.options().lease_duration / 3 {
                         self.heartbeat.tick().await?;
                         self.renew(shard).await?;

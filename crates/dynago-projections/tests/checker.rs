@@ -148,7 +148,11 @@ impl Ctx {
 }
 
 pub(crate) fn handler_options(options: ProjectorOptions) -> ProjectorOptions {
-    options.handler_retries(ATTEMPTS, Duration::from_millis(5))
+    options.handler_retry(
+        dynago::RetryPolicy::default()
+            .max_attempts(ATTEMPTS)
+            .min_delay(Duration::from_millis(5)),
+    )
 }
 
 fn env_number(name: &str) -> Option<u64> {

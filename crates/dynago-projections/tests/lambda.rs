@@ -124,7 +124,11 @@ async fn a_poison_event_parks_and_the_batch_succeeds() {
         balances.clone(),
         setup.store.clone(),
         setup.views.clone(),
-        ProjectorOptions::default().handler_retries(2, std::time::Duration::from_millis(1)),
+        ProjectorOptions::default().handler_retry(
+            dynago::RetryPolicy::default()
+                .max_attempts(2)
+                .min_delay(std::time::Duration::from_millis(1)),
+        ),
     )
     .expect("a projector");
     let projectors: Vec<Box<dyn BatchProjector>> = vec![Box::new(projector.clone())];

@@ -31,7 +31,11 @@ fn poisoned() -> (Balances, Arc<AtomicBool>) {
 }
 
 fn with_retries(options: ProjectorOptions) -> ProjectorOptions {
-    options.handler_retries(ATTEMPTS, Duration::from_millis(5))
+    options.handler_retry(
+        dynago::RetryPolicy::default()
+            .max_attempts(ATTEMPTS)
+            .min_delay(Duration::from_millis(5)),
+    )
 }
 
 /// The one parked event is v2 of the poisoned account, with the handler's

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
-use dynago::{Table, TableDefinition};
+use dynago::{RetryPolicy, Table, TableDefinition};
 use dynago_es::EventStore;
 use dynago_projections::{EventStream, Projector, ProjectorOptions, Status, Views};
 use futures::TryStreamExt;
@@ -97,7 +97,7 @@ impl ReadSide {
         let views = views_table(ledger)?;
         let store = ledger.store().clone();
         let currencies = Currencies::default();
-        let options = options.handler_retries(1, Duration::ZERO);
+        let options = options.handler_retry(RetryPolicy::default().max_attempts(1));
         let accounts = Projector::new(Accounts, store.clone(), views.clone(), options.clone())?;
         let totals = Projector::new(
             DailyTotals::new(currencies.clone()),
