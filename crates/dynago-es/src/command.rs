@@ -15,10 +15,10 @@ use crate::commit::CommitOutcome;
 use crate::envelope::{EventEnvelope, Metadata};
 use crate::error::{CommandError, Error, Result};
 use crate::id::{AggregateId, CommandId};
-use crate::plan::{versions_after, Basis, Commit, Plan};
+use crate::plan::{versions_after, Basis, Commit, Folded, Plan};
 use crate::record::CommandRecord;
 use crate::snapshot::SnapshotDue;
-use crate::store::{EventStore, Folded, SendBudget};
+use crate::store::{EventStore, SendBudget};
 
 /// What a command carries beside itself: an id for idempotency, and metadata
 /// for its events.

@@ -29,7 +29,16 @@ use crate::keys;
 use crate::payload::PayloadEncoding;
 use crate::record::{CommandRecord, CommandResult};
 use crate::snapshot;
-use crate::store::Folded;
+
+/// An aggregate's state as of `version`, folded from the snapshot of
+/// `snapshot_version` (0: none) and the events after it: what the cache
+/// keeps, a load ends with, and a command decides on.
+#[derive(Clone)]
+pub(crate) struct Folded<A> {
+    pub(crate) state: A,
+    pub(crate) version: u64,
+    pub(crate) snapshot_version: u64,
+}
 
 /// Where one attempt stands on one aggregate.
 pub(crate) struct Basis<A> {

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::id::AggregateId;
 use crate::keys;
 use crate::payload::PayloadEncoding;
-use crate::plan::Writing;
+use crate::plan::{Folded, Writing};
 use crate::snapshot::{self, SnapshotPolicy};
 use crate::upcast::{Upcaster, Upcasters};
 
@@ -167,16 +167,6 @@ pub struct Loaded<A> {
     pub snapshot_version: u64,
     /// How many events were read and applied.
     pub events_read: usize,
-}
-
-/// An aggregate's state as of `version`, folded from the snapshot of
-/// `snapshot_version` (0: none) and the events after it: what the cache
-/// keeps, a load ends with, and a command decides on.
-#[derive(Clone)]
-pub(crate) struct Folded<A> {
-    pub(crate) state: A,
-    pub(crate) version: u64,
-    pub(crate) snapshot_version: u64,
 }
 
 impl<A> Loaded<A> {
