@@ -421,12 +421,16 @@ impl Error {
         }
     }
 
-    /// The version conflict's expected and actual versions, if this is one.
-    pub fn version_conflict(&self) -> Option<(u64, Option<u64>)> {
+    /// The versions of an optimistic lock that did not hold, if this is
+    /// such a conflict.
+    pub fn version_conflict(&self) -> Option<LockVersions> {
         match self {
             Error::VersionConflict {
                 expected, actual, ..
-            } => Some((*expected, *actual)),
+            } => Some(LockVersions {
+                expected: *expected,
+                actual: *actual,
+            }),
             _ => None,
         }
     }
@@ -443,6 +447,21 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// The versions of an optimistic lock that did not hold
+/// ([`Error::version_conflict`]).
+///
+/// ```
+/// let versions = dynago::LockVersions { expected: 3, actual: None };
+/// assert_eq!(versions.actual, None); // the item is gone
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockVersions {
+    /// The version the write expected.
+    pub expected: u64,
+    /// The version stored, `None` when no item (or no version) was there.
+    pub actual: Option<u64>,
 }
 
 /// Why DynamoDB cancelled a transaction: one [`CancellationReason`] per action.

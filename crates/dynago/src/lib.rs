@@ -91,7 +91,7 @@ mod write;
 pub use admin::{GlobalIndex, TableDefinition};
 pub use batch::{BatchGet, BatchWrite, MAX_BATCH_GET, MAX_BATCH_WRITE};
 pub use condition::{Condition, OptimisticLock};
-pub use error::{CancellationReason, CancellationReasons, Error, Result};
+pub use error::{CancellationReason, CancellationReasons, Error, LockVersions, Result};
 pub use expr::{attr, Expr, Path, MAX_EXPRESSION_SIZE};
 pub use get::GetItem;
 pub use item::{item_size, MAX_ITEM_SIZE};

@@ -19,7 +19,10 @@ fn expect_conflict(err: &Error, expected: u64, actual: Option<u64>) {
         } => assert_eq!((*e, *a), (expected, actual), "{err}"),
         other => panic!("expected a version conflict, got {other:?}"),
     }
-    assert_eq!(err.version_conflict(), Some((expected, actual)));
+    assert_eq!(
+        err.version_conflict(),
+        Some(dynago::LockVersions { expected, actual })
+    );
     assert!(err.is_conflict());
     assert!(!err.is_retryable());
     assert_eq!(err.code(), Some("ConditionalCheckFailedException"));

@@ -180,7 +180,14 @@ async fn a_lost_answer_without_a_write_id_is_unknown_and_a_resend_a_conflict() {
         .send()
         .await
         .expect_err("the first send took place");
-    assert_eq!(again.version_conflict(), Some((1, Some(2))), "{again:?}");
+    assert_eq!(
+        again.version_conflict(),
+        Some(dynago::LockVersions {
+            expected: 1,
+            actual: Some(2)
+        }),
+        "{again:?}"
+    );
     assert_eq!(stored(&direct, key("acct", 1)).await, Some(account(25, 2)));
     assert_eq!(proxy.stats().dropped_answers, 1);
 }

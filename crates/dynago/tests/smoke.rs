@@ -67,5 +67,11 @@ async fn put_get_query() {
         .send()
         .await
         .expect_err("exists");
-    assert_eq!(err.version_conflict(), Some((0, None)));
+    assert_eq!(
+        err.version_conflict(),
+        Some(dynago::LockVersions {
+            expected: 0,
+            actual: None
+        })
+    );
 }
