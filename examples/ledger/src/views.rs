@@ -40,7 +40,7 @@ mod read_side;
 mod replay;
 mod totals;
 
-use dynago::{string_value, Item, Table, TableDefinition, TableOptions};
+use dynago::{Item, Table, TableDefinition, TableOptions};
 use dynago_es::{Aggregate, EventEnvelope, EventStore};
 use futures::TryStreamExt;
 
@@ -144,9 +144,9 @@ async fn opened_events(
         .filter("begins_with(#pk, :type) AND #sk = :first")
         .name("#pk", table.partition_key())
         .name("#sk", table.sort_key().unwrap_or(SORT_KEY))
-        .value(":type", string_value(format!("{}#", Account::TYPE)))
+        .value(":type", format!("{}#", Account::TYPE))
         // The sort key of event 1 (`dynago_es::keys`).
-        .value(":first", string_value(format!("e#{:020}", 1)))
+        .value(":first", format!("e#{:020}", 1))
         .stream_raw()
         .try_collect()
         .await?;
