@@ -178,7 +178,8 @@ pub async fn measure<F: Future>(work: F) -> (F::Output, Capacity) {
 /// ```
 pub async fn measure_usage<F: Future>(work: F) -> (F::Output, Usage) {
     let meter: Meter = Arc::default();
-    let output = METER.scope(Arc::clone(&meter), work).await;
+    // Boxed: measures nest, and each would otherwise hold the whole work.
+    let output = METER.scope(Arc::clone(&meter), Box::pin(work)).await;
     let used = *meter.lock().unwrap_or_else(PoisonError::into_inner);
     let _ = METER.try_with(|outer| {
         outer
