@@ -104,7 +104,8 @@ pub struct CommandOutcome<A: Aggregate> {
     pub duplicate: bool,
     /// How many times the command was decided (1 without conflicts).
     pub attempts: usize,
-    /// How many requests were sent to DynamoDB for the whole command.
+    /// How many requests were sent to DynamoDB for the whole command, each
+    /// call once (the AWS SDK's own attempts of a call are not counted).
     pub requests: u32,
     /// The capacity those requests consumed, as DynamoDB reported it (the
     /// requests that failed, such as a conflict's, report none), for your

@@ -203,7 +203,10 @@ impl<P: Projection> Applier<P> {
         // Between two lost races, a wait that grows, with jitter, so that
         // many writers of one hot view do not keep meeting.
         let mut waits = self.retry.contention.delays();
-        for _ in 0..self.retry.contention.attempts() {
+        // Only lost races count against the policy: passing over an
+        // unreadable event before this one is progress.
+        let mut lost = 0;
+        loop {
             if self.parking.is_blocked(id) {
                 if self.parking.still_blocked(id).await? {
                     return Ok(Offer::Waiting);
@@ -232,8 +235,10 @@ impl<P: Projection> Applier<P> {
                     // is offered again; or this one waits behind it.
                     Err(error) if error.is_corrupt() => match unreadable_version(&error) {
                         Some(version) if P::UNKNOWN_EVENTS == UnknownEvents::Skip => {
-                            Box::pin(self.pass_unreadable(id, version)).await?;
-                            continue;
+                            match Box::pin(self.pass_unreadable(id, version)).await? {
+                                Offer::Skipped | Offer::Duplicate => continue,
+                                held => return Ok(held),
+                            }
                         }
                         _ => {
                             return self
@@ -270,18 +275,21 @@ impl<P: Projection> Applier<P> {
                     self.counters.applied.fetch_add(n, Ordering::Relaxed);
                     self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
                     self.forget(id);
+                    lost += 1;
+                    if lost >= self.retry.contention.attempts() {
+                        return Err(Error::Contention {
+                            projection: P::NAME.to_owned(),
+                            aggregate: format!("{}#{id}", event.aggregate_type),
+                            version: event.version,
+                            conflicts: lost,
+                        });
+                    }
                     if let Some(wait) = waits.next() {
                         tokio::time::sleep(wait).await;
                     }
                 }
             }
         }
-        Err(Error::Contention {
-            projection: P::NAME.to_owned(),
-            aggregate: format!("{}#{id}", event.aggregate_type),
-            version: event.version,
-            conflicts: self.retry.contention.attempts(),
-        })
     }
 
     /// Passes over event `version` of `id`, which this build cannot read
@@ -290,7 +298,11 @@ impl<P: Projection> Applier<P> {
     /// item of keyed views) moves to it, under the condition that it is at
     /// the version before.
     pub(crate) async fn pass_unreadable(&self, id: &AggregateId, version: u64) -> Result<Offer> {
-        for _ in 0..self.retry.contention.attempts() {
+        // Only lost races count against the policy; offering the events
+        // before it is progress, and an offer that made none is the answer.
+        let mut lost = 0;
+        let mut before_offer: Option<(u64, Offer)> = None;
+        loop {
             if self.parking.is_blocked(id) && self.parking.still_blocked(id).await? {
                 return Ok(Offer::Waiting);
             }
@@ -298,6 +310,11 @@ impl<P: Projection> Applier<P> {
             let applied = known.applied();
             if version <= applied {
                 return Ok(Offer::Duplicate);
+            }
+            if let Some((seen, offer)) = before_offer.take() {
+                if seen == applied {
+                    return Ok(offer);
+                }
             }
             if version > applied + 1 {
                 // The events before it, through the usual offer (which
@@ -307,20 +324,19 @@ impl<P: Projection> Applier<P> {
                     .events_between(id.clone(), applied + 1..=version - 1)
                     .try_collect()
                     .await;
-                match before {
+                let offered = match before {
                     Ok(events) => match events.last() {
-                        Some(last) => {
-                            Box::pin(self.offer(last)).await?;
-                        }
+                        Some(last) => Box::pin(self.offer(last)).await?,
                         None => return Ok(Offer::NotInTable),
                     },
                     Err(error) => match unreadable_version(&error) {
                         Some(earlier) if earlier < version => {
-                            Box::pin(self.pass_unreadable(id, earlier)).await?;
+                            Box::pin(self.pass_unreadable(id, earlier)).await?
                         }
                         _ => return Err(error.into()),
                     },
-                }
+                };
+                before_offer = Some((applied, offered));
                 continue;
             }
             let moved = match known {
@@ -364,17 +380,23 @@ impl<P: Projection> Applier<P> {
                 Err(e) => match Error::from(e) {
                     e if e.is_conflict() => {
                         self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                        lost += 1;
+                        if lost >= self.retry.contention.attempts() {
+                            return Err(Error::Contention {
+                                projection: P::NAME.to_owned(),
+                                aggregate: format!(
+                                    "{}#{id}",
+                                    <P::Aggregate as dynago_es::Aggregate>::TYPE
+                                ),
+                                version,
+                                conflicts: lost,
+                            });
+                        }
                     }
                     e => return Err(e),
                 },
             }
         }
-        Err(Error::Contention {
-            projection: P::NAME.to_owned(),
-            aggregate: format!("{}#{id}", <P::Aggregate as dynago_es::Aggregate>::TYPE),
-            version,
-            conflicts: self.retry.contention.attempts(),
-        })
     }
 
     /// Parks event `version` of `id`, which cannot be read, or waits behind

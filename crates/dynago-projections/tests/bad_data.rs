@@ -290,3 +290,25 @@ async fn a_projection_that_skips_unknown_events_passes_over_them_in_order_or_aft
         assert_eq!(again, Some(Offer::Duplicate), "v{version} again");
     }
 }
+
+/// Passing over an unreadable event is no lost race: with a contention
+/// policy of one try, an event after a gap holding one is applied (it was
+/// `Error::Contention` with no other writer at all).
+#[tokio::test]
+async fn passing_over_an_unknown_event_is_not_counted_as_a_lost_race() {
+    let setup = setup("proj-bad-skip-once").await;
+    with_an_unknown_event_at_v2(&setup).await;
+    let once = || options("w3").contention_retry(dynago::RetryPolicy::default().max_attempts(1));
+    let keyed = projector(&setup, CountingAll, once());
+    let offer = keyed
+        .apply_item(event_item(&setup, 3).await)
+        .await
+        .expect("no contention");
+    assert_eq!(offer, Some(Offer::Applied { events: 1 }));
+    let per_aggregate = projector(&setup, Counting, once());
+    let offer = per_aggregate
+        .apply_item(event_item(&setup, 3).await)
+        .await
+        .expect("no contention");
+    assert_eq!(offer, Some(Offer::Applied { events: 1 }));
+}

@@ -136,6 +136,17 @@ impl OptimisticLock {
         self.expected.saturating_add(1)
     }
 
+    /// The version the write stores, or [`Error::VersionExhausted`] when
+    /// the lock expects `u64::MAX` and none can follow.
+    pub(crate) fn next_checked(&self, table: &str) -> crate::Result<u64> {
+        self.expected
+            .checked_add(1)
+            .ok_or_else(|| crate::Error::VersionExhausted {
+                table: table.to_owned(),
+                attribute: self.attribute.clone(),
+            })
+    }
+
     /// The version stored in `item`, if it has a numeric version attribute.
     pub(crate) fn version_of(&self, item: &Item) -> Option<u64> {
         item.get(&self.attribute).and_then(parse_number)

@@ -19,6 +19,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A version-locked write expected the last version there is
+    /// (`u64::MAX`): it could store no version after it, and so no later
+    /// write could tell it had come first. Nothing was sent.
+    #[error("the optimistic lock on `{attribute}` in table `{table}` expects version {}, the last there is: no version can follow it; nothing was sent", u64::MAX)]
+    VersionExhausted {
+        /// The table written to.
+        table: String,
+        /// The version attribute.
+        attribute: String,
+    },
+
     /// A version-locked write found another version than the one it expected.
     ///
     /// `actual` is read from the item that the failed condition returned: `None`
@@ -384,11 +395,13 @@ impl Error {
 
     /// The request was refused before it was sent, because it broke one of
     /// DynamoDB's limits or rules (size, count, empty or duplicate key, shape,
-    /// a client request token's length, a cursor).
+    /// a client request token's length, a cursor, a lock at the last
+    /// version there is).
     pub fn is_invalid_input(&self) -> bool {
         matches!(
             self,
             Error::ItemTooLarge { .. }
+                | Error::VersionExhausted { .. }
                 | Error::TooManyActions { .. }
                 | Error::TransactionTooLarge { .. }
                 | Error::DuplicateKey { .. }

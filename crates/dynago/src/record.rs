@@ -5,10 +5,10 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::item::{from_item, to_item};
+use crate::item::to_item;
 use crate::key::Key;
 use crate::table::Table;
-use crate::value::{number_value, parse_number};
+use crate::value::{number_value, parse_number, Item};
 
 /// A type kept as one item of a table, that knows its key: its id type, how
 /// an id makes a key, and the numeric attribute holding its version when
@@ -78,37 +78,41 @@ impl Table {
     /// # Errors
     ///
     /// [`Error::VersionConflict`] (`is_conflict()`) when another save came
-    /// first: load the record again and redo the change;
-    /// [`Error::Serialize`] when the record does not serialize into an item,
-    /// or its version attribute is not a whole number; the errors of
-    /// [`put_item`](Table::put_item).
+    /// first: load the record again and redo the change. Before anything is
+    /// sent: [`Error::Serialize`] when the record does not serialize into an
+    /// item, writes no top-level attribute of that name or no whole number
+    /// in it, or does not read back as it is written (a field skipped when
+    /// serialized, a version field too narrow for the next version);
+    /// [`Error::VersionExhausted`] at version `u64::MAX`. Then the errors
+    /// of [`put_item`](Table::put_item).
     pub async fn save<R: Record>(&self, record: &R) -> Result<R> {
         let key = R::key(&record.id());
-        let mut item = to_item(record)?;
-        let mut put = self.put_item_raw(key, item.clone());
-        if let Some(attribute) = R::VERSION {
-            let version = match item.get(attribute) {
-                None => 0,
-                Some(value) => parse_number::<u64>(value).ok_or_else(|| Error::Serialize {
-                    what: format!(
-                        "the version attribute `{attribute}` of {}",
-                        std::any::type_name::<R>()
-                    ),
-                    source: <serde_dynamo::Error as serde::ser::Error>::custom(format!(
-                        "{value:?} is not a whole number of at least 0"
-                    )),
-                })?,
-            };
+        let item = to_item(record)?;
+        let mut stored = item.clone();
+        let lock = match R::VERSION {
+            Some(attribute) => {
+                let version = version_of::<R>(&item, attribute)?;
+                let next = version
+                    .checked_add(1)
+                    .ok_or_else(|| Error::VersionExhausted {
+                        table: self.name().to_owned(),
+                        attribute: attribute.to_owned(),
+                    })?;
+                stored.insert(attribute.to_owned(), number_value(next));
+                Some((attribute, version))
+            }
+            None => None,
+        };
+        // What the caller gets back is read from the item as it will be
+        // stored, before it is sent: a record that does not read back as
+        // written is refused while nothing is written.
+        let saved = read_back::<R>(&stored)?;
+        let mut put = self.put_item_raw(key, item);
+        if let Some((attribute, version)) = lock {
             put = put.optimistic_lock(attribute, version);
-            item.insert(
-                attribute.to_owned(),
-                number_value(version.saturating_add(1)),
-            );
         }
         put.send().await?;
-        from_item(item, self.name(), |_| {
-            format!("{} as saved", std::any::type_name::<R>())
-        })
+        Ok(saved)
     }
 
     /// The record named `id`, read with a strongly consistent `GetItem` (1
@@ -123,4 +127,39 @@ impl Table {
     pub async fn load<R: Record>(&self, id: &R::Id) -> Result<Option<R>> {
         self.get_item(R::key(id)).consistent_read(true).send().await
     }
+}
+
+/// The version of a record, from the attribute `attribute` of its item.
+fn version_of<R: Record>(item: &Item, attribute: &str) -> Result<u64> {
+    let refused = |reason: String| Error::Serialize {
+        what: format!(
+            "the version attribute `{attribute}` of {}",
+            std::any::type_name::<R>()
+        ),
+        source: <serde_dynamo::Error as serde::ser::Error>::custom(reason),
+    };
+    match item.get(attribute) {
+        None => Err(refused(format!(
+            "the record writes no top-level attribute `{attribute}` (a renamed or nested field?)"
+        ))),
+        Some(value) => parse_number::<u64>(value)
+            .ok_or_else(|| refused(format!("{value:?} is not a whole number of at least 0"))),
+    }
+}
+
+/// The record an item holds, when it reads back as it is written:
+/// deserialized, and serialized again into the same item.
+fn read_back<R: Record>(item: &Item) -> Result<R> {
+    let refused = |reason: String| Error::Serialize {
+        what: format!("{} as it would be stored", std::any::type_name::<R>()),
+        source: <serde_dynamo::Error as serde::ser::Error>::custom(reason),
+    };
+    let record: R = serde_dynamo::aws_sdk_dynamodb_1::from_item(item.clone())
+        .map_err(|error| refused(format!("it does not read back: {error}")))?;
+    if to_item(&record)? != *item {
+        return Err(refused(
+            "it reads back as another record than the one written".to_owned(),
+        ));
+    }
+    Ok(record)
 }

@@ -50,7 +50,7 @@ impl RetryPolicy {
         self
     }
 
-    /// The delay before the first retry.
+    /// The delay before the first retry (at most `max_delay`).
     pub fn min_delay(mut self, delay: Duration) -> Self {
         self.min_delay = delay;
         self
@@ -85,7 +85,7 @@ impl RetryPolicy {
         Delays(
             ExponentialBuilder::default()
                 .with_jitter()
-                .with_min_delay(self.min_delay)
+                .with_min_delay(self.min_delay.min(self.max_delay))
                 .with_max_delay(self.max_delay)
                 .with_max_times(self.max_attempts.saturating_sub(1))
                 .build(),

@@ -354,7 +354,10 @@ pub(crate) fn prepare(
         }
         extra.push(format!("{LOCK_VERSION} = {LOCK_NEXT}"));
         names.insert(LOCK_VERSION.to_owned(), lock.attribute().to_owned());
-        values.insert(LOCK_NEXT.to_owned(), number_value(lock.next_version()));
+        values.insert(
+            LOCK_NEXT.to_owned(),
+            number_value(lock.next_checked(table.name())?),
+        );
     }
     if let Some(id) = write_id {
         if update.touches(WRITE_ID_ATTRIBUTE) {

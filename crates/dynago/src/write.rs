@@ -212,7 +212,7 @@ pub(crate) fn put_item_attributes(
     if let Some(lock) = lock {
         item.insert(
             lock.attribute().to_owned(),
-            number_value(lock.next_version()),
+            number_value(lock.next_checked(table.name())?),
         );
     }
     if write_id == WriteId::Fresh {

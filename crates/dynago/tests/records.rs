@@ -149,3 +149,103 @@ async fn a_version_attribute_that_is_no_whole_number_is_refused_before_sending()
     );
     assert_eq!(table.request_count(), sent, "nothing sent");
 }
+
+/// Findings of an outside review: a save must never answer an error for a
+/// write that landed, nor succeed without the lock guarding it.
+mod refused_before_sending {
+    use super::*;
+
+    async fn refused<R: Record + std::fmt::Debug>(record: R) -> Error {
+        let table = common::table().await;
+        let sent = table.request_count();
+        let error = table.save(&record).await.expect_err("refused");
+        assert_eq!(table.request_count(), sent, "nothing sent for {record:?}");
+        assert_eq!(
+            raw_item(&table, &R::key(&record.id())).await,
+            None,
+            "nothing stored"
+        );
+        error
+    }
+
+    macro_rules! record {
+        ($name:ident { $($field:tt)* } version $attribute:expr) => {
+            // Some fields are only written, never read: what is tested.
+            #[allow(dead_code)]
+            #[derive(Debug, Serialize, Deserialize)]
+            struct $name { id: u32, $($field)* }
+            impl Record for $name {
+                type Id = u32;
+                const VERSION: Option<&'static str> = $attribute;
+                fn id(&self) -> u32 { self.id }
+                fn key(id: &u32) -> Key { Key::new(stringify!($name)).sort(*id) }
+            }
+        };
+    }
+
+    #[tokio::test]
+    async fn a_lock_at_the_last_version_there_is() {
+        record!(Big { version: u64 } version Some("version"));
+        let error = refused(Big {
+            id: 1,
+            version: u64::MAX,
+        })
+        .await;
+        assert!(
+            matches!(&error, Error::VersionExhausted { attribute, .. } if attribute == "version"),
+            "{error:?}"
+        );
+        assert!(!error.is_conflict() && !error.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn a_version_field_too_narrow_for_the_next_version() {
+        record!(Small { version: u32 } version Some("version"));
+        let error = refused(Small {
+            id: 1,
+            version: u32::MAX,
+        })
+        .await;
+        assert!(matches!(error, Error::Serialize { .. }), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_record_that_does_not_read_back_as_written() {
+        record!(Skippy { #[serde(skip_serializing)] note: String, version: u64 } version Some("version"));
+        let error = refused(Skippy {
+            id: 1,
+            note: "kept only here".into(),
+            version: 0,
+        })
+        .await;
+        assert!(matches!(error, Error::Serialize { .. }), "{error:?}");
+        record!(Plain { #[serde(skip_serializing)] note: String } version None);
+        let error = refused(Plain {
+            id: 1,
+            note: "kept only here".into(),
+        })
+        .await;
+        assert!(matches!(error, Error::Serialize { .. }), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_version_attribute_the_record_does_not_write() {
+        record!(Renamed { #[serde(rename = "v")] version: u64 } version Some("version"));
+        let error = refused(Renamed { id: 1, version: 0 }).await;
+        assert!(
+            matches!(&error, Error::Serialize { what, .. } if what.contains("`version`")),
+            "{error:?}"
+        );
+        #[derive(Debug, Serialize, Deserialize)]
+        struct Meta {
+            version: u64,
+        }
+        record!(Nested { meta: Meta } version Some("meta.version"));
+        let error = refused(Nested {
+            id: 1,
+            meta: Meta { version: 0 },
+        })
+        .await;
+        assert!(matches!(error, Error::Serialize { .. }), "{error:?}");
+    }
+}
