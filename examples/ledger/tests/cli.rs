@@ -67,6 +67,26 @@ impl Ledger {
     }
 }
 
+/// Fails with `what` when the ledger's views table exists.
+async fn assert_no_views_table(ledger: &Ledger, what: &str) {
+    let dynamo = dynago_local::shared()
+        .await
+        .expect("a DynamoDB server for the tests");
+    let views = dynago::Table::connect(
+        dynamo
+            .table_options(format!("{}-views", ledger.table))
+            .partition_key("pk")
+            .sort_key("sk"),
+    )
+    .await
+    .expect("table options");
+    let described = views.describe_schema().await;
+    assert!(
+        matches!(&described, Err(e) if e.is_not_found()),
+        "{what}: {described:?}"
+    );
+}
+
 #[tokio::test]
 async fn open_deposit_withdraw_and_balance() {
     let ledger = Ledger::new().await;
@@ -572,19 +592,7 @@ async fn read_only_commands_on_an_endpoint_do_not_create_the_table() {
         matches!(&described, Err(e) if e.is_not_found()),
         "the table was created: {described:?}"
     );
-    let views = dynago::Table::connect(
-        dynamo
-            .table_options(format!("{}-views", ledger.table))
-            .partition_key("pk")
-            .sort_key("sk"),
-    )
-    .await
-    .expect("table options");
-    let described = views.describe_schema().await;
-    assert!(
-        matches!(&described, Err(e) if e.is_not_found()),
-        "the views table was created: {described:?}"
-    );
+    assert_no_views_table(&ledger, "the views table was created").await;
     // `open` creates it.
     ledger.ok(&["open", "alice", "--owner", "Alice"]);
     assert!(ledger.balance("alice").contains("0.00 EUR"));
@@ -750,22 +758,7 @@ async fn stress_builds_no_views_and_says_which_checks_it_runs() {
         "{out}"
     );
     assert_eq!(out.matches("PASS").count(), 6, "{out}");
-    let dynamo = dynago_local::shared()
-        .await
-        .expect("a DynamoDB server for the tests");
-    let views = dynago::Table::connect(
-        dynamo
-            .table_options(format!("{}-views", ledger.table))
-            .partition_key("pk")
-            .sort_key("sk"),
-    )
-    .await
-    .expect("table options");
-    let described = views.describe_schema().await;
-    assert!(
-        matches!(&described, Err(e) if e.is_not_found()),
-        "stress created a views table: {described:?}"
-    );
+    assert_no_views_table(&ledger, "stress created a views table").await;
 }
 
 #[test]

@@ -5,15 +5,17 @@
 //! action its policy does not list fails here before it fails on AWS.
 //! docs/aws.md shows the same files.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::cargo_bin_cmd;
+use common::stream_records;
 use dynago_local::testing::lambda::{Answer, RuntimeApi};
 use dynago_local::{FaultPlan, FaultProxy, Permission};
 use dynago_projections::lambda::StreamEvent;
-use dynago_projections::EventStream;
 
 /// The region and account the policies are read for.
 const REGION: &str = "eu-west-1";
@@ -321,21 +323,6 @@ async fn stress_and_soak_are_allowed_by_the_application_and_setup_policies() {
         "3",
     ]);
     assert_allowed("ledger soak", &ledger.proxy.take_permissions(), &policies);
-}
-
-/// The records of the table's stream, as Lambda delivers them.
-async fn stream_records(table: &str) -> Vec<dynago_projections::lambda::EventRecord> {
-    let dynamo = dynago_local::shared().await.expect("the shared server");
-    let options = dynamo
-        .table_options(table)
-        .partition_key(ledger::ledger::PARTITION_KEY)
-        .sort_key(ledger::ledger::SORT_KEY);
-    EventStream::connect(options)
-        .await
-        .expect("the stream")
-        .lambda_records()
-        .await
-        .expect("its records")
 }
 
 #[test]

@@ -4,10 +4,13 @@
 //! views it builds equal the replay of the events, and those the stream
 //! reader builds for the same commands.
 
+mod common;
+
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::stream_records;
 use dynago_local::testing::lambda::{Answer, RuntimeApi};
 use dynago_projections::lambda::{EventRecord, StreamEvent};
 use dynago_projections::{EventStream, ProjectorOptions};
@@ -65,21 +68,6 @@ async fn commands(ledger: &Ledger) {
     };
     ledger.transfer(&transfer).await.expect("transferred");
     assert!(ledger.withdraw(&id("cy"), money("1000")).await.is_err());
-}
-
-/// The records the table's stream holds, as Lambda delivers them.
-async fn records(ledger: &Ledger, table: &str) -> Vec<EventRecord> {
-    let dynamo = dynago_local::shared().await.expect("the shared server");
-    let options = dynamo
-        .table_options(table)
-        .partition_key(ledger.table().partition_key())
-        .sort_key(ledger.table().sort_key().unwrap_or("sk"));
-    EventStream::connect(options)
-        .await
-        .expect("the stream")
-        .lambda_records()
-        .await
-        .expect("its records")
 }
 
 fn batch(records: &[EventRecord]) -> serde_json::Value {
@@ -170,7 +158,7 @@ async fn all_views(read_side: &ReadSide) -> (Vec<String>, Vec<String>) {
 async fn the_function_keeps_the_views_whatever_the_batches() {
     let (ledger, read_side, table) = new_ledger("lambda").await;
     commands(&ledger).await;
-    let records = records(&ledger, &table).await;
+    let records = stream_records(&table).await;
     assert!(records.len() >= 8, "{} records", records.len());
     let api = RuntimeApi::start().await;
     let _function = Function::start(&api, &table).await;
@@ -235,7 +223,7 @@ async fn a_record_that_is_not_an_event_is_named_in_the_answer() {
     corrupt.insert("sk".into(), dynago::string_value(format!("e#{:020}", 9)));
     corrupt.insert("payload".into(), dynago::string_value("not an event"));
     dynago_local::testing::raw_put(ledger.table(), corrupt).await;
-    let records = records(&ledger, &table).await;
+    let records = stream_records(&table).await;
     let poison = records
         .iter()
         .find(|r| {
@@ -269,7 +257,7 @@ async fn a_record_that_is_not_an_event_is_named_in_the_answer() {
 async fn the_function_keeps_the_views_under_cargo_lambda() {
     let (ledger, read_side, table) = new_ledger("cargo-lambda").await;
     commands(&ledger).await;
-    let records = records(&ledger, &table).await;
+    let records = stream_records(&table).await;
     let dynamo = dynago_local::shared().await.expect("the shared server");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
