@@ -8,7 +8,8 @@
 //! 3. [`load`]: loading an aggregate of 10 to 10,000 events, with snapshots
 //!    and without, in both libraries;
 //! 4. [`cpu`]: the CPU one event costs, to and from a DynamoDB item (also as
-//!    criterion benchmarks: `cargo bench -p dynago-bench`);
+//!    criterion benchmarks: `cargo bench -p dynago-bench`; in instructions,
+//!    counted by callgrind: [`instructions`]);
 //! 5. [`projections`]: a view per account kept from the events table's
 //!    stream by `dynago-projections` and by a loop written by hand with
 //!    `aws-sdk-dynamodbstreams`: catch-up speed, requests and capacity units
@@ -24,6 +25,7 @@ pub mod commands;
 pub mod counter;
 pub mod cpu;
 pub mod envelope;
+pub mod instructions;
 pub mod load;
 pub mod projections;
 pub mod report;

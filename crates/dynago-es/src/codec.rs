@@ -2,12 +2,12 @@
 //! and an item seen outside the store (a stream record, a scan) as an
 //! event.
 
-use dynago::Item;
+use dynago::{AttributeValue, Item};
 
 use crate::aggregate::Aggregate;
-use crate::envelope::EventEnvelope;
+use crate::envelope::{EventEnvelope, Place};
 use crate::error::Result;
-use crate::id::AggregateId;
+use crate::event_item::Attributes;
 use crate::keys;
 use crate::store::EventStore;
 
@@ -72,9 +72,8 @@ impl<A: Aggregate> EventStore<A> {
         let Some(sort_key) = table.sort_key() else {
             return Ok(None);
         };
-        let (Some(dynago::AttributeValue::S(partition)), Some(dynago::AttributeValue::S(sort))) =
-            (item.get(table.partition_key()), item.get(sort_key))
-        else {
+        let mut attributes = Attributes::take(item, Some(table.partition_key()), sort_key);
+        let Some(AttributeValue::S(partition)) = attributes.partition.take() else {
             return Ok(None);
         };
         let Some(id) = partition
@@ -83,12 +82,12 @@ impl<A: Aggregate> EventStore<A> {
         else {
             return Ok(None);
         };
-        if keys::parse_event_sort(sort).is_none() {
-            return Ok(None);
+        match &attributes.sort {
+            Some(AttributeValue::S(sort)) if keys::parse_event_sort(sort).is_some() => {}
+            _ => return Ok(None),
         }
-        let origin = self.origin(&AggregateId::new(id));
-        let (event, _) =
-            EventEnvelope::<A::Event>::from_item(item, &origin, self.options().upcasters())?;
+        let place = Place::new(A::TYPE, id, sort_key);
+        let (event, _) = place.read_event(attributes, self.options().upcasters())?;
         Ok(Some(event))
     }
 }

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use dynago::{AttributeValue, Item};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::aggregate::DomainEvent;
 use crate::error::{Error, Result};
+use crate::event_item::{self, Attributes};
 use crate::id::AggregateId;
 use crate::keys;
 use crate::payload::{self, PayloadEncoding, PAYLOAD, PAYLOAD_JSON};
@@ -117,22 +117,21 @@ pub(crate) struct EventHeader {
 }
 
 impl EventHeader {
-    /// Reads the header attributes of an event item, each decoded once, in
-    /// the order of the header's fields (see [`Attributes`]).
-    fn from_item(item: Item) -> std::result::Result<Self, String> {
-        let mut item = Attributes(item);
+    /// Decodes the header attributes of an event item, in the order of
+    /// the header's fields.
+    fn from_attributes(item: &mut Attributes) -> std::result::Result<Self, String> {
         // Struct fields are evaluated in the order written: the header's.
         Ok(Self {
-            aggregate_type: item.take("aggregate_type")?,
-            aggregate_id: item.take("aggregate_id")?,
-            version: item.take("version")?,
-            event_id: item.take("event_id")?,
-            event_type: item.take("event_type")?,
-            schema_version: item.take("schema_version")?,
-            timestamp: item.take("timestamp")?,
+            aggregate_type: item.aggregate_type()?,
+            aggregate_id: AggregateId::new(item.aggregate_id()?),
+            version: item.version()?,
+            event_id: item.event_id()?,
+            event_type: item.event_type()?,
+            schema_version: item.schema_version()?,
+            timestamp: item.timestamp()?,
             // Left out when empty; missing and NULL read as empty.
-            metadata: item.take_or_default("metadata")?,
-            commit_id: item.take("commit_id")?,
+            metadata: item.metadata()?,
+            commit_id: item.commit_id()?,
         })
     }
 }
@@ -142,7 +141,7 @@ impl EventHeader {
 /// payload. The ids, timestamp and metadata are not even fetched.
 struct ReplayHeader {
     aggregate_type: String,
-    aggregate_id: AggregateId,
+    aggregate_id: String,
     version: u64,
     event_type: String,
     schema_version: u32,
@@ -160,53 +159,6 @@ impl ReplayHeader {
         PAYLOAD,
         PAYLOAD_JSON,
     ];
-
-    fn from_item(item: Item) -> std::result::Result<Self, String> {
-        let mut item = Attributes(item);
-        Ok(Self {
-            aggregate_type: item.take("aggregate_type")?,
-            aggregate_id: item.take("aggregate_id")?,
-            version: item.take("version")?,
-            event_type: item.take("event_type")?,
-            schema_version: item.take("schema_version")?,
-        })
-    }
-}
-
-/// An item whose attributes are taken out one by one and decoded once.
-/// Taken in a fixed order, the first attribute at fault is named, so that
-/// one item always gives one message (the item's own order is a hash
-/// map's).
-struct Attributes(Item);
-
-impl Attributes {
-    fn take<T: DeserializeOwned>(&mut self, name: &str) -> std::result::Result<T, String> {
-        let value = self
-            .0
-            .remove(name)
-            .ok_or_else(|| format!("it has no attribute `{name}`"))?;
-        Self::decode(name, value)
-    }
-
-    /// Like [`take`](Self::take), a missing or NULL attribute being the
-    /// default value.
-    fn take_or_default<T: DeserializeOwned + Default>(
-        &mut self,
-        name: &str,
-    ) -> std::result::Result<T, String> {
-        match self.0.remove(name) {
-            None | Some(AttributeValue::Null(_)) => Ok(T::default()),
-            Some(value) => Self::decode(name, value),
-        }
-    }
-
-    fn decode<T: DeserializeOwned>(
-        name: &str,
-        value: AttributeValue,
-    ) -> std::result::Result<T, String> {
-        serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value)
-            .map_err(|e| format!("its attribute `{name}` is not valid: {e}"))
-    }
 }
 
 /// The stream an event item is read from: what its key and header must say.
@@ -216,15 +168,22 @@ pub(crate) struct Origin {
     aggregate_type: &'static str,
     /// The aggregate.
     id: AggregateId,
-    /// The stream's name, `{type}#{id}`, for errors.
-    aggregate: String,
     /// The name of the table's sort key attribute.
     sort_key: String,
 }
 
+/// An [`Origin`] borrowed: the stream an item is read from, for one item
+/// seen outside a load as for every item of one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place<'a> {
+    aggregate_type: &'a str,
+    id: &'a str,
+    sort_key: &'a str,
+}
+
 /// The header attributes an event item is read with.
 trait Header: Sized {
-    fn from_item(item: Item) -> std::result::Result<Self, String>;
+    fn from_attributes(item: &mut Attributes) -> std::result::Result<Self, String>;
     /// What the header says of the event.
     fn said(&self) -> Said<'_>;
 }
@@ -234,20 +193,20 @@ trait Header: Sized {
 struct Said<'a> {
     version: u64,
     aggregate_type: &'a str,
-    aggregate_id: &'a AggregateId,
+    aggregate_id: &'a str,
     event_type: &'a str,
     schema_version: u32,
 }
 
 impl Header for EventHeader {
-    fn from_item(item: Item) -> std::result::Result<Self, String> {
-        EventHeader::from_item(item)
+    fn from_attributes(item: &mut Attributes) -> std::result::Result<Self, String> {
+        EventHeader::from_attributes(item)
     }
     fn said(&self) -> Said<'_> {
         Said {
             version: self.version,
             aggregate_type: &self.aggregate_type,
-            aggregate_id: &self.aggregate_id,
+            aggregate_id: self.aggregate_id.as_str(),
             event_type: &self.event_type,
             schema_version: self.schema_version,
         }
@@ -255,8 +214,14 @@ impl Header for EventHeader {
 }
 
 impl Header for ReplayHeader {
-    fn from_item(item: Item) -> std::result::Result<Self, String> {
-        ReplayHeader::from_item(item)
+    fn from_attributes(item: &mut Attributes) -> std::result::Result<Self, String> {
+        Ok(Self {
+            aggregate_type: item.aggregate_type()?,
+            aggregate_id: item.aggregate_id()?,
+            version: item.version()?,
+            event_type: item.event_type()?,
+            schema_version: item.schema_version()?,
+        })
     }
     fn said(&self) -> Said<'_> {
         Said {
@@ -272,28 +237,27 @@ impl Header for ReplayHeader {
 impl Origin {
     pub(crate) fn new(aggregate_type: &'static str, id: AggregateId, sort_key: String) -> Self {
         Self {
-            aggregate: keys::stream(aggregate_type, &id),
             aggregate_type,
             id,
             sort_key,
         }
     }
 
+    fn place(&self) -> Place<'_> {
+        Place {
+            aggregate_type: self.aggregate_type,
+            id: self.id.as_str(),
+            sort_key: &self.sort_key,
+        }
+    }
+
     /// The error for an item among the events whose sort key `sort` is not
     /// an event key.
     pub(crate) fn not_an_event_key(&self, sort: &str) -> Error {
-        self.corrupt(
+        self.place().corrupt(
             0,
             format!("the item with sort key {sort:?} is among the events but its key is not an event key (`e#` and 20 digits)"),
         )
-    }
-
-    fn corrupt(&self, version: u64, reason: String) -> Error {
-        Error::CorruptEvent {
-            aggregate: self.aggregate.clone(),
-            version,
-            reason,
-        }
     }
 
     /// Limits `query` to the attributes [`replay`] reads.
@@ -309,20 +273,68 @@ impl Origin {
         query.projection(projection)
     }
 
-    /// Reads an event item of this stream: its version, its header and its
-    /// payload, lifted through `upcasters`.
+    /// Reads an event item of this stream (see `Place::read`).
+    fn read<H: Header, E: DomainEvent>(
+        &self,
+        item: Item,
+        upcasters: &Upcasters,
+    ) -> Result<(u64, H, E)> {
+        let attributes = Attributes::take(item, None, &self.sort_key);
+        self.place().read(attributes, upcasters)
+    }
+}
+
+/// The stream's name, `{type}#{id}`, as errors name it.
+impl std::fmt::Display for Place<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}#{}", self.aggregate_type, self.id)
+    }
+}
+
+impl<'a> Place<'a> {
+    /// The stream of the aggregate `aggregate_type`/`id`, in a table whose
+    /// sort key attribute is `sort_key`.
+    pub(crate) fn new(aggregate_type: &'a str, id: &'a str, sort_key: &'a str) -> Self {
+        Self {
+            aggregate_type,
+            id,
+            sort_key,
+        }
+    }
+
+    fn corrupt(&self, version: u64, reason: String) -> Error {
+        Error::CorruptEvent {
+            aggregate: self.to_string(),
+            version,
+            reason,
+        }
+    }
+
+    /// Reads the attributes of an event item of this stream as an event,
+    /// with the id of the commit that wrote it (see [`read`](Self::read)).
+    pub(crate) fn read_event<E: DomainEvent>(
+        &self,
+        item: Attributes,
+        upcasters: &Upcasters,
+    ) -> Result<(EventEnvelope<E>, Uuid)> {
+        let (_, header, payload) = self.read::<EventHeader, E>(item, upcasters)?;
+        Ok(EventEnvelope::from_parts(header, payload))
+    }
+
+    /// Reads the attributes of an event item of this stream: its version,
+    /// its header and its payload, lifted through `upcasters`.
     ///
     /// Every check names the aggregate and the version (taken from the sort
     /// key, since the item's own attributes may be what is wrong): the sort
-    /// key must be an event key, the header must parse and agree with the
+    /// key must be an event key, the header must decode and agree with the
     /// key and the stream, and the payload must deserialize.
     fn read<H: Header, E: DomainEvent>(
         &self,
-        mut item: Item,
+        mut item: Attributes,
         upcasters: &Upcasters,
     ) -> Result<(u64, H, E)> {
-        let sort = match item.get(&self.sort_key) {
-            Some(AttributeValue::S(sort)) => sort.clone(),
+        let sort = match item.sort.take() {
+            Some(AttributeValue::S(sort)) => sort,
             other => {
                 return Err(self.corrupt(
                     0,
@@ -333,9 +345,14 @@ impl Origin {
                 ))
             }
         };
-        let version = keys::parse_event_sort(&sort).ok_or_else(|| self.not_an_event_key(&sort))?;
-        let payload = payload::Stored::take(&mut item);
-        let header = H::from_item(item).map_err(|e| {
+        let Some(version) = keys::parse_event_sort(&sort) else {
+            return Err(self.corrupt(
+                0,
+                format!("the item with sort key {sort:?} is among the events but its key is not an event key (`e#` and 20 digits)"),
+            ));
+        };
+        let payload = item.payload();
+        let header = H::from_attributes(&mut item).map_err(|e| {
             self.corrupt(
                 version,
                 format!("the item with sort key {sort:?} is not an event: {e}"),
@@ -351,23 +368,18 @@ impl Origin {
                 ),
             ));
         }
-        if said.aggregate_type != self.aggregate_type || *said.aggregate_id != self.id {
+        if said.aggregate_type != self.aggregate_type || said.aggregate_id != self.id {
             return Err(self.corrupt(
                 version,
                 format!(
-                    "the item says it is an event of aggregate {}",
-                    keys::stream(said.aggregate_type, said.aggregate_id)
+                    "the item says it is an event of aggregate {}#{}",
+                    said.aggregate_type, said.aggregate_id
                 ),
             ));
         }
         let payload = payload.ok_or_else(|| self.corrupt(version, "it has no payload".into()))?;
         let event = upcasters
-            .read::<E>(
-                &self.aggregate,
-                said.event_type,
-                said.schema_version,
-                payload,
-            )?
+            .read::<E>(self, said.event_type, said.schema_version, payload)?
             .map_err(|reason| self.corrupt(version, reason))?;
         Ok((version, header, event))
     }
@@ -455,17 +467,6 @@ impl<E: DomainEvent> EventEnvelope<E> {
     /// The item form: the header's attributes and the payload in
     /// `encoding`.
     pub(crate) fn to_item(&self, commit_id: Uuid, encoding: PayloadEncoding) -> Result<Item> {
-        let header = EventHeader {
-            aggregate_type: self.aggregate_type.clone(),
-            aggregate_id: self.aggregate_id.clone(),
-            version: self.version,
-            event_id: self.event_id,
-            event_type: self.event_type.clone(),
-            schema_version: self.schema_version,
-            timestamp: self.timestamp,
-            metadata: self.metadata.clone(),
-            commit_id,
-        };
         let serialize_error = |reason: String| Error::Serialize {
             what: format!(
                 "event {} of {}#{}",
@@ -473,14 +474,33 @@ impl<E: DomainEvent> EventEnvelope<E> {
             ),
             reason,
         };
-        let mut item =
-            dynago::item::to_item(&header).map_err(|e| serialize_error(e.to_string()))?;
+        let metadata = if self.metadata.is_empty() {
+            None
+        } else {
+            Some(
+                dynago::item::to_attribute_value(&self.metadata)
+                    .map_err(|e| serialize_error(e.to_string()))?,
+            )
+        };
+        let header = event_item::Header {
+            aggregate_type: &self.aggregate_type,
+            aggregate_id: self.aggregate_id.as_str(),
+            version: self.version,
+            event_id: self.event_id,
+            event_type: &self.event_type,
+            schema_version: self.schema_version,
+            timestamp: self.timestamp,
+            metadata,
+            commit_id,
+        };
+        // Room for the payload and the two keys.
+        let mut item = header.into_item(3);
         let (name, payload) = payload::encode(&self.payload, encoding).map_err(serialize_error)?;
         item.insert(name.to_owned(), payload);
         Ok(item)
     }
 
-    /// Reads an event item of the stream `origin` (see [`Origin::read`]),
+    /// Reads an event item of the stream `origin` (see `Place::read`),
     /// lifting its payload through `upcasters`; with the id of the commit
     /// that wrote it.
     pub(crate) fn from_item(
@@ -489,7 +509,13 @@ impl<E: DomainEvent> EventEnvelope<E> {
         upcasters: &Upcasters,
     ) -> Result<(Self, Uuid)> {
         let (_, header, payload) = origin.read::<EventHeader, E>(item, upcasters)?;
-        Ok((
+        Ok(Self::from_parts(header, payload))
+    }
+
+    /// The event of a decoded header and payload, and the id of the commit
+    /// that wrote it.
+    fn from_parts(header: EventHeader, payload: E) -> (Self, Uuid) {
+        (
             EventEnvelope {
                 aggregate_type: header.aggregate_type,
                 aggregate_id: header.aggregate_id,
@@ -502,6 +528,89 @@ impl<E: DomainEvent> EventEnvelope<E> {
                 payload,
             },
             header.commit_id,
-        ))
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// An event with nothing in it.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Noted;
+
+    impl DomainEvent for Noted {
+        fn event_type(&self) -> &'static str {
+            "Noted"
+        }
+    }
+
+    /// The header as serde writes it, as the store wrote it before it
+    /// wrote its attributes itself.
+    fn by_serde(event: &EventEnvelope<Noted>, commit_id: Uuid) -> Item {
+        let header = EventHeader {
+            aggregate_type: event.aggregate_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            version: event.version,
+            event_id: event.event_id,
+            event_type: event.event_type.clone(),
+            schema_version: event.schema_version,
+            timestamp: event.timestamp,
+            metadata: event.metadata.clone(),
+            commit_id,
+        };
+        dynago::item::to_item(&header).expect("a header")
+    }
+
+    proptest! {
+        #[test]
+        fn the_header_is_written_as_serde_writes_it_and_reads_back(
+            aggregate_type in "[a-z]{1,12}",
+            id in "\\PC{1,20}",
+            version in any::<u64>(),
+            event_type in "\\PC{1,20}",
+            schema_version in any::<u32>(),
+            seconds in -62_135_596_800i64..253_402_300_799,
+            nanos in prop_oneof![Just(0u32), 0u32..1_000, 0u32..1_000_000_000],
+            correlation in proptest::option::of("\\PC{0,8}"),
+            extra in proptest::collection::btree_map("\\PC{1,6}", "\\PC{0,6}", 0..3),
+            ids in any::<(u128, u128)>(),
+        ) {
+            let mut metadata = Metadata::default();
+            metadata.correlation_id = correlation;
+            metadata.extra = extra;
+            let event = EventEnvelope {
+                aggregate_type: aggregate_type.clone(),
+                aggregate_id: AggregateId::new(id.clone()),
+                version,
+                event_id: Uuid::from_u128(ids.0),
+                event_type,
+                schema_version,
+                timestamp: DateTime::from_timestamp(seconds, nanos).expect("a time"),
+                metadata,
+                payload: Noted,
+            };
+            let commit_id = Uuid::from_u128(ids.1);
+            let mut item = event.to_item(commit_id, PayloadEncoding::Json).expect("an item");
+            let payload = item.remove(PAYLOAD_JSON);
+            prop_assert_eq!(payload, Some(AttributeValue::S("null".into())));
+            prop_assert_eq!(&item, &by_serde(&event, commit_id));
+
+            item.insert("sk".into(), AttributeValue::S(keys::event_sort(version)));
+            item.insert(PAYLOAD_JSON.into(), AttributeValue::S("null".into()));
+            let origin = Origin::new(
+                "placeholder",
+                event.aggregate_id.clone(),
+                "sk".into(),
+            );
+            let place = Place { aggregate_type: &aggregate_type, ..origin.place() };
+            let (read, commit) = place
+                .read_event::<Noted>(Attributes::take(item, None, "sk"), &Upcasters::default())
+                .expect("it reads back");
+            prop_assert_eq!(read, event);
+            prop_assert_eq!(commit, commit_id);
+        }
     }
 }

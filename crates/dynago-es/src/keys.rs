@@ -84,12 +84,23 @@ pub(crate) fn check_aggregate_type(aggregate_type: &str) -> Result<(), String> {
 
 /// The partition of an aggregate: `{type}#{id}`.
 pub(crate) fn stream(aggregate_type: &str, id: &AggregateId) -> String {
-    format!("{aggregate_type}#{id}")
+    let id = id.as_str();
+    let mut stream = String::with_capacity(aggregate_type.len() + 1 + id.len());
+    stream.push_str(aggregate_type);
+    stream.push('#');
+    stream.push_str(id);
+    stream
 }
 
-/// The sort key of event `version`.
+/// The sort key of event `version`: `e#` and 20 digits.
 pub(crate) fn event_sort(version: u64) -> String {
-    format!("e#{version:020}")
+    let mut buffer = itoa::Buffer::new();
+    let digits = buffer.format(version);
+    let mut sort = String::with_capacity(22);
+    sort.push_str("e#");
+    sort.extend(std::iter::repeat_n('0', 20 - digits.len()));
+    sort.push_str(digits);
+    sort
 }
 
 /// The version of an event sort key (`e#` and exactly 20 digits).
@@ -139,6 +150,9 @@ mod tests {
             ]
         );
         assert_eq!(event_sort(u64::MAX).len(), 22);
+        for version in [0, 1, 9, 10, 12_345, u64::MAX / 7, u64::MAX] {
+            assert_eq!(event_sort(version), format!("e#{version:020}"));
+        }
     }
 
     #[test]

@@ -85,6 +85,7 @@ mod commit;
 mod duplicate;
 mod envelope;
 mod error;
+mod event_item;
 mod failure;
 mod id;
 pub mod keys;

@@ -58,18 +58,6 @@ pub(crate) enum Stored {
 }
 
 impl Stored {
-    /// The payload of an event item, taken out of it; `None` when it has
-    /// none (or a JSON payload that is not a string).
-    pub(crate) fn take(item: &mut dynago::Item) -> Option<Self> {
-        match item.remove(PAYLOAD) {
-            Some(value) => Some(Self::Value(value)),
-            None => match item.remove(PAYLOAD_JSON) {
-                Some(AttributeValue::S(text)) => Some(Self::Json(text)),
-                _ => None,
-            },
-        }
-    }
-
     /// The payload deserialized as it is stored.
     pub(crate) fn deserialize<E: DeserializeOwned>(self) -> Result<E, String> {
         match self {

@@ -283,20 +283,26 @@ impl<'a> Approximated<'a> {
     }
 }
 
-/// The upcasters of one store, by event type and version.
+/// The upcasters of one store, by event type, then version: found by a
+/// borrowed event type, nothing allocated per event read.
 #[derive(Clone, Default, Debug)]
 pub(crate) struct Upcasters {
-    steps: HashMap<(String, u32), Upcaster>,
+    steps: HashMap<String, HashMap<u32, Upcaster>>,
 }
 
 impl Upcasters {
     pub(crate) fn add(&mut self, upcaster: Upcaster) {
         self.steps
-            .insert((upcaster.event_type.clone(), upcaster.from), upcaster);
+            .entry(upcaster.event_type.clone())
+            .or_default()
+            .insert(upcaster.from, upcaster);
     }
 
     fn step(&self, event_type: &str, version: u32) -> Option<&Upcaster> {
-        self.steps.get(&(event_type.to_owned(), version))
+        if self.steps.is_empty() {
+            return None;
+        }
+        self.steps.get(event_type)?.get(&version)
     }
 
     /// Deserializes a payload, stored as a map or as JSON text
@@ -305,7 +311,7 @@ impl Upcasters {
     /// one, a payload that does not deserialize.
     pub(crate) fn read<E: DeserializeOwned>(
         &self,
-        aggregate: &str,
+        aggregate: &dyn std::fmt::Display,
         event_type: &str,
         version: u32,
         payload: Stored,
@@ -320,7 +326,7 @@ impl Upcasters {
         let mut version = version;
         while let Some(step) = self.step(event_type, version) {
             exact = step.lift(exact).map_err(|reason| Error::Upcast {
-                aggregate: aggregate.to_owned(),
+                aggregate: aggregate.to_string(),
                 event_type: event_type.to_owned(),
                 from: version,
                 reason,
