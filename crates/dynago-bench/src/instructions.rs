@@ -133,8 +133,7 @@ pub mod measured {
 
     use crate::account::Account;
     use crate::envelope::{
-        dynago_es_from_item, dynago_es_to_item, dynamo_es_from_item, dynamo_es_to_item,
-        StoredEvent,
+        dynago_es_from_item, dynago_es_to_item, dynamo_es_from_item, dynamo_es_to_item, StoredEvent,
     };
 
     /// Reads every item of `items` (taking them out) as dynago-es does.

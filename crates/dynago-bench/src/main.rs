@@ -14,7 +14,9 @@ use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use dynago_bench::report::{load_average, Machine, Report};
 use dynago_bench::server::Server;
-use dynago_bench::{chart, checks, commands, cpu, load, projections, table_layer, Plan};
+use dynago_bench::{
+    chart, checks, commands, cpu, instructions, load, projections, table_layer, Plan,
+};
 
 /// Benchmarks dynago and dynago-es against hand-written SDK calls and
 /// against cqrs-es + dynamo-es, on the DynamoDB that `DYNAGO_BACKEND`
@@ -90,6 +92,7 @@ async fn main() -> Result<()> {
         documented_snapshots: None,
         truncated_append: None,
         cpu: Vec::new(),
+        instructions: None,
         projections: None,
         chart: None,
     };
@@ -111,6 +114,14 @@ async fn main() -> Result<()> {
     if runs(Part::Cpu) {
         eprintln!("4/5 CPU per event …");
         report.cpu = cpu::run(plan.cpu)?;
+        // Counted in full runs only: the quick test counts them itself.
+        if !cli.quick {
+            report.instructions = Some(
+                instructions::binary()
+                    .and_then(|binary| instructions::measure(&binary))
+                    .map_err(|error| format!("{error:#}")),
+            );
+        }
     }
     if runs(Part::Projections) {
         eprintln!("5/5 projections …");

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 
 use crate::commands::{CommandResult, Contender};
 use crate::cpu::CpuResult;
+use crate::instructions::Counts;
 use crate::load::{Library, LoadResult, SnapshotCheck, Verdict, SNAPSHOT_EVERY};
 use crate::projections::ProjectionResult;
 use crate::table_layer::OperationResult;
@@ -82,6 +83,9 @@ pub struct Report {
     pub truncated_append: Option<(u32, u32)>,
     /// Part 4.
     pub cpu: Vec<CpuResult>,
+    /// Part 4 in instructions, counted by callgrind (full runs): the
+    /// counts, or why there are none.
+    pub instructions: Option<Result<Counts, String>>,
     /// Part 5.
     pub projections: Option<ProjectionResult>,
     /// The chart's file name, relative to the markdown file.
@@ -125,8 +129,11 @@ Snapshots are taken every 100 events by both libraries.
 4. **CPU per event**: one deposit event to a DynamoDB item and back, as each library \
 does it (dynago-es through its store's public codec, with its payload as a map and as \
 JSON text; dynamo-es's crate-private path mirrored: see \
-`crates/dynago-bench/src/envelope.rs`); criterion has the same as \
-`cargo bench -p dynago-bench`.
+`crates/dynago-bench/src/envelope.rs`), each library's loop owning the items it \
+reads and dropping them as its load does; criterion has the same as \
+`cargo bench -p dynago-bench`. Full runs also count the instructions of each path \
+with callgrind (valgrind), which the machine's load does not move: build both \
+binaries first (`cargo build -p dynago-bench --release --bins`).
 5. **Projections**: a view per account kept from the events table's stream by one \
 `dynago-projections` worker and by a loop written by hand with \
 `aws-sdk-dynamodbstreams` (`DescribeStream`, `GetShardIterator` at `TRIM_HORIZON`, \
@@ -455,6 +462,25 @@ impl Report {
              items', key attributes included."
         )?;
         writeln!(out)?;
+        match &self.instructions {
+            Some(Ok(counts)) => {
+                writeln!(
+                    out,
+                    "The same paths in instructions, counted by callgrind (`cargo build -p \
+                     dynago-bench --release --bins && target/release/event-instructions`; \
+                     see `crates/dynago-bench/src/instructions.rs`), which do not move with \
+                     the machine's load:"
+                )?;
+                writeln!(out)?;
+                write!(out, "{}", counts.table())?;
+                writeln!(out)?;
+            }
+            Some(Err(reason)) => {
+                writeln!(out, "Instructions per event: not counted ({reason}).")?;
+                writeln!(out)?;
+            }
+            None => {}
+        }
         Ok(())
     }
 

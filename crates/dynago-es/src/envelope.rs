@@ -578,9 +578,11 @@ mod tests {
             extra in proptest::collection::btree_map("\\PC{1,6}", "\\PC{0,6}", 0..3),
             ids in any::<(u128, u128)>(),
         ) {
-            let mut metadata = Metadata::default();
-            metadata.correlation_id = correlation;
-            metadata.extra = extra;
+            let metadata = Metadata {
+                correlation_id: correlation,
+                extra,
+                ..Metadata::default()
+            };
             let event = EventEnvelope {
                 aggregate_type: aggregate_type.clone(),
                 aggregate_id: AggregateId::new(id.clone()),

@@ -14,7 +14,7 @@
 //! header's), the first attribute at fault is the one named, so that one
 //! item always gives one message: the item's own order is a hash map's.
 
-use chrono::{Datelike, DateTime, FixedOffset, NaiveDate, NaiveTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, SecondsFormat, Timelike, Utc};
 use dynago::{AttributeValue, Item};
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
@@ -44,13 +44,22 @@ impl Header<'_> {
         let mut put = |name: &str, value: AttributeValue| {
             item.insert(name.to_owned(), value);
         };
-        put("aggregate_type", AttributeValue::S(self.aggregate_type.to_owned()));
-        put("aggregate_id", AttributeValue::S(self.aggregate_id.to_owned()));
+        put(
+            "aggregate_type",
+            AttributeValue::S(self.aggregate_type.to_owned()),
+        );
+        put(
+            "aggregate_id",
+            AttributeValue::S(self.aggregate_id.to_owned()),
+        );
         put("version", number_text(self.version));
         put("event_id", uuid_text(self.event_id));
         put("event_type", AttributeValue::S(self.event_type.to_owned()));
         put("schema_version", number_text(self.schema_version));
-        put("timestamp", AttributeValue::S(format_timestamp(&self.timestamp)));
+        put(
+            "timestamp",
+            AttributeValue::S(format_timestamp(&self.timestamp)),
+        );
         if let Some(metadata) = self.metadata {
             put("metadata", metadata);
         }
@@ -493,5 +502,466 @@ mod tests {
         assert!(attributes
             .timestamp()
             .is_err_and(|e| e.starts_with("its attribute `timestamp` is not valid: ")));
+    }
+}
+
+/// Probes of the review of the serde-free header codec: every decoder
+/// against serde_dynamo, which read the header before (the same type, the
+/// same attribute value), and the writer against serde's form at the edges.
+#[cfg(test)]
+mod probes {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+    use serde::de::DeserializeOwned;
+
+    /// What serde_dynamo read from `value` as a `T`, as the header did.
+    fn by_serde<T: DeserializeOwned>(value: Option<AttributeValue>) -> Option<T> {
+        serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value(value?).ok()
+    }
+
+    fn s(text: &str) -> AttributeValue {
+        AttributeValue::S(text.to_owned())
+    }
+
+    fn n(text: &str) -> AttributeValue {
+        AttributeValue::N(text.to_owned())
+    }
+
+    /// Values of every kind, for every attribute.
+    fn odd_kinds() -> Vec<AttributeValue> {
+        use dynago::sdk::primitives::Blob;
+        vec![
+            AttributeValue::Null(true),
+            AttributeValue::Null(false),
+            AttributeValue::Bool(true),
+            AttributeValue::B(Blob::new(vec![0x12; 16])),
+            AttributeValue::B(Blob::new(b"account".to_vec())),
+            AttributeValue::M(Default::default()),
+            AttributeValue::L(vec![]),
+            AttributeValue::L(vec![n("1"); 16]),
+            AttributeValue::Ss(vec!["account".into()]),
+            AttributeValue::Ns(vec!["1".into()]),
+            AttributeValue::Bs(vec![Blob::new(vec![1])]),
+            s(""),
+            s("1"),
+            n("1"),
+            n("0"),
+        ]
+    }
+
+    fn number_texts() -> Vec<String> {
+        [
+            "0",
+            "1",
+            "+1",
+            "-0",
+            "-1",
+            "007",
+            "00000000000000000000000001",
+            " 1",
+            "1 ",
+            "1.0",
+            "1e3",
+            "1E0",
+            "0x10",
+            "",
+            "+",
+            "-",
+            "4294967295",
+            "4294967296",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999999999999999999999",
+            "١",
+            "1_000",
+            "+0",
+            "--1",
+            "++1",
+            "1\n",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
+    }
+
+    fn check_number(text: &str) {
+        let value = Some(n(text));
+        let mut attributes = Attributes {
+            version: value.clone(),
+            schema_version: value.clone(),
+            ..Attributes::default()
+        };
+        assert_eq!(
+            attributes.version().ok(),
+            by_serde::<u64>(value.clone()),
+            "version {text:?}"
+        );
+        assert_eq!(
+            attributes.schema_version().ok(),
+            by_serde::<u32>(value),
+            "schema_version {text:?}"
+        );
+    }
+
+    fn check_uuid(value: Option<AttributeValue>) {
+        let mut attributes = Attributes {
+            event_id: value.clone(),
+            commit_id: value.clone(),
+            ..Attributes::default()
+        };
+        assert_eq!(
+            attributes.event_id().ok(),
+            by_serde::<Uuid>(value.clone()),
+            "{value:?}"
+        );
+        assert_eq!(
+            attributes.commit_id().ok(),
+            by_serde::<Uuid>(value.clone()),
+            "{value:?}"
+        );
+    }
+
+    fn check_timestamp(text: &str) {
+        let value = Some(s(text));
+        let mut attributes = Attributes {
+            timestamp: value.clone(),
+            ..Attributes::default()
+        };
+        let new = attributes.timestamp().ok();
+        let old = by_serde::<DateTime<Utc>>(value);
+        assert_eq!(new, old, "{text:?}");
+        // Leap seconds: equal instants could hide a different nanosecond.
+        assert_eq!(
+            new.map(|t| t.nanosecond()),
+            old.map(|t| t.nanosecond()),
+            "{text:?}"
+        );
+    }
+
+    fn check_string(value: Option<AttributeValue>) {
+        let mut attributes = Attributes {
+            aggregate_type: value.clone(),
+            aggregate_id: value.clone(),
+            event_type: value.clone(),
+            ..Attributes::default()
+        };
+        let old = by_serde::<String>(value.clone());
+        assert_eq!(attributes.aggregate_type().ok(), old, "{value:?}");
+        assert_eq!(attributes.aggregate_id().ok(), old, "{value:?}");
+        assert_eq!(attributes.event_type().ok(), old, "{value:?}");
+    }
+
+    #[test]
+    fn probe_numbers_read_as_serde_read_them() {
+        for text in number_texts() {
+            check_number(&text);
+        }
+        for value in odd_kinds() {
+            let mut attributes = Attributes {
+                version: Some(value.clone()),
+                schema_version: Some(value.clone()),
+                ..Attributes::default()
+            };
+            assert_eq!(
+                attributes.version().ok(),
+                by_serde::<u64>(Some(value.clone()))
+            );
+            assert_eq!(
+                attributes.schema_version().ok(),
+                by_serde::<u32>(Some(value))
+            );
+        }
+        let mut missing = Attributes::default();
+        assert!(missing.version().is_err() && missing.schema_version().is_err());
+    }
+
+    #[test]
+    fn probe_uuids_in_every_form_read_as_serde_read_them() {
+        let id = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let forms = [
+            id.hyphenated().to_string(),
+            id.hyphenated().to_string().to_uppercase(),
+            id.simple().to_string(),
+            id.simple().to_string().to_uppercase(),
+            id.braced().to_string(),
+            id.urn().to_string(),
+            id.urn().to_string().to_uppercase(),
+            format!(" {id}"),
+            format!("{id} "),
+            format!("{{{}", id.simple()),
+            "00000000-0000-0000-0000-000000000000".into(),
+            "ffffffff-ffff-ffff-ffff-ffffffffffff".into(),
+            "0123456789abcdef0123456789abcdef0".into(),
+            "0123456789abcdef0123456789abcde".into(),
+            "01234567-89ab-cdef-0123-456789abcdeg".into(),
+            "0123456789ab-cdef-0123-456789abcdef".into(),
+            "urn:uuid:0123456789abcdef0123456789abcdef".into(),
+            "{0123456789abcdef0123456789abcdef}".into(),
+            "０１２３4567-89ab-cdef-0123-456789abcdef".into(),
+            String::new(),
+        ];
+        for form in forms {
+            check_uuid(Some(s(&form)));
+        }
+        for value in odd_kinds() {
+            check_uuid(Some(value));
+        }
+        check_uuid(None);
+    }
+
+    #[test]
+    fn probe_strings_read_as_serde_read_them() {
+        for value in odd_kinds() {
+            check_string(Some(value));
+        }
+        for text in [
+            "",
+            "#",
+            "a#b#c",
+            "é\u{0}\u{10ffff}",
+            " account ",
+            "\u{feff}account",
+        ] {
+            check_string(Some(s(text)));
+        }
+        check_string(None);
+    }
+
+    #[test]
+    fn probe_timestamps_at_the_edges_read_as_serde_read_them() {
+        let long_fraction = format!("2026-12-07T11:02:03.{}Z", "1".repeat(10_000));
+        let long_junk = format!("2026-12-07T11:02:03Z{}", " ".repeat(10_000));
+        let texts = [
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00.000000001Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "+10000-01-01T00:00:00Z",
+            "10000-01-01T00:00:00Z",
+            "-0001-12-31T23:59:59Z",
+            "-262143-01-01T00:00:00Z",
+            "+262142-12-31T23:59:59Z",
+            "+262143-12-31T23:59:59.999999999Z",
+            "+262144-01-01T00:00:00Z",
+            "2016-12-31T23:59:60Z",
+            "2016-12-31T23:59:60.5Z",
+            "2016-12-31T23:59:60.999999999Z",
+            "2026-12-07T11:02:60Z",
+            "2026-12-07T11:02:59.9999999999Z",
+            "2026-12-07T11:02:03.1Z",
+            "2026-12-07T11:02:03.12Z",
+            "2026-12-07T11:02:03.123Z",
+            "2026-12-07T11:02:03.1234Z",
+            "2026-12-07T11:02:03.12345Z",
+            "2026-12-07T11:02:03.123456Z",
+            "2026-12-07T11:02:03.1234567Z",
+            "2026-12-07T11:02:03.12345678Z",
+            "2026-12-07T11:02:03.123456789Z",
+            "2026-12-07T11:02:03.000000000Z",
+            "2026-12-07T11:02:03.0Z",
+            "2026-12-07T11:02:03,5Z",
+            "2026-12-07T11:02:03.Z",
+            "2026-12-07T11:02:03.5",
+            "2026-12-07t11:02:03z",
+            "2026-12-07T11:02:03z",
+            "2026-12-07t11:02:03Z",
+            "2026-12-07 11:02:03Z",
+            "2026-12-07T11:02:03 Z",
+            "2026-12-07T11:02:03Z ",
+            "2026-12-07T11:02:03Z\n",
+            "2026-12-07T11:02:03Z\t",
+            " 2026-12-07T11:02:03Z",
+            "2026-12-07T11:02:03ZZ",
+            "2026-12-07T11:02:03Zjunk",
+            "2026-12-07T11:02:03UTC",
+            "2026-12-07T11:02:03utc",
+            "2026-12-07T11:02:03+00:00",
+            "2026-12-07T11:02:03-00:00",
+            "2026-12-07T11:02:03+0000",
+            "2026-12-07T11:02:03+01:00",
+            "2026-12-07T11:02:03+23:59",
+            "2026-12-07T11:02:03+24:00",
+            "2026-12-07T11:02:03-23:59",
+            "2026-12-07T11:02:03.123456789+05:30",
+            "2026-12-07T11:02:03+01",
+            "2026-12-07T24:00:00Z",
+            "2026-12-07T23:60:00Z",
+            "2026-02-29T00:00:00Z",
+            "2024-02-29T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-01T00:00:00Z",
+            "2026-12-00T00:00:00Z",
+            "2026-12-32T00:00:00Z",
+            "2026-1-07T11:02:03Z",
+            "2026-12-7T11:02:03Z",
+            "2026-12-07T1:02:03Z",
+            "2026-12-07T11:2:03Z",
+            "2026-12-07T11:02:3Z",
+            "2026 -12-07T11:02:03Z",
+            "2026-12-07T11:02:03.1234567891234Z",
+            "2026-12-07T11:02:03.-1Z",
+            "2026-12-07T11:02:03.+1Z",
+            "٢٠٢٦-12-07T11:02:03Z",
+            "2026-12-07T11:02:0３Z",
+            "2026-12-07T11:02:03.１Z",
+            "2026-12-07T11:02:03Ｚ",
+            "2026-12-07",
+            "2026-12-07T",
+            "2026-12-07T11:02:03",
+            "2026-12-07T11:02",
+            "",
+            "Z",
+            "+2026-12-07T11:02:03Z",
+            "02026-12-07T11:02:03Z",
+            "1970-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999999999Z",
+        ];
+        for text in texts {
+            check_timestamp(text);
+        }
+        check_timestamp(&long_fraction);
+        check_timestamp(&long_junk);
+        let mut attributes = Attributes::default();
+        assert!(attributes.timestamp().is_err());
+        for value in odd_kinds() {
+            let mut attributes = Attributes {
+                timestamp: Some(value.clone()),
+                ..Attributes::default()
+            };
+            assert_eq!(
+                attributes.timestamp().ok(),
+                by_serde::<DateTime<Utc>>(Some(value))
+            );
+        }
+    }
+
+    #[test]
+    fn probe_metadata_reads_as_serde_read_it() {
+        use crate::envelope::Metadata;
+        let m = |entries: Vec<(&str, AttributeValue)>| {
+            AttributeValue::M(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect(),
+            )
+        };
+        let values = [
+            m(vec![]),
+            m(vec![("correlation_id", s("c"))]),
+            m(vec![("correlation_id", AttributeValue::Null(true))]),
+            m(vec![("correlation_id", n("1"))]),
+            m(vec![("unknown", s("x"))]),
+            m(vec![("extra", m(vec![("user", s("ada"))]))]),
+            m(vec![("extra", m(vec![("user", n("1"))]))]),
+            m(vec![("extra", AttributeValue::Null(true))]),
+            s("{}"),
+            AttributeValue::L(vec![]),
+            AttributeValue::L(vec![s("c"), s("d"), s("e"), m(vec![])]),
+            AttributeValue::Bool(false),
+        ];
+        for value in values.into_iter().chain(odd_kinds()) {
+            let mut attributes = Attributes {
+                metadata: Some(value.clone()),
+                ..Attributes::default()
+            };
+            let old = match &value {
+                AttributeValue::Null(_) => Some(Metadata::default()),
+                _ => by_serde::<Metadata>(Some(value.clone())),
+            };
+            assert_eq!(attributes.metadata::<Metadata>().ok(), old, "{value:?}");
+        }
+        assert_eq!(
+            Attributes::default().metadata::<Metadata>(),
+            Ok(Metadata::default())
+        );
+    }
+
+    #[test]
+    fn probe_timestamps_beyond_four_digit_years_and_leap_seconds_are_written_as_serde_writes_them()
+    {
+        let leap = |year, nanos| {
+            NaiveDate::from_ymd_opt(year, 6, 30)
+                .and_then(|day| day.and_hms_nano_opt(23, 59, 59, nanos))
+                .map(|time| time.and_utc())
+                .expect("a leap second")
+        };
+        let mut times = vec![
+            leap(2016, 1_000_000_000),
+            leap(2016, 1_999_999_999),
+            leap(2016, 1_000_001_000),
+            leap(0, 1_500_000_000),
+            leap(-1, 1_000_000_001),
+            leap(10_000, 1_000_000_000),
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+            DateTime::UNIX_EPOCH,
+        ];
+        for year in [
+            -262_143, -10_000, -1_000, -1, 0, 1, 999, 9_999, 10_000, 99_999, 262_142,
+        ] {
+            for nanos in [0, 1, 1_000, 1_000_000, 999_999_999, 120_000_000] {
+                let time = Utc
+                    .with_ymd_and_hms(year, 12, 31, 23, 59, 59)
+                    .single()
+                    .expect("a time")
+                    .with_nanosecond(nanos)
+                    .expect("a time");
+                times.push(time);
+            }
+        }
+        for time in times {
+            let written =
+                serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(time).expect("a value");
+            assert_eq!(
+                AttributeValue::S(format_timestamp(&time)),
+                written,
+                "{time:?}"
+            );
+            // And it reads back, leap seconds included.
+            let read = parse_timestamp(&format_timestamp(&time)).expect("it reads back");
+            assert_eq!((read, read.nanosecond()), (time, time.nanosecond()));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn probe_any_number_text_reads_as_serde_read_it(text in "[-+ 0-9eE._x]{0,25}") {
+            check_number(&text);
+        }
+
+        #[test]
+        fn probe_any_uuid_text_reads_as_serde_read_it(text in "(urn:uuid:|\\{)?[-0-9a-fA-FgG]{30,38}\\}?") {
+            check_uuid(Some(s(&text)));
+        }
+
+        #[test]
+        fn probe_any_timestamp_text_reads_as_serde_read_it(
+            text in "[-+]?[0-9]{3,6}-[0-9]{1,2}-[0-9]{1,3}[Tt _][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}([.,][0-9]{0,12})?[ ]?(Z|z|UTC|[-+][0-9]{2}:?[0-9]{0,2}|\\PC{0,2})?[ \t\n]?"
+        ) {
+            check_timestamp(&text);
+        }
+
+        #[test]
+        fn probe_any_near_valid_timestamp_reads_as_serde_read_it(
+            year in 0u32..10_000, month in 0u32..14, day in 0u32..33, hour in 0u32..26,
+            minute in 0u32..62, second in 0u32..62, fraction in "([.][0-9]{0,11})?", zone in "Z|z|[+-]0[0-9]:[0-5][0-9]|"
+        ) {
+            let text = format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}{fraction}{zone}");
+            check_timestamp(&text);
+        }
+
+        #[test]
+        fn probe_any_time_in_chronos_range_is_written_as_serde_writes_it(
+            seconds in DateTime::<Utc>::MIN_UTC.timestamp()..DateTime::<Utc>::MAX_UTC.timestamp(),
+            nanos in prop_oneof![Just(0u32), 0u32..1_000, 0u32..2_000_000_000],
+        ) {
+            // Nanoseconds past a second make a leap second, at 59 seconds only.
+            let Some(time) = DateTime::from_timestamp(seconds, nanos % 1_000_000_000)
+                .and_then(|t| if nanos >= 1_000_000_000 && t.second() == 59 { t.with_nanosecond(nanos) } else { Some(t) })
+            else { return Ok(()) };
+            let written = serde_dynamo::aws_sdk_dynamodb_1::to_attribute_value(time).expect("a value");
+            prop_assert_eq!(AttributeValue::S(format_timestamp(&time)), written);
+        }
     }
 }

@@ -331,7 +331,14 @@ impl Upcasters {
                 from: version,
                 reason,
             })?;
-            version += 1;
+            version = version.checked_add(1).ok_or_else(|| Error::Upcast {
+                aggregate: aggregate.to_string(),
+                event_type: event_type.to_owned(),
+                from: version,
+                reason: format!(
+                    "an upcaster lifts from schema version {version}, after which there is none"
+                ),
+            })?;
         }
         Ok(exact
             .deserialize(form)

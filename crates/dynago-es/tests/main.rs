@@ -9,6 +9,7 @@ mod bad_data;
 mod basics;
 mod cache;
 mod codec_differential;
+mod codec_probes;
 mod consistency;
 mod contention;
 mod costs;
