@@ -72,7 +72,7 @@ impl<A: Aggregate> EventStore<A> {
         let Some(sort_key) = table.sort_key() else {
             return Ok(None);
         };
-        let mut attributes = Attributes::take(item, Some(table.partition_key()), sort_key);
+        let mut attributes = Attributes::take(item, Some(table.partition_key()), Some(sort_key));
         let Some(AttributeValue::S(partition)) = attributes.partition.take() else {
             return Ok(None);
         };

@@ -101,7 +101,7 @@ pub struct EventEnvelope<E> {
 }
 
 /// An event item's attributes, all but the payload.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct EventHeader {
     pub(crate) aggregate_type: String,
     pub(crate) aggregate_id: AggregateId,
@@ -117,6 +117,12 @@ pub(crate) struct EventHeader {
 }
 
 impl EventHeader {
+    /// The header of an event item, read as a load reads it, its key and
+    /// payload left aside.
+    pub(crate) fn from_item(item: Item) -> std::result::Result<Self, String> {
+        Self::from_attributes(&mut Attributes::take(item, None, None))
+    }
+
     /// Decodes the header attributes of an event item, in the order of
     /// the header's fields.
     fn from_attributes(item: &mut Attributes) -> std::result::Result<Self, String> {
@@ -254,10 +260,7 @@ impl Origin {
     /// The error for an item among the events whose sort key `sort` is not
     /// an event key.
     pub(crate) fn not_an_event_key(&self, sort: &str) -> Error {
-        self.place().corrupt(
-            0,
-            format!("the item with sort key {sort:?} is among the events but its key is not an event key (`e#` and 20 digits)"),
-        )
+        self.place().not_an_event_key(sort)
     }
 
     /// Limits `query` to the attributes [`replay`] reads.
@@ -279,7 +282,7 @@ impl Origin {
         item: Item,
         upcasters: &Upcasters,
     ) -> Result<(u64, H, E)> {
-        let attributes = Attributes::take(item, None, &self.sort_key);
+        let attributes = Attributes::take(item, None, Some(&self.sort_key));
         self.place().read(attributes, upcasters)
     }
 }
@@ -308,6 +311,13 @@ impl<'a> Place<'a> {
             version,
             reason,
         }
+    }
+
+    fn not_an_event_key(&self, sort: &str) -> Error {
+        self.corrupt(
+            0,
+            format!("the item with sort key {sort:?} is among the events but its key is not an event key (`e#` and 20 digits)"),
+        )
     }
 
     /// Reads the attributes of an event item of this stream as an event,
@@ -345,12 +355,7 @@ impl<'a> Place<'a> {
                 ))
             }
         };
-        let Some(version) = keys::parse_event_sort(&sort) else {
-            return Err(self.corrupt(
-                0,
-                format!("the item with sort key {sort:?} is among the events but its key is not an event key (`e#` and 20 digits)"),
-            ));
-        };
+        let version = keys::parse_event_sort(&sort).ok_or_else(|| self.not_an_event_key(&sort))?;
         let payload = item.payload();
         let header = H::from_attributes(&mut item).map_err(|e| {
             self.corrupt(
@@ -609,7 +614,7 @@ mod tests {
             );
             let place = Place { aggregate_type: &aggregate_type, ..origin.place() };
             let (read, commit) = place
-                .read_event::<Noted>(Attributes::take(item, None, "sk"), &Upcasters::default())
+                .read_event::<Noted>(Attributes::take(item, None, Some("sk")), &Upcasters::default())
                 .expect("it reads back");
             prop_assert_eq!(read, event);
             prop_assert_eq!(commit, commit_id);

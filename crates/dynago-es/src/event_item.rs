@@ -84,13 +84,13 @@ fn uuid_text(id: Uuid) -> AttributeValue {
 /// 3, 6 or 9 digits of fraction, as many as it needs), without chrono's
 /// formatter for the years 0 to 9999; others (and a leap second) go to it.
 pub(crate) fn format_timestamp(time: &DateTime<Utc>) -> String {
-    let (year, nanos) = (time.year(), time.nanosecond());
-    let Ok(year) = u32::try_from(year) else {
+    let nanos = time.nanosecond();
+    let Some(year) = u32::try_from(time.year())
+        .ok()
+        .filter(|&year| year <= 9999 && nanos < 1_000_000_000)
+    else {
         return time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
     };
-    if year > 9999 || nanos >= 1_000_000_000 {
-        return time.to_rfc3339_opts(SecondsFormat::AutoSi, true);
-    }
     let mut text = String::with_capacity(30);
     for (value, width, then) in [
         (year, 4, '-'),
@@ -104,9 +104,9 @@ pub(crate) fn format_timestamp(time: &DateTime<Utc>) -> String {
     }
     push_digits(&mut text, time.second(), 2);
     if nanos != 0 {
-        let (fraction, width) = if nanos % 1_000_000 == 0 {
+        let (fraction, width) = if nanos.is_multiple_of(1_000_000) {
             (nanos / 1_000_000, 3)
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             (nanos / 1_000, 6)
         } else {
             (nanos, 9)
@@ -151,11 +151,12 @@ pub(crate) struct Attributes {
 type Reason = String;
 
 impl Attributes {
-    /// Takes the attributes of `item` the store reads, keyed by the table's
-    /// `sort_key` and, when given, `partition_key` (names the store's own
-    /// attributes never bear: [`check_key_names`](crate::keys::check_key_names)).
-    /// Every other attribute is dropped.
-    pub(crate) fn take(item: Item, partition_key: Option<&str>, sort_key: &str) -> Self {
+    /// Takes the attributes of `item` the store reads, with the key
+    /// attributes named `partition_key` and `sort_key` when given (names the
+    /// store's own attributes never bear:
+    /// [`check_key_names`](crate::keys::check_key_names)). Every other
+    /// attribute is dropped.
+    pub(crate) fn take(item: Item, partition_key: Option<&str>, sort_key: Option<&str>) -> Self {
         let mut attributes = Self::default();
         for (name, value) in item {
             let place = match name.as_str() {
@@ -170,7 +171,7 @@ impl Attributes {
                 "commit_id" => &mut attributes.commit_id,
                 PAYLOAD => &mut attributes.payload,
                 PAYLOAD_JSON => &mut attributes.payload_json,
-                other if other == sort_key => &mut attributes.sort,
+                other if Some(other) == sort_key => &mut attributes.sort,
                 other if Some(other) == partition_key => &mut attributes.partition,
                 _ => continue,
             };
@@ -464,7 +465,7 @@ mod tests {
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
         .collect();
-        let mut attributes = Attributes::take(item.clone(), Some("pk"), "sk");
+        let mut attributes = Attributes::take(item.clone(), Some("pk"), Some("sk"));
         assert_eq!(
             attributes.partition,
             Some(AttributeValue::S("account#a".into()))
@@ -476,7 +477,7 @@ mod tests {
             attributes.aggregate_type(),
             Err("it has no attribute `aggregate_type`".to_owned())
         );
-        assert_eq!(Attributes::take(item, None, "sk").partition, None);
+        assert_eq!(Attributes::take(item, None, Some("sk")).partition, None);
     }
 
     #[test]

@@ -127,9 +127,9 @@ fn record_of(item: &Item) -> Option<CommandRecord> {
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item.clone()).ok()
 }
 
-/// The commit id stored in an event item.
+/// The commit id stored in an event item whose header reads.
 pub(crate) fn commit_of(item: &Item) -> Option<Uuid> {
-    serde_dynamo::aws_sdk_dynamodb_1::from_item::<EventHeader>(item.clone())
+    EventHeader::from_item(item.clone())
         .ok()
         .map(|header| header.commit_id)
 }

@@ -19,6 +19,9 @@
 
 use std::time::Duration;
 
+use dynago::sdk::config::http::HttpResponse;
+use dynago::sdk::error::SdkError;
+use dynago::sdk::operation::put_item::PutItemError;
 use dynago::{Item, Key, Table, TableDefinition, TableOptions};
 
 use crate::{shared, unique_table_name, FaultPlan, FaultProxy};
@@ -112,6 +115,19 @@ pub async fn raw_get(table: &Table, key: &Key) -> Option<Item> {
 ///
 /// When the write fails.
 pub async fn raw_put(table: &Table, item: Item) {
+    try_raw_put(table, item).await.expect("raw PutItem");
+}
+
+/// Writes `item` as it is with the SDK directly (no check, no conversion),
+/// handing back the server's answer: for an item the server may refuse.
+///
+/// # Errors
+///
+/// The SDK's error when the write fails.
+pub async fn try_raw_put(
+    table: &Table,
+    item: Item,
+) -> Result<(), SdkError<PutItemError, HttpResponse>> {
     table
         .client()
         .put_item()
@@ -119,7 +135,7 @@ pub async fn raw_put(table: &Table, item: Item) {
         .set_item(Some(item))
         .send()
         .await
-        .expect("raw PutItem");
+        .map(drop)
 }
 
 /// Deletes the item under `key` with the SDK directly.

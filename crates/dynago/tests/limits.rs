@@ -3,7 +3,7 @@
 //! that are not items.
 use crate::common;
 
-use common::{key, raw_item, s};
+use common::{key, raw_item, s, try_raw_put};
 use dynago::{binary_value, item_size, AttributeValue, Error, Item, Key, MAX_ITEM_SIZE};
 use serde::{Deserialize, Serialize};
 
@@ -134,13 +134,7 @@ async fn the_server_agrees_on_the_limit() {
         ),
     ]);
     assert_eq!(item_size(&item), MAX_ITEM_SIZE + 1);
-    let refused = table
-        .client()
-        .put_item()
-        .table_name(table.name())
-        .set_item(Some(item.clone()))
-        .send()
-        .await;
+    let refused = try_raw_put(&table, item.clone()).await;
     assert_refused_for_its_size(refused);
     item.insert("data".to_owned(), s(&"x".repeat(MAX_ITEM_SIZE - 9)));
     common::put_raw(&table, item).await;
@@ -235,13 +229,7 @@ async fn our_size_of_numbers_lists_and_maps_matches_the_server() {
     over.insert("pk".to_owned(), s("over"));
     over.insert("pad".to_owned(), s(&"x".repeat(room + 1)));
     assert_eq!(item_size(&over), MAX_ITEM_SIZE + 1);
-    let refused = table
-        .client()
-        .put_item()
-        .table_name(table.name())
-        .set_item(Some(over))
-        .send()
-        .await;
+    let refused = try_raw_put(&table, over).await;
     assert_refused_for_its_size(refused);
     assert_eq!(raw_item(&table, &Key::new(s("over"))).await, None);
 }

@@ -46,7 +46,7 @@ pub async fn missing_table() -> Table {
     Table::connect(options).await.expect("table options")
 }
 
-pub use testing::{raw_get as raw_item, raw_put as put_raw, raw_scan as scan_all};
+pub use testing::{raw_get as raw_item, raw_put as put_raw, raw_scan as scan_all, try_raw_put};
 
 /// How many items the table holds.
 pub async fn count(table: &Table) -> usize {
