@@ -11,7 +11,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use dynago::{string_value, Table};
+use chrono::{DateTime, Utc};
+
+use dynago::Table;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +38,30 @@ pub(crate) struct Lease {
     pub(crate) parent: Option<String>,
     #[serde(default)]
     pub(crate) ended: bool,
+    /// How far its holder got, as it last said (absent from leases written
+    /// by earlier versions, and from those never held).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) progress: Option<Progress>,
+}
+
+/// What a lease's holder writes of its progress with each renewal, for
+/// those who watch it from outside (an explorer, an operator's script).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Progress {
+    /// When the holder wrote it, by its own clock.
+    pub(crate) renewed_at: DateTime<Utc>,
+    /// The holder's lease duration, in milliseconds.
+    pub(crate) lease_ms: u64,
+    /// When the newest record applied was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) applied_at: Option<DateTime<Utc>>,
+    /// Records read and not applied yet.
+    pub(crate) behind: u64,
+    /// The last read found nothing after what was applied.
+    pub(crate) caught_up: bool,
+    /// The shard's lag, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) lag_ms: Option<u64>,
 }
 
 /// A lease as listed, and when it expires as this worker observed it.
@@ -46,6 +72,16 @@ pub(crate) struct Observed {
     /// where it stands: unless the counter moves by then, its holder is
     /// taken for gone (`None`: later than the clock can tell).
     pub(crate) expires: Option<Instant>,
+}
+
+/// Every lease of `projection`, read strongly.
+pub(crate) async fn read_all(table: &Table, projection: &str) -> Result<Vec<Lease>> {
+    // Boxed: the paging stream's future is deep, and callers' futures
+    // hold it.
+    let leases = keys::under(table, projection, keys::LEASE)
+        .stream::<Lease>()
+        .try_collect::<Vec<Lease>>();
+    Ok(Box::pin(leases).await?)
 }
 
 /// The leases of one projection, as one worker sees them.
@@ -81,18 +117,7 @@ impl Leases {
     /// Every lease, read strongly, with when it expires: a lease duration
     /// after its counter was first seen where it stands.
     pub(crate) async fn list(&mut self) -> Result<Vec<Observed>> {
-        let sort_key = self.table.sort_key().unwrap_or_default().to_owned();
-        let leases: Vec<Lease> = self
-            .table
-            .query("#pk = :pk AND begins_with(#sk, :prefix)")
-            .name("#pk", self.table.partition_key())
-            .name("#sk", sort_key)
-            .value(":pk", string_value(self.projection))
-            .value(":prefix", string_value(keys::LEASE))
-            .consistent_read(true)
-            .stream::<Lease>()
-            .try_collect()
-            .await?;
+        let leases = read_all(&self.table, self.projection).await?;
         let now = Instant::now();
         Ok(leases
             .into_iter()
@@ -131,6 +156,7 @@ impl Leases {
                 checkpoint: None,
                 parent: shard.parent.clone(),
                 ended: false,
+                progress: None,
             };
             match self.write(&lease).await {
                 Ok(_) => created += 1,
@@ -198,15 +224,25 @@ impl Leases {
         .await
     }
 
-    /// Renews a lease this worker holds.
-    pub(crate) async fn renew(&self, lease: &Lease) -> Result<Option<Lease>> {
-        self.change(lease).await
+    /// Renews a lease this worker holds, with its progress.
+    pub(crate) async fn renew(&self, lease: &Lease, progress: Progress) -> Result<Option<Lease>> {
+        self.change(&Lease {
+            progress: Some(progress),
+            ..lease.clone()
+        })
+        .await
     }
 
-    /// Stores a checkpoint of a lease this worker holds.
-    pub(crate) async fn checkpoint(&self, lease: &Lease, sequence: &str) -> Result<Option<Lease>> {
+    /// Stores a checkpoint of a lease this worker holds, with its progress.
+    pub(crate) async fn checkpoint(
+        &self,
+        lease: &Lease,
+        sequence: &str,
+        progress: Progress,
+    ) -> Result<Option<Lease>> {
         self.change(&Lease {
             checkpoint: Some(sequence.to_owned()),
+            progress: Some(progress),
             ..lease.clone()
         })
         .await

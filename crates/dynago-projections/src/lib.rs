@@ -107,7 +107,7 @@ pub use options::ProjectorOptions;
 pub use parked::ParkedEvent;
 pub use projection::{EventOf, Projection, UnknownEvents, ViewKind};
 pub use projector::Projector;
-pub use status::{ShardStatus, Status};
+pub use status::{LeaseStatus, ShardStatus, Status};
 pub use stream::EventStream;
 pub use view::{StoredView, ViewPage, Views};
 

@@ -281,6 +281,26 @@ impl<P: Projection> Projector<P> {
         lock(&self.inner.status).stopped = Some(why);
     }
 
+    /// The leases of this projection's shards as stored, with what their
+    /// holders last wrote of their progress: for a page that watches workers
+    /// in other processes. One strongly consistent query of the projection's
+    /// lease items.
+    ///
+    /// ```no_run
+    /// # async fn run<P: dynago_projections::Projection>(projector: dynago_projections::Projector<P>) -> dynago_projections::Result<()> {
+    /// let held = projector.leases().await?.iter().filter(|l| l.owner.is_some()).count();
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A read that failed, or a lease item that is not one.
+    pub async fn leases(&self) -> Result<Vec<crate::LeaseStatus>> {
+        let leases = crate::lease::read_all(self.views().table(), P::NAME).await?;
+        Ok(leases.into_iter().map(Into::into).collect())
+    }
+
     /// What this projector did and where its shards are.
     pub fn status(&self) -> Status {
         let counters = &self.inner.applier.counters;

@@ -10,7 +10,7 @@ use dynago::Delays;
 
 use crate::error::{Error, Result};
 use crate::fence::Heartbeat;
-use crate::lease::{Lease, Leases};
+use crate::lease::{Lease, Leases, Progress};
 use crate::options::{next_wait, transient_waits};
 use crate::policy;
 use crate::projection::Projection;
@@ -302,11 +302,14 @@ impl<P: Projection> Worker<'_, P> {
         };
         // The renewal carries the checkpoint: where the shard's records
         // were applied up to.
+        let progress = progress(&owned.status, self.projector.options().lease_duration);
         let renewed = match &owned.last_sequence {
             Some(sequence) if owned.last_sequence != owned.lease.checkpoint => {
-                self.leases.checkpoint(&owned.lease, sequence).await?
+                self.leases
+                    .checkpoint(&owned.lease, sequence, progress)
+                    .await?
             }
-            _ => self.leases.renew(&owned.lease).await?,
+            _ => self.leases.renew(&owned.lease, progress).await?,
         };
         match renewed {
             Some(lease) => {
@@ -511,5 +514,18 @@ impl<P: Projection> Worker<'_, P> {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// What a renewal writes of a shard's progress, from its status now.
+fn progress(status: &ShardStatus, lease_duration: Duration) -> Progress {
+    let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    Progress {
+        renewed_at: chrono::Utc::now(),
+        lease_ms: millis(lease_duration),
+        applied_at: status.newest_applied_at,
+        behind: status.records_behind as u64,
+        caught_up: status.caught_up,
+        lag_ms: status.lag.map(millis),
     }
 }

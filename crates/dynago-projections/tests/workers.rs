@@ -119,6 +119,20 @@ async fn a_killed_worker_s_shards_are_taken_over_after_its_lease_expires() {
                 .all(|lease| lease.owner.as_deref() == Some(survivor_id)),
         "the leases at the end, all {survivor_id}'s wanted: {leases:?}"
     );
+    // Read from outside, as an explorer does: each held lease says who
+    // holds it, when it was renewed and for how long, and how far behind.
+    let public = survivor_projector.leases().await.expect("the leases");
+    let held: Vec<_> = public.iter().filter(|lease| !lease.ended).collect();
+    assert!(
+        !held.is_empty()
+            && held.iter().all(|lease| {
+                lease.owner.as_deref() == Some(survivor_id)
+                    && lease.renewed_at.is_some()
+                    && lease.lease_duration.is_some()
+                    && lease.records_behind.is_some()
+            }),
+        "the leases read through Projector::leases: {public:?}"
+    );
     let status = survivor_projector.status();
     assert_eq!(
         status.gap_events, 0,

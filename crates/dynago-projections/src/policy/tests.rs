@@ -34,6 +34,7 @@ fn lease(clock: &Clock, shard: &str) -> Observed {
             checkpoint: None,
             parent: None,
             ended: false,
+            progress: None,
         },
         expires: Some(clock.at(LEASE)),
     }
