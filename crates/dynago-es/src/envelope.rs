@@ -123,6 +123,16 @@ impl EventHeader {
         Self::from_attributes(&mut Attributes::take(item, None, None))
     }
 
+    /// The header of an event item and its payload as stored, its key
+    /// left aside.
+    pub(crate) fn with_payload(
+        item: Item,
+    ) -> std::result::Result<(Self, Option<crate::payload::Stored>), String> {
+        let mut attributes = Attributes::take(item, None, None);
+        let header = Self::from_attributes(&mut attributes)?;
+        Ok((header, attributes.payload()))
+    }
+
     /// Decodes the header attributes of an event item, in the order of
     /// the header's fields.
     fn from_attributes(item: &mut Attributes) -> std::result::Result<Self, String> {

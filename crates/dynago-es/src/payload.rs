@@ -137,6 +137,16 @@ pub(crate) enum Exact {
     BinarySet(Vec<Vec<u8>>),
 }
 
+/// A stored payload as JSON, whatever form it was stored in: for readers
+/// without the event's type. Sets read as arrays, bytes as arrays of
+/// numbers, numbers as written.
+pub(crate) fn to_json(stored: Stored) -> Result<serde_json::Value, String> {
+    let (exact, _) = Exact::read(stored)?;
+    let mut text = Vec::new();
+    exact.write_json(&mut text)?;
+    serde_json::from_slice(&text).map_err(|e| e.to_string())
+}
+
 /// Which of the stored forms a payload came in, and goes back to for
 /// deserializing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

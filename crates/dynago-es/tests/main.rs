@@ -18,6 +18,7 @@ mod exact_values;
 mod framework;
 mod fuzz;
 mod idempotency;
+mod inspect;
 mod key_names;
 mod limits;
 mod lost_answer;
