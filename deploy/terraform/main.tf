@@ -90,3 +90,15 @@ resource "aws_iam_policy" "worker" {
   description = "ledger project and ledger rebuild on ${var.table_name} (deploy/iam/ledger-worker.json)."
   policy      = templatefile("${path.module}/../iam/ledger-worker.json", local.iam)
 }
+
+resource "aws_iam_policy" "explorer" {
+  name_prefix = "${var.table_name}-explorer-"
+  description = "ledger explore --no-project, read-only, on ${var.table_name} (deploy/iam/ledger-explorer.json)."
+  policy      = templatefile("${path.module}/../iam/ledger-explorer.json", local.iam)
+}
+
+resource "aws_iam_policy" "explorer_replay" {
+  name_prefix = "${var.table_name}-explorer-replay-"
+  description = "Beside the explorer's: replaying parked events from it, on ${var.table_name} (deploy/iam/ledger-explorer-replay.json)."
+  policy      = templatefile("${path.module}/../iam/ledger-explorer-replay.json", local.iam)
+}

@@ -36,3 +36,13 @@ output "worker_policy_arn" {
   description = "Attach to whoever runs `ledger project` or `ledger rebuild`."
   value       = aws_iam_policy.worker.arn
 }
+
+output "explorer_policy_arn" {
+  description = "Attach to whoever runs the explorer, read-only."
+  value       = aws_iam_policy.explorer.arn
+}
+
+output "explorer_replay_policy_arn" {
+  description = "Attach beside the explorer's to let it replay parked events."
+  value       = aws_iam_policy.explorer_replay.arn
+}

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use backon::Retryable;
 use chrono::Utc;
@@ -15,6 +16,7 @@ use crate::commit::CommitOutcome;
 use crate::envelope::{EventEnvelope, Metadata};
 use crate::error::{CommandError, Error, Result};
 use crate::id::{AggregateId, CommandId};
+use crate::metrics::{self, Outcome};
 use crate::plan::{versions_after, Basis, Commit, Folded, Plan};
 use crate::record::CommandRecord;
 use crate::snapshot::SnapshotDue;
@@ -185,11 +187,26 @@ impl<A: Aggregate> EventStore<A> {
     ///
     /// The outcomes come in the order of the commands.
     ///
+    /// Every `execute*` is counted in the store's [`metrics`](crate::metrics)
+    /// by outcome, with its duration.
+    ///
     /// # Errors
     ///
     /// As [`execute_with`](Self::execute_with); [`Error::AggregateTwice`]
     /// when an aggregate appears twice, with nothing sent.
     pub async fn execute_all(
+        &self,
+        commands: Vec<(A::Id, A::Command)>,
+        options: CommandOptions,
+    ) -> Result<Vec<CommandOutcome<A>>, CommandError<A>> {
+        let started = Instant::now();
+        let result = self.execute_checked(commands, options).await;
+        metrics::command_done::<A>(Outcome::of(&result), started.elapsed());
+        result
+    }
+
+    /// [`execute_all`](Self::execute_all), in its span, measured.
+    async fn execute_checked(
         &self,
         commands: Vec<(A::Id, A::Command)>,
         options: CommandOptions,
@@ -257,7 +274,10 @@ impl<A: Aggregate> EventStore<A> {
         })
         .retry(self.retry_policy().delays())
         .when(|error: &Error| error.is_conflict() && budget.left() > 0)
-        .notify(|error, delay| tracing::debug!(%error, ?delay, "conflict; deciding again"))
+        .notify(|error, delay| {
+            metrics::command::<A>(Outcome::Retried);
+            tracing::debug!(%error, ?delay, "conflict; deciding again");
+        })
         .await;
         let attempts_made = attempts.load(Ordering::Relaxed);
         // An answer that this command wrote nothing (a rejection, no events,

@@ -510,6 +510,7 @@ impl<A: Aggregate> EventStore<A> {
             )
             .await?;
         }
+        crate::metrics::load::<A>(events_read);
         Ok(Loaded {
             id: id.clone(),
             state,

@@ -22,6 +22,7 @@ mod inspect;
 mod key_names;
 mod limits;
 mod lost_answer;
+mod metrics;
 mod multi;
 mod odd_values;
 mod open;

@@ -1,7 +1,7 @@
 //! What the test suites of crates built on `dynago` share (feature
 //! `testing`): a fresh table per test on the shared server, a table behind a
-//! fault proxy, and raw reads and writes past every check of the code under
-//! test.
+//! fault proxy, raw reads and writes past every check of the code under
+//! test, and the metrics it records ([`metrics`]).
 //!
 //! These helpers panic when the server fails them, as test helpers do: the
 //! panic message names what failed.
@@ -27,6 +27,7 @@ use dynago::{Item, Key, Table, TableDefinition, TableOptions};
 use crate::{shared, unique_table_name, FaultPlan, FaultProxy};
 
 pub mod lambda;
+pub mod metrics;
 
 /// Sends the `tracing` output of the test to the test's own output, once
 /// per test binary, filtered by `RUST_LOG`.

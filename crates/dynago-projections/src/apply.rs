@@ -184,6 +184,18 @@ impl<P: Projection> Applier<P> {
         &self.views
     }
 
+    /// Counts `events` applied, in the status and the metrics.
+    fn count_applied(&self, events: u64) {
+        self.counters.applied.fetch_add(events, Ordering::Relaxed);
+        crate::metrics::applied(P::NAME, events);
+    }
+
+    /// Counts an event parked, in the status and the metrics.
+    fn count_parked(&self) {
+        self.counters.parked.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::parked(P::NAME);
+    }
+
     /// Forgets what is known of `id`, to read it again.
     pub(crate) fn forget(&self, id: &AggregateId) {
         lock(&self.known).pop(id);
@@ -264,15 +276,15 @@ impl<P: Projection> Applier<P> {
             };
             match self.apply_in_order(known, &missing).await? {
                 (Step::Done, n) => {
-                    self.counters.applied.fetch_add(n, Ordering::Relaxed);
+                    self.count_applied(n);
                     return Ok(Offer::Applied { events: n });
                 }
                 (Step::Parked, n) => {
-                    self.counters.applied.fetch_add(n, Ordering::Relaxed);
+                    self.count_applied(n);
                     return Ok(Offer::Parked);
                 }
                 (Step::Conflict, n) => {
-                    self.counters.applied.fetch_add(n, Ordering::Relaxed);
+                    self.count_applied(n);
                     self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
                     self.forget(id);
                     lost += 1;
@@ -414,7 +426,7 @@ impl<P: Projection> Applier<P> {
         self.parking
             .park(id, version, event_type, &error.to_string(), 0)
             .await?;
-        self.counters.parked.fetch_add(1, Ordering::Relaxed);
+        self.count_parked();
         tracing::error!(
             projection = P::NAME,
             aggregate = %id,
@@ -553,7 +565,7 @@ impl<P: Projection> Applier<P> {
                 attempts,
             )
             .await?;
-        self.counters.parked.fetch_add(1, Ordering::Relaxed);
+        self.count_parked();
         tracing::error!(
             projection = P::NAME,
             aggregate = %event.aggregate_id,

@@ -89,6 +89,7 @@ mod keys;
 #[cfg_attr(docsrs, doc(cfg(feature = "lambda")))]
 pub mod lambda;
 mod lease;
+pub mod metrics;
 mod options;
 mod parked;
 mod policy;

@@ -11,6 +11,7 @@ use dynago::Delays;
 use crate::error::{Error, Result};
 use crate::fence::Heartbeat;
 use crate::lease::{Lease, Leases, Progress};
+use crate::metrics::{self, LeaseChange};
 use crate::options::{next_wait, transient_waits};
 use crate::policy;
 use crate::projection::Projection;
@@ -266,12 +267,14 @@ impl<P: Projection> Worker<'_, P> {
                 break;
             }
             if let Some(lease) = self.leases.take(lease).await? {
+                metrics::lease(P::NAME, LeaseChange::Taken);
                 taken.push(lease);
             }
         }
         // None free, or each taken first by another worker: one taken over.
         if let Some(steal) = plan.steal.filter(|_| taken.is_empty()) {
             if let Some(lease) = self.leases.take(steal.lease).await? {
+                metrics::lease(P::NAME, LeaseChange::TakenOver);
                 tracing::info!(projection = P::NAME, shard = %lease.shard, from = %steal.from, "lease taken over");
                 taken.push(lease);
             }
@@ -329,6 +332,8 @@ impl<P: Projection> Worker<'_, P> {
             shard,
             "lease lost to another worker; shard dropped"
         );
+        metrics::lease(P::NAME, LeaseChange::Lost);
+        metrics::shard_let_go(P::NAME, shard);
         self.owned.remove(shard);
     }
 
@@ -430,8 +435,10 @@ impl<P: Projection> Worker<'_, P> {
                 ..owned.lease.clone()
             };
             if self.leases.end(&lease).await?.is_some() {
+                metrics::lease(P::NAME, LeaseChange::Ended);
                 tracing::info!(projection = P::NAME, shard, "shard read to its end");
             }
+            metrics::shard_let_go(P::NAME, shard);
             self.owned.remove(shard);
             // Its children may be taken now.
             self.last_sync = None;
@@ -468,6 +475,7 @@ impl<P: Projection> Worker<'_, P> {
     fn publish(&self) {
         let shards: Vec<ShardStatus> = self.owned.values().map(|o| o.status.clone()).collect();
         for shard in &shards {
+            metrics::shard(P::NAME, shard);
             tracing::debug!(
                 projection = P::NAME,
                 shard = %shard.shard,
@@ -486,33 +494,40 @@ impl<P: Projection> Worker<'_, P> {
                 checkpoint: owned.last_sequence,
                 ..owned.lease
             };
-            if let Err(e) = self.release(&lease).await {
-                tracing::warn!(projection = P::NAME, shard, error = %e, "could not let the lease go");
+            metrics::shard_let_go(P::NAME, &shard);
+            match self.release(&lease).await {
+                Ok(true) => metrics::lease(P::NAME, LeaseChange::Released),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(projection = P::NAME, shard, error = %e, "could not let the lease go");
+                }
             }
         }
     }
 
-    /// Lets `lease` go. A stop may have cut a renewal short after its
-    /// write landed, one counter on: a lease still held by this worker is
-    /// let go at the counter read, not left held until it expires.
-    async fn release(&self, lease: &Lease) -> Result<()> {
+    /// Lets `lease` go; whether this worker still held it. A stop may have
+    /// cut a renewal short after its write landed, one counter on: a lease
+    /// still held by this worker is let go at the counter read, not left
+    /// held until it expires.
+    async fn release(&self, lease: &Lease) -> Result<bool> {
         if self.leases.release(lease).await?.is_some() {
-            return Ok(());
+            return Ok(true);
         }
         match self.leases.read(&lease.shard).await? {
             Some(stored) if stored.owner.as_deref() == Some(self.leases.worker()) => {
                 // The checkpoint read is one this worker wrote: its
                 // own, applied up to, is as far or further.
                 let checkpoint = lease.checkpoint.clone().or(stored.checkpoint.clone());
-                self.leases
+                Ok(self
+                    .leases
                     .release(&Lease {
                         checkpoint,
                         ..stored
                     })
-                    .await?;
-                Ok(())
+                    .await?
+                    .is_some())
             }
-            _ => Ok(()),
+            _ => Ok(false),
         }
     }
 }

@@ -14,6 +14,7 @@ mod lambda;
 mod lambda_fences;
 mod late;
 mod lineage;
+mod metrics;
 mod ordering;
 mod poison;
 mod reset;

@@ -162,7 +162,13 @@ async fn get_chunk(
         .instrument(span.clone())
         .await
         .map_err(|e| from_sdk(table.name(), "BatchGetItem", e))?;
-    record_capacity(&span, Access::Read, output.consumed_capacity());
+    record_capacity(
+        table,
+        "BatchGetItem",
+        &span,
+        Access::Read,
+        output.consumed_capacity(),
+    );
     let found = output
         .responses
         .as_mut()
@@ -431,7 +437,13 @@ async fn write_chunk(
         .await;
     let mut output =
         result.map_err(|e| from_sdk_write(table.name(), "BatchWriteItem", e, uncertain))?;
-    record_capacity(&span, Access::Write, output.consumed_capacity());
+    record_capacity(
+        table,
+        "BatchWriteItem",
+        &span,
+        Access::Write,
+        output.consumed_capacity(),
+    );
     let unprocessed = output
         .unprocessed_items
         .as_mut()

@@ -94,7 +94,13 @@ impl GetItem {
             .instrument(span.clone())
             .await
             .map_err(|e| from_sdk(table.name(), "GetItem", e))?;
-        record_capacity(&span, Access::Read, output.consumed_capacity());
+        record_capacity(
+            table,
+            "GetItem",
+            &span,
+            Access::Read,
+            output.consumed_capacity(),
+        );
         Ok(output.item)
     }
 }

@@ -32,7 +32,8 @@
 //!   [`TableOptions::verify_schema`]) compares the table's keys with the
 //!   handle's in one `DescribeTable`, naming both ([`Error::SchemaMismatch`]).
 //! - **Tracing**: a span on every request, with the table, the operation,
-//!   the item count and the consumed capacity ([`telemetry`]).
+//!   the item count and the consumed capacity ([`telemetry`]); the requests
+//!   and capacity counted through the `metrics` facade ([`metrics`]).
 //!
 //! ```no_run
 //! use dynago::{string_value, Key, Table, TableOptions};
@@ -72,6 +73,7 @@ pub mod expr;
 mod get;
 pub mod item;
 mod key;
+pub mod metrics;
 pub mod number;
 mod paging;
 mod query;

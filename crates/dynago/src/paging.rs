@@ -50,16 +50,19 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    /// The answer of a request that ran in `span`, whose item count and
-    /// consumed capacity are recorded there (each once).
+    /// The answer of a request of `operation` on `table` that ran in
+    /// `span`, whose item count and consumed capacity are recorded there
+    /// (each once), the capacity also in its metric.
     pub(crate) fn new(
+        table: &Table,
+        operation: &'static str,
         span: &Span,
         items: Option<Vec<Item>>,
         scanned_count: i32,
         last_key: Option<Item>,
         capacity: Option<&ConsumedCapacity>,
     ) -> Self {
-        record_capacity(span, Access::Read, capacity);
+        record_capacity(table, operation, span, Access::Read, capacity);
         let items = items.unwrap_or_default();
         span.record("dynago.items", items.len());
         Self {

@@ -208,6 +208,8 @@ impl Query {
             .await
             .map_err(|e| from_sdk(table.name(), "Query", e))?;
         Ok(Answer::new(
+            table,
+            "Query",
             &span,
             output.items,
             output.scanned_count,

@@ -398,6 +398,8 @@ impl Scan {
             .await
             .map_err(|e| from_sdk(table.name(), "Scan", e))?;
         Ok(Answer::new(
+            table,
+            "Scan",
             &span,
             output.items,
             output.scanned_count,

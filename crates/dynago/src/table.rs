@@ -50,6 +50,8 @@ pub struct Table {
 struct Inner {
     client: Client,
     name: String,
+    /// The name as a metric label, cloned without a copy.
+    label: ::metrics::SharedString,
     keys: KeySchema,
     key_types: (Option<ScalarAttributeType>, Option<ScalarAttributeType>),
     cursor_key: CursorKey,
@@ -134,6 +136,7 @@ impl Table {
                     sort: options.sort_key,
                 },
                 key_types: (options.partition_key_type, options.sort_key_type),
+                label: ::metrics::SharedString::from(Arc::<str>::from(options.name.as_str())),
                 name: options.name,
                 retry: options.retry,
                 batch_concurrency: options.batch_concurrency.unwrap_or(4),
@@ -203,6 +206,11 @@ impl Table {
 
     pub(crate) fn batch_concurrency(&self) -> usize {
         self.inner.batch_concurrency
+    }
+
+    /// The table's name as the `table` label of its metrics.
+    pub(crate) fn metric_label(&self) -> ::metrics::SharedString {
+        self.inner.label.clone()
     }
 
     pub(crate) fn count_request(&self) {

@@ -7,6 +7,9 @@
 //! `aws.dynamodb.consumed_capacity` (capacity units). Item values are never
 //! recorded.
 //!
+//! Each request is also counted, with the capacity it consumed, through the
+//! `metrics` facade ([`crate::metrics`]).
+//!
 //! [`measure`] adds up the capacity DynamoDB reports for every call a
 //! future makes, for a caller that reports costs of its own (the event
 //! store's `CommandOutcome::capacity`).
@@ -34,6 +37,7 @@ pub(crate) fn read_span(table: &Table, operation: &'static str) -> Span {
 
 fn span(table: &Table, operation: &'static str, items: Option<usize>) -> Span {
     table.count_request();
+    crate::metrics::request(table, operation);
     let _ = METER.try_with(|meter| {
         let mut meter = meter.lock().unwrap_or_else(PoisonError::into_inner);
         meter.requests = meter.requests.saturating_add(1);
@@ -108,6 +112,16 @@ impl Capacity {
 pub(crate) enum Access {
     Read,
     Write,
+}
+
+impl Access {
+    /// The `kind` label of its capacity.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        }
+    }
 }
 
 type Meter = Arc<Mutex<Usage>>;
@@ -190,9 +204,12 @@ pub async fn measure_usage<F: Future>(work: F) -> (F::Output, Usage) {
     (output, used)
 }
 
-/// Records the capacity DynamoDB says a request consumed: on its span, and
-/// in the [`measure`] the request runs in, if any.
+/// Records the capacity DynamoDB says a request of `operation` on `table`
+/// consumed: on its span, in its metric, and in the [`measure`] the request
+/// runs in, if any.
 pub(crate) fn record_capacity<'a>(
+    table: &Table,
+    operation: &'static str,
     span: &Span,
     access: Access,
     capacity: impl IntoIterator<Item = &'a ConsumedCapacity>,
@@ -202,6 +219,7 @@ pub(crate) fn record_capacity<'a>(
         .filter_map(ConsumedCapacity::capacity_units)
         .sum();
     span.record("aws.dynamodb.consumed_capacity", units);
+    crate::metrics::capacity(table, operation, access, units);
     let _ = METER.try_with(|meter| {
         let mut meter = meter.lock().unwrap_or_else(PoisonError::into_inner);
         match access {

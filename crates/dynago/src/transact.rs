@@ -539,7 +539,13 @@ impl TransactWrite {
         let (result, uncertain) = watched(send, Resend::Always).instrument(span.clone()).await;
         match result {
             Ok(output) => {
-                record_capacity(&span, Access::Write, output.consumed_capacity());
+                record_capacity(
+                    table,
+                    "TransactWriteItems",
+                    &span,
+                    Access::Write,
+                    output.consumed_capacity(),
+                );
                 Ok(())
             }
             Err(SdkError::ServiceError(e))

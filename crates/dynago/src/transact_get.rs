@@ -262,7 +262,13 @@ impl TransactGet {
             }
             Err(e) => return Err(from_sdk(table.name(), OPERATION, e)),
         };
-        record_capacity(&span, Access::Read, output.consumed_capacity());
+        record_capacity(
+            table,
+            OPERATION,
+            &span,
+            Access::Read,
+            output.consumed_capacity(),
+        );
         let responses = output.responses.unwrap_or_default();
         if responses.len() != count {
             return Err(unusable_answer(

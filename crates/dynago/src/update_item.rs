@@ -342,7 +342,13 @@ impl UpdateItem {
             .map(OptimisticLock::next_version);
         match result {
             Ok(output) => {
-                record_capacity(&span, Access::Write, output.consumed_capacity());
+                record_capacity(
+                    table,
+                    "UpdateItem",
+                    &span,
+                    Access::Write,
+                    output.consumed_capacity(),
+                );
                 Ok(UpdateOutcome {
                     version,
                     attributes: output

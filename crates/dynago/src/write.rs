@@ -384,7 +384,13 @@ impl PutItem {
             .map(OptimisticLock::next_version);
         match result {
             Ok(output) => {
-                record_capacity(&span, Access::Write, output.consumed_capacity());
+                record_capacity(
+                    table,
+                    "PutItem",
+                    &span,
+                    Access::Write,
+                    output.consumed_capacity(),
+                );
                 Ok(WriteOutcome {
                     version,
                     old_item: output.attributes.filter(|_| self.return_old),
@@ -509,7 +515,13 @@ impl DeleteItem {
             .await;
         match result {
             Ok(output) => {
-                record_capacity(&span, Access::Write, output.consumed_capacity());
+                record_capacity(
+                    table,
+                    "DeleteItem",
+                    &span,
+                    Access::Write,
+                    output.consumed_capacity(),
+                );
                 Ok(WriteOutcome {
                     version: None,
                     old_item: output.attributes.filter(|_| self.return_old),

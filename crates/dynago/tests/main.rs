@@ -15,6 +15,7 @@ mod late_delivery;
 mod limits;
 mod locking;
 mod lost_answer;
+mod metrics;
 mod number_keys;
 mod options;
 mod outcomes;

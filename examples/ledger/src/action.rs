@@ -8,7 +8,7 @@ use anyhow::bail;
 use ledger::{AccountId, Currency, Money};
 
 use crate::cli::Command;
-use crate::{read, soak, stress};
+use crate::{explore, read, soak, stress};
 
 /// A command whose input was checked.
 pub enum Action {
@@ -48,6 +48,7 @@ pub enum Action {
     Report,
     Project(read::Until),
     Rebuild,
+    Explore(explore::Shape),
     Demo,
     Stress(stress::Shape),
     Soak(soak::Shape),
@@ -111,6 +112,19 @@ pub fn check(command: &Command) -> anyhow::Result<Action> {
             idle: *until_idle,
         }),
         Command::Rebuild => Action::Rebuild,
+        Command::Explore {
+            bind,
+            seed,
+            actions,
+            no_project,
+            metrics,
+        } => Action::Explore(explore::Shape {
+            bind: *bind,
+            seed: *seed,
+            actions: *actions,
+            project: !*no_project,
+            metrics: *metrics,
+        }),
         Command::Demo => Action::Demo,
         Command::Stress {
             accounts,

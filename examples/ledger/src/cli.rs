@@ -135,8 +135,35 @@ pub enum Command {
         #[arg(long)]
         until_idle: bool,
     },
-    /// Rebuilds both views from the table (stop `ledger project` first).
+    /// Rebuilds both views and the explorer's catalog from the table (stop
+    /// `ledger project` first).
     Rebuild,
+    /// Serves the explorer: the accounts and their events, states at any
+    /// version, the projections with their lag and parked events, and what
+    /// each page cost. Runs the projectors too, unless --no-project.
+    Explore {
+        /// Where to listen. Keep it on 127.0.0.1 (the default) unless the
+        /// network it opens to may read every account.
+        #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDRESS")]
+        bind: std::net::SocketAddr,
+        /// Writes demo accounts first (12, in EUR; those open already are
+        /// left alone), so that there is something to see.
+        #[arg(long)]
+        seed: bool,
+        /// Lets a visitor who logs in with a token replay parked events.
+        /// The token is LEDGER_EXPLORER_TOKEN's, or a random one printed at
+        /// the start.
+        #[arg(long)]
+        actions: bool,
+        /// Does not run the projectors here (`ledger project` runs them
+        /// elsewhere).
+        #[arg(long)]
+        no_project: bool,
+        /// Serves the metrics in Prometheus's format at this address's
+        /// /metrics.
+        #[arg(long, value_name = "ADDRESS")]
+        metrics: Option<std::net::SocketAddr>,
+    },
     /// Tells the ledger's story: accounts, refusals, many writers at once, checks.
     Demo,
     /// Measures throughput and latency with many writers, then checks the books.

@@ -11,7 +11,9 @@
 //! | [`ledger`] | [`Ledger`], the accounts in a [`dynago_es::EventStore`]: open, deposit, withdraw, transfer (one transaction over two accounts), close, statements and history; [`Ledger::submit`] applies an [`Operation`] once per command id |
 //! | [`workload`] | many tasks at once on the same accounts, for the demo, the stress test and the soak |
 //! | [`mod@audit`] | the checks read back from the table: money conserved, transfers whole, versions contiguous, snapshots right |
+//! | [`explorer`] | the ledger in `dynago-explorer`: its accounts listed by their catalog, its projections, and demo data to look at |
 //! | [`views`] | the read side: a view per account and totals per day and currency, kept from the table's stream by `dynago-projections` ([`views::ReadSide`]), and the replay they must equal |
+//! | [`metrics`] | the metrics of every layer served to Prometheus ([`metrics::serve_prometheus`]) |
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,7 +37,9 @@
 pub mod account;
 pub mod audit;
 pub mod cost;
+pub mod explorer;
 pub mod ledger;
+pub mod metrics;
 pub mod money;
 pub mod views;
 pub mod workload;

@@ -8,6 +8,7 @@ mod backend;
 mod cli;
 mod commands;
 mod demo;
+mod explore;
 mod read;
 mod soak;
 mod stress;
@@ -92,7 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     // say where they looked. The stress test and the soak run no projector:
     // no views table.
     let create = match &action {
-        Action::Open { .. } | Action::Demo => Create::Tables,
+        Action::Open { .. } | Action::Demo | Action::Explore(_) => Create::Tables,
         Action::Stress(_) | Action::Soak(_) => Create::Table,
         _ => Create::Never,
     };
@@ -172,6 +173,10 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         Action::Rebuild => {
             let read_side = connected.read_side(&cli, read::options()).await?;
             read::rebuild(&read_side).await?;
+        }
+        Action::Explore(shape) => {
+            let read_side = connected.read_side(&cli, read::options()).await?;
+            explore::run(&connected, &read_side, &shape).await?;
         }
         Action::Demo => {
             let place = describe(&cli, &connected, true);

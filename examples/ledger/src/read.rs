@@ -242,7 +242,7 @@ pub(crate) async fn project(
     until: Until,
 ) -> anyhow::Result<()> {
     println!(
-        "projecting the events of `{}` into `{}` (accounts, daily totals); Ctrl-C stops",
+        "projecting the events of `{}` into `{}` (accounts, daily totals, the explorer's catalog); Ctrl-C stops",
         read_side.events_table().name(),
         read_side.table().name()
     );
@@ -331,12 +331,13 @@ pub(crate) async fn rebuild(read_side: &ReadSide) -> anyhow::Result<()> {
     let started = Instant::now();
     let rebuilt = read_side.rebuild().await?;
     println!(
-        "rebuilt the views in `{}` from the events of `{}` in {:.2} s: applied {} to the accounts, {} to the totals",
+        "rebuilt the views in `{}` from the events of `{}` in {:.2} s: applied {} to the accounts, {} to the totals, {} to the explorer's catalog",
         read_side.table().name(),
         read_side.events_table().name(),
         started.elapsed().as_secs_f64(),
         events(rebuilt.accounts),
-        rebuilt.totals
+        rebuilt.totals,
+        rebuilt.catalog
     );
     Ok(())
 }

@@ -259,6 +259,136 @@ async fn the_lambda_functions_calls_are_allowed_by_its_policy() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_explorers_calls_are_allowed_by_its_policies() {
+    let ledger = Ledger::new().await;
+    let table = ledger.table.as_str();
+    let (read_only, replay) = (
+        Policy::read("ledger-explorer.json", table),
+        Policy::read("ledger-explorer-replay.json", table),
+    );
+    for args in [
+        &["open", "ada", "--owner", "Ada"][..],
+        &["open", "bob", "--owner", "Bob"],
+        &["deposit", "ada", "10"],
+        &["transfer", "ada", "bob", "0.01"],
+        &["rebuild"],
+    ] {
+        ledger.run(args);
+    }
+    // The explorer in this process, through the proxy; a deposit parked by
+    // a late worker, for the replay.
+    let books = ledger::Ledger::connect(ledger.proxy.table_options(table), ledger::store_options())
+        .await
+        .expect("the ledger");
+    let read_side = ledger::views::ReadSide::new(&books, Default::default()).expect("a read side");
+    let ada: ledger::AccountId = "ada".parse().expect("an id");
+    let parked = common::park_a_deposit(&books, &read_side, &ada, 100).await;
+    let token = "iam-test-token";
+    let explorer = ledger::explorer::explorer(
+        &books,
+        &read_side,
+        dynago_explorer::ExplorerOptions::default().actions(token),
+    )
+    .expect("the explorer");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let address = listener.local_addr().expect("its address").to_string();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, explorer.router()).await;
+    });
+    let _set_up = ledger.proxy.take_permissions();
+
+    let commit = parked_commit(&books, &parked).await;
+    for page in [
+        "/".to_owned(),
+        "/types/account".to_owned(),
+        "/aggregates/account/ada".to_owned(),
+        "/aggregates/account/ada?at=1".to_owned(),
+        "/search?q=ada".to_owned(),
+        format!("/search?q={commit}&scan=commit"),
+        "/projections".to_owned(),
+        "/projections/accounts/live".to_owned(),
+        "/projections/accounts/views".to_owned(),
+        "/projections/accounts/views?key=ada".to_owned(),
+        "/projections/daily-totals/views".to_owned(),
+    ] {
+        let answer = common::http(&address, "GET", &page, &[], "").await;
+        assert_eq!(answer.status, 200, "{page}: {}", answer.body);
+    }
+    assert_allowed(
+        "the read-only explorer",
+        &ledger.proxy.take_permissions(),
+        &[&read_only],
+    );
+
+    let login = common::http(
+        &address,
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &format!("token={token}"),
+    )
+    .await;
+    let cookie = login
+        .header("set-cookie")
+        .and_then(|cookie| cookie.split(';').next())
+        .expect("a session cookie")
+        .to_owned();
+    let page = common::http(&address, "GET", "/projections", &[("Cookie", &cookie)], "").await;
+    let form_token = page
+        .body
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a replay form with its token")
+        .to_owned();
+    let _reads = ledger.proxy.take_permissions();
+    let replayed = common::http(
+        &address,
+        "POST",
+        "/projections/daily-totals/replay",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &format!("aggregate_id=ada&form_token={form_token}"),
+    )
+    .await;
+    assert_eq!(replayed.status, 303, "{}", replayed.body);
+    assert!(
+        replayed
+            .header("location")
+            .is_some_and(|l| l.contains("applied")),
+        "{:?}",
+        replayed.headers
+    );
+    assert_allowed(
+        "the explorer's replay",
+        &ledger.proxy.take_permissions(),
+        &[&read_only, &replay],
+    );
+}
+
+/// The commit id of `event`, as its item holds it.
+async fn parked_commit(
+    books: &ledger::Ledger,
+    event: &dynago_es::EventEnvelope<ledger::AccountEvent>,
+) -> uuid::Uuid {
+    let stored = books
+        .store()
+        .inspector()
+        .events(
+            "account",
+            &event.aggregate_id,
+            event.version..=event.version,
+        )
+        .await
+        .expect("the event as stored");
+    stored[0].commit_id
+}
+
 /// The function's binary, a container of its own, handed `batches` in
 /// turn; each must succeed whole.
 async fn run_function(ledger: &Ledger, batches: Vec<Vec<dynago_projections::lambda::EventRecord>>) {

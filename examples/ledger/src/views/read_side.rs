@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use dynago::{RetryPolicy, Table, TableDefinition};
 use dynago_es::EventStore;
+use dynago_explorer::Catalog;
 use dynago_projections::{EventStream, Projector, ProjectorOptions, Status, Views};
 use futures::TryStreamExt;
 use tokio::sync::watch;
@@ -21,12 +22,14 @@ use crate::ledger::{create_table_if_missing, Ledger};
 const HEAL_EVERY: Duration = Duration::from_secs(1);
 
 /// The ledger's read side: the [`Accounts`] and [`DailyTotals`]
-/// projectors on the views table `{table}-views`. Cheap to clone; clones
+/// projectors on the views table `{table}-views`, and the accounts'
+/// [`Catalog`] that the explorer lists them by. Cheap to clone; clones
 /// share their projectors.
 #[derive(Debug, Clone)]
 pub struct ReadSide {
     accounts: Projector<Accounts>,
     totals: Projector<DailyTotals>,
+    catalog: Projector<Catalog<Account>>,
     currencies: Currencies,
     store: EventStore<Account>,
     views: Table,
@@ -40,6 +43,8 @@ pub struct Rebuilt {
     pub accounts: u64,
     /// Events applied to the daily totals.
     pub totals: u64,
+    /// Events applied to the accounts' catalog.
+    pub catalog: u64,
 }
 
 /// How far both projectors got.
@@ -50,6 +55,8 @@ pub struct Progress {
     pub accounts: Status,
     /// The daily totals projector's status.
     pub totals: Status,
+    /// The catalog projector's status.
+    pub catalog: Status,
 }
 
 impl Progress {
@@ -62,8 +69,8 @@ impl Progress {
             .max()
     }
 
-    /// Both projectors read shards, and the last read of each found nothing
-    /// after the records applied.
+    /// Every projector reads shards, and the last read of each found
+    /// nothing after the records applied.
     pub fn caught_up(&self) -> bool {
         self.both().all(|status| {
             !status.shards.is_empty()
@@ -74,13 +81,13 @@ impl Progress {
         })
     }
 
-    /// Events parked by either projector since it started.
+    /// Events parked by any projector since it started.
     pub fn parked(&self) -> u64 {
-        self.accounts.parked + self.totals.parked
+        self.both().map(|status| status.parked).sum()
     }
 
     fn both(&self) -> impl Iterator<Item = &Status> {
-        [&self.accounts, &self.totals].into_iter()
+        [&self.accounts, &self.totals, &self.catalog].into_iter()
     }
 }
 
@@ -103,11 +110,13 @@ impl ReadSide {
             DailyTotals::new(currencies.clone()),
             store.clone(),
             views.clone(),
-            options,
+            options.clone(),
         )?;
+        let catalog = Projector::new(Catalog::new(), store.clone(), views.clone(), options)?;
         Ok(ReadSide {
             accounts,
             totals,
+            catalog,
             currencies,
             store,
             views,
@@ -159,15 +168,27 @@ impl ReadSide {
         self.totals.views()
     }
 
-    /// How far both projectors got.
+    /// The projectors, for an explorer to show: accounts, totals, catalog.
+    pub fn projectors(
+        &self,
+    ) -> (
+        &Projector<Accounts>,
+        &Projector<DailyTotals>,
+        &Projector<Catalog<Account>>,
+    ) {
+        (&self.accounts, &self.totals, &self.catalog)
+    }
+
+    /// How far the projectors got.
     pub fn progress(&self) -> Progress {
         Progress {
             accounts: self.accounts.status(),
             totals: self.totals.status(),
+            catalog: self.catalog.status(),
         }
     }
 
-    /// Runs both projectors on `stream`, the events table's
+    /// Runs the projectors on `stream`, the events table's
     /// ([`EventStream::connect`]), until `shutdown` completes or either
     /// fails, which stops the other. Each catches up from the table first
     /// when it never ran.
@@ -202,6 +223,11 @@ impl ReadSide {
             stop.send_replace(true);
             result.map_err(super::Error::from)
         };
+        let catalog = async {
+            let result = self.catalog.run(stream, until_stopped()).await;
+            stop.send_replace(true);
+            result.map_err(super::Error::from)
+        };
         let healing = async {
             let mut seen = 0;
             loop {
@@ -220,8 +246,9 @@ impl ReadSide {
             }
         };
         let workers = async {
-            let (accounts, totals, healing) = tokio::join!(accounts, totals, healing);
-            accounts.and(totals).and(healing)
+            let (accounts, totals, catalog, healing) =
+                tokio::join!(accounts, totals, catalog, healing);
+            accounts.and(totals).and(catalog).and(healing)
         };
         let mut workers = std::pin::pin!(workers);
         tokio::select! {
@@ -260,7 +287,7 @@ impl ReadSide {
         Ok(healed.len())
     }
 
-    /// Deletes both projections' views, positions and leases, and builds
+    /// Deletes the projections' views, positions and leases, and builds
     /// them again from the table (a scan each, run at once). Stop
     /// [`run`](Self::run) first, wherever it runs.
     ///
@@ -268,7 +295,15 @@ impl ReadSide {
     ///
     /// A scan, read or write that failed.
     pub async fn rebuild(&self) -> Result<Rebuilt> {
-        let (accounts, totals) = tokio::try_join!(self.accounts.rebuild(), self.totals.rebuild())?;
-        Ok(Rebuilt { accounts, totals })
+        let (accounts, totals, catalog) = tokio::try_join!(
+            self.accounts.rebuild(),
+            self.totals.rebuild(),
+            self.catalog.rebuild()
+        )?;
+        Ok(Rebuilt {
+            accounts,
+            totals,
+            catalog,
+        })
     }
 }
