@@ -182,6 +182,12 @@ pub enum Error {
     #[error("invalid event store configuration: {0}")]
     Config(String),
 
+    /// An aggregate type given to read (an [`Inspector`](crate::Inspector)'s)
+    /// cannot name the store's items: empty, holding the key separator `#`,
+    /// or the prefix of command records. Nothing was sent.
+    #[error("invalid aggregate type: {0}")]
+    InvalidAggregateType(String),
+
     /// The table layer failed (network, throttling, limits, missing table).
     #[error(transparent)]
     Table(#[from] dynago::Error),

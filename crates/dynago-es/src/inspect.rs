@@ -178,6 +178,12 @@ impl Inspector {
         &self.table
     }
 
+    /// Refuses a type that would name other items: `x#y` with id `z` is the
+    /// partition of type `x`, id `y#z`.
+    fn checked(aggregate_type: &str) -> Result<()> {
+        keys::check_aggregate_type(aggregate_type).map_err(Error::InvalidAggregateType)
+    }
+
     fn events_query(&self, aggregate_type: &str, id: &AggregateId, from: u64, to: u64) -> Query {
         let table = &self.table;
         table
@@ -196,6 +202,8 @@ impl Inspector {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidAggregateType`] for a type that cannot name the
+    /// store's items (each method refuses it alike);
     /// [`Error::CorruptEvent`] for an item in the range that is not an
     /// event; [`Error::Table`] from DynamoDB.
     pub async fn events(
@@ -204,6 +212,7 @@ impl Inspector {
         id: &AggregateId,
         versions: RangeInclusive<u64>,
     ) -> Result<Vec<StoredEvent>> {
+        Self::checked(aggregate_type)?;
         let (from, to) = (*versions.start(), *versions.end());
         if from > to {
             return Ok(Vec::new());
@@ -225,6 +234,7 @@ impl Inspector {
     /// [`Error::Table`] from DynamoDB; [`Error::CorruptEvent`] for an event
     /// key that holds no version.
     pub async fn last_version(&self, aggregate_type: &str, id: &AggregateId) -> Result<u64> {
+        Self::checked(aggregate_type)?;
         let sort_key = self.table.sort_key().unwrap_or_default().to_owned();
         let page = self
             .events_query(aggregate_type, id, 1, u64::MAX)
@@ -263,6 +273,7 @@ impl Inspector {
         aggregate_type: &str,
         id: &AggregateId,
     ) -> Result<Option<StoredSnapshot>> {
+        Self::checked(aggregate_type)?;
         let item = self
             .table
             .get_item(keys::snapshot(aggregate_type, id))
@@ -315,6 +326,7 @@ impl Inspector {
         aggregate_type: &str,
         command_id: &CommandId,
     ) -> Result<Option<StoredCommand>> {
+        Self::checked(aggregate_type)?;
         let record: Option<CommandRecord> = self
             .table
             .get_item(keys::command(aggregate_type, command_id))

@@ -75,6 +75,17 @@ impl Secret {
         self.derive("form")
     }
 
+    /// A signature of `text`, for a message the explorer hands itself
+    /// through a redirect (a replay's report), that no link can forge.
+    pub(crate) fn sign(&self, text: &str) -> String {
+        self.derive(&format!("flash\n{text}"))
+    }
+
+    /// Whether `signature` is the explorer's signature of `text`.
+    pub(crate) fn signed(&self, text: &str, signature: &str) -> bool {
+        equal(signature, &self.sign(text))
+    }
+
     /// Whether the request carries a valid session cookie.
     pub(crate) fn has_session(&self, headers: &HeaderMap) -> bool {
         cookie(headers, SESSION_COOKIE).is_some_and(|value| equal(value, &self.session()))
@@ -93,6 +104,13 @@ impl Secret {
         }
         Ok(())
     }
+}
+
+/// A request a browser says another site made: a link or an image of
+/// another page (`Sec-Fetch-Site: cross-site` or `same-site`), for a
+/// request that costs (a scan) even when it changes nothing.
+pub(crate) fn from_another_site(headers: &HeaderMap) -> bool {
+    !same_site(headers)
 }
 
 /// A request from this site: the browser says so (`Sec-Fetch-Site`), or
@@ -187,6 +205,15 @@ mod tests {
             secret.authorize(&wrong, &secret.form_token()),
             Err(Refusal::NoSession)
         );
+    }
+
+    #[test]
+    fn a_signature_holds_for_its_text_alone() {
+        let secret = Secret::new("s3cret-s3cret-s3cret".into());
+        let signature = secret.sign("Replayed a: applied");
+        assert!(secret.signed("Replayed a: applied", &signature));
+        assert!(!secret.signed("Replayed b: applied", &signature));
+        assert!(!Secret::new("another-token-here".into()).signed("Replayed a: applied", &signature));
     }
 
     #[test]

@@ -96,8 +96,9 @@ pub struct CatalogEntry {
     pub updated_at: Option<DateTime<Utc>>,
     /// The type of its newest event.
     pub last_event_type: String,
-    /// Its events per minute (minutes since the epoch) in the
-    /// [`RECENT_MINUTES`] up to its newest event, oldest first.
+    /// Its events per minute (minutes since the epoch), the
+    /// [`RECENT_MINUTES`] latest minutes it had events in, oldest first
+    /// (the explorer shows those of the last hour).
     pub minutes: Vec<(i64, u32)>,
 }
 
@@ -128,14 +129,20 @@ impl CatalogEntry {
                 self.minutes.sort_unstable_by_key(|(m, _)| *m);
             }
         }
-        let newest = self.minutes.last().map_or(minute, |(m, _)| *m);
-        self.minutes.retain(|(m, _)| newest - m < RECENT_MINUTES);
+        // Bounded by count, not by the newest time: an event stamped ahead
+        // of the others must not erase theirs.
+        let kept = usize::try_from(RECENT_MINUTES).unwrap_or(60);
+        let excess = self.minutes.len().saturating_sub(kept);
+        self.minutes.drain(..excess);
     }
 }
 
 impl<A: Cataloged> Projection for Catalog<A> {
     const NAME: &'static str = A::CATALOG;
-    /// An event this build cannot read still counts in the catalog.
+    /// An event this build cannot read (written by a newer build) is passed
+    /// over: it counts in the aggregate's events (the view's version moves
+    /// past it), not in its minutes or its last event type, which only the
+    /// events read say.
     const UNKNOWN_EVENTS: UnknownEvents = UnknownEvents::Skip;
     type Aggregate = A;
     type View = CatalogEntry;
@@ -167,9 +174,23 @@ mod tests {
         assert_eq!(entry.minutes, [(1000, 2), (1030, 1)]);
         assert_eq!(entry.created_at, Some(at(1000, 5)));
         entry.record("Withdrawn", at(1060, 0));
-        assert_eq!(entry.minutes, [(1030, 1), (1060, 1)]);
+        assert_eq!(entry.minutes, [(1000, 2), (1030, 1), (1060, 1)]);
         assert_eq!(entry.updated_at, Some(at(1060, 0)));
         assert_eq!(entry.last_event_type, "Withdrawn");
+        for minute in 2000..2070 {
+            entry.record("Deposited", at(minute, 0));
+        }
+        assert_eq!(entry.minutes.len(), 60);
+        assert_eq!(entry.minutes[0], (2010, 1));
+    }
+
+    #[test]
+    fn an_event_stamped_ahead_erases_no_other_minute() {
+        let mut entry = CatalogEntry::default();
+        entry.record("Deposited", at(1000, 0));
+        entry.record("Deposited", at(1120, 0));
+        entry.record("Deposited", at(1001, 0));
+        assert_eq!(entry.minutes, [(1000, 1), (1001, 1), (1120, 1)]);
     }
 
     #[test]

@@ -42,7 +42,7 @@ fn walk(path: &mut String, before: &Value, after: &Value, changes: &mut Vec<Chan
                 );
             }
         }
-        (old, new) if old != new => changes.push(Change {
+        (old, new) if !same(old, new) => changes.push(Change {
             path: path.clone(),
             before: Some(old.clone()),
             after: Some(new.clone()),
@@ -70,6 +70,25 @@ fn within(
         }),
     }
     path.truncate(length);
+}
+
+/// Whether two JSON values are the same value: numbers by what they are
+/// worth, so that `2` read from DynamoDB (which keeps no float type) equals
+/// the `2.0` a state serializes.
+pub(crate) fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i128(), y.as_i128()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
 }
 
 /// A member name as a JSON Pointer step (RFC 6901).
@@ -102,6 +121,14 @@ mod tests {
         assert_eq!(changes[0].after, Some(json!(12)));
         assert_eq!(changes[1].after, None);
         assert_eq!(changes[2].before, None);
+    }
+
+    #[test]
+    fn numbers_are_compared_by_value() {
+        assert!(diff(&json!({ "rate": 2 }), &json!({ "rate": 2.0 })).is_empty());
+        assert!(same(&json!([1, 2.5]), &json!([1.0, 2.5])));
+        assert!(!same(&json!(1), &json!(1.5)));
+        assert!(!same(&json!(u64::MAX), &json!(u64::MAX - 1)));
     }
 
     #[test]

@@ -25,9 +25,28 @@ pub enum Error {
     /// A value could not be shown (a state that does not serialize).
     #[error("cannot show: {0}")]
     Render(String),
+    /// The events cannot be folded into a state (a gap in the versions).
+    #[error("no state can be folded: {0}")]
+    Unfoldable(String),
 }
 
 impl Error {
+    /// The events cannot give a state: a gap, an event this build cannot
+    /// read. The page shows them without states.
+    pub(crate) fn is_unfoldable(&self) -> bool {
+        match self {
+            Error::Unfoldable(_) => true,
+            Error::Store(e) => matches!(
+                e,
+                dynago_es::Error::VersionGap { .. }
+                    | dynago_es::Error::CorruptEvent { .. }
+                    | dynago_es::Error::CorruptStream { .. }
+                    | dynago_es::Error::Upcast { .. }
+            ),
+            _ => false,
+        }
+    }
+
     /// What the page names does not exist.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound(_))

@@ -14,7 +14,7 @@ use crate::auth::Secret;
 use crate::catalog::Cataloged;
 use crate::error::Result;
 use crate::history::{History, Sample};
-use crate::pages::projections::lag_of;
+use crate::pages::projections::{lag_of, Lag};
 use crate::registry::{self, AggregateSource, Listed, ProjectionSource, Registered};
 
 /// How an explorer behaves.
@@ -34,7 +34,12 @@ pub struct ExplorerOptions {
     pub(crate) page_size: u32,
     pub(crate) catalog_max_age: Duration,
     pub(crate) token: Option<String>,
+    pub(crate) hosts: Vec<String>,
+    pub(crate) base_path: String,
 }
+
+/// The shortest token [`ExplorerOptions::actions`] takes.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 impl Default for ExplorerOptions {
     fn default() -> Self {
@@ -42,6 +47,8 @@ impl Default for ExplorerOptions {
             page_size: 50,
             catalog_max_age: Duration::from_secs(10),
             token: None,
+            hosts: Vec::new(),
+            base_path: String::new(),
         }
     }
 }
@@ -52,6 +59,7 @@ impl std::fmt::Debug for ExplorerOptions {
             .field("page_size", &self.page_size)
             .field("catalog_max_age", &self.catalog_max_age)
             .field("actions", &self.token.is_some())
+            .field("hosts", &self.hosts)
             .finish()
     }
 }
@@ -73,10 +81,53 @@ impl ExplorerOptions {
     }
 
     /// Enables actions (replaying parked events) for visitors who log in
-    /// with `token`. Without it the explorer is read-only.
+    /// with `token`, at least [`MIN_TOKEN_LEN`] characters (checked by
+    /// [`ExplorerBuilder::build`]). Without it the explorer is read-only.
     pub fn actions(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
+    }
+
+    /// Answers requests addressed to `host` (a name or an address, without
+    /// its port) besides `localhost`, `127.0.0.1` and `[::1]`, the only
+    /// ones answered by default: a page of another site that a DNS record
+    /// points at this machine (DNS rebinding) is refused, not answered with
+    /// the store's data. Needed when the explorer listens on another
+    /// interface and is reached by that name.
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.hosts.push(host.into().to_ascii_lowercase());
+        self
+    }
+
+    /// The path the explorer's router is nested under (`/explorer` for
+    /// `Router::new().nest("/explorer", explorer.router())`), which its
+    /// pages' links and redirects start from; none by default.
+    pub fn base_path(mut self, path: impl Into<String>) -> Self {
+        let path = path.into();
+        let path = path.trim_end_matches('/');
+        self.base_path = if path.is_empty() || path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("/{path}")
+        };
+        self
+    }
+
+    /// Whether a request whose `Host` header is `header` is answered.
+    pub(crate) fn answers(&self, header: &str) -> bool {
+        let host = match header.strip_prefix('[') {
+            // [::1]:7878
+            Some(rest) => rest.split(']').next().unwrap_or_default(),
+            None => header.rsplit_once(':').map_or(header, |(host, port)| {
+                if port.bytes().all(|b| b.is_ascii_digit()) {
+                    host
+                } else {
+                    header
+                }
+            }),
+        };
+        let host = host.to_ascii_lowercase();
+        matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1") || self.hosts.contains(&host)
     }
 }
 
@@ -218,13 +269,16 @@ impl Inner {
         name: &'static str,
         leases: &[dynago_projections::LeaseStatus],
     ) {
-        let (lag, behind) = lag_of(leases);
+        let now = Utc::now();
+        let lag_seconds = match lag_of(leases, now) {
+            Lag::Known { seconds, .. } => Some(seconds),
+            Lag::Unknown(_) => None,
+        };
         self.history.record(
             name,
             Sample {
-                at: Utc::now(),
-                lag_seconds: lag.unwrap_or(0.0),
-                behind,
+                at: now,
+                lag_seconds,
             },
         );
     }
@@ -297,10 +351,19 @@ impl ExplorerBuilder {
     ///
     /// # Errors
     ///
-    /// A catalog whose views table is not usable (it needs a sort key).
+    /// A catalog whose views table is not usable (it needs a sort key); an
+    /// actions' token shorter than [`MIN_TOKEN_LEN`].
     pub fn build(self) -> Result<Explorer> {
         if let Some(error) = self.error {
             return Err(error);
+        }
+        if let Some(token) = &self.options.token {
+            if token.chars().count() < MIN_TOKEN_LEN {
+                return Err(crate::Error::BadRequest(format!(
+                    "the actions' token has {} characters, fewer than {MIN_TOKEN_LEN}: give a long random one",
+                    token.chars().count()
+                )));
+            }
         }
         let secret = self.options.token.clone().map(Secret::new);
         Ok(Explorer {
@@ -314,5 +377,33 @@ impl ExplorerBuilder {
                 catalogs: Mutex::new(BTreeMap::new()),
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_names_and_the_hosts_allowed_are_answered() {
+        let options = ExplorerOptions::default().allow_host("Ops.Example");
+        for host in [
+            "localhost",
+            "localhost:7878",
+            "127.0.0.1:80",
+            "[::1]:7878",
+            "ops.example:7878",
+        ] {
+            assert!(options.answers(host), "{host}");
+        }
+        for host in [
+            "attacker.example:7878",
+            "127.0.0.2",
+            "localhost.attacker.example",
+            "[::2]:1",
+            "",
+        ] {
+            assert!(!options.answers(host), "{host}");
+        }
     }
 }

@@ -13,10 +13,9 @@ pub(crate) const KEPT: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Sample {
     pub(crate) at: DateTime<Utc>,
-    /// The largest lag of its shards, in seconds.
-    pub(crate) lag_seconds: f64,
-    /// Records read and not applied, over its shards.
-    pub(crate) behind: u64,
+    /// The largest lag of its shards, in seconds; `None` when it cannot be
+    /// told (charted as a gap).
+    pub(crate) lag_seconds: Option<f64>,
 }
 
 /// The samples of each projection, the last hour's.
@@ -61,8 +60,7 @@ mod tests {
                 "views",
                 Sample {
                     at: start + chrono::Duration::minutes(minutes),
-                    lag_seconds: 1.0,
-                    behind: 0,
+                    lag_seconds: Some(1.0),
                 },
             );
         }

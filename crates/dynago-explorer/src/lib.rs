@@ -53,15 +53,23 @@ mod routes;
 
 pub use catalog::{Catalog, CatalogEntry, Cataloged, RECENT_MINUTES};
 pub use error::{Error, Result};
-pub use explorer::{Explorer, ExplorerBuilder, ExplorerOptions};
+pub use explorer::{Explorer, ExplorerBuilder, ExplorerOptions, MIN_TOKEN_LEN};
 
 impl Explorer {
-    /// The explorer's pages, to serve or to nest in a larger router.
+    /// The explorer's pages, to serve, or to nest in a larger router under
+    /// the path given to [`ExplorerOptions::base_path`].
     ///
     /// ```no_run
-    /// # fn run(explorer: dynago_explorer::Explorer) {
+    /// # fn run(store: dynago_es::EventStore<impl dynago_explorer::Cataloged>, views: dynago::Table) -> dynago_explorer::Result<()> {
+    /// use dynago_explorer::{Explorer, ExplorerOptions};
+    ///
+    /// let explorer = Explorer::builder(store.table().clone(), views)
+    ///     .aggregate(store)
+    ///     .options(ExplorerOptions::default().base_path("/explorer"))
+    ///     .build()?;
     /// let app = axum::Router::new().nest("/explorer", explorer.router());
     /// # let _ = app;
+    /// # Ok(())
     /// # }
     /// ```
     pub fn router(&self) -> axum::Router {

@@ -36,7 +36,7 @@ pub(crate) trait AggregateSource: Send + Sync {
     /// Every entry of its catalog.
     fn catalog(&self) -> BoxFuture<'_, Result<Vec<Listed>>>;
     /// The states around events `from..=to` of `id`, folded by the
-    /// aggregate (from a snapshot where one fits).
+    /// aggregate from its events alone.
     fn states(&self, id: AggregateId, from: u64, to: u64) -> BoxFuture<'_, Result<States>>;
     /// The state at `version` folded from the events alone.
     fn replayed(&self, id: AggregateId, version: u64) -> BoxFuture<'_, Result<(u64, Value)>>;
@@ -77,8 +77,16 @@ impl<A: Cataloged> AggregateSource for Registered<A> {
 
     fn states(&self, id: AggregateId, from: u64, to: u64) -> BoxFuture<'_, Result<States>> {
         Box::pin(async move {
+            // From the events alone: what the state is, whatever a snapshot
+            // holds (the snapshot is checked against it, not trusted).
             let start = from.saturating_sub(1);
-            let loaded = self.store.state_at(id.clone(), start).await?;
+            let loaded = self.store.replay_at(id.clone(), start).await?;
+            if loaded.version != start {
+                return Err(Error::Unfoldable(format!(
+                    "the events stop at version {} before version {start}",
+                    loaded.version
+                )));
+            }
             let mut state: A = loaded.state;
             let before = (loaded.version, to_json(&state)?);
             let events: Vec<_> = Box::pin(

@@ -15,7 +15,7 @@ use dynago_es::{AggregateId, CommandId};
 use maud::Markup;
 use serde::Deserialize;
 
-use crate::auth::{same_site, Refusal, SESSION_COOKIE};
+use crate::auth::{from_another_site, same_site, Refusal, SESSION_COOKIE};
 use crate::catalog::RECENT_MINUTES;
 use crate::diff::diff;
 use crate::error::{Error, Result};
@@ -24,7 +24,7 @@ use crate::pages::aggregate::{AggregatePage, SnapshotCheck};
 use crate::pages::overview::{Found, TypePage, TypeSummary};
 use crate::pages::projections::{Live, ViewsPage};
 use crate::pages::{self, aggregate_link, Cost};
-use crate::registry::ProjectionSource;
+use crate::registry::{AggregateSource, ProjectionSource};
 
 type Shared = State<Explorer>;
 
@@ -47,7 +47,7 @@ impl Rendered {
 }
 
 /// Runs a page's work, measuring the requests it sends, and frames it.
-async fn page(work: impl Future<Output = Result<Rendered>>) -> Response {
+async fn page(base: &str, work: impl Future<Output = Result<Rendered>>) -> Response {
     let (rendered, usage) = dynago::telemetry::measure_usage(work).await;
     match rendered {
         Ok(rendered) => {
@@ -55,17 +55,19 @@ async fn page(work: impl Future<Output = Result<Rendered>>) -> Response {
                 usage,
                 cached: rendered.cached,
             };
-            Html(pages::layout(&rendered.title, &cost, rendered.content).into_string())
+            Html(pages::layout(base, &rendered.title, &cost, rendered.content).into_string())
                 .into_response()
         }
-        Err(error) => error_page(&error, usage),
+        Err(error) => error_page(base, &error, usage),
     }
 }
 
-fn error_page(error: &Error, usage: Usage) -> Response {
+fn error_page(base: &str, error: &Error, usage: Usage) -> Response {
     let status = match error {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
-        Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+        Error::BadRequest(_) | Error::Store(dynago_es::Error::InvalidAggregateType(_)) => {
+            StatusCode::BAD_REQUEST
+        }
         e if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
@@ -82,12 +84,12 @@ fn error_page(error: &Error, usage: Usage) -> Response {
     );
     (
         status,
-        Html(pages::layout("Error", &cost, content).into_string()),
+        Html(pages::layout(base, "Error", &cost, content).into_string()),
     )
         .into_response()
 }
 
-fn refused(refusal: Refusal) -> Response {
+fn refused(base: &str, refusal: Refusal) -> Response {
     let status = match refusal {
         Refusal::Disabled => StatusCode::NOT_FOUND,
         _ => StatusCode::FORBIDDEN,
@@ -95,7 +97,7 @@ fn refused(refusal: Refusal) -> Response {
     let content = pages::message("Refused", refusal.message());
     (
         status,
-        Html(pages::layout("Refused", &Cost::default(), content).into_string()),
+        Html(pages::layout(base, "Refused", &Cost::default(), content).into_string()),
     )
         .into_response()
 }
@@ -114,8 +116,48 @@ pub(crate) fn router(explorer: Explorer) -> Router {
         .route("/projections/{name}/replay", axum::routing::post(replay))
         .route("/login", get(login_form).post(login))
         .route("/assets/{file}", get(asset))
+        .layer(axum::middleware::from_fn_with_state(
+            explorer.clone(),
+            known_host,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(explorer)
+}
+
+/// Answers only requests addressed to this explorer's hosts: a page of
+/// another site whose name was pointed at this machine gets nothing.
+async fn known_host(
+    State(explorer): Shared,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // One Host, and one of this explorer's: two would let the check read
+    // one and a proxy or a handler the other.
+    let mut hosts = request.headers().get_all(header::HOST).iter();
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(host), None) => host.to_str().unwrap_or_default(),
+        _ => "",
+    };
+    if explorer.inner.options.answers(host) {
+        return next.run(request).await;
+    }
+    let content = pages::message(
+        "Unknown host",
+        "this explorer answers requests addressed to localhost and the hosts it was told to allow (ExplorerOptions::allow_host)",
+    );
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        Html(
+            pages::layout(
+                &explorer.inner.options.base_path,
+                "Unknown host",
+                &Cost::default(),
+                content,
+            )
+            .into_string(),
+        ),
+    )
+        .into_response()
 }
 
 /// Headers that keep the pages' content inert whatever it holds: only the
@@ -125,7 +167,7 @@ async fn security_headers(mut response: Response) -> Response {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'",
         ),
     );
     headers.insert(
@@ -141,15 +183,20 @@ async fn security_headers(mut response: Response) -> Response {
 }
 
 async fn overview(State(explorer): Shared) -> Response {
-    page(async move {
+    let base = explorer.inner.options.base_path.clone();
+    page(&base, async move {
         let inner = &explorer.inner;
         let now_minute = Utc::now().timestamp().div_euclid(60);
         let first_minute = now_minute - RECENT_MINUTES + 1;
         let mut summaries = Vec::new();
-        let mut cached = None;
+        // The oldest of the catalogs shown, and what reading them all cost.
+        let mut cached: Option<(DateTime<Utc>, Usage)> = None;
         for source in inner.aggregates.values() {
             let read = inner.catalog(source.as_ref()).await?;
-            cached = Some((read.read_at, read.usage));
+            cached = Some(match cached {
+                None => (read.read_at, read.usage),
+                Some((at, usage)) => (at.min(read.read_at), add(usage, read.usage)),
+            });
             let mut per_minute = vec![0u64; usize::try_from(RECENT_MINUTES).unwrap_or(60)];
             for listed in read.listed.iter() {
                 for &(minute, count) in &listed.entry.minutes {
@@ -176,6 +223,14 @@ async fn overview(State(explorer): Shared) -> Response {
     .await
 }
 
+fn add(a: Usage, b: Usage) -> Usage {
+    let mut sum = a;
+    sum.requests = sum.requests.saturating_add(b.requests);
+    sum.capacity.read_units += b.capacity.read_units;
+    sum.capacity.write_units += b.capacity.write_units;
+    sum
+}
+
 #[derive(Debug, Deserialize)]
 struct PageQuery {
     page: Option<usize>,
@@ -186,7 +241,8 @@ async fn type_page(
     Path(aggregate_type): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    page(async move {
+    let base = explorer.inner.options.base_path.clone();
+    page(&base, async move {
         let inner = &explorer.inner;
         let source = inner
             .aggregates
@@ -233,7 +289,11 @@ async fn aggregate(
     Path((aggregate_type, id)): Path<(String, String)>,
     Query(query): Query<AggregateQuery>,
 ) -> Response {
-    page(async move { aggregate_page(&explorer.inner, &aggregate_type, &id, &query).await }).await
+    let base = explorer.inner.options.base_path.clone();
+    page(&base, async move {
+        aggregate_page(&explorer.inner, &aggregate_type, &id, &query).await
+    })
+    .await
 }
 
 async fn aggregate_page(
@@ -268,52 +328,33 @@ async fn aggregate_page(
         .events(aggregate_type, &aggregate_id, from..=to)
         .await?;
     let source = inner.aggregates.get(aggregate_type);
-    let (mut changes, mut at) = (None, None);
-    if let Some(source) = source {
-        let states = source.states(aggregate_id.clone(), from, to).await?;
-        let mut before = &states.before.1;
-        let mut changed = Vec::with_capacity(events.len());
-        for event in &events {
-            match states
-                .after
-                .iter()
-                .find(|(version, _)| *version == event.version)
-            {
-                Some((_, after)) => {
-                    changed.push(diff(before, after));
-                    before = after;
-                }
-                None => changed.push(Vec::new()),
-            }
-        }
-        changes = Some(changed);
-        let wanted = query.at.unwrap_or(to);
-        at = Some(if wanted == states.before.0 {
-            states.before.clone()
-        } else if let Some(found) = states.after.iter().find(|(v, _)| *v == wanted) {
-            found.clone()
-        } else {
-            source
-                .states(aggregate_id.clone(), wanted.saturating_add(1), wanted)
-                .await?
-                .before
+    let (mut changes, mut at, mut unfolded) = (None, None, None);
+    let mut snapshot = inspector
+        .snapshot(aggregate_type, &aggregate_id)
+        .await?
+        .map(|stored| SnapshotCheck {
+            stored,
+            replayed: None,
         });
-    }
-    let snapshot = match inspector.snapshot(aggregate_type, &aggregate_id).await? {
-        Some(stored) => {
-            let replayed = match source {
-                Some(source) => Some(
-                    source
-                        .replayed(aggregate_id.clone(), stored.version)
-                        .await?
-                        .1,
-                ),
-                None => None,
-            };
-            Some(SnapshotCheck { stored, replayed })
+    if let Some(source) = source {
+        let wanted = query.at.unwrap_or(to);
+        let folded = fold(source.as_ref(), &aggregate_id, from, to, wanted, &events).await;
+        let checked = match &mut snapshot {
+            Some(check) => source
+                .replayed(aggregate_id.clone(), check.stored.version)
+                .await
+                .map(|replayed| check.replayed = Some(replayed)),
+            None => Ok(()),
+        };
+        match folded.and_then(|folded| checked.map(|()| folded)) {
+            Ok((changed, state)) => {
+                changes = Some(changed);
+                at = Some(state);
+            }
+            Err(error) if error.is_unfoldable() => unfolded = Some(error.to_string()),
+            Err(error) => return Err(error),
         }
-        None => None,
-    };
+    }
     let command_ids: BTreeSet<&str> = events
         .iter()
         .filter_map(|event| event.metadata.command_id.as_deref())
@@ -340,8 +381,48 @@ async fn aggregate_page(
         at,
         snapshot,
         commands: &commands,
+        unfolded,
     });
     Ok(Rendered::new(format!("{aggregate_type} {id}"), content))
+}
+
+/// What each event of the page changed, and the state at `wanted`, all
+/// folded from the events alone.
+async fn fold(
+    source: &dyn AggregateSource,
+    id: &AggregateId,
+    from: u64,
+    to: u64,
+    wanted: u64,
+    events: &[dynago_es::StoredEvent],
+) -> Result<(Vec<Vec<crate::diff::Change>>, (u64, serde_json::Value))> {
+    let states = source.states(id.clone(), from, to).await?;
+    let mut before = &states.before.1;
+    let mut changed = Vec::with_capacity(events.len());
+    for event in events {
+        let (_, after) = states
+            .after
+            .iter()
+            .find(|(version, _)| *version == event.version)
+            .ok_or_else(|| Error::Unfoldable(format!("version {} did not fold", event.version)))?;
+        changed.push(diff(before, after));
+        before = after;
+    }
+    let state = if wanted == states.before.0 {
+        states.before.clone()
+    } else if let Some(found) = states.after.iter().find(|(v, _)| *v == wanted) {
+        found.clone()
+    } else {
+        let replayed = source.replayed(id.clone(), wanted).await?;
+        if replayed.0 != wanted {
+            return Err(Error::Unfoldable(format!(
+                "the events stop at version {} before version {wanted}",
+                replayed.0
+            )));
+        }
+        replayed
+    };
+    Ok((changed, state))
 }
 
 #[derive(Debug, Deserialize)]
@@ -351,10 +432,12 @@ struct OpenQuery {
     id: String,
 }
 
-async fn open(Query(query): Query<OpenQuery>) -> Redirect {
-    Redirect::to(&aggregate_link(
-        query.aggregate_type.trim(),
-        query.id.trim(),
+async fn open(State(explorer): Shared, Query(query): Query<OpenQuery>) -> Redirect {
+    // Exactly as given: an id may begin or end with a space.
+    let base = &explorer.inner.options.base_path;
+    Redirect::to(&format!(
+        "{base}/{}",
+        aggregate_link(&query.aggregate_type, &query.id)
     ))
 }
 
@@ -365,10 +448,16 @@ struct SearchQuery {
     scan: Option<String>,
 }
 
-async fn search(State(explorer): Shared, Query(query): Query<SearchQuery>) -> Response {
-    page(async move {
+async fn search(
+    State(explorer): Shared,
+    headers: HeaderMap,
+    Query(query): Query<SearchQuery>,
+) -> Response {
+    let base = explorer.inner.options.base_path.clone();
+    page(&base, async move {
         let inner = &explorer.inner;
-        let text = query.q.trim();
+        // Exactly as given: an id may begin or end with a space.
+        let text = query.q.as_str();
         if text.is_empty() {
             return Err(Error::BadRequest(
                 "nothing to find: give an aggregate id, a command id or a commit id".into(),
@@ -393,7 +482,14 @@ async fn search(State(explorer): Shared, Query(query): Query<SearchQuery>) -> Re
             }
         }
         found.commit_id = uuid::Uuid::parse_str(text).ok();
+        // A scan reads the whole table: only when asked from these pages (or
+        // by a client that is not a browser), never for another site's link.
         if let (Some(commit), Some("commit")) = (found.commit_id, query.scan.as_deref()) {
+            if from_another_site(&headers) {
+                return Err(Error::BadRequest(
+                    "a scan for a commit is run from the explorer's own search page, not from another site's link".into(),
+                ));
+            }
             found.commit_events = Some(inner.inspector.find_commit(commit).await?);
         }
         Ok(Rendered::new(
@@ -407,6 +503,7 @@ async fn search(State(explorer): Shared, Query(query): Query<SearchQuery>) -> Re
 #[derive(Debug, Deserialize)]
 struct FlashQuery {
     flash: Option<String>,
+    signature: Option<String>,
 }
 
 async fn live_section(
@@ -440,15 +537,23 @@ async fn projections(
     headers: HeaderMap,
     Query(query): Query<FlashQuery>,
 ) -> Response {
-    page(async move {
+    let base = explorer.inner.options.base_path.clone();
+    page(&base, async move {
         let inner = &explorer.inner;
         let mut sections = Vec::new();
         for projection in inner.projections.values() {
             sections.push(live_section(inner, projection.as_ref(), &headers).await?);
         }
+        // Shown only as the explorer's own report of a replay.
+        let flash = match (&inner.secret, &query.flash, &query.signature) {
+            (Some(secret), Some(flash), Some(signature)) if secret.signed(flash, signature) => {
+                Some(flash.as_str())
+            }
+            _ => None,
+        };
         Ok(Rendered::new(
             "Projections",
-            pages::projections::page(&sections, query.flash.as_deref()),
+            pages::projections::page(&sections, flash),
         ))
     })
     .await
@@ -480,7 +585,7 @@ async fn projection_live(
     };
     match work.await {
         Ok(section) => Html(section.into_string()).into_response(),
-        Err(error) => error_page(&error, Usage::default()),
+        Err(error) => error_page(&inner.options.base_path, &error, Usage::default()),
     }
 }
 
@@ -495,14 +600,12 @@ async fn views(
     Path(name): Path<String>,
     Query(query): Query<ViewsQuery>,
 ) -> Response {
-    page(async move {
+    let base = explorer.inner.options.base_path.clone();
+    page(&base, async move {
         let inner = &explorer.inner;
         let source = projection(inner, &name)?;
-        let key = query
-            .key
-            .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty());
+        // Exactly as given: a key may begin or end with a space.
+        let key = query.key.as_deref().filter(|k| !k.is_empty());
         let (views, next) = match key {
             Some(key) => (
                 source.view(key.to_owned()).await?.into_iter().collect(),
@@ -541,37 +644,50 @@ async fn replay(
 ) -> Response {
     let inner = &explorer.inner;
     let Some(secret) = &inner.secret else {
-        return refused(Refusal::Disabled);
+        return refused(&explorer.inner.options.base_path, Refusal::Disabled);
     };
     if let Err(refusal) = secret.authorize(&headers, &form.form_token) {
-        return refused(refusal);
+        return refused(&inner.options.base_path, refusal);
     }
     let source = match projection(inner, &name) {
         Ok(source) => source,
-        Err(error) => return error_page(&error, Usage::default()),
+        Err(error) => return error_page(&inner.options.base_path, &error, Usage::default()),
     };
-    let id = form.aggregate_id.trim();
+    let id = form.aggregate_id.as_str();
     tracing::info!(projection = %name, aggregate = id, "replaying parked events from the explorer");
     match source.replay(AggregateId::new(id)).await {
         Ok(outcome) => {
             let flash = format!("Replayed {id} in {name}: {outcome}");
+            let signature = secret.sign(&flash);
             Redirect::to(&format!(
                 "{}#projection-{}",
-                pages::link("/projections", &[("flash", &flash)]),
+                pages::link(
+                    &format!("{}/projections", inner.options.base_path),
+                    &[("flash", &flash), ("signature", &signature)]
+                ),
                 pages::encode(&name)
             ))
             .into_response()
         }
-        Err(error) => error_page(&error, Usage::default()),
+        Err(error) => error_page(&inner.options.base_path, &error, Usage::default()),
     }
 }
 
 async fn login_form(State(explorer): Shared) -> Response {
     if explorer.inner.secret.is_none() {
-        return refused(Refusal::Disabled);
+        return refused(&explorer.inner.options.base_path, Refusal::Disabled);
     }
-    Html(pages::layout("Log in", &Cost::default(), pages::projections::login(false)).into_string())
-        .into_response()
+    let base = &explorer.inner.options.base_path;
+    Html(
+        pages::layout(
+            base,
+            "Log in",
+            &Cost::default(),
+            pages::projections::login(false),
+        )
+        .into_string(),
+    )
+    .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -585,20 +701,28 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let Some(secret) = &explorer.inner.secret else {
-        return refused(Refusal::Disabled);
+        return refused(&explorer.inner.options.base_path, Refusal::Disabled);
     };
     if !same_site(&headers) {
-        return refused(Refusal::CrossSite);
+        return refused(&explorer.inner.options.base_path, Refusal::CrossSite);
     }
     if !secret.is_token(&form.token) {
-        let page = pages::layout("Log in", &Cost::default(), pages::projections::login(true));
+        let base = &explorer.inner.options.base_path;
+        let page = pages::layout(
+            base,
+            "Log in",
+            &Cost::default(),
+            pages::projections::login(true),
+        );
         return (StatusCode::UNAUTHORIZED, Html(page.into_string())).into_response();
     }
     let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        secret.session()
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path={}/; Max-Age=43200",
+        secret.session(),
+        explorer.inner.options.base_path
     );
-    let mut response = Redirect::to("/projections").into_response();
+    let base = &explorer.inner.options.base_path;
+    let mut response = Redirect::to(&format!("{base}/projections")).into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, value);
     }

@@ -118,12 +118,14 @@ pub fn check(command: &Command) -> anyhow::Result<Action> {
             actions,
             no_project,
             metrics,
+            hosts,
         } => Action::Explore(explore::Shape {
             bind: *bind,
             seed: *seed,
             actions: *actions,
             project: !*no_project,
             metrics: *metrics,
+            hosts: hosts.clone(),
         }),
         Command::Demo => Action::Demo,
         Command::Stress {

@@ -163,6 +163,11 @@ pub enum Command {
         /// /metrics.
         #[arg(long, value_name = "ADDRESS")]
         metrics: Option<std::net::SocketAddr>,
+        /// A name the explorer is reached by (with --bind on another
+        /// interface), besides localhost and the bound address: requests
+        /// addressed to any other host are refused. Repeatable.
+        #[arg(long = "allow-host", value_name = "NAME")]
+        hosts: Vec<String>,
     },
     /// Tells the ledger's story: accounts, refusals, many writers at once, checks.
     Demo,

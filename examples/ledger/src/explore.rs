@@ -11,13 +11,16 @@ use ledger::views::ReadSide;
 use crate::backend::Connected;
 
 /// How the explorer runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Shape {
     pub(crate) bind: SocketAddr,
     pub(crate) seed: bool,
     pub(crate) actions: bool,
     pub(crate) project: bool,
     pub(crate) metrics: Option<SocketAddr>,
+    /// Names the explorer is reached by, besides localhost and the bound
+    /// address.
+    pub(crate) hosts: Vec<String>,
 }
 
 /// The variable that holds the actions' token.
@@ -45,6 +48,12 @@ pub(crate) async fn run(
         );
     }
     let mut options = ExplorerOptions::default();
+    if !shape.bind.ip().is_unspecified() {
+        options = options.allow_host(shape.bind.ip().to_string());
+    }
+    for host in &shape.hosts {
+        options = options.allow_host(host.clone());
+    }
     let token = if shape.actions {
         let token = std::env::var(TOKEN_VARIABLE)
             .ok()
@@ -69,7 +78,7 @@ pub(crate) async fn run(
     }
     if !shape.bind.ip().is_loopback() {
         eprintln!(
-            "warning: listening on {} lets anyone who reaches it read every account",
+            "warning: listening on {} lets anyone who reaches it read every account (it answers requests addressed to localhost, that address, and --allow-host names)",
             shape.bind
         );
     }

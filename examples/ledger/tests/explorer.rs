@@ -68,14 +68,49 @@ async fn serve(ledger: &Ledger, read_side: &ReadSide, options: ExplorerOptions) 
 }
 
 async fn text(client: &Client, css: &str) -> String {
+    // Waits for it: a click's navigation ends after the click returns.
+    let found = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await;
     let url = client.current_url().await.map(|u| u.to_string());
-    client
-        .find(Locator::Css(css))
-        .await
+    found
         .unwrap_or_else(|e| panic!("no `{css}` on {url:?}: {e}"))
         .text()
         .await
         .expect("its text")
+}
+
+/// Does `act` (a click, an Enter) and waits until the browser has left the
+/// page it was on: what is read next is read on the page it led to.
+async fn navigating<F: std::future::Future<Output = ()>>(client: &Client, act: F) {
+    let before = client.current_url().await.expect("the page's address");
+    act.await;
+    let started = std::time::Instant::now();
+    loop {
+        let now = client.current_url().await.expect("the page's address");
+        if now != before {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still on {before} 10 s after a navigation"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Clicks what `locator` finds and waits for the page it leads to.
+async fn follow(client: &Client, locator: Locator<'_>) {
+    let element = client
+        .find(locator)
+        .await
+        .unwrap_or_else(|e| panic!("nothing to follow: {e}"));
+    navigating(client, async {
+        element.click().await.expect("a click");
+    })
+    .await;
 }
 
 /// What the page says it cost: `{requests} requests, {units} read units`.
@@ -135,20 +170,8 @@ async fn an_account_s_state_at_a_version_is_the_replay_to_that_version() {
     println!("overview: {}", requests(client).await);
 
     // Follow the type, then the account, with clicks.
-    client
-        .find(Locator::LinkText("The newest account aggregates"))
-        .await
-        .expect("the type's link")
-        .click()
-        .await
-        .expect("a click");
-    client
-        .find(Locator::LinkText("acc-003"))
-        .await
-        .expect("acc-003 listed")
-        .click()
-        .await
-        .expect("a click");
+    follow(client, Locator::LinkText("The newest account aggregates")).await;
+    follow(client, Locator::LinkText("acc-003")).await;
     println!("aggregate page: {}", requests(client).await);
     // Version 7 by the form, from the keyboard.
     let field = client
@@ -156,7 +179,10 @@ async fn an_account_s_state_at_a_version_is_the_replay_to_that_version() {
         .await
         .expect("the version field");
     field.clear().await.expect("cleared");
-    field.send_keys("7\u{E007}").await.expect("7, Enter");
+    navigating(client, async {
+        field.send_keys("7\u{E007}").await.expect("7, Enter");
+    })
+    .await;
     let shown = text(client, "pre[data-state-version='7']").await;
     let shown: serde_json::Value = serde_json::from_str(&shown).expect("the state as JSON");
     let replayed = ledger
@@ -208,7 +234,7 @@ async fn a_parked_event_is_replayed_from_the_page_and_its_view_catches_up() {
     );
     // Not logged in: the page offers the log-in, not the action.
     client
-        .find(Locator::Css("#projection-daily-totals a[href='/login']"))
+        .find(Locator::Css("#projection-daily-totals a[href='login']"))
         .await
         .expect("a way to log in");
     client
@@ -219,10 +245,13 @@ async fn a_parked_event_is_replayed_from_the_page_and_its_view_catches_up() {
         .find(Locator::Id("token"))
         .await
         .expect("the token field");
-    field
-        .send_keys(&format!("{TOKEN}\u{E007}"))
-        .await
-        .expect("the token, Enter");
+    navigating(client, async {
+        field
+            .send_keys(&format!("{TOKEN}\u{E007}"))
+            .await
+            .expect("the token, Enter");
+    })
+    .await;
     client
         .execute(
             "document.getElementById('projection-daily-totals').scrollIntoView();",
@@ -231,13 +260,11 @@ async fn a_parked_event_is_replayed_from_the_page_and_its_view_catches_up() {
         .await
         .expect("scrolled");
     browser.screenshot("parked").await;
-    client
-        .find(Locator::Css("#projection-daily-totals button.replay"))
-        .await
-        .expect("the replay button, once logged in")
-        .click()
-        .await
-        .expect("a click");
+    follow(
+        client,
+        Locator::Css("#projection-daily-totals button.replay"),
+    )
+    .await;
     let flash = text(client, "p.flash").await;
     assert!(
         flash.contains("Replayed parked-1 in daily-totals: applied"),
@@ -372,13 +399,7 @@ async fn ten_thousand_aggregates_and_ten_thousand_events_load_in_pages() {
         .expect("rows");
     assert_eq!(rows.len(), 50);
     println!("type page of 10,001 aggregates: {}", requests(client).await);
-    client
-        .find(Locator::Css("a[rel=next]"))
-        .await
-        .expect("the next page")
-        .click()
-        .await
-        .expect("a click");
+    follow(client, Locator::Css("a[rel=next]")).await;
     assert_eq!(
         text(client, "nav.pager span").await,
         "Page 2 of 201 (10001 aggregates)"
@@ -401,24 +422,12 @@ async fn ten_thousand_aggregates_and_ten_thousand_events_load_in_pages() {
         "aggregate page at 10,000 events: {}",
         requests(client).await
     );
-    client
-        .find(Locator::LinkText("⇤ First"))
-        .await
-        .expect("the first page")
-        .click()
-        .await
-        .expect("a click");
+    follow(client, Locator::LinkText("⇤ First")).await;
     assert_eq!(
         text(client, "nav.pager span").await,
         format!("Versions 1–50 of {MANY}")
     );
-    client
-        .find(Locator::Css("a[rel=next]"))
-        .await
-        .expect("later")
-        .click()
-        .await
-        .expect("a click");
+    follow(client, Locator::Css("a[rel=next]")).await;
     assert_eq!(
         text(client, "nav.pager span").await,
         format!("Versions 51–100 of {MANY}")

@@ -284,7 +284,7 @@ async fn the_explorers_calls_are_allowed_by_its_policies() {
     let read_side = ledger::views::ReadSide::new(&books, Default::default()).expect("a read side");
     let ada: ledger::AccountId = "ada".parse().expect("an id");
     let parked = common::park_a_deposit(&books, &read_side, &ada, 100).await;
-    let token = "iam-test-token";
+    let token = "iam-test-token-0123456789";
     let explorer = ledger::explorer::explorer(
         &books,
         &read_side,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::overview::command_record;
 use super::{aggregate_link, json, link, optional_time, raw, time};
-use crate::diff::Change;
+use crate::diff::{same, Change};
 
 /// Everything an aggregate's page shows.
 #[derive(Debug)]
@@ -28,23 +28,28 @@ pub(crate) struct AggregatePage<'a> {
     pub(crate) at: Option<(u64, Value)>,
     pub(crate) snapshot: Option<SnapshotCheck>,
     pub(crate) commands: &'a [StoredCommand],
+    /// Why no state is shown for a registered type (a gap in the versions,
+    /// an event this build cannot read).
+    pub(crate) unfolded: Option<String>,
 }
 
 /// The snapshot beside the state replayed from the events to its version.
 #[derive(Debug)]
 pub(crate) struct SnapshotCheck {
     pub(crate) stored: StoredSnapshot,
-    /// The state folded from the events alone, when the type is
+    /// The state folded from the events alone up to the snapshot's
+    /// version, and the version the events reached, when the type is
     /// registered.
-    pub(crate) replayed: Option<Value>,
+    pub(crate) replayed: Option<(u64, Value)>,
 }
 
 impl SnapshotCheck {
-    /// The snapshot holds another state than its events give.
+    /// The snapshot holds another state than its events give, or is
+    /// stamped with a version the events do not reach.
     pub(crate) fn differs(&self) -> bool {
-        self.replayed
-            .as_ref()
-            .is_some_and(|replayed| *replayed != self.stored.state)
+        self.replayed.as_ref().is_some_and(|(version, replayed)| {
+            *version != self.stored.version || !same(replayed, &self.stored.state)
+        })
     }
 }
 
@@ -72,6 +77,9 @@ pub(crate) fn aggregate(page: &AggregatePage<'_>) -> Markup {
                 "This type is not registered with the explorer: its events are shown as stored, no state is folded."
             }
         }
+        @if let Some(reason) = &page.unfolded {
+            p.flag role="alert" data-unfolded="" { "No state is shown: " (reason) ". The events are shown as stored." }
+        }
         @if let Some((version, state)) = &page.at {
             section.state aria-labelledby="state" {
                 h2 #state { "State at version " span data-version=(version) { (version) } }
@@ -88,7 +96,12 @@ pub(crate) fn aggregate(page: &AggregatePage<'_>) -> Markup {
                 h2 #snapshot { "Snapshot at version " (check.stored.version) }
                 @if check.differs() {
                     p.flag role="alert" data-snapshot="differs" {
-                        "The snapshot differs from the state replayed from events 1 to " (check.stored.version) "."
+                        @match &check.replayed {
+                            Some((reached, _)) if *reached != check.stored.version => {
+                                "The snapshot is stamped version " (check.stored.version) ", but the events end at version " (reached) "."
+                            }
+                            _ => { "The snapshot differs from the state replayed from events 1 to " (check.stored.version) "." }
+                        }
                     }
                 } @else if check.replayed.is_some() {
                     p data-snapshot="matches" { "The snapshot equals the state replayed from the events." }
@@ -96,8 +109,8 @@ pub(crate) fn aggregate(page: &AggregatePage<'_>) -> Markup {
                 p { "Taken " (optional_time(check.stored.taken_at)) ", state shape version " (check.stored.state_version) "." }
                 div.side-by-side {
                     div { h3 { "Stored" } pre.json { (json(&check.stored.state)) } }
-                    @if let Some(replayed) = &check.replayed {
-                        div { h3 { "Replayed from the events" } pre.json { (json(replayed)) } }
+                    @if let Some((reached, replayed)) = &check.replayed {
+                        div { h3 { "Replayed from events 1 to " (reached) } pre.json { (json(replayed)) } }
                     }
                 }
             }

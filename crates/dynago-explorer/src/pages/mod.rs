@@ -19,29 +19,31 @@ pub(crate) struct Cost {
 }
 
 /// The frame of every page: navigation, search, the content, the cost.
-pub(crate) fn layout(title: &str, cost: &Cost, content: Markup) -> Markup {
+/// Links are relative to `base` (the path the explorer is served under,
+/// `""` at the root), so that it works nested in a larger router.
+pub(crate) fn layout(base: &str, title: &str, cost: &Cost, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
+                base href=(format!("{base}/"));
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}"#;
                 title { (title) " · dynago explorer" }
-                link rel="stylesheet" href="/assets/uPlot.min.css";
-                link rel="stylesheet" href="/assets/explorer.css";
-                script src="/assets/htmx.min.js" defer {}
-                script src="/assets/uPlot.iife.min.js" defer {}
-                script src="/assets/explorer.js" defer {}
+                link rel="stylesheet" href="assets/uPlot.min.css";
+                link rel="stylesheet" href="assets/explorer.css";
+                script src="assets/htmx.min.js" defer {}
+                script src="assets/uPlot.iife.min.js" defer {}
+                script src="assets/explorer.js" defer {}
             }
             body {
-                a.skip href="#main" { "Skip to content" }
                 header {
                     nav aria-label="Sections" {
-                        a href="/" accesskey="o" { "Overview" }
-                        a href="/projections" accesskey="p" { "Projections" }
+                        a href="./" accesskey="o" { "Overview" }
+                        a href="projections" accesskey="p" { "Projections" }
                     }
-                    form.search action="/search" method="get" role="search" {
+                    form.search action="search" method="get" role="search" {
                         label for="q" { "Find" }
                         input #q type="search" name="q" placeholder="aggregate id, command id or commit id" accesskey="f";
                         button type="submit" { "Find" }
@@ -92,8 +94,9 @@ pub(crate) fn json(value: &serde_json::Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("(cannot show: {e})"))
 }
 
-/// A chart drawn by the page's script from the data in its attributes.
-pub(crate) fn chart(label: &str, kind: &str, x: &[i64], y: &[f64]) -> Markup {
+/// A chart drawn by the page's script from the data in its attributes; a
+/// `None` is a gap (a value not known), never a zero.
+pub(crate) fn chart(label: &str, kind: &str, x: &[i64], y: &[Option<f64>]) -> Markup {
     let x = serde_json::to_string(x).unwrap_or_default();
     let y = serde_json::to_string(y).unwrap_or_default();
     html! {
@@ -145,7 +148,7 @@ pub(crate) fn encode(text: &str) -> String {
 
 /// The address of an aggregate's page.
 pub(crate) fn aggregate_link(aggregate_type: &str, id: &str) -> String {
-    format!("/aggregates/{}/{}", encode(aggregate_type), encode(id))
+    format!("aggregates/{}/{}", encode(aggregate_type), encode(id))
 }
 
 #[cfg(test)]
@@ -155,6 +158,7 @@ mod tests {
     #[test]
     fn values_from_the_table_are_text_in_pages() {
         let page = layout(
+            "",
             "<script>alert(1)</script>",
             &Cost::default(),
             message("\"><img src=x onerror=alert(1)>", "<b>"),
@@ -170,9 +174,9 @@ mod tests {
     fn links_encode_what_they_carry() {
         assert_eq!(
             aggregate_link("account", "a b/c?d"),
-            "/aggregates/account/a%20b%2Fc%3Fd"
+            "aggregates/account/a%20b%2Fc%3Fd"
         );
-        assert_eq!(link("/search", &[("q", "x&y=z")]), "/search?q=x%26y%3Dz");
+        assert_eq!(link("search", &[("q", "x&y=z")]), "search?q=x%26y%3Dz");
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub(crate) fn overview(types: &[TypeSummary]) -> Markup {
         @for summary in types {
             section.type-summary aria-labelledby=(format!("type-{}", summary.aggregate_type)) {
                 h2 id=(format!("type-{}", summary.aggregate_type)) {
-                    a href=(format!("/types/{}", encode(summary.aggregate_type))) { (summary.aggregate_type) }
+                    a href=(format!("types/{}", encode(summary.aggregate_type))) { (summary.aggregate_type) }
                 }
                 dl.figures {
                     dt { "Aggregates" } dd data-figure="aggregates" { (summary.aggregates) }
@@ -35,15 +35,18 @@ pub(crate) fn overview(types: &[TypeSummary]) -> Markup {
                     dt { "Events in the last hour" } dd data-figure="recent" { (summary.per_minute.iter().sum::<u64>()) }
                 }
                 @let x: Vec<i64> = (summary.first_minute..).take(summary.per_minute.len()).map(|minute| minute * 60).collect();
-                @let y: Vec<f64> = summary.per_minute.iter().map(|&n| n as f64).collect();
+                @let y: Vec<Option<f64>> = summary.per_minute.iter().map(|&n| Some(n as f64)).collect();
                 (chart(&format!("Events per minute of {}, last hour", summary.aggregate_type), "bars", &x, &y))
-                p { a href=(format!("/types/{}", encode(summary.aggregate_type))) { "The newest " (summary.aggregate_type) " aggregates" } }
+                p { a href=(format!("types/{}", encode(summary.aggregate_type))) { "The newest " (summary.aggregate_type) " aggregates" } }
             }
+        }
+        @if !types.is_empty() {
+            p.note { "Events of types this build cannot read count in the events, not in the chart or an aggregate's last event." }
         }
         section {
             h2 { "Any aggregate" }
             p { "Types not registered here show their events as stored." }
-            form.open action="/open" method="get" {
+            form.open action="open" method="get" {
                 label for="open-type" { "Type" }
                 input #open-type name="type" required;
                 label for="open-id" { "Id" }
@@ -66,7 +69,7 @@ pub(crate) struct TypePage<'a> {
 }
 
 pub(crate) fn type_page(page: &TypePage<'_>) -> Markup {
-    let base = format!("/types/{}", encode(page.aggregate_type));
+    let base = format!("types/{}", encode(page.aggregate_type));
     let nav = html! {
         nav.pager aria-label="Pages" {
             @if page.page > 1 {
@@ -143,7 +146,7 @@ pub(crate) fn search(query: &str, found: &Found) -> Markup {
             @match &found.commit_events {
                 None => {
                     p { "No key leads to a commit: finding its events scans the whole events table (every item read; the page says what it cost)." }
-                    form action="/search" method="get" {
+                    form action="search" method="get" {
                         input type="hidden" name="q" value=(query);
                         input type="hidden" name="scan" value="commit";
                         button type="submit" { "Scan the table for this commit" }

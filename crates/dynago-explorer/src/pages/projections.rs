@@ -24,14 +24,49 @@ pub(crate) struct Live<'a> {
     pub(crate) actions: bool,
 }
 
-/// The largest lag and the records behind over the shards still read.
-pub(crate) fn lag_of(leases: &[LeaseStatus]) -> (Option<f64>, u64) {
-    let open = leases.iter().filter(|l| !l.ended);
-    let lag = open
-        .clone()
-        .filter_map(|l| l.lag.map(|d| d.as_secs_f64()))
-        .reduce(f64::max);
-    (lag, open.filter_map(|l| l.records_behind).sum())
+/// How far behind a projection is, as its leases say at `now`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Lag {
+    /// Every shard still read is held by a worker that renewed its lease
+    /// in time and measured its lag: the largest, and the records behind
+    /// over them all.
+    Known { seconds: f64, behind: u64 },
+    /// Why it cannot be told: a shard nobody holds, a holder that stopped
+    /// renewing, a lag not measured yet (or no lease at all: a projection
+    /// run by a Lambda function, or not run).
+    Unknown(String),
+}
+
+pub(crate) fn lag_of(leases: &[LeaseStatus], now: DateTime<Utc>) -> Lag {
+    let open: Vec<&LeaseStatus> = leases.iter().filter(|l| !l.ended).collect();
+    if open.is_empty() {
+        return Lag::Unknown("no shard is leased: no worker has read the stream yet".into());
+    }
+    let (mut seconds, mut behind) = (0f64, 0u64);
+    for lease in open {
+        if lease.owner.is_none() {
+            return Lag::Unknown(format!("shard {} is held by no worker", lease.shard));
+        }
+        let expires = lease
+            .renewed_at
+            .zip(lease.lease_duration)
+            .map(|(at, duration)| at + chrono::Duration::from_std(duration).unwrap_or_default());
+        match (expires, lease.lag, lease.records_behind) {
+            (Some(expires), _, _) if expires < now => {
+                return Lag::Unknown(format!(
+                    "the holder of shard {} has not renewed its lease since {}",
+                    lease.shard,
+                    optional_time(lease.renewed_at)
+                ));
+            }
+            (Some(_), Some(lag), Some(records)) => {
+                seconds = seconds.max(lag.as_secs_f64());
+                behind += records;
+            }
+            _ => return Lag::Unknown(format!("not measured yet on shard {}", lease.shard)),
+        }
+    }
+    Lag::Known { seconds, behind }
 }
 
 pub(crate) fn page(sections: &[Markup], flash: Option<&str>) -> Markup {
@@ -45,21 +80,29 @@ pub(crate) fn page(sections: &[Markup], flash: Option<&str>) -> Markup {
 
 /// A projection's section; it reloads itself every two seconds.
 pub(crate) fn live(live: &Live<'_>) -> Markup {
-    let (lag, behind) = lag_of(live.leases);
+    let lag = lag_of(live.leases, live.now);
     let id = format!("projection-{}", live.name);
     let x: Vec<i64> = live.history.iter().map(|s| s.at.timestamp()).collect();
-    let y: Vec<f64> = live.history.iter().map(|s| s.lag_seconds).collect();
+    let y: Vec<Option<f64>> = live.history.iter().map(|s| s.lag_seconds).collect();
     html! {
         section.projection id=(id) aria-labelledby=(format!("{id}-title"))
-            hx-get=(format!("/projections/{}/live", encode(live.name))) hx-trigger="every 2s" hx-swap="outerHTML" {
+            hx-get=(format!("projections/{}/live", encode(live.name))) hx-trigger="every 2s" hx-swap="outerHTML" {
             h2 id=(format!("{id}-title")) { (live.name) }
             p {
                 "Events of " (live.aggregate_type) ". "
-                a href=(format!("/projections/{}/views", encode(live.name))) { "Its views" }
+                a href=(format!("projections/{}/views", encode(live.name))) { "Its views" }
             }
             dl.figures {
-                dt { "Lag" } dd data-figure="lag" { @match lag { Some(lag) => (format!("{lag:.1} s")), None => "not measured yet" } }
-                dt { "Records behind" } dd data-figure="behind" { (behind) }
+                @match &lag {
+                    Lag::Known { seconds, behind } => {
+                        dt { "Lag" } dd data-figure="lag" { (format!("{seconds:.1} s")) }
+                        dt { "Records behind" } dd data-figure="behind" { (behind) }
+                    }
+                    Lag::Unknown(why) => {
+                        dt { "Lag" } dd data-figure="lag" { "unknown: " (why) }
+                        dt { "Records behind" } dd data-figure="behind" { "unknown" }
+                    }
+                }
                 dt { "Parked events" } dd data-figure="parked" { (live.parked.len()) }
                 dt { "Shards" } dd { (live.leases.len()) }
             }
@@ -114,13 +157,13 @@ pub(crate) fn live(live: &Live<'_>) -> Markup {
                                     td {
                                         @match live.form_token {
                                             Some(token) => {
-                                                form method="post" action=(format!("/projections/{}/replay", encode(live.name))) {
+                                                form method="post" action=(format!("projections/{}/replay", encode(live.name))) {
                                                     input type="hidden" name="aggregate_id" value=(parked.aggregate_id);
                                                     input type="hidden" name="form_token" value=(token);
                                                     button.replay type="submit" { "Replay" }
                                                 }
                                             }
-                                            None if live.actions => { a href="/login" { "Log in to replay" } }
+                                            None if live.actions => { a href="login" { "Log in to replay" } }
                                             None => { "read-only" }
                                         }
                                     }
@@ -145,7 +188,7 @@ pub(crate) struct ViewsPage<'a> {
 }
 
 pub(crate) fn views(page: &ViewsPage<'_>) -> Markup {
-    let base = format!("/projections/{}/views", encode(page.name));
+    let base = format!("projections/{}/views", encode(page.name));
     html! {
         h1 { "Views of " (page.name) }
         form.view-key action=(base) method="get" {
@@ -174,7 +217,7 @@ pub(crate) fn login(refused: bool) -> Markup {
     html! {
         h1 { "Log in to act" }
         @if refused { p.flag role="alert" { "That is not the explorer's token." } }
-        form method="post" action="/login" {
+        form method="post" action="login" {
             label for="token" { "Token" }
             input #token type="password" name="token" autocomplete="off" required;
             button type="submit" { "Log in" }

@@ -214,17 +214,17 @@ impl ReadSide {
             }
         };
         let accounts = async {
-            let result = self.accounts.run(stream, until_stopped()).await;
+            let result = Box::pin(self.accounts.run(stream, until_stopped())).await;
             stop.send_replace(true);
             result.map_err(super::Error::from)
         };
         let totals = async {
-            let result = self.totals.run(stream, until_stopped()).await;
+            let result = Box::pin(self.totals.run(stream, until_stopped())).await;
             stop.send_replace(true);
             result.map_err(super::Error::from)
         };
         let catalog = async {
-            let result = self.catalog.run(stream, until_stopped()).await;
+            let result = Box::pin(self.catalog.run(stream, until_stopped())).await;
             stop.send_replace(true);
             result.map_err(super::Error::from)
         };
