@@ -26,6 +26,7 @@ use dynago::{Item, Key, Table, TableDefinition, TableOptions};
 
 use crate::{shared, unique_table_name, FaultPlan, FaultProxy};
 
+pub mod http;
 pub mod lambda;
 pub mod metrics;
 

@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::cargo_bin_cmd;
 use common::stream_records;
+use dynago_local::testing::http::send;
 use dynago_local::testing::lambda::{Answer, RuntimeApi};
 use dynago_local::{FaultPlan, FaultProxy, Permission};
 use dynago_projections::lambda::StreamEvent;
@@ -314,7 +315,7 @@ async fn the_explorers_calls_are_allowed_by_its_policies() {
         "/projections/accounts/views?key=ada".to_owned(),
         "/projections/daily-totals/views".to_owned(),
     ] {
-        let answer = common::http(&address, "GET", &page, &[], "").await;
+        let answer = send(&address, "GET", &page, &[], "").await;
         assert_eq!(answer.status, 200, "{page}: {}", answer.body);
     }
     assert_allowed(
@@ -323,7 +324,7 @@ async fn the_explorers_calls_are_allowed_by_its_policies() {
         &[&read_only],
     );
 
-    let login = common::http(
+    let login = send(
         &address,
         "POST",
         "/login",
@@ -336,7 +337,7 @@ async fn the_explorers_calls_are_allowed_by_its_policies() {
         .and_then(|cookie| cookie.split(';').next())
         .expect("a session cookie")
         .to_owned();
-    let page = common::http(&address, "GET", "/projections", &[("Cookie", &cookie)], "").await;
+    let page = send(&address, "GET", "/projections", &[("Cookie", &cookie)], "").await;
     let form_token = page
         .body
         .split("name=\"form_token\" value=\"")
@@ -345,7 +346,7 @@ async fn the_explorers_calls_are_allowed_by_its_policies() {
         .expect("a replay form with its token")
         .to_owned();
     let _reads = ledger.proxy.take_permissions();
-    let replayed = common::http(
+    let replayed = send(
         &address,
         "POST",
         "/projections/daily-totals/replay",
