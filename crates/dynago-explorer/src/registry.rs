@@ -30,6 +30,16 @@ pub(crate) struct States {
     pub(crate) after: Vec<(u64, Value)>,
 }
 
+impl States {
+    /// The state at `version`, when it is among these.
+    pub(crate) fn at(&self, version: u64) -> Option<&(u64, Value)> {
+        if version == self.before.0 {
+            return Some(&self.before);
+        }
+        self.after.iter().find(|(v, _)| *v == version)
+    }
+}
+
 /// A registered aggregate type.
 pub(crate) trait AggregateSource: Send + Sync {
     fn aggregate_type(&self) -> &'static str;

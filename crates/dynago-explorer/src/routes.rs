@@ -24,7 +24,7 @@ use crate::pages::aggregate::{AggregatePage, SnapshotCheck};
 use crate::pages::overview::{Found, TypePage, TypeSummary};
 use crate::pages::projections::{Live, ViewsPage};
 use crate::pages::{self, aggregate_link, Cost};
-use crate::registry::{AggregateSource, ProjectionSource};
+use crate::registry::{AggregateSource, ProjectionSource, States};
 
 type Shared = State<Explorer>;
 
@@ -339,15 +339,22 @@ async fn aggregate_page(
     if let Some(source) = source {
         let wanted = query.at.unwrap_or(to);
         let folded = fold(source.as_ref(), &aggregate_id, from, to, wanted, &events).await;
-        let checked = match &mut snapshot {
-            Some(check) => source
+        // The snapshot is held against the events' state at its version:
+        // the page's own when the page holds it, else replayed.
+        let checked = match (&mut snapshot, &folded) {
+            (Some(check), Ok((_, _, states))) => {
+                state_at(source.as_ref(), &aggregate_id, states, check.stored.version)
+                    .await
+                    .map(|replayed| check.replayed = Some(replayed))
+            }
+            (Some(check), Err(_)) => source
                 .replayed(aggregate_id.clone(), check.stored.version)
                 .await
                 .map(|replayed| check.replayed = Some(replayed)),
-            None => Ok(()),
+            (None, _) => Ok(()),
         };
         match folded.and_then(|folded| checked.map(|()| folded)) {
-            Ok((changed, state)) => {
+            Ok((changed, state, _)) => {
                 changes = Some(changed);
                 at = Some(state);
             }
@@ -386,8 +393,22 @@ async fn aggregate_page(
     Ok(Rendered::new(format!("{aggregate_type} {id}"), content))
 }
 
-/// What each event of the page changed, and the state at `wanted`, all
-/// folded from the events alone.
+/// The state at `version`, from `states` when it is among them, else
+/// replayed from the events (which must reach it).
+async fn state_at(
+    source: &dyn AggregateSource,
+    id: &AggregateId,
+    states: &States,
+    version: u64,
+) -> Result<(u64, serde_json::Value)> {
+    if let Some(found) = states.at(version) {
+        return Ok(found.clone());
+    }
+    source.replayed(id.clone(), version).await
+}
+
+/// What each event of the page changed, the state at `wanted`, and the
+/// states of the page, all folded from the events alone.
 async fn fold(
     source: &dyn AggregateSource,
     id: &AggregateId,
@@ -395,7 +416,11 @@ async fn fold(
     to: u64,
     wanted: u64,
     events: &[dynago_es::StoredEvent],
-) -> Result<(Vec<Vec<crate::diff::Change>>, (u64, serde_json::Value))> {
+) -> Result<(
+    Vec<Vec<crate::diff::Change>>,
+    (u64, serde_json::Value),
+    States,
+)> {
     let states = source.states(id.clone(), from, to).await?;
     let mut before = &states.before.1;
     let mut changed = Vec::with_capacity(events.len());
@@ -408,21 +433,14 @@ async fn fold(
         changed.push(diff(before, after));
         before = after;
     }
-    let state = if wanted == states.before.0 {
-        states.before.clone()
-    } else if let Some(found) = states.after.iter().find(|(v, _)| *v == wanted) {
-        found.clone()
-    } else {
-        let replayed = source.replayed(id.clone(), wanted).await?;
-        if replayed.0 != wanted {
-            return Err(Error::Unfoldable(format!(
-                "the events stop at version {} before version {wanted}",
-                replayed.0
-            )));
-        }
-        replayed
-    };
-    Ok((changed, state))
+    let state = state_at(source, id, &states, wanted).await?;
+    if state.0 != wanted {
+        return Err(Error::Unfoldable(format!(
+            "the events stop at version {} before version {wanted}",
+            state.0
+        )));
+    }
+    Ok((changed, state, states))
 }
 
 #[derive(Debug, Deserialize)]
