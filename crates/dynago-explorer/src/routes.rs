@@ -195,7 +195,10 @@ async fn overview(State(explorer): Shared) -> Response {
             let read = inner.catalog(source.as_ref()).await?;
             cached = Some(match cached {
                 None => (read.read_at, read.usage),
-                Some((at, usage)) => (at.min(read.read_at), add(usage, read.usage)),
+                Some((at, mut usage)) => {
+                    usage += read.usage;
+                    (at.min(read.read_at), usage)
+                }
             });
             let mut per_minute = vec![0u64; usize::try_from(RECENT_MINUTES).unwrap_or(60)];
             for listed in read.listed.iter() {
@@ -221,14 +224,6 @@ async fn overview(State(explorer): Shared) -> Response {
         })
     })
     .await
-}
-
-fn add(a: Usage, b: Usage) -> Usage {
-    let mut sum = a;
-    sum.requests = sum.requests.saturating_add(b.requests);
-    sum.capacity.read_units += b.capacity.read_units;
-    sum.capacity.write_units += b.capacity.write_units;
-    sum
 }
 
 #[derive(Debug, Deserialize)]

@@ -154,6 +154,20 @@ impl Usage {
     }
 }
 
+/// Usage added up: requests (saturating) and capacity units.
+///
+/// ```
+/// use dynago::telemetry::Usage;
+/// let mut total = Usage::default();
+/// total += Usage::default();
+/// assert_eq!(total.requests, 0);
+/// ```
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Usage) {
+        self.add(other);
+    }
+}
+
 /// Runs `work` and adds up the capacity DynamoDB reported for every call
 /// it made through `dynago` (in the same task; calls in tasks it spawns are
 /// not counted). Measures nest: an outer measure counts the inner ones too.
