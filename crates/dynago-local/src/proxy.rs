@@ -10,6 +10,7 @@
 //! | [reset](FaultPlan::reset) | a connection reset, no answer | no |
 //! | [throttle](FaultPlan::throttle) | a throttling error or an HTTP 500/503 | no |
 //! | [fail](FaultPlan::fail) | the error asked for, such as a stream's `ExpiredIteratorException` | no |
+//! | [replicated write conflict](FaultPlan::replicated_write_conflict) | `ReplicatedWriteConflictException`, as an MRSC global table refuses a write that races another Region's | no |
 //! | [drop the answer](FaultPlan::drop_answer) | a closed connection, no answer | **yes, and it committed** |
 //! | [leave part unprocessed](FaultPlan::unprocessed) | a batch answered in part, the rest as `UnprocessedKeys`/`UnprocessedItems` | the part answered, yes |
 //! | [hold](FaultPlan::hold) | no answer: its attempt times out, or the connection closes after `delay` | **yes, after `delay`**, whether the client waited or not |

@@ -13,6 +13,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Match on the variants to read the details, or ask the predicates
 /// ([`is_conflict`](Error::is_conflict), [`is_retryable`](Error::is_retryable),
+/// [`is_outcome_unknown`](Error::is_outcome_unknown),
+/// [`is_replicated_write_conflict`](Error::is_replicated_write_conflict),
 /// [`is_not_found`](Error::is_not_found)) when only the kind matters. Errors of the
 /// kind *checked before sending* (limits, empty keys, unsupported shapes) never
 /// reached DynamoDB: nothing was written.
@@ -301,6 +303,36 @@ pub enum Error {
         last: Box<Error>,
     },
 
+    /// DynamoDB refused a write with `ReplicatedWriteConflictException`
+    /// (HTTP 400): on a global table of multi-Region strong consistency
+    /// (MRSC), a request in another Region was modifying the item (or one
+    /// of the items) when this one arrived. Nothing was written.
+    ///
+    /// Read the item again and decide again: the other Region's write may
+    /// have changed what this one was decided on. The same write may go
+    /// through once the other one is done, so this error is
+    /// [retryable](Error::is_retryable), as the AWS SDKs treat it (the SDK
+    /// itself sends `PutItem`, `UpdateItem`, `DeleteItem` and
+    /// `BatchWriteItem` again on it, up to its attempts, before reporting
+    /// it); a condition or a lock sent again is evaluated again, against
+    /// the item as the other write left it. Never an
+    /// [unknown outcome](Error::is_outcome_unknown): the answer proves the
+    /// write was not applied. Not a [conflict](Error::is_conflict): no
+    /// condition failed.
+    #[error("{operation} on table `{table}` refused, nothing written: a request in another Region was modifying the item ({message})")]
+    ReplicatedWriteConflict {
+        /// The table written to.
+        table: String,
+        /// The DynamoDB operation, such as `PutItem`.
+        operation: &'static str,
+        /// DynamoDB's code and message, such as
+        /// `ReplicatedWriteConflictException: ...`.
+        message: String,
+        /// The SDK error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// DynamoDB or the network answered with an error not covered above.
     #[error("{operation} on table `{table}` failed: {message}")]
     Dynamo {
@@ -349,12 +381,14 @@ impl Error {
     }
 
     /// The same request may succeed if sent again later: throttling, a
-    /// transaction conflict with another transaction, a server error, a
-    /// timeout or a dropped connection, or batch items left unprocessed.
-    /// Validation errors and conflicts are never retryable.
+    /// transaction conflict with another transaction, a write that met
+    /// another Region's ([`Error::ReplicatedWriteConflict`]), a server
+    /// error, a timeout or a dropped connection, or batch items left
+    /// unprocessed. Validation errors and conflicts are never retryable.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Dynamo { retryable, .. } => *retryable,
+            Error::ReplicatedWriteConflict { .. } => true,
             Error::TransactionCanceled { reasons, .. } => {
                 !reasons.has_condition_failure() && reasons.is_transient()
             }
@@ -367,6 +401,34 @@ impl Error {
     /// Never retryable.
     pub fn is_outcome_unknown(&self) -> bool {
         matches!(self, Error::OutcomeUnknown { .. })
+    }
+
+    /// DynamoDB refused the write because a request in another Region was
+    /// modifying the item, on a global table of multi-Region strong
+    /// consistency ([`Error::ReplicatedWriteConflict`],
+    /// `ReplicatedWriteConflictException`). Nothing was written: read the
+    /// item again and decide again, or send the same write again later
+    /// (it is [retryable](Error::is_retryable)).
+    ///
+    /// False for an [`Error::OutcomeUnknown`] whose last attempt met such a
+    /// conflict: an earlier attempt of that write may have been applied.
+    ///
+    /// ```no_run
+    /// # #[derive(serde::Serialize)] struct Account { balance: i64 }
+    /// # async fn run(table: dynago::Table, key: dynago::Key, account: Account) -> dynago::Result<()> {
+    /// match table.put_item(key, &account).optimistic_lock("version", 3).send().await {
+    ///     Ok(_) => {}
+    ///     Err(e) if e.is_replicated_write_conflict() => {
+    ///         // Another Region was writing the item; nothing was written:
+    ///         // read it again and decide again.
+    ///     }
+    ///     Err(e) => return Err(e),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn is_replicated_write_conflict(&self) -> bool {
+        matches!(self, Error::ReplicatedWriteConflict { .. })
     }
 
     /// This error, made an [`Error::OutcomeUnknown`] of a write to `table`
@@ -457,6 +519,7 @@ impl Error {
                 Some("ConditionalCheckFailedException")
             }
             Error::TableNotFound { .. } => Some("ResourceNotFoundException"),
+            Error::ReplicatedWriteConflict { .. } => Some(REPLICATED_WRITE_CONFLICT),
             _ => None,
         }
     }
@@ -586,6 +649,10 @@ const RETRYABLE_CODES: &[&str] = &[
     "LimitExceededException",
 ];
 
+/// DynamoDB's code for a write refused because a request in another
+/// Region was modifying the item ([`Error::ReplicatedWriteConflict`]).
+const REPLICATED_WRITE_CONFLICT: &str = "ReplicatedWriteConflictException";
+
 /// An answer of DynamoDB's that cannot be used, such as a table description
 /// without a key schema: not retryable.
 pub(crate) fn unusable_answer(table: &str, operation: &'static str, message: String) -> Error {
@@ -627,6 +694,17 @@ where
         (Some(code), Some(message)) => format!("{code}: {message}"),
         _ => aws_sdk_dynamodb::error::DisplayErrorContext(&err).to_string(),
     };
+    // Known by its code whatever the operation: the SDK has a type for it
+    // in the errors of `PutItem`, `UpdateItem`, `DeleteItem` and
+    // `BatchWriteItem` only.
+    if code.as_deref() == Some(REPLICATED_WRITE_CONFLICT) {
+        return Error::ReplicatedWriteConflict {
+            table: table.to_owned(),
+            operation,
+            message,
+            source: Box::new(err),
+        };
+    }
     Error::Dynamo {
         table: table.to_owned(),
         operation,
@@ -651,6 +729,16 @@ impl<E> HttpStatus for SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attempts::from_sdk_write;
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError;
+    use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    use aws_sdk_dynamodb::types::error::{ReplicatedWriteConflictException, ThrottlingException};
+    use aws_smithy_runtime_api::http::StatusCode;
 
     #[test]
     fn error_is_send_sync_and_small() {
@@ -692,5 +780,153 @@ mod tests {
             reasons: CancellationReasons::new(vec![reason(0, "ValidationError")]),
         };
         assert!(!invalid.is_retryable());
+    }
+
+    /// DynamoDB's message for the error (the API reference's words).
+    const CONFLICT_MESSAGE: &str = "The request was rejected because one or more items in the request are being modified by a request in another Region.";
+
+    /// `error` as the SDK reports an answer of HTTP `status`.
+    fn answered<E>(error: E, status: u16) -> SdkError<E, HttpResponse> {
+        let status = StatusCode::try_from(status).expect("an HTTP status");
+        SdkError::service_error(error, HttpResponse::new(status, "{}".into()))
+    }
+
+    fn conflict_metadata() -> ErrorMetadata {
+        ErrorMetadata::builder()
+            .code(REPLICATED_WRITE_CONFLICT)
+            .message(CONFLICT_MESSAGE)
+            .build()
+    }
+
+    /// The SDK's typed error, as it parses DynamoDB's answer.
+    fn typed_conflict() -> ReplicatedWriteConflictException {
+        ReplicatedWriteConflictException::builder()
+            .message(CONFLICT_MESSAGE)
+            .meta(conflict_metadata())
+            .build()
+    }
+
+    #[test]
+    fn a_replicated_write_conflict_is_refused_retryable_and_never_unknown() {
+        let error = from_sdk_write(
+            "t",
+            "PutItem",
+            answered(
+                PutItemError::ReplicatedWriteConflictException(typed_conflict()),
+                400,
+            ),
+            false,
+        );
+        assert!(error.is_replicated_write_conflict(), "{error:?}");
+        assert!(
+            matches!(&error, Error::ReplicatedWriteConflict { table, operation: "PutItem", .. } if table == "t"),
+            "{error:?}"
+        );
+        assert!(error.is_retryable());
+        assert!(!error.is_outcome_unknown());
+        assert!(!error.is_conflict());
+        assert!(!error.is_not_found());
+        assert!(!error.is_invalid_input());
+        assert_eq!(error.code(), Some("ReplicatedWriteConflictException"));
+        assert_eq!(
+            error.to_string(),
+            format!("PutItem on table `t` refused, nothing written: a request in another Region was modifying the item (ReplicatedWriteConflictException: {CONFLICT_MESSAGE})")
+        );
+        assert!(std::error::Error::source(&error).is_some(), "the SDK error");
+
+        // Every write the SDK types it for.
+        let others = [
+            from_sdk_write(
+                "t",
+                "UpdateItem",
+                answered(
+                    UpdateItemError::ReplicatedWriteConflictException(typed_conflict()),
+                    400,
+                ),
+                false,
+            ),
+            from_sdk_write(
+                "t",
+                "DeleteItem",
+                answered(
+                    DeleteItemError::ReplicatedWriteConflictException(typed_conflict()),
+                    400,
+                ),
+                false,
+            ),
+            from_sdk_write(
+                "t",
+                "BatchWriteItem",
+                answered(
+                    BatchWriteItemError::ReplicatedWriteConflictException(typed_conflict()),
+                    400,
+                ),
+                false,
+            ),
+            // Known by its code alone where the SDK has no type for it.
+            from_sdk_write(
+                "t",
+                "TransactWriteItems",
+                answered(TransactWriteItemsError::generic(conflict_metadata()), 400),
+                false,
+            ),
+        ];
+        for error in others {
+            assert!(error.is_replicated_write_conflict(), "{error:?}");
+            assert!(error.is_retryable(), "{error:?}");
+            assert!(!error.is_outcome_unknown(), "{error:?}");
+            assert_eq!(error.code(), Some("ReplicatedWriteConflictException"));
+        }
+    }
+
+    #[test]
+    fn only_a_replicated_write_conflict_is_one() {
+        let throttled = from_sdk_write(
+            "t",
+            "PutItem",
+            answered(
+                PutItemError::ThrottlingException(
+                    ThrottlingException::builder()
+                        .meta(ErrorMetadata::builder().code("ThrottlingException").build())
+                        .build(),
+                ),
+                400,
+            ),
+            false,
+        );
+        assert!(throttled.is_retryable());
+        assert!(!throttled.is_replicated_write_conflict());
+        assert!(matches!(throttled, Error::Dynamo { .. }), "{throttled:?}");
+
+        // A cancelled transaction is no such conflict, whatever its reasons.
+        let canceled = Error::TransactionCanceled {
+            table: "t".into(),
+            reasons: CancellationReasons::new(vec![CancellationReason {
+                index: 0,
+                code: "TransactionConflict".into(),
+                message: None,
+                item: None,
+            }]),
+        };
+        assert!(!canceled.is_replicated_write_conflict());
+    }
+
+    #[test]
+    fn a_replicated_write_conflict_after_an_attempt_without_an_answer_is_unknown() {
+        // An earlier attempt may have landed: the conflict of the last one
+        // says nothing of it.
+        let error = from_sdk_write(
+            "t",
+            "TransactWriteItems",
+            answered(TransactWriteItemsError::generic(conflict_metadata()), 400),
+            true,
+        );
+        assert!(error.is_outcome_unknown(), "{error:?}");
+        assert!(!error.is_replicated_write_conflict());
+        assert!(!error.is_retryable());
+        match error {
+            Error::OutcomeUnknown { last, .. } => assert!(last.is_replicated_write_conflict()),
+            other => panic!("not unknown: {other:?}"),
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The answers the proxy gives itself, in DynamoDB's shape: the errors of
-//! [`FaultPlan::throttle`](crate::FaultPlan::throttle) and
-//! [`FaultPlan::fail`](crate::FaultPlan::fail).
+//! [`FaultPlan::throttle`](crate::FaultPlan::throttle),
+//! [`FaultPlan::fail`](crate::FaultPlan::fail) and
+//! [`FaultPlan::replicated_write_conflict`](crate::FaultPlan::replicated_write_conflict).
 
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -102,6 +103,24 @@ impl Failure {
     }
 }
 
+/// The error type of a write refused because a request in another Region
+/// was modifying its item (a global table of multi-Region strong
+/// consistency).
+const REPLICATED_WRITE_CONFLICT: &str = "ReplicatedWriteConflictException";
+
+/// The answer of a
+/// [`FaultPlan::replicated_write_conflict`](crate::FaultPlan::replicated_write_conflict)
+/// fault: HTTP 400 `ReplicatedWriteConflictException`, with the API
+/// reference's description of the error as its message.
+pub(super) fn replicated_write_conflict() -> Response<Full<Bytes>> {
+    error_response(
+        400,
+        REPLICATED_WRITE_CONFLICT,
+        "The request was rejected because one or more items in the request are being modified by a request in another Region. (injected by dynago-local's FaultProxy)",
+        "replicated_write_conflict",
+    )
+}
+
 /// The header that marks an answer made up by the proxy; its value names
 /// the fault.
 const FAULT_HEADER: &str = "x-dynago-fault";
@@ -199,6 +218,21 @@ mod tests {
         assert_eq!(
             body(expired).await,
             r#"{"__type":"com.amazonaws.dynamodb.v20120810#ExpiredIteratorException","message":"ExpiredIteratorException injected by the fault proxy"}"#
+        );
+
+        let conflict = replicated_write_conflict();
+        assert_eq!(conflict.status(), 400);
+        assert_eq!(
+            header(&conflict, "x-amzn-ErrorType"),
+            Some("ReplicatedWriteConflictException")
+        );
+        assert_eq!(
+            header(&conflict, FAULT_HEADER),
+            Some("replicated_write_conflict")
+        );
+        assert_eq!(
+            body(conflict).await,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ReplicatedWriteConflictException","message":"The request was rejected because one or more items in the request are being modified by a request in another Region. (injected by dynago-local's FaultProxy)"}"#
         );
 
         // A status that is not one is sent as 400; an error type that

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
+use super::answer;
 use super::batch::{add_unprocessed, split_batch};
 use super::delivery::{deliver_in_background, Delivery};
 use super::permissions::permissions_of;
@@ -143,6 +144,9 @@ async fn handle(
     }
     if let Action::Fail(failure) = &decision.action {
         return Ok(failure.response());
+    }
+    if decision.action == Action::ReplicatedWriteConflict {
+        return Ok(answer::replicated_write_conflict());
     }
     let body = if decision.strip_token {
         match strip_client_request_token(&body) {

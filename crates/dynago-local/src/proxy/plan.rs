@@ -13,7 +13,9 @@ use super::answer::{Failure, Throttle};
 /// - [`latency`](Self::latency) is drawn on its own: a request may be both
 ///   delayed and disturbed otherwise.
 /// - [`reset`](Self::reset), [`throttle`](Self::throttle),
-///   [`fail`](Self::fail), [`drop_answer`](Self::drop_answer),
+///   [`fail`](Self::fail),
+///   [`replicated_write_conflict`](Self::replicated_write_conflict),
+///   [`drop_answer`](Self::drop_answer),
 ///   [`unprocessed`](Self::unprocessed), [`hold`](Self::hold) and
 ///   [`duplicate`](Self::duplicate) exclude one another: one draw per
 ///   request, compared with the shares in that order. Their shares add up
@@ -52,6 +54,7 @@ pub struct FaultPlan {
     pub(super) throttle_share: f64,
     pub(super) fail: Option<Failure>,
     pub(super) fail_share: f64,
+    pub(super) replicated_write_conflict_share: f64,
     pub(super) drop_answer_share: f64,
     pub(super) unprocessed_share: f64,
     pub(super) hold: Duration,
@@ -78,6 +81,7 @@ impl Default for FaultPlan {
             throttle_share: 0.0,
             fail: None,
             fail_share: 0.0,
+            replicated_write_conflict_share: 0.0,
             drop_answer_share: 0.0,
             unprocessed_share: 0.0,
             hold: Duration::ZERO,
@@ -235,6 +239,67 @@ impl FaultPlan {
             error_type: error_type.into(),
         });
         self.fail_share = share(share_of_requests);
+        self
+    }
+
+    /// Answers a `share` of the requests with HTTP 400
+    /// `ReplicatedWriteConflictException`, without forwarding them: nothing
+    /// reaches DynamoDB, nothing is written. A global table of multi-Region
+    /// strong consistency (MRSC) refuses so a write that arrives while a
+    /// request in another Region is modifying its item; no emulator has
+    /// Regions to race.
+    ///
+    /// The answer is DynamoDB's: the JSON body
+    /// `{"__type":"com.amazonaws.dynamodb.v20120810#ReplicatedWriteConflictException","message":"The request was rejected because one or more items in the request are being modified by a request in another Region. (injected by dynago-local's FaultProxy)"}`
+    /// and the header `x-amzn-ErrorType: ReplicatedWriteConflictException`.
+    /// DynamoDB gives it to writes (`PutItem`, `UpdateItem`, `DeleteItem`,
+    /// `BatchWriteItem`): limit the plan to them with
+    /// [`operation`](Self::operation). The SDK models the error as
+    /// retryable and sends those writes again by itself, up to its
+    /// attempts: [`first`](Self::first) decides how many are refused.
+    /// [`ProxyStats::replicated_write_conflicts`](crate::ProxyStats::replicated_write_conflicts)
+    /// counts the answers.
+    ///
+    /// ```
+    /// // The first PutItem meets another Region's write; later ones pass.
+    /// let raced = dynago_local::FaultPlan::default()
+    ///     .replicated_write_conflict(1.0)
+    ///     .operation("PutItem")
+    ///     .first(1);
+    /// # let _ = raced;
+    /// ```
+    ///
+    /// What a [`dynago::Table`] reports, with the SDK's resend turned off:
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use dynago::{Key, Table, TableDefinition};
+    /// use dynago_local::{FaultPlan, FaultProxy, LocalDynamo};
+    ///
+    /// let dynamo = LocalDynamo::start().await?;
+    /// let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default()).await?;
+    /// let options = proxy.table_options("orders").partition_key("pk").sdk_max_attempts(1);
+    /// let table = Table::connect(options).await?;
+    /// table.create_table(TableDefinition::default()).await?;
+    /// proxy.set_plan(
+    ///     FaultPlan::default()
+    ///         .replicated_write_conflict(1.0)
+    ///         .operation("PutItem")
+    ///         .first(1),
+    /// );
+    /// let error = table
+    ///     .put_item(Key::new("o-1"), &serde_json::json!({"total": 3}))
+    ///     .send()
+    ///     .await
+    ///     .expect_err("refused by the proxy");
+    /// assert!(error.is_replicated_write_conflict());
+    /// assert!(error.is_retryable() && !error.is_outcome_unknown());
+    /// assert_eq!(proxy.stats().replicated_write_conflicts, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn replicated_write_conflict(mut self, share_of_requests: f64) -> Self {
+        self.replicated_write_conflict_share = share(share_of_requests);
         self
     }
 

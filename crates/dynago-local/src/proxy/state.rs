@@ -21,6 +21,8 @@ pub(super) enum Action {
     Reset,
     Throttle(Throttle),
     Fail(Failure),
+    /// Answer `ReplicatedWriteConflictException`, not forwarded.
+    ReplicatedWriteConflict,
     DropAnswer,
     Unprocessed,
     /// Leave the client unanswered for this long, then forward anyway.
@@ -125,7 +127,8 @@ impl State {
         let reset_until = plan.reset_share;
         let throttle_until = reset_until + plan.throttle_share;
         let fail_until = throttle_until + plan.fail_share;
-        let drop_until = fail_until + plan.drop_answer_share;
+        let conflict_until = fail_until + plan.replicated_write_conflict_share;
+        let drop_until = conflict_until + plan.drop_answer_share;
         let unprocessed_until = drop_until + plan.unprocessed_share;
         let hold_until = unprocessed_until + plan.hold_share;
         let duplicate_until = hold_until + plan.duplicate_share;
@@ -135,6 +138,8 @@ impl State {
             Action::Throttle(plan.throttle)
         } else if let Some(failure) = plan.fail.as_ref().filter(|_| action_draw < fail_until) {
             Action::Fail(failure.clone())
+        } else if action_draw < conflict_until {
+            Action::ReplicatedWriteConflict
         } else if action_draw < drop_until {
             Action::DropAnswer
         } else if action_draw < unprocessed_until {
@@ -153,6 +158,7 @@ impl State {
             Action::Reset => self.stats.resets += 1,
             Action::Throttle(_) => self.stats.throttled += 1,
             Action::Fail(_) => self.stats.failed += 1,
+            Action::ReplicatedWriteConflict => self.stats.replicated_write_conflicts += 1,
             // Counted once the answer is there to drop, the request found
             // to be a batch, held or sent again.
             Action::DropAnswer
@@ -428,6 +434,67 @@ mod tests {
         assert!((0.57..0.63).contains(&throttled), "{throttled}");
         assert!((0.37..0.43).contains(&failed), "{failed}");
         assert!(!actions.contains(&Action::DropAnswer));
+    }
+
+    #[test]
+    fn replicated_write_conflicts_are_drawn_after_failures_and_counted() {
+        let base = FaultPlan::default()
+            .seed(11)
+            .throttle(Throttle::Throttling, 0.2)
+            .fail(400, "ExpiredIteratorException", 0.2)
+            .drop_answer(0.2);
+        let run = |plan: FaultPlan| {
+            let mut state = State::new(plan);
+            let actions = (0..10_000)
+                .map(|_| state.decide(Some("PutItem")).action)
+                .collect::<Vec<_>>();
+            (actions, state.stats)
+        };
+        // No share, no change to any other fault.
+        let (without, _) = run(base.clone());
+        assert_eq!(without, run(base.clone().replicated_write_conflict(0.0)).0);
+        // A share takes requests from the kinds drawn after it only.
+        let (with, stats) = run(base.replicated_write_conflict(0.3));
+        for (before, after) in without.iter().zip(&with) {
+            match before {
+                Action::Throttle(_) | Action::Fail(_) => assert_eq!(before, after),
+                _ => assert!(
+                    matches!(
+                        after,
+                        Action::ReplicatedWriteConflict | Action::DropAnswer | Action::Forward
+                    ),
+                    "{after:?}"
+                ),
+            }
+        }
+        let conflicts = with
+            .iter()
+            .filter(|a| **a == Action::ReplicatedWriteConflict)
+            .count() as u64;
+        let share = conflicts as f64 / with.len() as f64;
+        assert!((0.28..0.32).contains(&share), "{share}");
+        assert_eq!(stats.replicated_write_conflicts, conflicts);
+        assert_eq!(stats.faults(), stats.throttled + stats.failed + conflicts);
+
+        // Limited to an operation and to the first requests, as any fault.
+        let mut state = State::new(
+            FaultPlan::default()
+                .replicated_write_conflict(1.0)
+                .operation("PutItem")
+                .first(1),
+        );
+        let actions: Vec<Action> = ["GetItem", "PutItem", "PutItem"]
+            .into_iter()
+            .map(|op| state.decide(Some(op)).action)
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                Action::Forward,
+                Action::ReplicatedWriteConflict,
+                Action::Forward
+            ]
+        );
     }
 
     #[test]

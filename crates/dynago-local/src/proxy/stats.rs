@@ -39,6 +39,10 @@ pub struct ProxyStats {
     /// Requests answered with the error of [`FaultPlan::fail`](crate::FaultPlan::fail),
     /// not forwarded.
     pub failed: u64,
+    /// Requests answered with `ReplicatedWriteConflictException`
+    /// ([`FaultPlan::replicated_write_conflict`](crate::FaultPlan::replicated_write_conflict)),
+    /// not forwarded.
+    pub replicated_write_conflicts: u64,
     /// Requests forwarded whose answer was then dropped.
     pub dropped_answers: u64,
     /// Batch requests answered in part ([`FaultPlan::unprocessed`](crate::FaultPlan::unprocessed)).
@@ -91,6 +95,7 @@ impl ProxyStats {
             + self.resets
             + self.throttled
             + self.failed
+            + self.replicated_write_conflicts
             + self.dropped_answers
             + self.held
             + self.duplicated

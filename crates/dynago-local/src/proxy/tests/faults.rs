@@ -341,3 +341,82 @@ async fn fails_dynamodb_streams_requests_by_their_operation() {
     assert_eq!(stats.failed, 1);
     assert_eq!(stats.upstream_errors, 1);
 }
+
+#[tokio::test]
+async fn refuses_a_write_as_another_regions_write_would() {
+    use dynago::{Key, Table, TableDefinition};
+
+    let dynamo = dynamo().await;
+    let proxy = FaultProxy::start(dynamo.url(), FaultPlan::default())
+        .await
+        .expect("proxy");
+    let name = crate::unique_table_name("mrsc");
+    // No resend by the SDK: the refusal reaches the table layer.
+    let table = Table::connect(
+        proxy
+            .table_options(&name)
+            .partition_key("pk")
+            .sdk_max_attempts(1),
+    )
+    .await
+    .expect("a table through the proxy");
+    table
+        .create_table(TableDefinition::default())
+        .await
+        .expect("create table");
+    proxy.set_plan(
+        FaultPlan::default()
+            .replicated_write_conflict(1.0)
+            .operation("PutItem")
+            .first(1),
+    );
+    let before = proxy.stats();
+    let error = table
+        .put_item(Key::new("raced"), &serde_json::json!({"total": 3}))
+        .send()
+        .await
+        .expect_err("refused by the proxy");
+    assert!(error.is_replicated_write_conflict(), "{error:?}");
+    assert!(error.is_retryable(), "{error:?}");
+    assert!(!error.is_outcome_unknown(), "{error:?}");
+    assert!(!error.is_conflict(), "{error:?}");
+    assert_eq!(error.code(), Some("ReplicatedWriteConflictException"));
+    assert!(
+        matches!(&error, dynago::Error::ReplicatedWriteConflict { operation: "PutItem", table, .. } if *table == name),
+        "{error:?}"
+    );
+    // Nothing was written: read from the server itself, not through the
+    // proxy.
+    assert!(!exists(&dynamo.client().await, &name, "raced").await);
+    let after = proxy.stats();
+    assert_eq!(
+        after.replicated_write_conflicts - before.replicated_write_conflicts,
+        1
+    );
+    assert_eq!(after.forwarded, before.forwarded, "not forwarded");
+
+    // The SDK sends such a write again by itself: with two attempts, the
+    // second goes through.
+    let retrying = Table::connect(
+        proxy
+            .table_options(&name)
+            .partition_key("pk")
+            .sdk_max_attempts(2),
+    )
+    .await
+    .expect("a table through the proxy");
+    proxy.set_plan(
+        FaultPlan::default()
+            .replicated_write_conflict(1.0)
+            .operation("PutItem")
+            .first(1),
+    );
+    let outcome = retrying
+        .put_item(Key::new("raced"), &serde_json::json!({"total": 4}))
+        .send()
+        .await
+        .expect("the second attempt goes through");
+    assert!(!outcome.recovered);
+    assert!(exists(&dynamo.client().await, &name, "raced").await);
+    assert_eq!(proxy.stats().replicated_write_conflicts, 2);
+}
