@@ -75,9 +75,11 @@ pub fn dynago_es_to_item(store: &EventStore<Account>, event: &StoredEvent) -> Re
 ///
 /// When the item is not an event of the store's aggregate type.
 pub fn dynago_es_from_item(store: &EventStore<Account>, item: Item) -> Result<StoredEvent> {
-    store
-        .read_event_item(item)?
-        .ok_or_else(|| anyhow!("the item is not an event of an account"))
+    let mut events = store.read_event_item(item)?.unwrap_or_default().into_iter();
+    match (events.next(), events.next()) {
+        (Some(event), None) => Ok(event),
+        _ => Err(anyhow!("the item is not one event of an account")),
+    }
 }
 
 /// The envelope cqrs-es hands its repository for `event`.

@@ -13,7 +13,11 @@
 //! 5. [`projections`]: a view per account kept from the events table's
 //!    stream by `dynago-projections` and by a loop written by hand with
 //!    `aws-sdk-dynamodbstreams`: catch-up speed, requests and capacity units
-//!    per event, lag behind the commands.
+//!    per event, lag behind the commands;
+//! 6. [`write_units`]: what each shape of command costs in write units (one
+//!    event, one with a command id, 3 events, 3 with an id, a transfer)
+//!    against the limit by AWS's rules from the size of the items it writes;
+//!    a command on one aggregate over its limit fails the run.
 //!
 //! The binary runs them all and writes [`report`]: `cargo run -p
 //! dynago-bench --release` (see `--help`). Every answer is checked while
@@ -32,6 +36,7 @@ pub mod report;
 pub mod server;
 pub mod stats;
 pub mod table_layer;
+pub mod write_units;
 
 /// The count of answers checked, for the closing line of a run.
 pub mod checks {
@@ -57,6 +62,7 @@ use cpu::CpuPlan;
 use load::LoadPlan;
 use projections::ProjectionPlan;
 use table_layer::TableLayerPlan;
+use write_units::WriteUnitsPlan;
 
 /// How long each part measures.
 #[derive(Debug, Clone)]
@@ -73,6 +79,8 @@ pub struct Plan {
     pub cpu: CpuPlan,
     /// Part 5.
     pub projections: ProjectionPlan,
+    /// Part 6.
+    pub write_units: WriteUnitsPlan,
 }
 
 impl Plan {
@@ -106,6 +114,7 @@ impl Plan {
                 lag_for: Duration::from_secs(10),
                 hot_per_writer: 100,
             },
+            write_units: WriteUnitsPlan { repeats: 10 },
         }
     }
 
@@ -140,6 +149,7 @@ impl Plan {
                 lag_for: Duration::from_secs(2),
                 hot_per_writer: 15,
             },
+            write_units: WriteUnitsPlan { repeats: 3 },
         }
     }
 }

@@ -15,7 +15,7 @@ use clap::{Parser, ValueEnum};
 use dynago_bench::report::{load_average, Machine, Report};
 use dynago_bench::server::Server;
 use dynago_bench::{
-    chart, checks, commands, cpu, instructions, load, projections, table_layer, Plan,
+    chart, checks, commands, cpu, instructions, load, projections, table_layer, write_units, Plan,
 };
 
 /// Benchmarks dynago and dynago-es against hand-written SDK calls and
@@ -57,6 +57,8 @@ enum Part {
     Cpu,
     /// Projections against a hand-written Streams loop.
     Projections,
+    /// Write units per command, against their limits by AWS's rules.
+    Units,
 }
 
 #[tokio::main]
@@ -94,25 +96,26 @@ async fn main() -> Result<()> {
         cpu: Vec::new(),
         instructions: None,
         projections: None,
+        write_units: Vec::new(),
         chart: None,
     };
     if runs(Part::Table) {
-        eprintln!("1/5 table layer …");
+        eprintln!("1/6 table layer …");
         report.table_layer = table_layer::run(&server, plan.table_layer).await?;
     }
     if runs(Part::Commands) {
-        eprintln!("2/5 commands …");
+        eprintln!("2/6 commands …");
         report.commands = commands::run(&server, &plan.commands).await?;
     }
     if runs(Part::Load) {
-        eprintln!("3/5 loading …");
+        eprintln!("3/6 loading …");
         let outcome = load::run(&server, &plan.load).await?;
         report.loads = outcome.results;
         report.documented_snapshots = Some(outcome.documented_snapshots);
         report.truncated_append = outcome.truncated_append;
     }
     if runs(Part::Cpu) {
-        eprintln!("4/5 CPU per event …");
+        eprintln!("4/6 CPU per event …");
         report.cpu = cpu::run(plan.cpu)?;
         // Counted in full runs only: the quick test counts them itself.
         if !cli.quick {
@@ -124,8 +127,14 @@ async fn main() -> Result<()> {
         }
     }
     if runs(Part::Projections) {
-        eprintln!("5/5 projections …");
+        eprintln!("5/6 projections …");
         report.projections = Some(projections::run(&server, &plan.projections).await?);
+    }
+    if runs(Part::Units) {
+        // Fails the run when a command on one aggregate costs more write
+        // units than its limit: CI's quick mode checks it so.
+        eprintln!("6/6 write units per command …");
+        report.write_units = write_units::run(&server, plan.write_units).await?;
     }
     report.elapsed = started.elapsed();
     report.load_average[1] = load_average();

@@ -15,6 +15,7 @@ use crate::instructions::Counts;
 use crate::load::{Library, LoadResult, SnapshotCheck, Verdict, SNAPSHOT_EVERY};
 use crate::projections::ProjectionResult;
 use crate::table_layer::OperationResult;
+use crate::write_units::WriteUnitsResult;
 use crate::Plan;
 
 /// The machine the run was on.
@@ -88,6 +89,8 @@ pub struct Report {
     pub instructions: Option<Result<Counts, String>>,
     /// Part 5.
     pub projections: Option<ProjectionResult>,
+    /// Part 6.
+    pub write_units: Vec<WriteUnitsResult>,
     /// The chart's file name, relative to the markdown file.
     pub chart: Option<String>,
 }
@@ -141,7 +144,14 @@ binaries first (`cargo build -p dynago-bench --release --bins`).
 ordering, no exactly-once), each on tables of its own holding the same events. \
 Requests are counted on the view table's SDK client and, for the Streams API, by a \
 proxy without faults in front of it. Every view is checked against the replay of its \
-account's events after every run.";
+account's events after every run.
+6. **Write units per command**: one event, one event with a command id, 3 events, 3 events \
+with an id and a transfer, each on accounts that exist and are cached, one command at a \
+time; requests and units as the command's outcome reports them (`CommandOutcome::requests`, \
+`capacity`: DynamoDB's `ConsumedCapacity`), beside the write units by AWS's rules from the \
+items the requests carried. Each command's limit is computed by AWS's rules from the size \
+of the item the store writes for its events (`EventStore::commit_item`); a command on one \
+aggregate over its limit fails the run, in quick mode too (CI).";
 
 impl Report {
     /// This run's section of the markdown file.
@@ -166,7 +176,7 @@ impl Report {
         writeln!(out, "| server | {} |", server_description(&self.backend))?;
         writeln!(
             out,
-            "| plan | {}: part 1 {} rounds × {} operations ({} for 100-item ones); part 2 {} rounds; part 3 {} rounds; part 4 {} rounds × {} events; part 5 {} rounds × {} events, {} commands/s for {} s |",
+            "| plan | {}: part 1 {} rounds × {} operations ({} for 100-item ones); part 2 {} rounds; part 3 {} rounds; part 4 {} rounds × {} events; part 5 {} rounds × {} events, {} commands/s for {} s; part 6 {} commands of each shape |",
             self.plan.name,
             self.plan.table_layer.rounds,
             self.plan.table_layer.ops,
@@ -178,7 +188,8 @@ impl Report {
             self.plan.projections.rounds,
             self.plan.projections.events,
             self.plan.projections.rate,
-            self.plan.projections.lag_for.as_secs()
+            self.plan.projections.lag_for.as_secs(),
+            self.plan.write_units.repeats
         )?;
         writeln!(
             out,
@@ -196,6 +207,78 @@ impl Report {
         self.write_loads(out)?;
         self.write_cpu(out)?;
         self.write_projections(out)?;
+        self.write_write_units(out)?;
+        Ok(())
+    }
+
+    fn write_write_units(&self, out: &mut String) -> std::fmt::Result {
+        if self.write_units.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "### 6. Write units per command: measured against the limit by AWS's rules"
+        )?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "| command | requests | by operation | write units (DynamoDB's) | write units (AWS's rules, items sent) | read units (DynamoDB's) | commit item, bytes | limit | within it | dynago-es 0.1, write units |"
+        )?;
+        writeln!(out, "|---|---:|---|---:|---:|---:|---:|---:|---|---:|")?;
+        for r in &self.write_units {
+            let by_operation = r
+                .by_operation
+                .iter()
+                .map(|(op, n)| format!("{op} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let bytes = r
+                .commit_bytes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" + ");
+            let within = match (r.shape.checked(), r.within_limit()) {
+                (false, _) => "not checked (a transaction)",
+                (true, true) => "yes (checked)",
+                (true, false) => "**no**",
+            };
+            writeln!(
+                out,
+                "| {} | {} | {} | **{}** | {} | {} | {} | {} | {} | {} |",
+                r.shape.label(),
+                r.requests,
+                by_operation,
+                r.write_units,
+                r.write_units_by_rules,
+                r.read_units,
+                bytes,
+                r.limit,
+                within,
+                r.shape.previous_write_units()
+            )?;
+        }
+        writeln!(out)?;
+        let commands = self.write_units.first().map_or(0, |r| r.commands);
+        writeln!(
+            out,
+            "Each command ran {commands} times, on accounts created and cached by a deposit \
+             first; the table shows the dearest run (they were all checked). The limit is \
+             computed by AWS's rules from the size of the item the store writes for the \
+             command's events (`EventStore::commit_item`, `dynago::item_size`): \
+             ⌈commit / 1 KB⌉ for a standard write; + 1 for a command id, whose record is a \
+             write of its own under 1 KB; 2 × Σ ⌈commit / 1 KB⌉ for a transfer, whose two \
+             items are written in a transaction at 2 units per KB. A command on one aggregate \
+             that costs more than its limit, by DynamoDB's count or by the rules' count from \
+             the items sent, fails the run (`--quick` too, which CI runs); the transfer is a \
+             transaction by design, shown against its rule. The bench's account knows deposits \
+             only: its transfer is a deposit on each of two accounts in one `execute_all`, \
+             which writes what a debit and a credit write. The last column is dynago-es 0.1, \
+             the item format before one item per commit, recorded and not measured here: an \
+             item per event, and a `TransactWriteItems` (2 units per item) for several events \
+             or a command id (its record an item of the transaction): 1, 4, 2k, 2k + 2, 4."
+        )?;
+        writeln!(out)?;
         Ok(())
     }
 

@@ -1,6 +1,8 @@
 //! The benchmark's quick mode, end to end: every part runs against the
-//! backend the environment names, every answer is checked, and the report
-//! and the chart are written; and the instructions one event costs, counted
+//! backend the environment names, every answer is checked (a command on one
+//! aggregate that costs more write units than its limit by AWS's rules
+//! fails the run: part 6), and the report and the chart are written; and
+//! the instructions one event costs, counted
 //! by callgrind, checked against a recorded bound.
 //!
 //! Ignored by default (it takes a few seconds of measuring, longer in a debug
@@ -56,8 +58,24 @@ fn quick_mode_runs_every_part_and_checks_every_answer() {
         "### 3. Loading one aggregate",
         "### 4. CPU per event",
         "### 5. Projections",
+        "### 6. Write units per command",
     ] {
         assert!(report.contains(section), "no `{section}` in:\n{report}");
+    }
+    // The run itself fails when a command on one aggregate costs more write
+    // units than its limit (`dynago_bench::write_units::check`); the table
+    // says so too, for each of the four.
+    let checked: Vec<&str> = report
+        .lines()
+        .filter(|line| line.starts_with("| one event") || line.starts_with("| 3 events"))
+        .collect();
+    assert_eq!(
+        checked.len(),
+        4,
+        "the four commands on one aggregate:\n{report}"
+    );
+    for row in checked {
+        assert!(row.contains("| yes (checked) |"), "over its limit: {row}");
     }
     let chart = std::fs::read_dir(dir.path())
         .expect("the output directory")

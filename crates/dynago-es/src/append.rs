@@ -8,7 +8,8 @@ use uuid::Uuid;
 use crate::aggregate::Aggregate;
 use crate::envelope::EventEnvelope;
 use crate::error::{Error, Result};
-use crate::plan::{versions_after, Commit, Plan};
+use crate::id::AggregateId;
+use crate::plan::{versions_after, Commit, Plan, Recording};
 use crate::store::{EventStore, SendBudget};
 
 impl<A: Aggregate> EventStore<A> {
@@ -35,21 +36,23 @@ impl<A: Aggregate> EventStore<A> {
         metadata: crate::Metadata,
     ) -> Result<Vec<EventEnvelope<A::Event>>> {
         let id = Self::key_id(&id.into());
+        self.set_cached(&id, None);
         if events.is_empty() {
             // Nothing to write, and so no condition to check it by: the
             // stream is read to say whether it is at `expected`.
-            self.set_cached(&id, None);
-            let actual = self.last_version(&id).await?;
-            if actual != expected {
-                return Err(Error::Conflict {
-                    aggregate: Self::aggregate_name(&id),
-                    expected,
-                    actual,
-                });
-            }
+            self.expect_end(&id, expected).await?;
             return Ok(Vec::new());
         }
         let (first, last) = versions_after(|| Self::aggregate_name(&id), expected, events.len())?;
+        // The events go under the version after `expected`, free only if
+        // no commit follows it; that the stream reached `expected`, and
+        // not inside a commit of several events, is read first. The stream
+        // only grows, and every commit is keyed by the version after the
+        // one its writer read last: once it is past `expected`, the key
+        // written here is taken.
+        if expected > 0 {
+            self.expect_end(&id, expected).await?;
+        }
         let now = Utc::now();
         let events: Vec<EventEnvelope<A::Event>> = events
             .into_iter()
@@ -72,8 +75,9 @@ impl<A: Aggregate> EventStore<A> {
             fingerprint: None,
             commit_id: Uuid::now_v7(),
             now,
+            recording: Recording::InCommit,
+            reserved: None,
         };
-        self.set_cached(&id, None);
         let budget = SendBudget::new(self.retry_policy().attempts());
         match self.commit(&commit, &budget).await {
             Ok(_) => {
@@ -93,5 +97,19 @@ impl<A: Aggregate> EventStore<A> {
             }),
             Err(error) => Err(error),
         }
+    }
+
+    /// A conflict unless the stream of `id` ends at `expected` (one
+    /// consistent query of its newest item).
+    async fn expect_end(&self, id: &AggregateId, expected: u64) -> Result<()> {
+        let actual = self.last_version(id).await?;
+        if actual == expected {
+            return Ok(());
+        }
+        Err(Error::Conflict {
+            aggregate: Self::aggregate_name(id),
+            expected,
+            actual,
+        })
     }
 }

@@ -25,8 +25,8 @@ impl<A: Aggregate> EventStore<A> {
     /// let events: Vec<_> = store.events("acc-1", 1).try_collect().await?;
     /// for event in &events {
     ///     let item = store.event_item(event)?;
-    ///     let read = store.read_event_item(item)?;
-    ///     assert_eq!(read.map(|read| read.event_id), Some(event.event_id));
+    ///     let read = store.read_event_item(item)?.unwrap_or_default();
+    ///     assert_eq!(read.first().map(|read| read.event_id), Some(event.event_id));
     /// }
     /// # Ok(())
     /// # }
@@ -45,18 +45,57 @@ impl<A: Aggregate> EventStore<A> {
         Ok(item)
     }
 
-    /// Reads an item seen outside the store (a stream record's image, a
-    /// scanned item) as an event of this aggregate type, its payload lifted
-    /// through the store's upcasters.
+    /// The item a command writes for `events`, consecutive versions of one
+    /// aggregate decided together: one item however many they are (the
+    /// first event's attributes, the others in its `next_events` list), in
+    /// the store's [`PayloadEncoding`](crate::PayloadEncoding), under a
+    /// fresh commit id. For tools and tests that write commits as the
+    /// store does.
     ///
-    /// `Ok(None)` when the item is not an event of this type: a snapshot, a
-    /// command record, an event of another aggregate type, any item that is
-    /// not the store's. An item keyed as such an event that does not read as
-    /// one is [`Error::CorruptEvent`](crate::Error::CorruptEvent).
+    /// ```no_run
+    /// # fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>, events: Vec<dynago_es::EventEnvelope<A::Event>>) -> dynago_es::Result<()> {
+    /// let item = store.commit_item(&events)?;
+    /// let read = store.read_event_item(item)?.unwrap_or_default();
+    /// assert_eq!(read.len(), events.len());
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Serialize`](crate::Error::Serialize) when `events` is empty,
+    /// or a payload or the metadata does not serialize.
+    pub fn commit_item(&self, events: &[EventEnvelope<A::Event>]) -> Result<Item> {
+        let mut item = EventEnvelope::commit_item(
+            events,
+            uuid::Uuid::now_v7(),
+            self.options().payload_encoding_of(),
+        )?;
+        if let Some(first) = events.first() {
+            let key =
+                self.table()
+                    .key_item(&keys::event(A::TYPE, &first.aggregate_id, first.version))?;
+            item.extend(key);
+        }
+        Ok(item)
+    }
+
+    /// Reads an item seen outside the store (a stream record's image, a
+    /// scanned item) as the events of this aggregate type it holds, in
+    /// order (one, or a commit's several), their payloads lifted through
+    /// the store's upcasters.
+    ///
+    /// `Ok(None)` when the item is not an event item of this type: a
+    /// snapshot, a command record, an event of another aggregate type, any
+    /// item that is not the store's. An item keyed as such an event item
+    /// that does not read whole is
+    /// [`Error::CorruptEvent`](crate::Error::CorruptEvent), naming the
+    /// version of its key (the first of its events) and, in its reason, the
+    /// event at fault.
     ///
     /// ```no_run
     /// # fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>, item: dynago::Item) -> dynago_es::Result<()> {
-    /// if let Some(event) = store.read_event_item(item)? {
+    /// for event in store.read_event_item(item)?.unwrap_or_default() {
     ///     println!("{}#{} v{}", event.aggregate_type, event.aggregate_id, event.version);
     /// }
     /// # Ok(())
@@ -67,27 +106,75 @@ impl<A: Aggregate> EventStore<A> {
     ///
     /// [`Error::CorruptEvent`](crate::Error::CorruptEvent) for an item keyed as an event of this type
     /// that is not one, or whose payload does not deserialize.
-    pub fn read_event_item(&self, item: Item) -> Result<Option<EventEnvelope<A::Event>>> {
+    pub fn read_event_item(&self, item: Item) -> Result<Option<Vec<EventEnvelope<A::Event>>>> {
+        self.read_item_events(item)
+            .map(|read| read.events.into_iter().collect())
+            .transpose()
+    }
+
+    /// Reads an item seen outside the store as
+    /// [`read_event_item`](Self::read_event_item) does, each of its events
+    /// on its own: each event, or why it does not read (an event type this
+    /// build does not know, a damaged event: an error naming its version),
+    /// in order. For readers that go on around an unreadable event, such
+    /// as a projection that passes over unknown events. `None` when the
+    /// item is not an event item of this type.
+    ///
+    /// ```no_run
+    /// # fn run<A: dynago_es::Aggregate>(store: dynago_es::EventStore<A>, item: dynago::Item) {
+    /// if let Some(read) = store.read_item_events(item) {
+    ///     for event in read.events {
+    ///         match event {
+    ///             Ok(event) => println!("v{}", event.version),
+    ///             Err(error) => eprintln!("{error}"),
+    ///         }
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn read_item_events(&self, item: Item) -> Option<ItemEvents<A::Event>> {
         let table = self.table();
-        let Some(sort_key) = table.sort_key() else {
-            return Ok(None);
-        };
+        let sort_key = table.sort_key()?;
         let mut attributes = Attributes::take(item, Some(table.partition_key()), Some(sort_key));
         let Some(AttributeValue::S(partition)) = attributes.partition.take() else {
-            return Ok(None);
+            return None;
         };
-        let Some(id) = partition
+        let id = partition
             .strip_prefix(A::TYPE)
-            .and_then(|rest| rest.strip_prefix('#'))
-        else {
-            return Ok(None);
+            .and_then(|rest| rest.strip_prefix('#'))?;
+        let first = match &attributes.sort {
+            Some(AttributeValue::S(sort)) => keys::parse_event_sort(sort)?,
+            _ => return None,
         };
-        match &attributes.sort {
-            Some(AttributeValue::S(sort)) if keys::parse_event_sort(sort).is_some() => {}
-            _ => return Ok(None),
-        }
+        let last_version = first.saturating_add(attributes.following_count());
         let place = Place::new(A::TYPE, id, sort_key);
-        let (event, _) = place.read_event(attributes, self.options().upcasters())?;
-        Ok(Some(event))
+        let mut events = Vec::new();
+        if let Err(error) = place.read_each_event(attributes, self.options().upcasters(), |event| {
+            events.push(event);
+        }) {
+            events.push(Err(error));
+        }
+        Some(ItemEvents {
+            first_version: first,
+            last_version,
+            events,
+        })
     }
+}
+
+/// The events of an item of the events table, each read on its own
+/// ([`EventStore::read_item_events`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ItemEvents<E> {
+    /// The version of the item's first event (its key's).
+    pub first_version: u64,
+    /// The version of its last event (the first, and one more for each of
+    /// the others it lists).
+    pub last_version: u64,
+    /// Each event in order, or why it does not read
+    /// ([`Error::CorruptEvent`](crate::Error::CorruptEvent) or an
+    /// upcaster's error, naming its version); last, an error of the item
+    /// as a whole, when it has one.
+    pub events: Vec<Result<EventEnvelope<E>>>,
 }

@@ -2,7 +2,7 @@
 //! decide again, under a bounded `backon` retry policy.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -13,11 +13,12 @@ use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
 use crate::commit::CommitOutcome;
+use crate::duplicate::{Landing, Repeat};
 use crate::envelope::{EventEnvelope, Metadata};
 use crate::error::{CommandError, Error, Result};
 use crate::id::{AggregateId, CommandId};
 use crate::metrics::{self, Outcome};
-use crate::plan::{versions_after, Basis, Commit, Folded, Plan};
+use crate::plan::{versions_after, Basis, Commit, Folded, Plan, Recording};
 use crate::record::CommandRecord;
 use crate::snapshot::SnapshotDue;
 use crate::store::{EventStore, SendBudget};
@@ -261,16 +262,26 @@ impl<A: Aggregate> EventStore<A> {
         options: &CommandOptions,
         attempts: &AtomicUsize,
     ) -> Result<Vec<CommandOutcome<A>>, CommandError<A>> {
+        let known: Mutex<HashMap<AggregateId, Basis<A>>> = Mutex::new(HashMap::new());
+        // Whether this command's record is stored as a reservation (by an
+        // attempt of this call, or by another execution of the command).
+        let reserved = AtomicBool::new(false);
         if let Some(command_id) = &options.command_id {
             if let Some(record) = self.read_record(command_id).await? {
-                return Ok(self.repeated(&record, commands, options, 1).await?);
+                match self.repeated(&record, commands, options, 1).await? {
+                    Repeat::Answered(outcomes) => return Ok(outcomes),
+                    Repeat::NotLanded(id, basis) => {
+                        lock(&known).insert(id, basis);
+                        reserved.store(true, Ordering::Relaxed);
+                    }
+                }
             }
         }
-        let known: Mutex<HashMap<AggregateId, Basis<A>>> = Mutex::new(HashMap::new());
         let budget = SendBudget::new(self.retry_policy().attempts());
         let result = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
-            self.attempt(commands, options, &known, &budget).await
+            self.attempt(commands, options, &known, &budget, &reserved)
+                .await
         })
         .retry(self.retry_policy().delays())
         .when(|error: &Error| error.is_conflict() && budget.left() > 0)
@@ -290,12 +301,15 @@ impl<A: Aggregate> EventStore<A> {
         if let Some(command_id) = &options.command_id {
             if wrote_nothing(&result) {
                 if let Some(record) = self.read_record(command_id).await? {
-                    for (id, _) in commands {
-                        self.set_cached(id, None);
+                    if let Some(outcomes) = self
+                        .recorded_outcome(&record, commands, options, attempts_made)
+                        .await?
+                    {
+                        for (id, _) in commands {
+                            self.set_cached(id, None);
+                        }
+                        return Ok(outcomes);
                     }
-                    return Ok(self
-                        .repeated(&record, commands, options, attempts_made)
-                        .await?);
                 }
             }
         }
@@ -310,9 +324,29 @@ impl<A: Aggregate> EventStore<A> {
                 for (id, _) in commands {
                     self.set_cached(id, None);
                 }
-                Ok(self
+                match self
                     .repeated(&record, commands, options, attempts_made)
-                    .await?)
+                    .await?
+                {
+                    Repeat::Answered(outcomes) => Ok(outcomes),
+                    // Only a reserved record is not landed, and an attempt
+                    // that finds one decides again rather than end here.
+                    Repeat::NotLanded(id, _) => Err(Error::CorruptStream {
+                        aggregate: Self::aggregate_name(&id),
+                        reason: format!(
+                            "the record of command {} is a reservation, where a transaction's was expected",
+                            record.command_id
+                        ),
+                    }
+                    .into()),
+                }
+            }
+            Ok(Attempted::Repeated(mut outcomes)) => {
+                for outcome in &mut outcomes {
+                    outcome.attempts = attempts_made;
+                    self.set_cached(&outcome.id, None);
+                }
+                Ok(outcomes)
             }
             Ok(Attempted::Rejected { index, reason }) => Err(CommandError::Rejected {
                 id: ids[index].clone(),
@@ -333,41 +367,66 @@ impl<A: Aggregate> EventStore<A> {
         &self,
         id: &AggregateId,
         known: &Mutex<HashMap<AggregateId, Basis<A>>>,
-    ) -> Result<Basis<A>> {
+        watch: Option<&CommandId>,
+    ) -> Result<Current<A>> {
         let seen = lock(known).remove(id);
         let loaded = match seen {
+            // The command's record is reserved: an execution of it may have
+            // landed after what was seen, which is read looking for it.
+            Some(seen) if watch.is_some() => {
+                let floor = seen.taken;
+                let after = seen.folded.version.saturating_add(1);
+                let command_id = watch.expect("watched");
+                let folded = match self
+                    .look_for(command_id, None, id, after, Some(seen.folded))
+                    .await?
+                {
+                    Landing::Landed(events) => return Ok(Current::Landed(events)),
+                    Landing::Not { folded, .. } => folded,
+                };
+                Self::reaches(id, folded.version, floor)?;
+                return Ok(Current::Basis(Basis {
+                    folded,
+                    cached: false,
+                    taken: 0,
+                }));
+            }
             Some(seen) => {
                 let floor = seen.taken;
                 let loaded = self.fold_after(id, seen.folded, None).await?;
-                // The append that failed found version `floor` taken: when
-                // reading on does not reach it, reading again would find
-                // the same, forever.
-                if loaded.version < floor {
-                    return Err(Error::CorruptStream {
-                        aggregate: Self::aggregate_name(id),
-                        reason: format!(
-                            "an append found version {floor} taken, but its events end at version {}",
-                            loaded.version
-                        ),
-                    });
-                }
+                Self::reaches(id, loaded.version, floor)?;
                 loaded
             }
             None => match self.cached(id) {
                 Some(folded) => {
-                    return Ok(Basis {
+                    return Ok(Current::Basis(Basis {
                         folded,
                         cached: true,
                         taken: 0,
-                    })
+                    }))
                 }
                 None => self.load_upto(id, None).await?,
             },
         };
-        Ok(Basis {
+        Ok(Current::Basis(Basis {
             folded: loaded.into_folded(),
             cached: false,
             taken: 0,
+        }))
+    }
+
+    /// The append that failed found version `floor` taken: when reading
+    /// on does not reach it (`version`), reading again would find the
+    /// same, forever.
+    fn reaches(id: &AggregateId, version: u64, floor: u64) -> Result<()> {
+        if version >= floor {
+            return Ok(());
+        }
+        Err(Error::CorruptStream {
+            aggregate: Self::aggregate_name(id),
+            reason: format!(
+                "an append found version {floor} taken, but its events end at version {version}"
+            ),
         })
     }
 
@@ -377,12 +436,31 @@ impl<A: Aggregate> EventStore<A> {
         options: &CommandOptions,
         known: &Mutex<HashMap<AggregateId, Basis<A>>>,
         budget: &SendBudget,
+        reserved: &AtomicBool,
     ) -> Result<Attempted<A>> {
         let commit_id = Uuid::now_v7();
         let now = Utc::now();
+        // A command with an id on one aggregate needs no transaction: its
+        // record is reserved first, on its own.
+        let recording = match (&options.command_id, commands.len()) {
+            (Some(_), 1) if reserved.load(Ordering::Relaxed) => Recording::Reserved,
+            (Some(_), 1) => Recording::Reserve,
+            _ => Recording::InCommit,
+        };
+        let watch = match recording {
+            Recording::Reserved => options.command_id.as_ref(),
+            _ => None,
+        };
         let mut plans = Vec::with_capacity(commands.len());
         for (index, (id, command)) in commands.iter().enumerate() {
-            let mut current = self.current(id, known).await?;
+            let mut current = match self.current(id, known, watch).await? {
+                Current::Basis(basis) => basis,
+                Current::Landed(events) => {
+                    return Ok(Attempted::Repeated(
+                        vec![self.landed_outcome(id, events, 0)],
+                    ))
+                }
+            };
             let mut decision = current.folded.state.handle(command);
             // A decision that writes nothing (a refusal, no events) is never
             // checked by a write condition: one made on a cached state, which
@@ -445,6 +523,8 @@ impl<A: Aggregate> EventStore<A> {
             fingerprint: options.fingerprint.as_deref(),
             commit_id,
             now,
+            recording,
+            reserved: Some(reserved),
         };
         match self.commit(&commit, budget).await {
             Ok(CommitOutcome::Committed { snapshots }) => {
@@ -484,6 +564,24 @@ impl<A: Aggregate> EventStore<A> {
                     .collect();
                 Ok(Attempted::Done(outcomes))
             }
+            Ok(CommitOutcome::Duplicate(record)) if record.reserved => {
+                // Another execution of the command reserved it: its events
+                // may have landed; if not, this one decides again on what
+                // it read looking for them.
+                match self.repeated(&record, commands, options, 0).await? {
+                    Repeat::Answered(outcomes) => Ok(Attempted::Repeated(outcomes)),
+                    Repeat::NotLanded(id, basis) => {
+                        let version = basis.folded.version;
+                        lock(known).insert(id.clone(), basis);
+                        reserved.store(true, Ordering::Relaxed);
+                        Err(Error::Conflict {
+                            aggregate: Self::aggregate_name(&id),
+                            expected: plans.first().map_or(0, |plan| plan.expected),
+                            actual: version,
+                        })
+                    }
+                }
+            }
             Ok(CommitOutcome::Duplicate(record)) => Ok(Attempted::Duplicate(record)),
             Err(error) => {
                 // Keep what was seen: the next attempt reads only what came
@@ -521,16 +619,25 @@ impl<A: Aggregate> EventStore<A> {
 fn wrote_nothing<A: Aggregate>(result: &Result<Attempted<A>>) -> bool {
     match result {
         Ok(Attempted::Done(outcomes)) => outcomes.iter().all(|outcome| outcome.events.is_empty()),
-        Ok(Attempted::Duplicate(_)) => false,
+        Ok(Attempted::Duplicate(_) | Attempted::Repeated(_)) => false,
         Ok(Attempted::Rejected { .. }) => true,
         Err(error) => error.is_conflict(),
     }
 }
 
 /// What one attempt ended with.
+/// The state a command decides on, or the events of an execution of it
+/// that landed meanwhile.
+enum Current<A: Aggregate> {
+    Basis(Basis<A>),
+    Landed(Vec<EventEnvelope<A::Event>>),
+}
+
 enum Attempted<A: Aggregate> {
     Done(Vec<CommandOutcome<A>>),
     Duplicate(CommandRecord),
+    /// The command's outcome, read back: another execution of it landed.
+    Repeated(Vec<CommandOutcome<A>>),
     /// The aggregate of the command at `index` refused: nothing to write,
     /// nothing to retry.
     Rejected {

@@ -20,14 +20,16 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use backon::Retryable;
+use dynago::expr::attr;
 use dynago::transact::{Check, Put};
-use dynago::{Error as TableError, Item, MAX_TRANSACTION_ACTIONS};
+use dynago::{Condition, Error as TableError, Item, MAX_TRANSACTION_ACTIONS};
 
 use crate::aggregate::Aggregate;
 use crate::error::{Error, Result};
 use crate::failure::{self, commit_of, Conclusion, Verdict};
+use crate::id::CommandId;
 use crate::keys;
-use crate::plan::{self, Action, Commit, SnapshotWrite};
+use crate::plan::{self, Action, Commit, Recording, SnapshotWrite};
 use crate::record::CommandRecord;
 use crate::snapshot;
 use crate::store::{EventStore, SendBudget};
@@ -66,6 +68,11 @@ impl<A: Aggregate> EventStore<A> {
             return Ok(CommitOutcome::Committed {
                 snapshots: Vec::new(),
             });
+        }
+        if let (Recording::Reserve, Some(command_id)) = (commit.recording, commit.command_id) {
+            if let Some(record) = self.reserve(commit, command_id, budget).await? {
+                return Ok(CommitOutcome::Duplicate(record));
+            }
         }
         let sends = Sends::default();
         let outcome = match self.send(commit, &actions, budget, &sends).await {
@@ -140,7 +147,9 @@ impl<A: Aggregate> EventStore<A> {
         // A commit is the same request every time (the same items and
         // commit id, the same token): sent again after a send without an
         // answer, it either lands once or fails against itself.
-        .when(|error: &TableError| resendable(error) && budget.left() > 0)
+        .when(|error: &TableError| {
+            resendable(error) && !error.is_replicated_write_conflict() && budget.left() > 0
+        })
         .notify(|error, delay| tracing::debug!(%error, ?delay, "commit failed; sending it again"))
         .await
     }
@@ -160,6 +169,12 @@ impl<A: Aggregate> EventStore<A> {
             TableError::OutcomeUnknown { last, .. } => *last,
             error => error,
         };
+        // Another Region's request was modifying the item: nothing was
+        // written, and the stream may have moved; a conflict, decided
+        // again, once every send was answered.
+        if error.is_replicated_write_conflict() && !uncertain {
+            return Err(error.into());
+        }
         // The actions whose condition failed, with the item each found.
         let failures: Vec<(usize, Option<Item>)> = match &error {
             TableError::ConditionFailed { item, .. } => vec![(0, item.as_deref().cloned())],
@@ -174,7 +189,7 @@ impl<A: Aggregate> EventStore<A> {
             // An earlier send may have taken place: a read that fails here
             // leaves the outcome unknown.
             let explained = self
-                .explain(commit, actions, failures, uncertain)
+                .explain(commit, actions, failures)
                 .await
                 .map_err(|read| self.unknown_outcome(commit, read))?;
             return match explained {
@@ -262,7 +277,6 @@ impl<A: Aggregate> EventStore<A> {
         commit: &Commit<'_, A>,
         actions: &[Action],
         failures: Vec<(usize, Option<Item>)>,
-        uncertain: bool,
     ) -> Result<Option<CommitOutcome>> {
         let expected: Vec<u64> = commit.plans.iter().map(|plan| plan.expected).collect();
         let mut verdict = Verdict::default();
@@ -280,7 +294,7 @@ impl<A: Aggregate> EventStore<A> {
             };
             let finding =
                 failure::finding(commit.commit_id, action.role, &expected, found.as_ref());
-            conclusion = verdict.take(finding, uncertain);
+            conclusion = verdict.take(finding);
             if conclusion.is_some() {
                 break;
             }
@@ -299,9 +313,6 @@ impl<A: Aggregate> EventStore<A> {
             })),
             Conclusion::Duplicate(record) => Ok(Some(CommitOutcome::Duplicate(record))),
             Conclusion::Conflict { plan, actual } => Err(conflict_at(plan, actual)),
-            Conclusion::Unsettled { plan } => {
-                Err(self.unsettled(commit, BEHIND, conflict_at(plan, 0)))
-            }
             Conclusion::Unexplained => Ok(None),
         }
     }
@@ -310,6 +321,102 @@ impl<A: Aggregate> EventStore<A> {
     /// the events, and returns the plans whose snapshot is stored. A
     /// snapshot is a cache: one that cannot be written is left out, with a
     /// warning, and never fails the command.
+    /// Writes the record of a command on one aggregate before its events,
+    /// on its own, under the condition that there is none: the command's
+    /// reservation. `None` once it is stored (this commit's, an earlier
+    /// send of which landed, counts); the record found when another
+    /// execution of the command stored its own.
+    ///
+    /// Nothing of the command is written when this fails: a send without
+    /// an answer may still store the reservation, which a repeat of the
+    /// command reads as one whose events did not land, and decides again.
+    async fn reserve(
+        &self,
+        commit: &Commit<'_, A>,
+        command_id: &CommandId,
+        budget: &SendBudget,
+    ) -> Result<Option<CommandRecord>> {
+        let key = keys::command(A::TYPE, command_id);
+        let item = plan::record_item(commit, command_id, &self.writing(), true)?;
+        let condition = Condition::from(attr(self.table().partition_key()).not_exists());
+        let attempts = AtomicUsize::new(0);
+        let sent = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            budget.spend();
+            self.table()
+                .put_item_raw(key.clone(), item.clone())
+                .condition(condition.clone())
+                .write_id(false)
+                .send()
+                .await
+                .map(drop)
+        })
+        .retry(self.retry_policy().delays())
+        .when(|error: &TableError| {
+            resendable(error) && !error.is_replicated_write_conflict() && budget.left() > 0
+        })
+        .notify(
+            |error, delay| tracing::debug!(%error, ?delay, "reservation failed; sending it again"),
+        )
+        .await;
+        let error = match sent {
+            Ok(()) => None,
+            Err(TableError::OutcomeUnknown { last, .. }) => Some(*last),
+            Err(error) => Some(error),
+        };
+        let found = match error {
+            None => None,
+            Some(TableError::ConditionFailed {
+                item: Some(item), ..
+            }) => Some(*item),
+            Some(TableError::ConditionFailed { item: None, .. }) => {
+                match self.read_consistent(key.clone()).await? {
+                    Some(item) => Some(item),
+                    // Gone again (its time to live): the next attempt
+                    // reserves it anew.
+                    None => {
+                        return Err(Error::Conflict {
+                            aggregate: commit_aggregate::<A>(commit),
+                            expected: commit.plans.first().map_or(0, |plan| plan.expected),
+                            actual: 0,
+                        })
+                    }
+                }
+            }
+            // Another Region's execution of the command may be writing
+            // the record: decided again, this finds it.
+            Some(error) if error.is_replicated_write_conflict() => return Err(error.into()),
+            Some(error) if error.is_retryable() => {
+                return Err(Error::RetriesExhausted {
+                    attempts: attempts.load(Ordering::Relaxed),
+                    last: Box::new(error.into()),
+                })
+            }
+            Some(error) => return Err(error.into()),
+        };
+        let theirs = match found {
+            None => None,
+            Some(item) => match failure::record_of(&item) {
+                Some(record) if record.commit_id == commit.commit_id => None,
+                Some(record) => Some(record),
+                None => {
+                    return Err(Error::CorruptStream {
+                        aggregate: commit_aggregate::<A>(commit),
+                        reason: format!(
+                            "the item under the key of the record of command {command_id} is not a command record"
+                        ),
+                    })
+                }
+            },
+        };
+        if theirs.is_none() {
+            if let Some(reserved) = commit.reserved {
+                reserved.store(true, Ordering::Relaxed);
+            }
+        }
+        Ok(theirs)
+    }
+
     async fn write_snapshots(&self, commit: &Commit<'_, A>) -> Vec<usize> {
         let mut written = Vec::new();
         for SnapshotWrite {
@@ -374,7 +481,6 @@ enum Settled {
 const NOT_YET: &str = "a send ended without an answer and may still land; a consistent read of its first event found the place free, so far";
 const UNEXPLAINED: &str =
     "a send ended without an answer, and a later send's failed condition could not be explained";
-const BEHIND: &str = "a send ended without an answer, and a later one found the stream behind the version it appends after, which it may still reach";
 
 /// Whether a failed send of a commit may be sent again: a transient error,
 /// also one of a send that may have been applied (the commit is the same

@@ -1,6 +1,7 @@
 //! Stored events: the envelope around a payload, and its item form.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 
 use chrono::{DateTime, Utc};
 use dynago::{AttributeValue, Item};
@@ -9,7 +10,7 @@ use uuid::Uuid;
 
 use crate::aggregate::DomainEvent;
 use crate::error::{Error, Result};
-use crate::event_item::{self, Attributes};
+use crate::event_item::{self, Attributes, LAST_VERSION, NEXT_EVENTS};
 use crate::id::AggregateId;
 use crate::keys;
 use crate::payload::{self, PayloadEncoding, PAYLOAD, PAYLOAD_JSON};
@@ -123,19 +124,9 @@ impl EventHeader {
         Self::from_attributes(&mut Attributes::take(item, None, None))
     }
 
-    /// The header of an event item and its payload as stored, its key
-    /// left aside.
-    pub(crate) fn with_payload(
-        item: Item,
-    ) -> std::result::Result<(Self, Option<crate::payload::Stored>), String> {
-        let mut attributes = Attributes::take(item, None, None);
-        let header = Self::from_attributes(&mut attributes)?;
-        Ok((header, attributes.payload()))
-    }
-
     /// Decodes the header attributes of an event item, in the order of
     /// the header's fields.
-    fn from_attributes(item: &mut Attributes) -> std::result::Result<Self, String> {
+    pub(crate) fn from_attributes(item: &mut Attributes) -> std::result::Result<Self, String> {
         // Struct fields are evaluated in the order written: the header's.
         Ok(Self {
             aggregate_type: item.aggregate_type()?,
@@ -166,7 +157,7 @@ struct ReplayHeader {
 impl ReplayHeader {
     /// The attributes a replay fetches, the payload included (in either
     /// form).
-    const ATTRIBUTES: [&'static str; 7] = [
+    const ATTRIBUTES: [&'static str; 9] = [
         "aggregate_type",
         "aggregate_id",
         "version",
@@ -174,6 +165,8 @@ impl ReplayHeader {
         "schema_version",
         PAYLOAD,
         PAYLOAD_JSON,
+        NEXT_EVENTS,
+        LAST_VERSION,
     ];
 }
 
@@ -286,14 +279,18 @@ impl Origin {
         query.projection(projection)
     }
 
-    /// Reads an event item of this stream (see `Place::read`).
-    fn read<H: Header, E: DomainEvent>(
+    /// Reads an event item of this stream, each of its events in order
+    /// (see `Place::read_each`).
+    fn read_each<H: Header, E: DomainEvent>(
         &self,
         item: Item,
         upcasters: &Upcasters,
-    ) -> Result<(u64, H, E)> {
+        versions: RangeInclusive<u64>,
+        each: impl FnMut(u64, H, E) -> Result<()>,
+    ) -> Result<()> {
         let attributes = Attributes::take(item, None, Some(&self.sort_key));
-        self.place().read(attributes, upcasters)
+        self.place()
+            .read_each(attributes, upcasters, versions, each)
     }
 }
 
@@ -330,29 +327,59 @@ impl<'a> Place<'a> {
         )
     }
 
-    /// Reads the attributes of an event item of this stream as an event,
-    /// with the id of the commit that wrote it (see [`read`](Self::read)).
-    pub(crate) fn read_event<E: DomainEvent>(
+    /// Reads the attributes of an event item of this stream, handing each
+    /// of its events (or why it does not read) to `each` in order (see
+    /// [`read_every`](Self::read_every)); an error of the item as a whole
+    /// is returned.
+    pub(crate) fn read_each_event<E: DomainEvent>(
         &self,
         item: Attributes,
         upcasters: &Upcasters,
-    ) -> Result<(EventEnvelope<E>, Uuid)> {
-        let (_, header, payload) = self.read::<EventHeader, E>(item, upcasters)?;
-        Ok(EventEnvelope::from_parts(header, payload))
+        mut each: impl FnMut(Result<EventEnvelope<E>>),
+    ) -> Result<()> {
+        self.read_every::<EventHeader, E>(item, upcasters, 0..=u64::MAX, |_, read| {
+            each(read.map(|(header, payload)| EventEnvelope::from_parts(header, payload).0));
+            Ok(())
+        })
     }
 
-    /// Reads the attributes of an event item of this stream: its version,
-    /// its header and its payload, lifted through `upcasters`.
+    /// Reads the attributes of an event item of this stream: for each of
+    /// its events in order (one, or a commit's several), its version, its
+    /// header and its payload, lifted through `upcasters`, handed to `each`.
     ///
     /// Every check names the aggregate and the version (taken from the sort
-    /// key, since the item's own attributes may be what is wrong): the sort
-    /// key must be an event key, the header must decode and agree with the
-    /// key and the stream, and the payload must deserialize.
-    fn read<H: Header, E: DomainEvent>(
+    /// key and the event's place in the item, since the item's own
+    /// attributes may be what is wrong): the sort key must be an event key,
+    /// each header must decode and agree with the key, the stream and its
+    /// place in the commit, and each payload must deserialize. The events
+    /// are handed on in order as they are read: an event that fails stops
+    /// the reading there; the events of the item outside `versions` are not
+    /// read at all.
+    fn read_each<H: Header, E: DomainEvent>(
+        &self,
+        item: Attributes,
+        upcasters: &Upcasters,
+        versions: RangeInclusive<u64>,
+        mut each: impl FnMut(u64, H, E) -> Result<()>,
+    ) -> Result<()> {
+        self.read_every::<H, E>(item, upcasters, versions, |version, read| {
+            let (header, event) = read?;
+            each(version, header, event)
+        })
+    }
+
+    /// As [`read_each`](Self::read_each), each event's reading (or its
+    /// error) handed to `each`, which decides whether to go on: the events
+    /// of a commit are read one by one, from their own attributes and those
+    /// they share with the first. An error of the item as a whole (its key,
+    /// its list of events) is returned.
+    fn read_every<H: Header, E: DomainEvent>(
         &self,
         mut item: Attributes,
         upcasters: &Upcasters,
-    ) -> Result<(u64, H, E)> {
+        versions: RangeInclusive<u64>,
+        mut each: impl FnMut(u64, Result<(H, E)>) -> Result<()>,
+    ) -> Result<()> {
         let sort = match item.sort.take() {
             Some(AttributeValue::S(sort)) => sort,
             other => {
@@ -366,49 +393,103 @@ impl<'a> Place<'a> {
             }
         };
         let version = keys::parse_event_sort(&sort).ok_or_else(|| self.not_an_event_key(&sort))?;
-        let payload = item.payload();
-        let header = H::from_attributes(&mut item).map_err(|e| {
+        let following = item.following().map_err(|e| {
             self.corrupt(
                 version,
                 format!("the item with sort key {sort:?} is not an event: {e}"),
             )
         })?;
+        if versions.contains(&version) {
+            let read = self.read_one::<H, E>(&mut item, version, &sort, upcasters, |r| {
+                self.corrupt(version, r)
+            });
+            each(version, read)?;
+        }
+        let Some(following) = following else {
+            return Ok(());
+        };
+        let said_last = following.last;
+        let mut at = version;
+        for mut next in following.events {
+            if at >= *versions.end() {
+                return Ok(());
+            }
+            at = at.checked_add(1).ok_or_else(|| {
+                self.corrupt(
+                    version,
+                    "its events pass the last version there is".to_owned(),
+                )
+            })?;
+            if at < *versions.start() {
+                continue;
+            }
+            let read = self.read_one::<H, E>(&mut next, at, &sort, upcasters, |r| {
+                self.corrupt(
+                    at,
+                    format!("in the commit at sort key {sort:?}, the event at version {at}: {r}"),
+                )
+            });
+            each(at, read)?;
+        }
+        match said_last {
+            Some(said) if said != at => Err(self.corrupt(
+                version,
+                format!("the item with sort key {sort:?} says its last version is {said}, but its events end at version {at}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Reads one event of an item, which must be version `version`, each
+    /// fault told through `fail`.
+    fn read_one<H: Header, E: DomainEvent>(
+        &self,
+        item: &mut Attributes,
+        version: u64,
+        sort: &str,
+        upcasters: &Upcasters,
+        fail: impl Fn(String) -> Error,
+    ) -> Result<(H, E)> {
+        let payload = item.payload();
+        let header = H::from_attributes(item).map_err(|e| {
+            fail(format!(
+                "the item with sort key {sort:?} is not an event: {e}"
+            ))
+        })?;
         let said = header.said();
         if said.version != version {
-            return Err(self.corrupt(
-                version,
-                format!(
-                    "the item with sort key {sort:?} says it is version {}",
-                    said.version
-                ),
-            ));
+            return Err(fail(format!(
+                "the item with sort key {sort:?} says it is version {}",
+                said.version
+            )));
         }
         if said.aggregate_type != self.aggregate_type || said.aggregate_id != self.id {
-            return Err(self.corrupt(
-                version,
-                format!(
-                    "the item says it is an event of aggregate {}#{}",
-                    said.aggregate_type, said.aggregate_id
-                ),
-            ));
+            return Err(fail(format!(
+                "the item says it is an event of aggregate {}#{}",
+                said.aggregate_type, said.aggregate_id
+            )));
         }
-        let payload = payload.ok_or_else(|| self.corrupt(version, "it has no payload".into()))?;
+        let payload = payload.ok_or_else(|| fail("it has no payload".to_owned()))?;
         let event = upcasters
             .read::<E>(self, said.event_type, said.schema_version, payload)?
-            .map_err(|reason| self.corrupt(version, reason))?;
-        Ok((version, header, event))
+            .map_err(fail)?;
+        Ok((header, event))
     }
 }
 
 /// Reads an event item fetched with [`Origin::replay_projection`] for a
-/// replay: its version and payload, with the checks of a full read.
+/// replay: the version and payload of each of its events in `versions`,
+/// with the checks of a full read.
 pub(crate) fn replay<E: DomainEvent>(
     item: Item,
     origin: &Origin,
     upcasters: &Upcasters,
-) -> Result<(u64, E)> {
-    let (version, _, event) = origin.read::<ReplayHeader, E>(item, upcasters)?;
-    Ok((version, event))
+    versions: RangeInclusive<u64>,
+    mut each: impl FnMut(u64, E) -> Result<()>,
+) -> Result<()> {
+    origin.read_each::<ReplayHeader, E>(item, upcasters, versions, |version, _, event| {
+        each(version, event)
+    })
 }
 
 impl<E: DomainEvent> EventEnvelope<E> {
@@ -515,16 +596,66 @@ impl<E: DomainEvent> EventEnvelope<E> {
         Ok(item)
     }
 
-    /// Reads an event item of the stream `origin` (see `Place::read`),
-    /// lifting its payload through `upcasters`; with the id of the commit
-    /// that wrote it.
+    /// Reads an event item of the stream `origin` (see `Place::read_each`),
+    /// lifting the payloads through `upcasters`: each of its events in
+    /// `versions`, with the id of the commit that wrote it, handed to
+    /// `each`.
     pub(crate) fn from_item(
         item: Item,
         origin: &Origin,
         upcasters: &Upcasters,
-    ) -> Result<(Self, Uuid)> {
-        let (_, header, payload) = origin.read::<EventHeader, E>(item, upcasters)?;
-        Ok(Self::from_parts(header, payload))
+        versions: RangeInclusive<u64>,
+        mut each: impl FnMut(Self, Uuid) -> Result<()>,
+    ) -> Result<()> {
+        origin.read_each::<EventHeader, E>(item, upcasters, versions, |_, header, payload| {
+            let (event, commit_id) = Self::from_parts(header, payload);
+            each(event, commit_id)
+        })
+    }
+
+    /// The item of a commit of `events` (consecutive versions of one
+    /// aggregate, at least one): the first event's item, and when there are
+    /// more, their list ([`NEXT_EVENTS`]), each a map of what it does not
+    /// share with the first, and the last version ([`LAST_VERSION`]).
+    pub(crate) fn commit_item(
+        events: &[Self],
+        commit_id: Uuid,
+        encoding: PayloadEncoding,
+    ) -> Result<Item> {
+        let Some((first, rest)) = events.split_first() else {
+            return Err(Error::Serialize {
+                what: "a commit".to_owned(),
+                reason: "it has no events".to_owned(),
+            });
+        };
+        let mut item = first.to_item(commit_id, encoding)?;
+        if rest.is_empty() {
+            return Ok(item);
+        }
+        let mut next_events = Vec::with_capacity(rest.len());
+        for event in rest {
+            let mut map = event.to_item(commit_id, encoding)?;
+            // What it shares with the first is read from the first.
+            map.remove("aggregate_type");
+            map.remove("aggregate_id");
+            map.remove("commit_id");
+            if event.timestamp == first.timestamp {
+                map.remove("timestamp");
+            }
+            if event.metadata == first.metadata {
+                map.remove("metadata");
+            } else if event.metadata.is_empty() {
+                map.insert("metadata".to_owned(), AttributeValue::Null(true));
+            }
+            next_events.push(AttributeValue::M(map));
+        }
+        let last = events.last().map_or(first.version, |event| event.version);
+        item.insert(
+            LAST_VERSION.to_owned(),
+            AttributeValue::N(itoa::Buffer::new().format(last).to_owned()),
+        );
+        item.insert(NEXT_EVENTS.to_owned(), AttributeValue::L(next_events));
+        Ok(item)
     }
 
     /// The event of a decoded header and payload, and the id of the commit
@@ -623,9 +754,20 @@ mod tests {
                 "sk".into(),
             );
             let place = Place { aggregate_type: &aggregate_type, ..origin.place() };
-            let (read, commit) = place
-                .read_event::<Noted>(Attributes::take(item, None, Some("sk")), &Upcasters::default())
+            let mut read = Vec::new();
+            place
+                .read_each::<EventHeader, Noted>(
+                    Attributes::take(item, None, Some("sk")),
+                    &Upcasters::default(),
+                    0..=u64::MAX,
+                    |_, header, payload| {
+                        read.push(EventEnvelope::from_parts(header, payload));
+                        Ok(())
+                    },
+                )
                 .expect("it reads back");
+            prop_assert_eq!(read.len(), 1);
+            let (read, commit) = read.remove(0);
             prop_assert_eq!(read, event);
             prop_assert_eq!(commit, commit_id);
         }

@@ -194,11 +194,15 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stream moved on under a write: reload and decide again.
+    /// The stream moved on under a write: reload and decide again. A write
+    /// refused because a request in another Region of a multi-Region
+    /// strongly consistent global table was modifying the item
+    /// ([`dynago::Error::is_replicated_write_conflict`]) is one too: nothing
+    /// was written, and the stream may have moved.
     pub fn is_conflict(&self) -> bool {
         match self {
             Error::Conflict { .. } => true,
-            Error::Table(e) => e.is_conflict(),
+            Error::Table(e) => e.is_conflict() || e.is_replicated_write_conflict(),
             _ => false,
         }
     }
@@ -211,7 +215,7 @@ impl Error {
     /// calls a failed write retryable when it knows it was not applied.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Table(e) => e.is_retryable(),
+            Error::Table(e) => e.is_retryable() && !e.is_replicated_write_conflict(),
             Error::RetriesExhausted { last, .. } => last.is_retryable(),
             _ => false,
         }

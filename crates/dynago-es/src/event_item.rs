@@ -21,6 +21,16 @@ use uuid::Uuid;
 
 use crate::payload::{Stored, PAYLOAD, PAYLOAD_JSON};
 
+/// The attribute of a commit item that holds its events after the first,
+/// each a map of the attributes in which it differs from the first (its
+/// version, ids, type, schema version and payload, its timestamp and
+/// metadata only where they differ). Left out when the commit is one event.
+pub(crate) const NEXT_EVENTS: &str = "next_events";
+
+/// The attribute of a commit item of several events: the version of its
+/// last event.
+pub(crate) const LAST_VERSION: &str = "last_version";
+
 /// An event's header, borrowed from it, to be written.
 #[derive(Debug)]
 pub(crate) struct Header<'a> {
@@ -144,6 +154,17 @@ pub(crate) struct Attributes {
     commit_id: Option<AttributeValue>,
     payload: Option<AttributeValue>,
     payload_json: Option<AttributeValue>,
+    next_events: Option<AttributeValue>,
+    last_version: Option<AttributeValue>,
+}
+
+/// The events of a commit item after its first ([`Attributes::following`]).
+#[derive(Debug)]
+pub(crate) struct Following {
+    /// Each event's attributes, with those it shares with the first.
+    pub(crate) events: Vec<Attributes>,
+    /// The version the item says its last event is.
+    pub(crate) last: Option<u64>,
 }
 
 /// What a decoder says is wrong with an attribute: the message of a
@@ -171,6 +192,8 @@ impl Attributes {
                 "commit_id" => &mut attributes.commit_id,
                 PAYLOAD => &mut attributes.payload,
                 PAYLOAD_JSON => &mut attributes.payload_json,
+                NEXT_EVENTS => &mut attributes.next_events,
+                LAST_VERSION => &mut attributes.last_version,
                 other if Some(other) == sort_key => &mut attributes.sort,
                 other if Some(other) == partition_key => &mut attributes.partition,
                 _ => continue,
@@ -231,6 +254,71 @@ impl Attributes {
 
     pub(crate) fn commit_id(&mut self) -> Result<Uuid, Reason> {
         uuid("commit_id", self.commit_id.take())
+    }
+
+    /// How many events a commit item lists after its first (0 for an item
+    /// of one event, or a list that is not one).
+    pub(crate) fn following_count(&self) -> u64 {
+        match &self.next_events {
+            Some(AttributeValue::L(list)) => u64::try_from(list.len()).unwrap_or(u64::MAX),
+            _ => 0,
+        }
+    }
+
+    /// The events of a commit item after its first, each with the
+    /// attributes it shares with the first (the aggregate, the timestamp,
+    /// the metadata, the commit id) where its own map lacks them, and the version the item says its last event is; `None`
+    /// for an item of one event. Taken before the first event's header is
+    /// decoded (which moves the inherited values out).
+    pub(crate) fn following(&mut self) -> Result<Option<Following>, Reason> {
+        let last = match self.last_version.take() {
+            None => None,
+            Some(value) => Some(number(LAST_VERSION, Some(value), u64::MAX)?),
+        };
+        let list = match self.next_events.take() {
+            None if last.is_none() => return Ok(None),
+            None => return Err(missing(NEXT_EVENTS)),
+            Some(AttributeValue::L(list)) => list,
+            Some(other) => {
+                return Err(invalid(
+                    NEXT_EVENTS,
+                    &format_args!("a list (L) was expected, not {}", kind(&other)),
+                ))
+            }
+        };
+        let mut following = Vec::with_capacity(list.len());
+        for (index, value) in list.into_iter().enumerate() {
+            let AttributeValue::M(map) = value else {
+                return Err(invalid(
+                    NEXT_EVENTS,
+                    &format_args!("its member {index} is {}, not a map (M)", kind(&value)),
+                ));
+            };
+            let mut next = Attributes::take(map, None, None);
+            if next.next_events.is_some() || next.last_version.is_some() {
+                return Err(invalid(
+                    NEXT_EVENTS,
+                    &format_args!("its member {index} holds events of its own"),
+                ));
+            }
+            // What an event of the commit shares with its first.
+            for (mine, first) in [
+                (&mut next.aggregate_type, &self.aggregate_type),
+                (&mut next.aggregate_id, &self.aggregate_id),
+                (&mut next.timestamp, &self.timestamp),
+                (&mut next.metadata, &self.metadata),
+                (&mut next.commit_id, &self.commit_id),
+            ] {
+                if mine.is_none() {
+                    mine.clone_from(first);
+                }
+            }
+            following.push(next);
+        }
+        Ok(Some(Following {
+            events: following,
+            last,
+        }))
     }
 }
 

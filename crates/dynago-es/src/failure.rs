@@ -2,8 +2,7 @@
 //! action and the item it found (read back where the answer left it out)
 //! is a [`Finding`], and a [`Verdict`] takes the findings in the order of
 //! the actions: the commit's own earlier success, a command recorded by
-//! another commit, a conflict, or a stream behind the version an append
-//! was given.
+//! another commit, or a conflict.
 
 use dynago::Item;
 use uuid::Uuid;
@@ -21,8 +20,6 @@ pub(crate) enum Finding {
     Recorded(CommandRecord),
     /// Another commit holds `actual`, where plan `plan` wanted to write.
     Conflict { plan: usize, actual: u64 },
-    /// The stream of plan `plan` is behind the version it is appended after.
-    Behind { plan: usize },
     /// Nothing that explains it: a record that does not read as one.
     Nothing,
 }
@@ -53,7 +50,6 @@ pub(crate) fn finding(
             plan,
             actual: expected[plan].saturating_add(1),
         },
-        Role::Reached { plan } => Finding::Behind { plan },
     }
 }
 
@@ -72,9 +68,6 @@ pub(crate) enum Conclusion {
     Duplicate(CommandRecord),
     /// Another writer got there first (`actual` 0: the stream is behind).
     Conflict { plan: usize, actual: u64 },
-    /// The stream is behind the version given, and a send of the commit
-    /// that may still land could reach it: nobody can tell yet.
-    Unsettled { plan: usize },
     /// No failure explains it.
     Unexplained,
 }
@@ -88,23 +81,13 @@ pub(crate) struct Verdict {
 
 impl Verdict {
     /// Takes one finding; `Some` when it settles the commit at once (the
-    /// commit's own write; a stream behind while a send may still land).
-    /// `uncertain`: a send of the commit ended without an answer.
-    pub(crate) fn take(&mut self, finding: Finding, uncertain: bool) -> Option<Conclusion> {
+    /// commit's own write).
+    pub(crate) fn take(&mut self, finding: Finding) -> Option<Conclusion> {
         match finding {
             Finding::Ours => return Some(Conclusion::Committed),
             Finding::Recorded(record) => self.duplicate = Some(record),
             Finding::Conflict { plan, actual } => {
                 self.conflict.get_or_insert((plan, actual));
-            }
-            // It may reach that version later, and a send of this commit
-            // that is still on its way then land: only a commit whose every
-            // send was answered is refused by it.
-            Finding::Behind { plan } if uncertain => {
-                return Some(Conclusion::Unsettled { plan });
-            }
-            Finding::Behind { plan } => {
-                self.conflict.get_or_insert((plan, 0));
             }
             Finding::Nothing => {}
         }
@@ -123,7 +106,7 @@ impl Verdict {
 }
 
 /// The command record in an item.
-fn record_of(item: &Item) -> Option<CommandRecord> {
+pub(crate) fn record_of(item: &Item) -> Option<CommandRecord> {
     serde_dynamo::aws_sdk_dynamodb_1::from_item(item.clone()).ok()
 }
 
@@ -174,6 +157,7 @@ mod tests {
             fingerprint: None,
             recorded_at: DateTime::from_timestamp(0, 0).expect("a time"),
             expires_at: None,
+            reserved: false,
         }
     }
 
@@ -224,7 +208,6 @@ mod tests {
             "{found:?}"
         );
         assert!(!needs_item(Role::Check { plan: 1 }));
-        assert!(!needs_item(Role::Reached { plan: 0 }));
         assert!(needs_item(EVENT) && needs_item(Role::Command));
     }
 
@@ -232,10 +215,10 @@ mod tests {
     fn the_commit_s_own_write_settles_it_whatever_came_before() {
         let mut verdict = Verdict::default();
         assert!(verdict
-            .take(Finding::Conflict { plan: 0, actual: 3 }, false)
+            .take(Finding::Conflict { plan: 0, actual: 3 })
             .is_none());
         assert!(matches!(
-            verdict.take(Finding::Ours, false),
+            verdict.take(Finding::Ours),
             Some(Conclusion::Committed)
         ));
     }
@@ -247,7 +230,7 @@ mod tests {
             Finding::Conflict { plan: 1, actual: 5 },
             Finding::Conflict { plan: 0, actual: 3 },
         ] {
-            assert!(verdict.take(finding, false).is_none());
+            assert!(verdict.take(finding).is_none());
         }
         assert!(matches!(
             Verdict {
@@ -258,30 +241,15 @@ mod tests {
             Conclusion::Conflict { plan: 1, actual: 5 }
         ));
         let mut verdict = Verdict::default();
-        verdict.take(Finding::Conflict { plan: 0, actual: 3 }, false);
-        verdict.take(Finding::Recorded(record(THEIRS)), false);
+        verdict.take(Finding::Conflict { plan: 0, actual: 3 });
+        verdict.take(Finding::Recorded(record(THEIRS)));
         assert!(matches!(verdict.conclude(), Conclusion::Duplicate(_)));
-    }
-
-    #[test]
-    fn a_stream_behind_is_a_conflict_unless_a_send_may_still_land() {
-        let mut answered = Verdict::default();
-        assert!(answered.take(Finding::Behind { plan: 0 }, false).is_none());
-        assert!(matches!(
-            answered.conclude(),
-            Conclusion::Conflict { plan: 0, actual: 0 }
-        ));
-        let mut uncertain = Verdict::default();
-        assert!(matches!(
-            uncertain.take(Finding::Behind { plan: 0 }, true),
-            Some(Conclusion::Unsettled { plan: 0 })
-        ));
     }
 
     #[test]
     fn nothing_found_explains_nothing() {
         let mut verdict = Verdict::default();
-        assert!(verdict.take(Finding::Nothing, true).is_none());
+        assert!(verdict.take(Finding::Nothing).is_none());
         assert!(matches!(verdict.conclude(), Conclusion::Unexplained));
     }
 }

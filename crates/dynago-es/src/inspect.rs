@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::aggregate::Aggregate;
 use crate::envelope::{EventHeader, Metadata};
 use crate::error::{Error, Result};
+use crate::event_item::{Attributes, LAST_VERSION};
 use crate::id::{AggregateId, CommandId};
 use crate::keys;
 use crate::payload;
@@ -50,12 +51,14 @@ pub struct StoredEvent {
     pub commit_id: Uuid,
     /// The payload as stored, as JSON.
     pub payload: serde_json::Value,
-    /// The item's size as DynamoDB counts it, in bytes.
+    /// The size, as DynamoDB counts it in bytes, of the item holding it
+    /// (the events of a commit share one item).
     pub size: usize,
 }
 
 impl StoredEvent {
-    /// Reads an event item of any aggregate type.
+    /// Reads an event item of any aggregate type: its events in order (one,
+    /// or a commit's several).
     ///
     /// ```
     /// let item = dynago::Item::new();
@@ -64,23 +67,57 @@ impl StoredEvent {
     ///
     /// # Errors
     ///
-    /// [`Error::CorruptEvent`] for an item that is not an event.
-    pub fn from_item(item: Item) -> Result<Self> {
+    /// [`Error::CorruptEvent`] for an item that is not an event item.
+    pub fn from_item(item: Item) -> Result<Vec<Self>> {
         let size = dynago::item_size(&item);
         let corrupt = |version: u64, reason: String| Error::CorruptEvent {
             aggregate: "an unknown aggregate".to_owned(),
             version,
             reason,
         };
-        let (header, stored) = EventHeader::with_payload(item).map_err(|e| corrupt(0, e))?;
-        let payload = match stored {
-            Some(stored) => payload::to_json(stored).map_err(|e| corrupt(header.version, e))?,
-            None => {
-                return Err(corrupt(
-                    header.version,
-                    "the item has no payload".to_owned(),
-                ))
+        let mut attributes = Attributes::take(item, None, None);
+        let following = attributes.following().map_err(|e| corrupt(0, e))?;
+        let first = Self::read(&mut attributes, size).map_err(|(v, e)| corrupt(v, e))?;
+        let version = first.version;
+        let mut events = vec![first];
+        if let Some(following) = following {
+            let last = following.last;
+            for mut next in following.events {
+                let event = Self::read(&mut next, size)
+                    .map_err(|(v, e)| corrupt(version, format!("its event at version {v}: {e}")))?;
+                let expected = events.last().map_or(version, |e| e.version).checked_add(1);
+                if Some(event.version) != expected {
+                    return Err(corrupt(
+                        version,
+                        format!(
+                            "its event after version {} says it is version {}",
+                            event.version.saturating_sub(1),
+                            event.version
+                        ),
+                    ));
+                }
+                events.push(event);
             }
+            let end = events.last().map_or(version, |e| e.version);
+            if last.is_some_and(|last| last != end) {
+                return Err(corrupt(
+                    version,
+                    format!(
+                        "it says its last version is {last:?}, but its events end at version {end}"
+                    ),
+                ));
+            }
+        }
+        Ok(events)
+    }
+
+    /// One event of an item, or what is wrong with it (at which version).
+    fn read(attributes: &mut Attributes, size: usize) -> std::result::Result<Self, (u64, String)> {
+        let payload = attributes.payload();
+        let header = EventHeader::from_attributes(attributes).map_err(|e| (0, e))?;
+        let payload = match payload {
+            Some(stored) => payload::to_json(stored).map_err(|e| (header.version, e))?,
+            None => return Err((header.version, "the item has no payload".to_owned())),
         };
         Ok(Self {
             aggregate_type: header.aggregate_type,
@@ -217,13 +254,38 @@ impl Inspector {
         if from > to {
             return Ok(Vec::new());
         }
-        let items: Vec<Item> = Box::pin(
-            self.events_query(aggregate_type, id, from, to)
-                .stream_raw()
-                .try_collect::<Vec<Item>>(),
-        )
-        .await?;
-        items.into_iter().map(StoredEvent::from_item).collect()
+        // A version after the first may lie inside a commit of several
+        // events, keyed by its first: the item holding it is read first.
+        let mut items = Vec::new();
+        let mut after = Some(from);
+        if from > 1 {
+            let page = self
+                .events_query(aggregate_type, id, 0, from)
+                .descending()
+                .limit(1)
+                .send_raw()
+                .await?;
+            items.extend(page.items);
+            after = from.checked_add(1);
+        }
+        if let Some(after) = after.filter(|after| *after <= to) {
+            let rest: Vec<Item> = Box::pin(
+                self.events_query(aggregate_type, id, after, to)
+                    .stream_raw()
+                    .try_collect::<Vec<Item>>(),
+            )
+            .await?;
+            items.extend(rest);
+        }
+        let mut events = Vec::new();
+        for item in items {
+            events.extend(
+                StoredEvent::from_item(item)?
+                    .into_iter()
+                    .filter(|event| versions.contains(&event.version)),
+            );
+        }
+        Ok(events)
     }
 
     /// The version of the last event of `id`, 0 for none: one query of one
@@ -240,7 +302,8 @@ impl Inspector {
             .events_query(aggregate_type, id, 1, u64::MAX)
             .descending()
             .limit(1)
-            .projection("#sk")
+            .projection("#sk, #last")
+            .name("#last", LAST_VERSION)
             .send_raw()
             .await?;
         let Some(item) = page.items.first() else {
@@ -248,11 +311,31 @@ impl Inspector {
         };
         match item.get(&sort_key) {
             Some(AttributeValue::S(sort)) => {
-                keys::parse_event_sort(sort).ok_or_else(|| Error::CorruptEvent {
+                let first = keys::parse_event_sort(sort).ok_or_else(|| Error::CorruptEvent {
                     aggregate: keys::stream(aggregate_type, id),
                     version: 0,
                     reason: format!("the sort key `{sort}` holds no version"),
-                })
+                })?;
+                // A commit of several events says where it ends.
+                match item.get(LAST_VERSION) {
+                    None => Ok(first),
+                    Some(AttributeValue::N(last)) => last
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|last| *last >= first)
+                        .ok_or_else(|| Error::CorruptEvent {
+                            aggregate: keys::stream(aggregate_type, id),
+                            version: first,
+                            reason: format!(
+                                "its `{LAST_VERSION}` {last:?} is not a version from {first} on"
+                            ),
+                        }),
+                    Some(other) => Err(Error::CorruptEvent {
+                        aggregate: keys::stream(aggregate_type, id),
+                        version: first,
+                        reason: format!("its `{LAST_VERSION}` is not a number: {other:?}"),
+                    }),
+                }
             }
             _ => Err(Error::CorruptEvent {
                 aggregate: keys::stream(aggregate_type, id),
@@ -376,7 +459,11 @@ impl Inspector {
                 .try_collect::<Vec<Item>>(),
         )
         .await?;
-        items.into_iter().map(StoredEvent::from_item).collect()
+        let mut events = Vec::new();
+        for item in items {
+            events.extend(StoredEvent::from_item(item)?);
+        }
+        Ok(events)
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! | item | partition key | sort key |
 //! |---|---|---|
-//! | event | `{type}#{id}` | `e#{version, 20 digits}` |
+//! | commit (its events) | `{type}#{id}` | `e#{first version, 20 digits}` |
 //! | snapshot | `{type}#{id}` | `snapshot` |
 //! | command record | `cmd#{type}#{command id}` | `command` |
 //!
@@ -24,7 +24,7 @@ const COMMAND_PREFIX: &str = "cmd";
 /// these names cannot hold the store's items (the attribute would be both
 /// the key and a value): [`EventStore::new`](crate::EventStore::new)
 /// refuses it.
-pub const STORE_ATTRIBUTES: [&str; 20] = [
+pub const STORE_ATTRIBUTES: [&str; 23] = [
     // Events.
     "aggregate_type",
     "aggregate_id",
@@ -37,6 +37,8 @@ pub const STORE_ATTRIBUTES: [&str; 20] = [
     "commit_id",
     "payload",
     "payload_json",
+    "next_events",
+    "last_version",
     // Snapshots.
     "state_version",
     "taken_at",
@@ -47,6 +49,7 @@ pub const STORE_ATTRIBUTES: [&str; 20] = [
     "fingerprint",
     "recorded_at",
     "expires_at",
+    "reserved",
     // Written by the table layer's conditional puts, where asked for.
     dynago::WRITE_ID_ATTRIBUTE,
 ];

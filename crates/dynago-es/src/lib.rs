@@ -4,8 +4,8 @@
 //! command causes, and an `apply` step that folds an event into the state.
 //! [`EventStore::execute`] does the rest: it loads the aggregate (newest
 //! snapshot plus every event after it), lets it decide, and appends the events
-//! under the version it loaded: one conditional `PutItem` for one event, one
-//! transaction for more. When another
+//! under the version it loaded: one conditional `PutItem` of one item holding
+//! all of them (a transaction only across aggregates). When another
 //! writer got there first, it reads what changed and decides again, under a
 //! bounded `backon` retry policy.
 //!
@@ -19,8 +19,9 @@
 //! - **A failed condition is not proof of a failed write**: every append
 //!   carries a commit id, so that when its answer is lost and it is sent
 //!   again, its own earlier success is recognised, never applied twice.
-//! - **Idempotent commands** ([`CommandOptions::command_id`]) and **atomic
-//!   commands across aggregates** ([`EventStore::execute_all`]).
+//! - **Idempotent commands** ([`CommandOptions::command_id`]), without a
+//!   transaction on one aggregate (a record reserved before the events), and
+//!   **atomic commands across aggregates** ([`EventStore::execute_all`]).
 //! - **Snapshots that are provably right** ([`SnapshotPolicy`]): stamped with
 //!   the version whose state they hold, written after the events, never
 //!   replacing a newer one, never blocking the events, ignored when their
@@ -32,9 +33,10 @@
 //!   one, a missing version or a stream that contradicts itself is a
 //!   typed error naming the aggregate ([`Error::is_corrupt`]), and
 //!   [`EventStore::open`] checks the table's key schema once at start-up.
-//! - **The cheapest correct write**: an uncontended one-event command is one
-//!   conditional `PutItem`, one write unit for an event under 1 KB; with
-//!   [`StoreOptions::cache`] it is the whole cost, no read.
+//! - **The cheapest correct write**: an uncontended command on one aggregate
+//!   is one conditional `PutItem`, one write unit for events under 1 KB
+//!   together (two with a command id); with [`StoreOptions::cache`] it is the
+//!   whole cost, no read.
 //!
 //! ```no_run
 //! use dynago::{Table, TableOptions};
@@ -101,6 +103,7 @@ pub mod testing;
 mod upcast;
 
 pub use aggregate::{Aggregate, DomainEvent};
+pub use codec::ItemEvents;
 pub use command::{CommandOptions, CommandOutcome};
 #[cfg(feature = "derive")]
 pub use dynago_es_derive::DomainEvent;

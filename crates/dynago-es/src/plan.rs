@@ -3,16 +3,19 @@
 //! whether a snapshot is due), and from them the actions of the write and
 //! the snapshots that follow it.
 //!
-//! A commit writes each new event under the condition that its version is
-//! free (`attribute_not_exists` on its key): the event at the version after
-//! the one a decision was made on is what every writer of that version
-//! contends for, so no head item is needed. One event of one aggregate is
-//! one conditional `PutItem`; anything more is one `TransactWriteItems`
-//! holding the events, for each aggregate that decided no events a check
-//! that the version after its own is still free, and, for a command with an
-//! id, the command record (under the condition that it does not exist yet).
-//! A due snapshot is written after the commit, on its own. Sending the
-//! commit and reading its failure is [`commit`](crate::commit)'s.
+//! A commit writes each aggregate's events as one item, keyed by the version
+//! after the one its decision was made on, under the condition that this
+//! key is free (`attribute_not_exists`): every writer of that version
+//! contends for it, so no head item is needed. A commit on one aggregate is
+//! one conditional `PutItem`, however many events; a commit across
+//! aggregates is one `TransactWriteItems` holding their items, for each
+//! aggregate that decided no events a check that the version after its own
+//! is still free, and, for a command with an id, the command record (under
+//! the condition that it does not exist yet). A command with an id on one
+//! aggregate reserves its record before, on its own ([`Recording`]). Events
+//! too large for one item are an item each, in one transaction. A due
+//! snapshot is written after the commit, on its own. Sending the commit and
+//! reading its failure is [`commit`](crate::commit)'s.
 
 use std::time::Duration;
 
@@ -77,6 +80,11 @@ pub(crate) struct Commit<'a, A: Aggregate> {
     pub(crate) fingerprint: Option<&'a str>,
     pub(crate) commit_id: Uuid,
     pub(crate) now: DateTime<Utc>,
+    /// Where its command record (if it has an id) is written.
+    pub(crate) recording: Recording,
+    /// Set once the record is reserved ([`Recording::Reserve`]), so that
+    /// later attempts of the command do not write it again.
+    pub(crate) reserved: Option<&'a std::sync::atomic::AtomicBool>,
 }
 
 /// What an action of a commit is for.
@@ -85,12 +93,6 @@ pub(crate) enum Role {
     /// A check that the version after the one `plan` decided on is free:
     /// for an aggregate that decided no events.
     Check {
-        plan: usize,
-    },
-    /// A check that the stream of `plan` reached the version it is appended
-    /// after: for events handed to `append`, whose expected version was not
-    /// read from the stream.
-    Reached {
         plan: usize,
     },
     Event {
@@ -152,7 +154,25 @@ pub(crate) struct Writing<'a> {
     pub(crate) record_lifetime: Option<Duration>,
 }
 
-/// The actions of a commit, in the order they are sent.
+/// Where a commit's command record is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recording {
+    /// In the commit's transaction, under the condition that there is none
+    /// yet: a command across aggregates (or none when it has no id).
+    InCommit,
+    /// On its own, before the commit, under the same condition: the
+    /// reservation of a command on one aggregate, whose events then need
+    /// no transaction (see docs/event-store.md, "Commands with an id").
+    Reserve,
+    /// Nowhere: it is stored already (an earlier attempt reserved it).
+    Reserved,
+}
+
+/// The actions of a commit, in the order they are sent: for each aggregate
+/// with events, its commit item under the version after the one decided
+/// on (or, when the events do not fit one item, an item per event); for
+/// each without, a check; and the command record when it is written in
+/// the commit.
 pub(crate) fn actions<A: Aggregate>(
     commit: &Commit<'_, A>,
     writing: &Writing<'_>,
@@ -175,17 +195,21 @@ pub(crate) fn actions<A: Aggregate>(
             }
             continue;
         }
-        // Events handed in under a version of the caller's: that the
-        // stream reached it is checked too, or an expected version past
-        // the stream's end would leave a gap.
-        if plan.previous.is_none() && plan.expected > 0 {
+        let first = plan.expected.saturating_add(1);
+        let item = EventEnvelope::commit_item(&plan.events, commit.commit_id, writing.encoding)?;
+        if plan.events.len() == 1 || dynago::item_size(&item) + ITEM_MARGIN <= MAX_ITEM_SIZE {
             actions.push(Action {
-                role: Role::Reached { plan: index },
-                key: keys::event(A::TYPE, &plan.id, plan.expected),
-                item: None,
-                condition: Condition::from(attr(partition_key).exists()),
+                role: Role::Event {
+                    plan: index,
+                    version: first,
+                },
+                key: keys::event(A::TYPE, &plan.id, first),
+                item: Some(item),
+                condition: absent(),
             });
+            continue;
         }
+        // Too large for one item: an item per event, in one transaction.
         for event in &plan.events {
             actions.push(Action {
                 role: Role::Event {
@@ -198,38 +222,52 @@ pub(crate) fn actions<A: Aggregate>(
             });
         }
     }
-    if let (Some(command_id), true) = (commit.command_id, writes) {
-        let item = CommandRecord {
-            command_id: command_id.clone(),
-            aggregate_type: A::TYPE.to_owned(),
-            commit_id: commit.commit_id,
-            results: commit
-                .plans
-                .iter()
-                .map(|plan| CommandResult {
-                    aggregate_id: plan.id.clone(),
-                    first_version: plan.expected + 1,
-                    last_version: plan.version(),
-                })
-                .collect(),
-            fingerprint: commit.fingerprint.map(str::to_owned),
-            recorded_at: commit.now,
-            expires_at: writing
-                .record_lifetime
-                .map(|lifetime| expiry(commit.now, lifetime)),
-        };
+    if let (Some(command_id), true, Recording::InCommit) =
+        (commit.command_id, writes, commit.recording)
+    {
         actions.push(Action {
             role: Role::Command,
             key: keys::command(A::TYPE, command_id),
-            item: Some(
-                dynago::item::to_item(&item).map_err(|e| {
-                    serialize_error(format!("the record of command {command_id}"), &e)
-                })?,
-            ),
+            item: Some(record_item(commit, command_id, writing, false)?),
             condition: absent(),
         });
     }
     Ok(actions)
+}
+
+/// Room left in an item for its keys and DynamoDB's rounding.
+const ITEM_MARGIN: usize = 2_048;
+
+/// The item of a commit's command record; `reserved` when it is written
+/// before the commit's events, on its own.
+pub(crate) fn record_item<A: Aggregate>(
+    commit: &Commit<'_, A>,
+    command_id: &CommandId,
+    writing: &Writing<'_>,
+    reserved: bool,
+) -> Result<Item> {
+    let record = CommandRecord {
+        command_id: command_id.clone(),
+        aggregate_type: A::TYPE.to_owned(),
+        commit_id: commit.commit_id,
+        results: commit
+            .plans
+            .iter()
+            .map(|plan| CommandResult {
+                aggregate_id: plan.id.clone(),
+                first_version: plan.expected + 1,
+                last_version: plan.version(),
+            })
+            .collect(),
+        fingerprint: commit.fingerprint.map(str::to_owned),
+        recorded_at: commit.now,
+        expires_at: writing
+            .record_lifetime
+            .map(|lifetime| expiry(commit.now, lifetime)),
+        reserved,
+    };
+    dynago::item::to_item(&record)
+        .map_err(|e| serialize_error(format!("the record of command {command_id}"), &e))
 }
 
 /// The snapshots a commit makes due, each under the condition that no
@@ -298,6 +336,7 @@ mod tests {
     use super::*;
     use crate::envelope::Metadata;
     use crate::DomainEvent;
+    use dynago::AttributeValue;
 
     #[derive(Debug, Default, Clone, Serialize, Deserialize)]
     struct Tally(u64);
@@ -386,6 +425,8 @@ mod tests {
             fingerprint: None,
             commit_id: Uuid::nil(),
             now: now(),
+            recording: Recording::InCommit,
+            reserved: None,
         }
     }
 
@@ -422,15 +463,11 @@ mod tests {
                     plan: 0,
                     version: 3
                 },
-                Role::Event {
-                    plan: 0,
-                    version: 4
-                },
                 Role::Check { plan: 1 },
             ]
         );
-        assert_eq!(actions[2].key, keys::event("tally", &"b".into(), 8));
-        assert!(actions[2].item.is_none());
+        assert_eq!(actions[1].key, keys::event("tally", &"b".into(), 8));
+        assert!(actions[1].item.is_none());
     }
 
     #[test]
@@ -471,31 +508,79 @@ mod tests {
     }
 
     #[test]
-    fn appended_events_check_that_the_stream_reached_their_expected_version() {
-        let plans = [plan("a", 4, 1, true)];
+    fn a_commit_of_several_events_is_one_item_keyed_by_its_first_version() {
+        let plans = [plan("a", 4, 3, false)];
         let actions = actions(&commit(&plans, None), &WRITING).expect("actions");
         assert_eq!(
             roles(&actions),
-            [
-                Role::Reached { plan: 0 },
-                Role::Event {
-                    plan: 0,
-                    version: 5
-                }
-            ]
-        );
-        assert_eq!(actions[0].key, keys::event("tally", &"a".into(), 4));
-        assert_eq!(actions[0].condition, Condition::from(attr("pk").exists()));
-        // A new aggregate has no version to have reached.
-        let plans = [plan("a", 0, 1, true)];
-        let new = super::actions(&commit(&plans, None), &WRITING).expect("actions");
-        assert_eq!(
-            roles(&new),
             [Role::Event {
                 plan: 0,
-                version: 1
+                version: 5
             }]
         );
+        assert_eq!(actions[0].key, keys::event("tally", &"a".into(), 5));
+        let item = actions[0].item.as_ref().expect("an item");
+        assert_eq!(item.get("version"), Some(&dynago::number_value(5_u64)));
+        assert_eq!(item.get("last_version"), Some(&dynago::number_value(7_u64)));
+        let Some(AttributeValue::L(next)) = item.get("next_events") else {
+            panic!("no list of the next events: {item:?}");
+        };
+        assert_eq!(next.len(), 2);
+        // What the events share is written once.
+        let AttributeValue::M(second) = &next[0] else {
+            panic!("not a map: {next:?}");
+        };
+        for shared in ["aggregate_type", "aggregate_id", "commit_id", "timestamp"] {
+            assert!(!second.contains_key(shared), "{shared} in {second:?}");
+        }
+        assert_eq!(second.get("version"), Some(&dynago::number_value(6_u64)));
+    }
+
+    #[test]
+    fn events_too_large_for_one_item_are_an_item_each_in_one_transaction() {
+        let mut plans = [plan("a", 0, 3, false)];
+        // Metadata of its own per event (what events share is written once).
+        for event in &mut plans[0].events {
+            let pad = event.version.to_string().repeat(150_000);
+            event.metadata = Metadata::default().with("pad", pad);
+        }
+        let actions = actions(&commit(&plans, None), &WRITING).expect("actions");
+        assert_eq!(
+            roles(&actions),
+            (1..=3)
+                .map(|version| Role::Event { plan: 0, version })
+                .collect::<Vec<_>>()
+        );
+        assert!(actions.iter().all(|action| !action
+            .item
+            .as_ref()
+            .expect("an item")
+            .contains_key("next_events")));
+    }
+
+    #[test]
+    fn a_reserved_record_is_not_in_the_commit() {
+        let id = CommandId::new("c-1");
+        let plans = [plan("a", 0, 2, false)];
+        for recording in [Recording::Reserve, Recording::Reserved] {
+            let commit = Commit {
+                recording,
+                ..commit(&plans, Some(&id))
+            };
+            let actions = actions(&commit, &WRITING).expect("actions");
+            assert_eq!(
+                roles(&actions),
+                [Role::Event {
+                    plan: 0,
+                    version: 1
+                }]
+            );
+        }
+        let item = record_item(&commit(&plans, Some(&id)), &id, &WRITING, true).expect("a record");
+        assert_eq!(item.get("reserved"), Some(&AttributeValue::Bool(true)));
+        let in_commit =
+            record_item(&commit(&plans, Some(&id)), &id, &WRITING, false).expect("a record");
+        assert!(!in_commit.contains_key("reserved"));
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! outside the store, and the consistent reads of single items.
 
 use dynago::{string_value, Item, Key, Query};
-use futures::stream::{Stream, StreamExt, TryStreamExt};
+use futures::stream::{Stream, TryStreamExt};
 
 use crate::aggregate::Aggregate;
 use crate::envelope::{self, EventEnvelope, Origin};
 use crate::error::{Error, Result};
+use crate::event_item::LAST_VERSION;
 use crate::id::AggregateId;
 use crate::keys;
 use crate::store::EventStore;
@@ -22,7 +23,7 @@ impl<A: Aggregate> EventStore<A> {
             .await?)
     }
 
-    fn events_query(&self, id: &AggregateId, from: u64, to: u64) -> Query {
+    pub(crate) fn events_query(&self, id: &AggregateId, from: u64, to: u64) -> Query {
         let table = self.table();
         let sort_key = table.sort_key().unwrap_or_default().to_owned();
         table
@@ -80,30 +81,32 @@ impl<A: Aggregate> EventStore<A> {
         versions: std::ops::RangeInclusive<u64>,
     ) -> impl Stream<Item = Result<EventEnvelope<A::Event>>> + Send + 'static {
         let id = id.into();
-        let aggregate = Self::aggregate_name(&id);
         let from = (*versions.start()).max(1);
         let to = *versions.end();
-        let upcasters = self.options().upcasters().clone();
-        let origin = self.origin(&id);
-        let mut next = from;
-        // BETWEEN needs from <= to: an empty range reads one key that
-        // cannot hold an event (version 0) and yields nothing.
-        let (from, to) = if from <= to { (from, to) } else { (0, 0) };
-        self.events_query(&id, from, to)
-            .stream_raw()
-            .map_err(Error::from)
-            .map(move |item: Result<Item>| {
-                let (event, _) = EventEnvelope::<A::Event>::from_item(item?, &origin, &upcasters)?;
-                if event.version != next {
-                    return Err(Error::VersionGap {
-                        aggregate: aggregate.clone(),
-                        expected: next,
-                        found: event.version,
-                    });
-                }
-                next += 1;
-                Ok(event)
-            })
+        let pages = Pages::<A::Event> {
+            aggregate: Self::aggregate_name(&id),
+            upcasters: self.options().upcasters().clone(),
+            origin: self.origin(&id),
+            next: from,
+            to,
+            // A version after the first may lie inside a commit of several
+            // events, whose item is keyed by its first: the item holding it
+            // is the last one keyed at or before it, read first.
+            phase: match (from <= to, from > 1) {
+                (false, _) => Phase::Done,
+                (true, true) => Phase::Holding(Box::new((
+                    self.events_query(&id, 0, from).descending().limit(1),
+                    from.checked_add(1)
+                        .filter(|after| *after <= to)
+                        .map(|after| self.events_query(&id, after, to)),
+                ))),
+                (true, false) => Phase::After(self.events_query(&id, from, to)),
+            },
+            _event: std::marker::PhantomData,
+        };
+        futures::stream::try_unfold(pages, Pages::next_page)
+            .map_ok(|events| futures::stream::iter(events.into_iter().map(Ok)))
+            .try_flatten()
     }
 
     /// The version of the last event of `id` (0 for none): one consistent
@@ -115,18 +118,38 @@ impl<A: Aggregate> EventStore<A> {
             .events_query(id, 1, u64::MAX)
             .descending()
             .limit(1)
-            .projection("#sk")
+            .projection("#sk, #last")
+            .name("#last", LAST_VERSION)
             .send_raw()
             .await?;
         let sort_key = table.sort_key().unwrap_or_default();
-        match page.items.first() {
-            None => Ok(0),
-            Some(item) => match item.get(sort_key) {
-                Some(dynago::AttributeValue::S(sort)) => {
-                    keys::parse_event_sort(sort).ok_or_else(|| origin.not_an_event_key(sort))
-                }
-                other => Err(origin.not_an_event_key(&format!("{other:?}"))),
+        let Some(item) = page.items.first() else {
+            return Ok(0);
+        };
+        let first = match item.get(sort_key) {
+            Some(dynago::AttributeValue::S(sort)) => {
+                keys::parse_event_sort(sort).ok_or_else(|| origin.not_an_event_key(sort))?
+            }
+            other => return Err(origin.not_an_event_key(&format!("{other:?}"))),
+        };
+        // A commit of several events says where it ends.
+        match item.get(LAST_VERSION) {
+            None => Ok(first),
+            Some(dynago::AttributeValue::N(last)) => match last.parse::<u64>() {
+                Ok(last) if last >= first => Ok(last),
+                _ => Err(Error::CorruptEvent {
+                    aggregate: Self::aggregate_name(id),
+                    version: first,
+                    reason: format!(
+                        "its `{LAST_VERSION}` {last:?} is not a version from {first} on"
+                    ),
+                }),
             },
+            Some(other) => Err(Error::CorruptEvent {
+                aggregate: Self::aggregate_name(id),
+                version: first,
+                reason: format!("its `{LAST_VERSION}` is not a number: {other:?}"),
+            }),
         }
     }
 
@@ -152,8 +175,11 @@ impl<A: Aggregate> EventStore<A> {
         let mut events = Vec::new();
         if from <= to {
             Self::for_each_item(self.events_query(id, from, to), |item| {
-                events.push(EventEnvelope::from_item(item, &origin, upcasters)?);
-                Ok(())
+                // The last commit may go on past `to`: not read there.
+                EventEnvelope::from_item(item, &origin, upcasters, from..=to, |event, commit_id| {
+                    events.push((event, commit_id));
+                    Ok(())
+                })
             })
             .await?;
         }
@@ -177,8 +203,8 @@ impl<A: Aggregate> EventStore<A> {
         let upcasters = self.options().upcasters();
         let query = origin.replay_projection(self.events_query(id, from, to));
         Self::for_each_item(query, |item| {
-            let (version, event) = envelope::replay(item, &origin, upcasters)?;
-            each(version, event)
+            // The last commit may go on past `to`: not read there.
+            envelope::replay(item, &origin, upcasters, from..=to, &mut each)
         })
         .await
     }
@@ -198,5 +224,87 @@ impl<A: Aggregate> EventStore<A> {
                 None => return Ok(()),
             }
         }
+    }
+}
+
+/// The pages of [`EventStore::events_between`]: the item holding its first
+/// version, then the items after it.
+struct Pages<E> {
+    aggregate: String,
+    upcasters: crate::upcast::Upcasters,
+    origin: Origin,
+    /// The version the next event must be.
+    next: u64,
+    to: u64,
+    phase: Phase,
+    _event: std::marker::PhantomData<fn() -> E>,
+}
+
+enum Phase {
+    /// The query of the item holding the first version, newest first, and
+    /// the query of the items after it (none after the last version).
+    Holding(Box<(Query, Option<Query>)>),
+    /// The query of the items from the next one on.
+    After(Query),
+    /// An item that did not read, after the events before it.
+    Failed(Error),
+    Done,
+}
+
+impl<E: crate::DomainEvent> Pages<E> {
+    /// Reads the next page: its events from `next` to `to` in order, or
+    /// `None` after the last.
+    async fn next_page(mut self) -> Result<Option<(Vec<EventEnvelope<E>>, Self)>> {
+        let (query, then) = match std::mem::replace(&mut self.phase, Phase::Done) {
+            Phase::Failed(error) => return Err(error),
+            Phase::Done => return Ok(None),
+            Phase::Holding(queries) => {
+                let (query, after) = *queries;
+                (query, after.map(Phase::After))
+            }
+            Phase::After(query) => (query, None),
+        };
+        let page = query.clone().send_raw().await?;
+        self.phase = match (then, page.cursor) {
+            (Some(then), _) => then,
+            (None, Some(cursor)) => Phase::After(query.cursor(cursor)),
+            (None, None) => Phase::Done,
+        };
+        let mut events = Vec::new();
+        for item in page.items {
+            let versions = self.next..=self.to;
+            let read = EventEnvelope::from_item(
+                item,
+                &self.origin,
+                &self.upcasters,
+                versions,
+                |event, _| {
+                    if event.version < self.next || event.version > self.to {
+                        // Before the range, in the commit holding its first
+                        // version, or after it, in the commit holding its last.
+                        return Ok(());
+                    }
+                    if event.version != self.next {
+                        return Err(Error::VersionGap {
+                            aggregate: self.aggregate.clone(),
+                            expected: self.next,
+                            found: event.version,
+                        });
+                    }
+                    self.next = self.next.saturating_add(1);
+                    events.push(event);
+                    Ok(())
+                },
+            );
+            if let Err(error) = read {
+                // The events before it are handed on first.
+                if events.is_empty() {
+                    return Err(error);
+                }
+                self.phase = Phase::Failed(error);
+                break;
+            }
+        }
+        Ok(Some((events, self)))
     }
 }

@@ -7,7 +7,8 @@ use uuid::Uuid;
 use crate::id::{AggregateId, CommandId};
 
 /// The record of a command that carried an id: written once, in the same
-/// transaction as its events.
+/// transaction as its events (a command across aggregates), or on its own
+/// before them (`reserved`: a command on one aggregate).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct CommandRecord {
     pub(crate) command_id: CommandId,
@@ -22,6 +23,12 @@ pub(crate) struct CommandRecord {
     /// time to live (see `StoreOptions::command_records_expire_after`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) expires_at: Option<i64>,
+    /// Written before the events, on its own: `results` say where the first
+    /// attempt aimed them. Events of the command, if any landed, carry its
+    /// id in their metadata, at `first_version` or after it (an attempt
+    /// that lost a race wrote further on, or nothing).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) reserved: bool,
 }
 
 /// The events a recorded command appended to one aggregate.

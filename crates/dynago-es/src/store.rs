@@ -121,7 +121,12 @@ impl StoreOptions {
     /// conditions in the region that takes the write only, and replicates
     /// the last writer's item, so two regions can each accept an append at
     /// the same version and one of them is lost. Turn it on only when every
-    /// writer of the store writes in one region.
+    /// writer of the store writes in one region, or when the table is a
+    /// multi-Region strongly consistent one, where conditions hold across
+    /// regions (a write racing another region's is refused, and decided
+    /// again as a conflict) but transactions do not run: commands across
+    /// aggregates ([`EventStore::execute_all`]) need a table written in one
+    /// region.
     pub fn allow_global_table(mut self, allow: bool) -> Self {
         self.allow_replicas = allow;
         self

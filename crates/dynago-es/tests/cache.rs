@@ -82,8 +82,9 @@ async fn a_stale_cache_conflicts_once_and_reads_only_the_missing_events() {
         )
         .await
         .expect("deposit");
-    // Events 1 to 3 become unreadable: whoever reads them fails.
-    for version in 1..=3 {
+    // Events 1 to 3 (the items of two commits) become unreadable: whoever
+    // reads them fails.
+    for version in [1, 2] {
         let key = common::event_key("account", id, version);
         let mut item = common::raw_get(&table, key).await.expect("an event");
         item.insert("payload".into(), AttributeValue::S("garbage".into()));

@@ -185,14 +185,13 @@ async fn the_reads_after_a_lost_answer_are_consistent() {
         .execute("acc", common::open("ada"))
         .await
         .expect("open");
-    // The commit lands, its answer is lost, and DynamoDB does not recognise
-    // the resend: the store reads what became of its commit.
+    // The command's record and then its commit land, both answers are
+    // lost: the store reads what became of each.
     proxy.set_plan(
         FaultPlan::default()
             .drop_answer(1.0)
-            .operation("TransactWriteItems")
-            .first(1)
-            .strip_client_request_tokens(true),
+            .operation("PutItem")
+            .first(2),
     );
     let _ = proxy.take_reads();
     let outcome = accounts
@@ -204,7 +203,7 @@ async fn the_reads_after_a_lost_answer_are_consistent() {
         .await
         .expect("the deposit, recognised");
     assert_eq!(outcome.version, 2);
-    assert_eq!(proxy.stats().dropped_answers, 1);
+    assert_eq!(proxy.stats().dropped_answers, 2);
     let reads = consistent_reads(&proxy, &proxied);
     assert!(reads.len() >= 2, "{reads:?}");
     let loaded = accounts.load("acc").await.expect("load");

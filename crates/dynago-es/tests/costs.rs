@@ -109,17 +109,24 @@ async fn an_uncached_command_reports_its_read_beside_its_write() {
 }
 
 #[tokio::test]
-async fn commands_of_several_items_are_one_transaction_of_those_items() {
+async fn a_command_on_one_aggregate_is_one_item_and_its_id_one_more() {
     let (direct, proxied, proxy) = behind_proxy().await;
     let cached =
         EventStore::<Account>::new(proxied, StoreOptions::default().cache(10)).expect("a store");
     for id in ["a", "b"] {
         cached.execute(id, common::open(id)).await.expect("open");
     }
+    let record = |id: &str| {
+        common::raw_get(
+            &direct,
+            dynago::Key::new(dynago::string_value(format!("cmd#account#{id}")))
+                .sort(dynago::string_value("command")),
+        )
+    };
 
-    // k events: one transaction of k items, 2 units each.
+    // k events: one put of one item, a unit per started KB of it.
     let before = proxy.stats();
-    cached
+    let outcome = cached
         .execute(
             "a",
             AccountCommand::DepositMany {
@@ -128,19 +135,16 @@ async fn commands_of_several_items_are_one_transaction_of_those_items() {
         )
         .await
         .expect("three deposits");
-    assert_eq!(
-        sent(&before, &proxy.stats()),
-        ops(&[("TransactWriteItems", 1)])
-    );
-    let mut wcu = 0;
-    for version in 2..=4 {
-        wcu += 2 * units(&event(&direct, "a", version).await);
-    }
-    assert_eq!(wcu, 6, "2k for k events under 1 KB");
+    assert_eq!(sent(&before, &proxy.stats()), ops(&[("PutItem", 1)]));
+    let commit = event(&direct, "a", 2).await;
+    assert_eq!(common::number(&commit, "last_version"), 4);
+    assert_eq!(units(&commit), 1, "3 small events in one item under 1 KB");
+    assert_eq!(outcome.capacity.write_units, 1.0, "{:?}", outcome.capacity);
 
-    // A command id: the event and the record, after reading the record.
+    // A command id, one event: the record, then the event, each on its
+    // own, after reading the record.
     let before = proxy.stats();
-    cached
+    let outcome = cached
         .execute_with(
             "a",
             deposit(4),
@@ -150,23 +154,34 @@ async fn commands_of_several_items_are_one_transaction_of_those_items() {
         .expect("with an id");
     assert_eq!(
         sent(&before, &proxy.stats()),
-        ops(&[("GetItem", 1), ("TransactWriteItems", 1)])
+        ops(&[("GetItem", 1), ("PutItem", 2)])
     );
-    let record = common::raw_get(
-        &direct,
-        dynago::Key::new(dynago::string_value("cmd#account#c-1"))
-            .sort(dynago::string_value("command")),
-    )
-    .await
-    .expect("the record");
-    assert_eq!(
-        2 * units(&event(&direct, "a", 5).await) + 2 * units(&record),
-        4
-    );
+    let reserved = record("c-1").await.expect("the record");
+    assert_eq!(units(&event(&direct, "a", 5).await) + units(&reserved), 2);
+    assert_eq!(outcome.capacity.write_units, 2.0, "{:?}", outcome.capacity);
 
-    // A transfer: one event on each side.
+    // A command id, 3 events: the same two puts.
     let before = proxy.stats();
-    cached
+    let outcome = cached
+        .execute_with(
+            "a",
+            AccountCommand::DepositMany {
+                amounts: vec![1, 2, 3],
+            },
+            CommandOptions::default().command_id(CommandId::new("c-2")),
+        )
+        .await
+        .expect("three with an id");
+    assert_eq!(
+        sent(&before, &proxy.stats()),
+        ops(&[("GetItem", 1), ("PutItem", 2)])
+    );
+    assert_eq!(outcome.version, 8);
+    assert_eq!(outcome.capacity.write_units, 2.0, "{:?}", outcome.capacity);
+
+    // A transfer: one event on each side, in a transaction (2 units each).
+    let before = proxy.stats();
+    let outcome = cached
         .execute_all(
             vec![
                 (
@@ -184,8 +199,13 @@ async fn commands_of_several_items_are_one_transaction_of_those_items() {
         ops(&[("TransactWriteItems", 1)])
     );
     assert_eq!(
-        2 * units(&event(&direct, "a", 6).await) + 2 * units(&event(&direct, "b", 2).await),
+        2 * units(&event(&direct, "a", 9).await) + 2 * units(&event(&direct, "b", 2).await),
         4
+    );
+    assert_eq!(
+        outcome[0].capacity.write_units, 4.0,
+        "{:?}",
+        outcome[0].capacity
     );
 }
 

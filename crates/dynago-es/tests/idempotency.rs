@@ -373,55 +373,58 @@ fn record_key(command_id: &str) -> dynago::Key {
 #[tokio::test]
 async fn a_recorded_outcome_whose_events_are_gone_or_foreign_is_corrupt() {
     let store = common::store(StoreOptions::default()).await;
-    store.execute("x", common::open("x")).await.expect("open");
+    for id in ["x", "y"] {
+        store.execute(id, common::open(id)).await.expect("open");
+    }
+    // A command across aggregates: its record is written in its
+    // transaction and names the versions it appended.
+    let command = || {
+        vec![
+            (
+                AggregateId::from("x"),
+                AccountCommand::DepositMany {
+                    amounts: vec![1, 2, 3],
+                },
+            ),
+            (
+                AggregateId::from("y"),
+                AccountCommand::Deposit { amount: 1 },
+            ),
+        ]
+    };
     store
-        .execute_with(
-            "x",
-            AccountCommand::DepositMany {
-                amounts: vec![1, 2, 3],
-            },
-            with_id("m-3"),
-        )
+        .execute_all(command(), with_id("m-3"))
         .await
         .expect("deposits");
     let table = store.table().clone();
 
-    // Another commit's event in the recorded range.
-    let key = common::event_key("account", "x", 3);
-    let mut event = common::raw_get(&table, key.clone()).await.expect("event 3");
-    event.insert(
+    // Another commit's events in the recorded range (versions 2 to 4, one
+    // item).
+    let key = common::event_key("account", "x", 2);
+    let mut commit = common::raw_get(&table, key.clone())
+        .await
+        .expect("the commit");
+    commit.insert(
         "commit_id".into(),
         dynago::string_value(uuid::Uuid::now_v7().to_string()),
     );
-    common::raw_put(&table, event).await;
+    common::raw_put(&table, commit).await;
     let error = store
-        .execute_with("x", AccountCommand::Deposit { amount: 1 }, with_id("m-3"))
+        .execute_all(command(), with_id("m-3"))
         .await
-        .expect_err("event 3 is not the command's");
+        .expect_err("the events are not the command's");
     assert!(error.is_corrupt(), "{error:?}");
     assert!(error.to_string().contains("another commit"), "{error}");
 
-    // An event of the range gone.
+    // The events gone.
     common::raw_delete(&table, key).await;
     let error = store
-        .execute_with("x", AccountCommand::Deposit { amount: 1 }, with_id("m-3"))
+        .execute_all(command(), with_id("m-3"))
         .await
-        .expect_err("event 3 is gone");
+        .expect_err("the events are gone");
     assert!(error.is_corrupt(), "{error:?}");
     assert!(
-        error.to_string().contains("version 3 is missing"),
-        "{error}"
-    );
-
-    // The last ones gone.
-    common::raw_delete(&table, common::event_key("account", "x", 4)).await;
-    let error = store
-        .execute_with("x", AccountCommand::Deposit { amount: 1 }, with_id("m-3"))
-        .await
-        .expect_err("events 3 and 4 are gone");
-    assert!(error.is_corrupt(), "{error:?}");
-    assert!(
-        error.to_string().contains("end before version 3"),
+        error.to_string().contains("end before version 2"),
         "{error}"
     );
 }

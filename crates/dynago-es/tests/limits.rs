@@ -32,14 +32,14 @@ fn too_many_actions(error: &Error) -> usize {
 }
 
 #[tokio::test]
-async fn a_command_of_more_than_100_events_is_refused_before_sending() {
+async fn more_than_100_events_are_one_item_while_they_fit_and_refused_before_sending_after() {
     let store = common::store(StoreOptions::default()).await;
     store
         .execute("big", common::open("ada"))
         .await
         .expect("open");
-    let before = store.table().request_count();
-    let error = store
+    // 101 small events: one item, one put, no transaction and its limit.
+    let outcome = store
         .execute(
             "big",
             AccountCommand::DepositMany {
@@ -47,74 +47,67 @@ async fn a_command_of_more_than_100_events_is_refused_before_sending() {
             },
         )
         .await
+        .expect("101 events in one item");
+    assert_eq!(outcome.version, 102);
+    assert_eq!(
+        common::raw_event_versions(store.table(), "account", "big").await,
+        vec![1, 2],
+        "the items' keys"
+    );
+    assert_eq!(
+        common::versions(&store, "big").await,
+        (1..=102).collect::<Vec<_>>()
+    );
+    // With an id: the same item, and the record on its own.
+    let with_id = CommandOptions::default().command_id(CommandId::new("big-1"));
+    let outcome = store
+        .execute_with(
+            "big",
+            AccountCommand::DepositMany {
+                amounts: vec![1; 101],
+            },
+            with_id,
+        )
+        .await
+        .expect("101 events and a record");
+    assert_eq!(outcome.version, 203);
+}
+
+#[tokio::test]
+async fn a_new_aggregate_stays_empty_when_its_first_command_is_too_big() {
+    // 101 events of 4 KB do not fit one item: an item each, in one
+    // transaction, which holds 100 actions at most.
+    let store = common::journal_store(StoreOptions::default()).await;
+    let before = store.table().request_count();
+    let error = store
+        .execute("fresh", Write::sized(101, 4_000))
+        .await
         .store_err("101 actions");
-    assert_eq!(too_many_actions(&error), 101, "101 events");
+    assert_eq!(too_many_actions(&error), 101);
     assert!(!error.is_conflict() && !error.is_retryable());
     assert_eq!(
         store.table().request_count() - before,
         1,
         "the load only: the transaction was never sent"
     );
-    assert_eq!(store.load("big").await.expect("load").version, 1);
-    assert_eq!(common::versions(&store, "big").await, vec![1]);
-    // 100 events make exactly 100 actions.
-    let outcome = store
-        .execute(
-            "big",
-            AccountCommand::DepositMany {
-                amounts: vec![1; 100],
-            },
-        )
-        .await
-        .expect("100 actions");
-    assert_eq!(outcome.version, 101);
-    // The command record counts too.
-    let with_id = CommandOptions::default().command_id(CommandId::new("big-1"));
-    let error = store
-        .execute_with(
-            "big",
-            AccountCommand::DepositMany {
-                amounts: vec![1; 100],
-            },
-            with_id.clone(),
-        )
-        .await
-        .store_err("101 actions");
-    assert_eq!(too_many_actions(&error), 101, "100 events and the record");
-    assert_eq!(store.load("big").await.expect("load").version, 101);
-    let outcome = store
-        .execute_with(
-            "big",
-            AccountCommand::DepositMany {
-                amounts: vec![1; 99],
-            },
-            with_id,
-        )
-        .await
-        .expect("100 actions");
-    assert_eq!(outcome.version, 200);
-}
-
-#[tokio::test]
-async fn a_new_aggregate_stays_empty_when_its_first_command_is_too_big() {
-    let store = common::journal_store(StoreOptions::default()).await;
-    let error = store
-        .execute("fresh", Write::sized(101, 10))
-        .await
-        .store_err("101 actions");
-    assert_eq!(too_many_actions(&error), 101);
     let loaded = store.load("fresh").await.expect("load");
     assert_eq!((loaded.version, loaded.events_read), (0, 0));
     assert_eq!(
         common::raw_event_versions(store.table(), "journal", "fresh").await,
         Vec::<u64>::new()
     );
+    // 100 of them make exactly 100 actions.
+    let outcome = store
+        .execute("fresh", Write::sized(100, 4_000))
+        .await
+        .expect("100 actions");
+    assert_eq!(outcome.version, 100);
 }
 
 #[tokio::test]
-async fn a_due_snapshot_is_written_on_its_own_beside_a_full_transaction() {
-    // 100 events fill the transaction; the snapshot they make due is written
-    // after them, on its own.
+async fn a_due_snapshot_is_written_on_its_own_beside_a_large_commit() {
+    // 100 events in one item; the snapshot they make due is written after
+    // them, on its own.
     let store = common::store(StoreOptions::default().snapshots(SnapshotPolicy::Every(10))).await;
     store
         .execute("full", common::open("ada"))

@@ -31,8 +31,8 @@ fn store(table: Table, options: StoreOptions) -> EventStore<Account> {
     EventStore::new(table, options).expect("a store")
 }
 
-/// The answer of the next commit (a PutItem for one event, a
-/// TransactWriteItems for more or with a command id) only is lost; with `strip`,
+/// The answer of the next commit (a PutItem for one aggregate, a
+/// TransactWriteItems across aggregates) only is lost; with `strip`,
 /// DynamoDB does not see the client request tokens.
 fn lose_next_commit(strip: bool) -> FaultPlan {
     FaultPlan::default()
@@ -41,6 +41,15 @@ fn lose_next_commit(strip: bool) -> FaultPlan {
         .operation("PutItem")
         .first(1)
         .strip_client_request_tokens(strip)
+}
+
+/// `plan` once the next `PutItem` (a command's record, reserved before
+/// its events) has passed untouched.
+fn after_the_record(plan: FaultPlan) -> FaultPlan {
+    FaultPlan::default()
+        .operation("PutItem")
+        .first(1)
+        .then(plan)
 }
 
 /// The next request of any kind throttled, then nothing.
@@ -106,7 +115,12 @@ async fn lost_commit_lands_once(sdk_attempts: u32, strip: bool, command_id: Opti
     let accounts = store(proxied, StoreOptions::default());
     open(&accounts, "acc").await;
 
-    proxy.set_plan(lose_next_commit(strip));
+    // With a command id, the commit follows the command's record.
+    let lose = lose_next_commit(strip);
+    proxy.set_plan(match command_id {
+        Some(_) => after_the_record(lose),
+        None => lose,
+    });
     let outcome = accounts
         .execute_with("acc", deposit(100), options)
         .await
@@ -118,19 +132,15 @@ async fn lost_commit_lands_once(sdk_attempts: u32, strip: bool, command_id: Opti
 
     let stats = proxy.stats();
     assert_eq!(stats.dropped_answers, 1);
-    assert_eq!(common::writes(&stats), 3, "open, lost, resent: {stats:?}");
-    // One event is one PutItem, which has no token; with a command id the
-    // commit is a transaction.
-    let transaction = command_id.is_some();
+    let record = u64::from(command_id.is_some());
     assert_eq!(
-        stats.requests_for("TransactWriteItems"),
-        if transaction { 2 } else { 0 },
-        "{stats:?}"
+        common::writes(&stats),
+        3 + record,
+        "open, (the record,) lost, resent: {stats:?}"
     );
-    assert_eq!(
-        stats.tokens_stripped,
-        if strip && transaction { 2 } else { 0 }
-    );
+    // One event is one PutItem, which has no token, with a command id too.
+    assert_eq!(stats.requests_for("TransactWriteItems"), 0, "{stats:?}");
+    assert_eq!(stats.tokens_stripped, 0);
     assert_deposits(&store(direct, StoreOptions::default()), "acc", &[100]).await;
 }
 
@@ -179,6 +189,38 @@ async fn a_lost_commit_of_a_cached_aggregate_lands_once() {
 }
 
 #[tokio::test]
+async fn a_command_whose_record_answer_is_lost_recognises_its_record_and_applies_once() {
+    let (direct, proxied, proxy) = behind_proxy(1).await;
+    let accounts = store(proxied, StoreOptions::default());
+    open(&accounts, "acc").await;
+    // The record lands and its answer is lost; sent again, it finds itself.
+    proxy.set_plan(
+        FaultPlan::default()
+            .drop_answer(1.0)
+            .operation("PutItem")
+            .first(1),
+    );
+    let outcome = accounts
+        .execute_with(
+            "acc",
+            deposit(5),
+            CommandOptions::default().command_id(CommandId::new("r-1")),
+        )
+        .await
+        .expect("the record recognised, the deposit made");
+    assert!(!outcome.duplicate);
+    assert_eq!((outcome.version, outcome.attempts), (2, 1));
+    let stats = proxy.stats();
+    assert_eq!(stats.dropped_answers, 1);
+    assert_eq!(
+        common::writes(&stats),
+        4,
+        "open, the record lost and resent, the event: {stats:?}"
+    );
+    assert_deposits(&store(direct, StoreOptions::default()), "acc", &[5]).await;
+}
+
+#[tokio::test]
 async fn a_command_sent_again_by_the_caller_after_a_lost_answer_applies_once() {
     for strip in [false, true] {
         command_sent_again_by_the_caller(strip).await;
@@ -197,7 +239,9 @@ async fn command_sent_again_by_the_caller(strip: bool) {
 
     // The answer is lost, and so is the read that would say what became of
     // the commit.
-    proxy.set_plan(lose_next_commit(strip).then(unreadable_once()));
+    proxy.set_plan(after_the_record(
+        lose_next_commit(strip).then(unreadable_once()),
+    ));
     let lost = impatient
         .execute_with("acc", deposit(42), command())
         .await

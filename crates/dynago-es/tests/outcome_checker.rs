@@ -10,6 +10,15 @@
 //! Every call tags its events with its own call id (metadata `call`), so
 //! that the events each call wrote can be found afterwards.
 //!
+//! The table is read raw: each event item is expanded into the events it
+//! holds (a commit's events share one item, keyed by the first's version,
+//! the others in its `next_events`, all under the item's commit id), and
+//! compared with what `events()` and `StoredEvent::from_item` read. A
+//! command with an id was applied iff events carry its id: a command
+//! record written in the transaction of its events proves them, a
+//! reservation (`reserved`, written on its own before the events of a
+//! command on one aggregate) does not.
+//!
 //! The run is seeded: `DYNAGO_CHECKER_SEED=<n>` replays a run's choices
 //! (the interleaving of the tasks is the machine's), and
 //! `DYNAGO_CHECKER_COMMANDS=<n>` makes it longer. The seed is printed first
@@ -407,11 +416,22 @@ impl Workload {
             to = self.account(rng);
         }
         let amount = rng.i64(1..=120);
+        // Now and then the credit in several deposits: a commit item of
+        // several events in a transaction.
+        let parts = if amount >= 3 && rng.u32(0..100) < 30 {
+            rng.i64(2..=3)
+        } else {
+            1
+        };
+        let credit = if parts == 1 {
+            AccountCommand::Deposit { amount }
+        } else {
+            let mut amounts: Vec<i64> = (1..parts).map(|_| rng.i64(1..=amount / parts)).collect();
+            amounts.push(amount - amounts.iter().sum::<i64>());
+            AccountCommand::DepositMany { amounts }
+        };
         Op::Transfer {
-            legs: vec![
-                (from, AccountCommand::Withdraw { amount }),
-                (to, AccountCommand::Deposit { amount }),
-            ],
+            legs: vec![(from, AccountCommand::Withdraw { amount }), (to, credit)],
         }
     }
 
@@ -682,52 +702,251 @@ struct Stored {
     account: String,
     version: u64,
     event_id: Uuid,
+    /// The commit id of the item that holds it: every event of a commit
+    /// item shares its item's.
     commit_id: String,
     call: Option<String>,
     command_id: Option<String>,
     payload: AccountEvent,
 }
 
+/// One command record as stored.
+#[derive(Debug)]
+struct Record {
+    commit_id: String,
+    /// Written on its own before the events (a command with an id on one
+    /// aggregate): it says only where the first attempt aimed them, not
+    /// that they landed. Without it, the record was written in the
+    /// transaction of its command's events, and proves them.
+    reserved: bool,
+    /// `(account, first_version, last_version)` of each aggregate it names.
+    results: Vec<(String, u64, u64)>,
+}
+
 /// The table, read directly after the run.
 struct Truth {
     events: BTreeMap<String, Vec<Stored>>,
-    /// The commit id of each command record, by command id.
-    records: HashMap<String, String>,
+    /// Each command record, by command id.
+    records: HashMap<String, Record>,
     /// What could not be read.
     unreadable: Vec<String>,
+    /// How many event items there are, and how many of them hold several
+    /// events.
+    items: usize,
+    commit_items: usize,
+}
+
+/// One event of an event item, as its raw attributes hold it.
+#[derive(Debug, PartialEq)]
+struct RawEvent {
+    version: u64,
+    event_id: String,
+    commit_id: String,
+    command_id: Option<String>,
+    call: Option<String>,
+}
+
+fn raw_string<'i>(item: &'i dynago::Item, name: &str) -> Result<&'i str, String> {
+    match item.get(name) {
+        Some(dynago::AttributeValue::S(s)) => Ok(s),
+        other => Err(format!("attribute `{name}` is not a string: {other:?}")),
+    }
+}
+
+fn raw_number(item: &dynago::Item, name: &str) -> Result<u64, String> {
+    match item.get(name) {
+        Some(dynago::AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| format!("attribute `{name}` is not a whole number: {n:?}")),
+        other => Err(format!("attribute `{name}` is not a number: {other:?}")),
+    }
+}
+
+/// The command id and the call tag in an event's `metadata` map.
+fn raw_metadata(metadata: Option<&dynago::AttributeValue>) -> (Option<String>, Option<String>) {
+    let Some(dynago::AttributeValue::M(metadata)) = metadata else {
+        return (None, None);
+    };
+    let command_id = match metadata.get("command_id") {
+        Some(dynago::AttributeValue::S(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let call = match metadata.get("extra") {
+        Some(dynago::AttributeValue::M(extra)) => match extra.get("call") {
+            Some(dynago::AttributeValue::S(s)) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    (command_id, call)
+}
+
+/// The events of the event item keyed `e#{first}`, read from its raw
+/// attributes: the first at top level (its `version` the key's), then
+/// those of `next_events` at `first + 1`, `first + 2`, ..., up to
+/// `last_version`. Each inherits the commit id of the item, and its
+/// metadata where it has none of its own.
+fn expand_item(first: u64, item: &dynago::Item) -> Result<Vec<RawEvent>, String> {
+    let version = raw_number(item, "version")?;
+    if version != first {
+        return Err(format!(
+            "its key is version {first}, its `version` {version}"
+        ));
+    }
+    let commit_id = raw_string(item, "commit_id")?.to_owned();
+    let (command_id, call) = raw_metadata(item.get("metadata"));
+    let mut events = vec![RawEvent {
+        version,
+        event_id: raw_string(item, "event_id")?.to_owned(),
+        commit_id: commit_id.clone(),
+        command_id: command_id.clone(),
+        call: call.clone(),
+    }];
+    let last = match item.get("last_version") {
+        None => None,
+        Some(_) => Some(raw_number(item, "last_version")?),
+    };
+    match item.get("next_events") {
+        None if last.is_none() => {}
+        None => return Err("`last_version` without `next_events`".to_owned()),
+        Some(dynago::AttributeValue::L(next)) => {
+            for (index, member) in next.iter().enumerate() {
+                let dynago::AttributeValue::M(member) = member else {
+                    return Err(format!("`next_events` member {index} is not a map"));
+                };
+                let version = raw_number(member, "version")?;
+                let expected = first + 1 + u64::try_from(index).expect("an index fits u64");
+                if version != expected {
+                    return Err(format!(
+                        "`next_events` member {index} is version {version}, where {expected} belongs"
+                    ));
+                }
+                if let Some(own) = member.get("commit_id") {
+                    if *own != dynago::AttributeValue::S(commit_id.clone()) {
+                        return Err(format!(
+                            "`next_events` member {index} carries another commit id ({own:?})"
+                        ));
+                    }
+                }
+                let (command_id, call) = match member.get("metadata") {
+                    Some(own) => raw_metadata(Some(own)),
+                    None => (command_id.clone(), call.clone()),
+                };
+                events.push(RawEvent {
+                    version,
+                    event_id: raw_string(member, "event_id")?.to_owned(),
+                    commit_id: commit_id.clone(),
+                    command_id,
+                    call,
+                });
+            }
+            let end = events.last().map_or(first, |e| e.version);
+            if events.len() > 1 && last != Some(end) {
+                return Err(format!(
+                    "its `last_version` is {last:?}, its events end at version {end}"
+                ));
+            }
+        }
+        Some(other) => return Err(format!("`next_events` is not a list: {other:?}")),
+    }
+    Ok(events)
+}
+
+/// The same events as the store's own reader of stored items
+/// ([`dynago_es::StoredEvent::from_item`]) reads them.
+fn stored_events_of(item: &dynago::Item) -> Result<Vec<RawEvent>, String> {
+    let events = dynago_es::StoredEvent::from_item(item.clone()).map_err(|e| e.to_string())?;
+    Ok(events
+        .into_iter()
+        .map(|e| RawEvent {
+            version: e.version,
+            event_id: e.event_id.to_string(),
+            commit_id: e.commit_id.to_string(),
+            command_id: e.metadata.command_id.clone(),
+            call: e.metadata.extra.get("call").cloned(),
+        })
+        .collect())
+}
+
+/// A command record's item.
+fn record_of(item: &dynago::Item) -> Result<Record, String> {
+    let reserved = match item.get("reserved") {
+        None => false,
+        Some(dynago::AttributeValue::Bool(b)) => *b,
+        Some(other) => return Err(format!("attribute `reserved` is not a boolean: {other:?}")),
+    };
+    let results = match item.get("results") {
+        Some(dynago::AttributeValue::L(results)) => results
+            .iter()
+            .map(|result| match result {
+                dynago::AttributeValue::M(result) => Ok((
+                    raw_string(result, "aggregate_id")?.to_owned(),
+                    raw_number(result, "first_version")?,
+                    raw_number(result, "last_version")?,
+                )),
+                other => Err(format!("a result that is not a map: {other:?}")),
+            })
+            .collect::<Result<Vec<_>, String>>()?,
+        other => return Err(format!("attribute `results` is not a list: {other:?}")),
+    };
+    Ok(Record {
+        commit_id: raw_string(item, "commit_id")?.to_owned(),
+        reserved,
+        results,
+    })
 }
 
 async fn read_truth(direct: &dynago::Table, accounts: &[String]) -> Truth {
     let store =
         EventStore::<Account>::new(direct.clone(), StoreOptions::default()).expect("a store");
     let items = common::contents(direct).await;
-    let mut commits: HashMap<(String, u64), String> = HashMap::new();
-    let mut raw_versions: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    let mut raw_events: BTreeMap<String, Vec<RawEvent>> = BTreeMap::new();
     let mut records = HashMap::new();
+    let mut unreadable = Vec::new();
+    let (mut event_items, mut commit_items) = (0, 0);
     for item in &items {
         let (pk, sk) = (common::string(item, "pk"), common::string(item, "sk"));
         if let Some(command_id) = pk.strip_prefix("cmd#account#") {
-            records.insert(
-                command_id.to_owned(),
-                common::string(item, "commit_id").to_owned(),
-            );
+            match record_of(item) {
+                Ok(record) => {
+                    records.insert(command_id.to_owned(), record);
+                }
+                Err(reason) => {
+                    unreadable.push(format!("the record of command {command_id}: {reason}"));
+                }
+            }
         } else if let (Some(account), Some(version)) =
             (pk.strip_prefix("account#"), sk.strip_prefix("e#"))
         {
-            let version: u64 = version.parse().expect("an event key's version");
-            raw_versions
+            let first: u64 = version.parse().expect("an event key's version");
+            let expanded = match expand_item(first, item) {
+                Ok(expanded) => expanded,
+                Err(reason) => {
+                    unreadable.push(format!("{account}: the event item e#{first}: {reason}"));
+                    continue;
+                }
+            };
+            match stored_events_of(item) {
+                Ok(read) if read == expanded => {}
+                read => unreadable.push(format!(
+                    "{account}: the event item e#{first} holds {expanded:?}, \
+                     StoredEvent::from_item reads {read:?}"
+                )),
+            }
+            event_items += 1;
+            if expanded.len() > 1 {
+                commit_items += 1;
+            }
+            raw_events
                 .entry(account.to_owned())
                 .or_default()
-                .push(version);
-            commits.insert(
-                (account.to_owned(), version),
-                common::string(item, "commit_id").to_owned(),
-            );
+                .extend(expanded);
         }
     }
     let mut events = BTreeMap::new();
-    let mut unreadable = Vec::new();
     for account in accounts {
+        let mut raw = raw_events.remove(account).unwrap_or_default();
+        raw.sort_by_key(|e| e.version);
         let read: Result<Vec<_>, Error> = store.events(account.as_str(), 1).try_collect().await;
         let read = match read {
             Ok(read) => read,
@@ -736,32 +955,50 @@ async fn read_truth(direct: &dynago::Table, accounts: &[String]) -> Truth {
                 continue;
             }
         };
-        let mut raw = raw_versions.remove(account).unwrap_or_default();
-        raw.sort_unstable();
+        // Every version exactly once, in the items as in what events()
+        // reads, with the same event ids and metadata.
+        let raw_versions: Vec<u64> = raw.iter().map(|e| e.version).collect();
         let versions: Vec<u64> = read.iter().map(|e| e.version).collect();
-        if raw != versions {
+        if raw_versions != versions {
             unreadable.push(format!(
-                "{account}: the event items hold versions {raw:?}, events() read {versions:?}"
+                "{account}: the event items hold versions {raw_versions:?}, events() read {versions:?}"
             ));
+        }
+        let mut by_version: HashMap<u64, RawEvent> = HashMap::new();
+        for event in raw {
+            by_version.entry(event.version).or_insert(event);
         }
         let stored = read
             .into_iter()
-            .map(|e| Stored {
-                account: account.clone(),
-                version: e.version,
-                event_id: e.event_id,
-                commit_id: commits
-                    .get(&(account.clone(), e.version))
-                    .cloned()
-                    .unwrap_or_default(),
-                call: e.metadata.extra.get("call").cloned(),
-                command_id: e.metadata.command_id.clone(),
-                payload: e.payload,
+            .map(|e| {
+                let call = e.metadata.extra.get("call").cloned();
+                let raw = by_version.remove(&e.version);
+                let agrees = raw.as_ref().is_some_and(|raw| {
+                    raw.event_id == e.event_id.to_string()
+                        && raw.command_id == e.metadata.command_id
+                        && raw.call == call
+                });
+                if !agrees {
+                    unreadable.push(format!(
+                        "{account} v{}: the event items hold {raw:?}, events() read {} {:?}",
+                        e.version, e.event_id, e.metadata
+                    ));
+                }
+                Stored {
+                    account: account.clone(),
+                    version: e.version,
+                    event_id: e.event_id,
+                    commit_id: raw.map(|raw| raw.commit_id).unwrap_or_default(),
+                    call,
+                    command_id: e.metadata.command_id.clone(),
+                    payload: e.payload,
+                }
             })
             .collect();
         events.insert(account.clone(), stored);
     }
-    for (account, versions) in raw_versions {
+    for (account, raw) in raw_events {
+        let versions: Vec<u64> = raw.iter().map(|e| e.version).collect();
         unreadable.push(format!(
             "events of an account no call named: {account} {versions:?}"
         ));
@@ -770,6 +1007,8 @@ async fn read_truth(direct: &dynago::Table, accounts: &[String]) -> Truth {
         events,
         records,
         unreadable,
+        items: event_items,
+        commit_items,
     }
 }
 
@@ -1114,19 +1353,120 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let applied = applied.first().copied();
-            let commit = applied.map(|c| self.mine(c)[0].commit_id.as_str());
-            let record = self.truth.records.get(command_id).map(String::as_str);
-            if commit != record {
-                self.violations.push(format!(
-                    "command id {command_id}: its record names commit {record:?}, its events were \
-                     written by commit {commit:?} ({})",
-                    applied.map_or("no call", |c| c.id.as_str())
-                ));
-            }
+            self.record(command_id, applied);
             for call in &group {
                 self.repeat(call, &group, applied.filter(|a| a.id != call.id));
             }
         }
+    }
+
+    /// The record of `command_id` against the events of the call that
+    /// applied it (`applied`), if one did. The command was applied iff
+    /// events carry its id (found above, by the calls' tags): a record
+    /// written in the transaction of its events proves them, and names
+    /// their commit; a reservation (`reserved`, written on its own before
+    /// the events) proves nothing by itself, but one stands before any
+    /// event of a command on one aggregate, where its first attempt aimed
+    /// them or before.
+    fn record(&mut self, command_id: &str, applied: Option<&Call>) {
+        let mine: Vec<&'a Stored> = applied.map(|c| self.mine(c).to_vec()).unwrap_or_default();
+        let commit = mine.first().map(|e| e.commit_id.as_str());
+        let by = applied.map_or("no call", |c| c.id.as_str());
+        let truth: &'a Truth = self.truth;
+        let record = truth.records.get(command_id);
+        match record {
+            Some(record) if record.reserved => {
+                if record.results.len() != 1 {
+                    self.violations.push(format!(
+                        "command id {command_id}: its record is a reservation naming {:?}, \
+                         where a command on one aggregate reserves",
+                        record.results
+                    ));
+                }
+                let outside: Vec<(&str, u64)> =
+                    mine.iter()
+                        .filter(|e| {
+                            !record.results.iter().any(|(account, first, _)| {
+                                *account == e.account && e.version >= *first
+                            })
+                        })
+                        .map(|e| (e.account.as_str(), e.version))
+                        .collect();
+                if !outside.is_empty() {
+                    self.violations.push(format!(
+                        "command id {command_id}: its reservation aimed at {:?} (account, first, \
+                         last version), its events were written at {outside:?} ({by})",
+                        record.results
+                    ));
+                }
+            }
+            Some(record) => {
+                if commit != Some(record.commit_id.as_str()) {
+                    self.violations.push(format!(
+                        "command id {command_id}: its record (written with its events) names \
+                         commit {}, its events were written by commit {commit:?} ({by})",
+                        record.commit_id
+                    ));
+                }
+                // It names the versions its events hold, on each account.
+                let mut written: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+                for event in &mine {
+                    let range = written
+                        .entry(event.account.as_str())
+                        .or_insert((event.version, event.version));
+                    range.0 = range.0.min(event.version);
+                    range.1 = range.1.max(event.version);
+                }
+                let named: BTreeMap<&str, (u64, u64)> = record
+                    .results
+                    .iter()
+                    .map(|(account, first, last)| (account.as_str(), (*first, *last)))
+                    .collect();
+                if !mine.is_empty() && named != written {
+                    self.violations.push(format!(
+                        "command id {command_id}: its record (written with its events) names \
+                         the versions {named:?}, its events are at {written:?} ({by})"
+                    ));
+                }
+            }
+            None => {
+                if let Some(commit) = commit {
+                    self.violations.push(format!(
+                        "command id {command_id}: no record, but its events were written by \
+                         commit {commit} ({by})"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Whether `call`, refused as a reuse of its command id, was refused by
+    /// a reservation of the id for another command (another aggregate, or
+    /// another body), and says that that command was not applied so far.
+    fn refused_by_a_reservation(&self, call: &Call) -> bool {
+        let Some(record) = call
+            .spec
+            .command_id
+            .as_deref()
+            .and_then(|id| self.truth.records.get(id))
+        else {
+            return false;
+        };
+        let reserved_for: BTreeSet<String> = record
+            .results
+            .iter()
+            .map(|(account, _, _)| account.clone())
+            .collect();
+        let ours: BTreeSet<String> = call.spec.op.accounts().into_iter().collect();
+        let named: BTreeSet<String> = call.answer.first_used_for.iter().cloned().collect();
+        let reserved_named: BTreeSet<String> = reserved_for
+            .iter()
+            .map(|account| format!("account#{account}"))
+            .collect();
+        record.reserved
+            && named == reserved_named
+            && (ours != reserved_for || call.spec.fingerprint.is_some())
+            && call.answer.message.contains("has not been applied so far")
     }
 
     /// One of the calls of a command id (`group`), of which `first`, not
@@ -1141,6 +1481,25 @@ impl<'a> Checker<'a> {
                     _ => true,
                 }
         });
+        // What the other calls of the id sent and were answered, for the
+        // one who reads a violation.
+        let others: Vec<String> = group
+            .iter()
+            .filter(|other| other.id != call.id)
+            .map(|other| {
+                format!(
+                    "{} ({}, {:?}, fingerprint {:?}) answered {} {:?} {}",
+                    other.id,
+                    other.spec.scenario,
+                    other.spec.op,
+                    other.spec.fingerprint,
+                    other.answer.kind.name(),
+                    other.answer.outcomes,
+                    other.answer.message
+                )
+            })
+            .collect();
+        let others = format!("; the other calls of the id: {others:?}");
         let kind = call.answer.kind;
         match (kind, first, compatible) {
             (Kind::CommandIdReused, Some(first), Some(false)) => {
@@ -1153,17 +1512,46 @@ impl<'a> Checker<'a> {
                     .map(|a| format!("account#{a}"))
                     .collect();
                 if named != theirs {
-                    let what =
-                        format!("CommandIdReused names {named:?}, first used for {theirs:?}");
+                    let what = format!(
+                        "CommandIdReused names {named:?}, first used for {theirs:?}{others}"
+                    );
                     self.fail(call, &what);
                 }
             }
-            (Kind::CommandIdReused, _, _) => self.fail(
-                call,
-                "CommandIdReused, but no other command of this id was applied",
-            ),
+            // No command of the id applied: only a reservation by another
+            // command of it (whose commit may still be on its way) may
+            // refuse it, and the refusal must say that it was not applied.
+            (Kind::CommandIdReused, None, _) if self.refused_by_a_reservation(call) => {}
+            (Kind::CommandIdReused, _, _) => {
+                // A reservation alone is no application: say so, for the
+                // one who reads the violation.
+                let record = match call
+                    .spec
+                    .command_id
+                    .as_deref()
+                    .and_then(|id| self.truth.records.get(id))
+                {
+                    Some(record) if record.reserved => format!(
+                        " (its record is a reservation, by commit {}, aimed at {:?}, and no event \
+                         carries the id)",
+                        record.commit_id, record.results
+                    ),
+                    Some(record) => format!(" (its record names commit {})", record.commit_id),
+                    None => " (no record is stored)".to_owned(),
+                };
+                let record = format!("{record}{others}");
+                self.fail(
+                    call,
+                    &format!(
+                        "CommandIdReused, but no other command of this id was applied{record}"
+                    ),
+                );
+            }
             (Kind::OkDuplicate, Some(_), Some(false)) => {
-                self.fail(call, "Ok duplicate: another command's outcome");
+                self.fail(
+                    call,
+                    &format!("Ok duplicate: another command's outcome{others}"),
+                );
             }
             _ => {}
         }
@@ -1182,7 +1570,7 @@ impl<'a> Checker<'a> {
             };
             if kind != expected && !kind.unsettled() {
                 let what = format!(
-                    "the command was applied and answered before this call started: expected {}",
+                    "the command was applied and answered before this call started: expected {}{others}",
                     expected.name()
                 );
                 self.fail(call, &what);
@@ -1313,6 +1701,25 @@ async fn every_answer_under_faults_is_true() {
         calls.len(),
         started.elapsed(),
         workload.loads_failed.load(Ordering::SeqCst),
+    );
+    let reserved = truth.records.values().filter(|r| r.reserved).count();
+    let commands_applied: BTreeSet<&str> = truth
+        .events
+        .values()
+        .flatten()
+        .filter_map(|e| e.command_id.as_deref())
+        .collect();
+    let reserved_applied = truth
+        .records
+        .iter()
+        .filter(|(id, r)| r.reserved && commands_applied.contains(id.as_str()))
+        .count();
+    println!(
+        "outcome checker: seed {seed}: {} event items ({} of several events), {} command \
+         records in transactions, {reserved} reservations ({reserved_applied} of them applied)",
+        truth.items,
+        truth.commit_items,
+        truth.records.len() - reserved,
     );
     println!(
         "outcome checker: seed {seed}: answers: {} ({unknown_landed} of the unknown outcomes applied)",

@@ -72,7 +72,10 @@ async fn json_and_map_payloads_share_a_table_and_read_alike() {
         .expect("read")
         .expect("v3");
     let item = as_json.event_item(&event).expect("an item");
-    assert_eq!(as_map.read_event_item(item).expect("read"), Some(event));
+    assert_eq!(
+        as_map.read_event_item(item).expect("read"),
+        Some(vec![event])
+    );
 }
 
 #[tokio::test]

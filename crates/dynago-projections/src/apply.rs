@@ -61,6 +61,23 @@ impl Offer {
     pub fn applied_any(&self) -> bool {
         matches!(self, Self::Applied { .. })
     }
+
+    /// What the offers of a commit's events come to, this one's and then
+    /// `next`'s: a park or a wait outweighs what was applied before it
+    /// (the aggregate stops there), events applied add up, and an event
+    /// already applied says nothing next to one that was.
+    pub(crate) fn then(self, next: Offer) -> Offer {
+        match (self, next) {
+            (Self::Parked, _) | (_, Self::Parked) => Self::Parked,
+            (Self::Waiting, _) | (_, Self::Waiting) => Self::Waiting,
+            (Self::Applied { events: a }, Self::Applied { events: b }) => Self::Applied {
+                events: a.saturating_add(b),
+            },
+            (applied @ Self::Applied { .. }, _) | (_, applied @ Self::Applied { .. }) => applied,
+            (Self::Duplicate, next) => next,
+            (this, _) => this,
+        }
+    }
 }
 
 /// What the projector knows of an aggregate's progress.

@@ -75,16 +75,8 @@ impl<P: Projection> BatchProjector for Projector<P> {
                 // cannot read (its item names the type) is parked or passed
                 // over (`Projection::UNKNOWN_EVENTS`); a record that is no
                 // event at all is named in the answer.
-                let read = match self.read_item(Item::from(record.change.new_image.clone())) {
-                    Ok(Some(EventItem::Unreadable {
-                        event_type: None,
-                        error,
-                        ..
-                    })) => Err(error.into()),
-                    read => read,
-                };
-                let event = match read {
-                    Ok(Some(event)) => event,
+                let events = match self.read_item(Item::from(record.change.new_image.clone())) {
+                    Ok(Some(events)) => events,
                     Ok(None) => continue,
                     Err(error) => {
                         tracing::error!(projection = P::NAME, sequence, %error, "a record of the stream is not a readable event");
@@ -92,19 +84,37 @@ impl<P: Projection> BatchProjector for Projector<P> {
                         continue;
                     }
                 };
-                if failed_aggregates.contains(event.aggregate_id()) {
+                // An event that names no type is no event at all.
+                if let Some(EventItem::Unreadable { error, .. }) = events.iter().find(|event| {
+                    matches!(
+                        event,
+                        EventItem::Unreadable {
+                            event_type: None,
+                            ..
+                        }
+                    )
+                }) {
+                    tracing::error!(projection = P::NAME, sequence, %error, "a record of the stream is not a readable event");
+                    failures.push(sequence);
                     continue;
                 }
-                if let Err(e) = self.apply_event_item(&event).await {
+                let Some(first) = events.first() else {
+                    continue;
+                };
+                let aggregate = first.aggregate_id().clone();
+                if failed_aggregates.contains(&aggregate) {
+                    continue;
+                }
+                if let Err(e) = self.apply_event_items(&events).await {
                     tracing::warn!(
                         projection = P::NAME,
-                        aggregate = %event.aggregate_id(),
-                        version = event.version(),
+                        %aggregate,
+                        version = first.version(),
                         sequence,
                         error = %e,
                         "event not applied; Lambda sends it again"
                     );
-                    failed_aggregates.insert(event.aggregate_id().clone());
+                    failed_aggregates.insert(aggregate);
                     failures.push(sequence);
                 }
             }

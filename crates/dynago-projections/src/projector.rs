@@ -154,45 +154,64 @@ impl<P: Projection> Projector<P> {
     /// As [`apply`](Self::apply).
     pub async fn apply_item(&self, item: dynago::Item) -> Result<Option<Offer>> {
         match self.read_item(item)? {
-            Some(event) => self.apply_event_item(&event).await.map(Some),
+            Some(events) => self.apply_event_items(&events).await.map(Some),
             None => Ok(None),
         }
     }
 
-    /// Reads an item of the events table: `None` for any other item than
-    /// one keyed as an event of `P::Aggregate`.
+    /// Reads an item of the events table: its events (one, or a commit's
+    /// several, in order), each read or not; `None` for any other item
+    /// than one keyed as an event item of `P::Aggregate`.
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] when the item is keyed as an event, does not read
-    /// as one, and names no version of an aggregate to park it at.
-    pub(crate) fn read_item(&self, item: dynago::Item) -> Result<Option<EventItem<P>>> {
-        let event_type = match item.get("event_type") {
-            Some(dynago::AttributeValue::S(event_type)) => Some(event_type.clone()),
-            _ => None,
+    /// [`Error::Store`] when an event of the item does not read and names
+    /// no version of an aggregate to park it at.
+    pub(crate) fn read_item(&self, item: dynago::Item) -> Result<Option<Vec<EventItem<P>>>> {
+        let event_types = event_types(&item);
+        let Some(read) = self.inner.applier.store().read_item_events(item) else {
+            return Ok(None);
         };
-        match self.inner.applier.store().read_event_item(item) {
-            Ok(event) => Ok(event.map(EventItem::Read)),
-            Err(error) => match unreadable::<P>(&error) {
-                Some((id, version)) => Ok(Some(EventItem::Unreadable {
-                    id,
-                    version,
-                    event_type,
-                    error,
-                })),
-                None => Err(error.into()),
-            },
+        let first = read.first_version;
+        let mut events = Vec::with_capacity(read.events.len());
+        for event in read.events {
+            events.push(match event {
+                Ok(event) => EventItem::Read(event),
+                Err(error) => match unreadable::<P>(&error) {
+                    Some((id, version)) => EventItem::Unreadable {
+                        id,
+                        version,
+                        event_type: version
+                            .checked_sub(first)
+                            .and_then(|index| usize::try_from(index).ok())
+                            .and_then(|index| event_types.get(index).cloned().flatten()),
+                        error,
+                    },
+                    None => return Err(error.into()),
+                },
+            });
         }
+        Ok(Some(events))
     }
 
-    /// Applies an event item read by [`read_item`](Self::read_item); one
-    /// that cannot be read is passed over or parked
-    /// ([`Projection::UNKNOWN_EVENTS`]).
+    /// Applies the events of an item read by [`read_item`](Self::read_item)
+    /// in order, each as a record of its own would be: one that cannot be
+    /// read is passed over or parked ([`Projection::UNKNOWN_EVENTS`]), and
+    /// then the events after it wait behind it, or are applied.
     ///
     /// # Errors
     ///
     /// As [`apply`](Self::apply).
-    pub(crate) async fn apply_event_item(&self, event: &EventItem<P>) -> Result<Offer> {
+    pub(crate) async fn apply_event_items(&self, events: &[EventItem<P>]) -> Result<Offer> {
+        let mut offer = Offer::Duplicate;
+        for event in events {
+            offer = offer.then(self.apply_event_item(event).await?);
+        }
+        Ok(offer)
+    }
+
+    /// Applies one event of an item read by [`read_item`](Self::read_item).
+    async fn apply_event_item(&self, event: &EventItem<P>) -> Result<Offer> {
         let applier = &self.inner.applier;
         match event {
             EventItem::Read(event) => self.apply(event).await,
@@ -316,7 +335,8 @@ impl<P: Projection> Projector<P> {
     }
 }
 
-/// An item of the events table keyed as an event of `P::Aggregate`.
+/// An event of an item of the events table keyed as an event item of
+/// `P::Aggregate`.
 pub(crate) enum EventItem<P: Projection> {
     /// The event, read.
     Read(EventOf<P>),
@@ -348,6 +368,23 @@ impl<P: Projection> EventItem<P> {
             Self::Unreadable { version, .. } => *version,
         }
     }
+}
+
+/// The event types an event item names, its first event's and then each
+/// listed one's, where it names one.
+fn event_types(item: &dynago::Item) -> Vec<Option<String>> {
+    let named = |attributes: &dynago::Item| match attributes.get("event_type") {
+        Some(dynago::AttributeValue::S(event_type)) => Some(event_type.clone()),
+        _ => None,
+    };
+    let mut types = vec![named(item)];
+    if let Some(dynago::AttributeValue::L(next)) = item.get("next_events") {
+        types.extend(next.iter().map(|event| match event {
+            dynago::AttributeValue::M(event) => named(event),
+            _ => None,
+        }));
+    }
+    types
 }
 
 /// The aggregate and version of an event item that does not read as an

@@ -209,28 +209,147 @@ impl Projection for CountingAll {
 }
 
 /// `frozen`: v1 a deposit, v2 an event of a type this build does not
-/// know, v3 a deposit (both written by a newer build).
+/// know, v3 a deposit (both written by a newer build, each in an item of
+/// its own).
 async fn with_an_unknown_event_at_v2(setup: &common::Setup) {
     moves(&setup.store, "frozen", &[5], "2026-12-01").await;
     let newer = EventStore::<NewerAccount>::new(setup.events.clone(), StoreOptions::default())
         .expect("a store");
+    let events = [
+        NewerEvent::Frozen {
+            reason: "audit".into(),
+        },
+        NewerEvent::Deposited {
+            amount: 1,
+            day: "2026-12-02".into(),
+        },
+    ];
+    for (expected, event) in (1..).zip(events) {
+        newer
+            .append("frozen", expected, vec![event], Metadata::default())
+            .await
+            .expect("appended by the newer build");
+    }
+}
+
+/// `mixed`: v1 a deposit; then one commit (one item) of v2 a deposit, v3
+/// an event of a type this build does not know, v4 a deposit, all written
+/// by a newer build.
+async fn with_an_unknown_event_inside_a_commit(setup: &common::Setup) {
+    moves(&setup.store, "mixed", &[5], "2026-12-01").await;
+    let newer = EventStore::<NewerAccount>::new(setup.events.clone(), StoreOptions::default())
+        .expect("a store");
+    let deposit = |amount| NewerEvent::Deposited {
+        amount,
+        day: "2026-12-02".into(),
+    };
     newer
         .append(
-            "frozen",
+            "mixed",
             1,
             vec![
+                deposit(2),
                 NewerEvent::Frozen {
                     reason: "audit".into(),
                 },
-                NewerEvent::Deposited {
-                    amount: 1,
-                    day: "2026-12-02".into(),
-                },
+                deposit(4),
             ],
             Metadata::default(),
         )
         .await
-        .expect("appended by the newer build");
+        .expect("one commit by the newer build");
+}
+
+/// The item of `mixed` keyed by version `version`.
+async fn mixed_item(setup: &common::Setup, version: u64) -> dynago::Item {
+    let key =
+        Key::new(string_value("account#mixed")).sort(string_value(format!("e#{version:020}")));
+    dynago_local::testing::raw_get(&setup.events, &key)
+        .await
+        .expect("the item")
+}
+
+#[tokio::test]
+async fn an_unknown_event_inside_a_commit_is_passed_over_and_the_commits_others_applied() {
+    let setup = setup("proj-bad-mixed-skip").await;
+    with_an_unknown_event_inside_a_commit(&setup).await;
+    let counting = projector(&setup, Counting, options("w1"));
+    let mut offers = Vec::new();
+    for version in [1, 2] {
+        offers.push(
+            counting
+                .apply_item(mixed_item(&setup, version).await)
+                .await
+                .expect("an offer"),
+        );
+    }
+    // v2 and v4 applied, v3 passed over in between.
+    assert_eq!(
+        offers,
+        [
+            Some(Offer::Applied { events: 1 }),
+            Some(Offer::Applied { events: 2 })
+        ]
+    );
+    let view = counting
+        .views()
+        .get("mixed")
+        .await
+        .expect("read")
+        .expect("a view");
+    assert_eq!((view.version, view.view), (4, 3), "v1, v2 and v4 counted");
+    // After a gap: the commit's record first, on a fresh projection.
+    let keyed = projector(&setup, CountingAll, options("w2"));
+    let offer = keyed
+        .apply_item(mixed_item(&setup, 2).await)
+        .await
+        .expect("an offer");
+    assert!(offer.is_some_and(|offer| offer.applied_any()), "{offer:?}");
+    let total = dynago_projections::Views::<CountingAll>::new(setup.views.clone())
+        .expect("views")
+        .get_keyed("all")
+        .await
+        .expect("read")
+        .expect("a total");
+    assert_eq!(total.view, 3, "v1, v2 and v4 counted, v3 passed over");
+}
+
+#[tokio::test]
+async fn an_unknown_event_inside_a_commit_is_parked_at_its_own_version_after_those_before_it() {
+    let setup = setup("proj-bad-mixed-park").await;
+    with_an_unknown_event_inside_a_commit(&setup).await;
+    let balances = projector(&setup, common::Balances::default(), options("w1"));
+    let mut offers = Vec::new();
+    for version in [1, 2] {
+        offers.push(
+            balances
+                .apply_item(mixed_item(&setup, version).await)
+                .await
+                .expect("an offer"),
+        );
+    }
+    assert_eq!(
+        offers,
+        [Some(Offer::Applied { events: 1 }), Some(Offer::Parked)]
+    );
+    let parked = balances.parked().await.expect("parked");
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(
+        (
+            parked[0].aggregate_id.as_str(),
+            parked[0].version,
+            parked[0].event_type.as_str()
+        ),
+        ("mixed", 3, "Frozen")
+    );
+    // v2, before it in the commit, was applied; v4 waits behind it.
+    let view = balances
+        .views()
+        .get("mixed")
+        .await
+        .expect("read")
+        .expect("a view");
+    assert_eq!(view.version, 2);
 }
 
 async fn event_item(setup: &common::Setup, version: u64) -> dynago::Item {

@@ -8,8 +8,10 @@
 //! command runs in a process of its own, so the store's cache is empty: a
 //! command first reads its account (its snapshot, a `GetItem`, and its
 //! events after the snapshot, a `Query`), then writes. None carries a command
-//! id ([`Ledger::submit`](crate::Ledger::submit) does: the event and the
-//! record of the id in one transaction, see docs/event-store.md).
+//! id ([`Ledger::submit`](crate::Ledger::submit) does: on one account it
+//! reads the id's record, then writes it on its own and then the event, 2
+//! write units; see docs/event-store.md). `ledger stress` measures what each
+//! shape of command costs on accounts it has cached.
 //!
 //! ```
 //! use ledger::cost;

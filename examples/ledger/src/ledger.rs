@@ -151,7 +151,7 @@ impl Operation {
 }
 
 /// What [`Ledger::submit`] did with an operation and its command id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Submitted {
     /// The command id was recorded already: the operation had been applied
@@ -166,6 +166,8 @@ pub struct Submitted {
     pub attempts: usize,
     /// How many DynamoDB requests it took.
     pub requests: u32,
+    /// The capacity those requests consumed, as DynamoDB reported it.
+    pub capacity: dynago::telemetry::Capacity,
 }
 
 /// An account as it stands.
@@ -344,8 +346,10 @@ impl Ledger {
         }
     }
 
-    /// Applies `operation` at most once for `id`: its events and a record of
-    /// `id` are written in one transaction, and the operation sent again with
+    /// Applies `operation` at most once for `id`: a record of `id` is
+    /// written with its events (a deposit or a withdrawal: the record on its
+    /// own first, then the event, 2 write units; a transfer: the record and
+    /// both events in one transaction), and the operation sent again with
     /// the same id (after an error, a timeout, a crash) is recognised and
     /// not applied again. That makes "send again until an answer comes" safe:
     ///
@@ -398,6 +402,10 @@ impl Ledger {
             duplicate: outcomes.iter().any(|outcome| outcome.duplicate),
             attempts: outcomes.first().map_or(0, |outcome| outcome.attempts),
             requests: outcomes.first().map_or(0, |outcome| outcome.requests),
+            capacity: outcomes
+                .first()
+                .map(|outcome| outcome.capacity)
+                .unwrap_or_default(),
             versions: accounts
                 .into_iter()
                 .cloned()

@@ -152,7 +152,8 @@ async fn opened_events(
         .await?;
     let mut opened = Vec::with_capacity(items.len());
     for item in items {
-        opened.extend(store.read_event_item(item)?);
+        let events = store.read_event_item(item)?.unwrap_or_default();
+        opened.extend(events.into_iter().filter(|event| event.version == 1));
     }
     opened.sort_by(|a, b| a.aggregate_id.cmp(&b.aggregate_id));
     Ok(opened)

@@ -347,6 +347,31 @@ async fn stress_reports_a_table_and_passes_its_checks() {
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or_else(|| panic!("no write units in:\n{out}"));
     assert!(units >= 1.0, "{units} write units per command:\n{out}");
+    // Each shape of command the ledger has, measured on accounts of its
+    // own: within its limit by AWS's rules (one event 1 unit, with a
+    // command id 2, a transfer 4, for these small events).
+    for (shape, write) in [
+        ("one event ", "1"),
+        ("one event, with an id ", "2"),
+        ("a transfer ", "4"),
+    ] {
+        let row = out
+            .lines()
+            .map(str::trim_start)
+            .find(|line| line.starts_with(shape))
+            .unwrap_or_else(|| panic!("no {shape:?} row in:\n{out}"));
+        let columns: Vec<&str> = row[shape.len()..].split_whitespace().collect();
+        // call, requests, write, read, item bytes, limit, within, 0.1.
+        let write_at = columns.len() - 6;
+        assert_eq!(columns[write_at], write, "{row}");
+        assert_eq!(columns[columns.len() - 2], "yes", "over its limit: {row}");
+    }
+    assert_eq!(
+        out.matches("no ledger command: each decides one event per account")
+            .count(),
+        2,
+        "{out}"
+    );
 }
 
 /// A short soak on its default server: the embedded emulator in a child

@@ -123,7 +123,7 @@ async fn open_accounts(direct: &Ledger, count: usize) -> Vec<AccountId> {
 }
 
 /// What became of a command in the end.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Fate {
     /// Applied; the answer that said so.
     Applied(Submitted),
@@ -641,17 +641,26 @@ async fn lost_answer_reaches_the_caller(
     resends: &Mutex<Resends>,
 ) -> Sent {
     let unknown_before = outcomes_unknown(resends);
+    // A deposit with a command id reserves its record (a `PutItem` left
+    // alone here), then writes its commit (the `PutItem` whose answer is
+    // lost).
     proxy.set_plan(
         FaultPlan::default()
-            .drop_answer(1.0)
-            .operation("TransactWriteItems")
+            .operation("PutItem")
             .first(1)
             .strip_client_request_tokens(strip)
             .then(
                 FaultPlan::default()
-                    .throttle(Throttle::Throttling, 1.0)
+                    .drop_answer(1.0)
+                    .operation("PutItem")
                     .first(1)
-                    .strip_client_request_tokens(strip),
+                    .strip_client_request_tokens(strip)
+                    .then(
+                        FaultPlan::default()
+                            .throttle(Throttle::Throttling, 1.0)
+                            .first(1)
+                            .strip_client_request_tokens(strip),
+                    ),
             ),
     );
     let operation = Operation::Deposit {

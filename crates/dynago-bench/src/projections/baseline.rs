@@ -48,11 +48,21 @@ impl BalanceItem {
     }
 }
 
-/// What the loop reads of an event item's new image (dynago-es's event
-/// item: the key, the envelope's attributes and the payload as a map).
+/// What the loop reads of an event item's new image (dynago-es's commit
+/// item: the key, the first event's envelope attributes and payload as a
+/// map, and for a command of several events the others in `next_events`,
+/// in order).
 #[derive(Debug, Deserialize)]
 struct EventImage {
     aggregate_id: String,
+    payload: AccountEvent,
+    #[serde(default)]
+    next_events: Vec<NextEvent>,
+}
+
+/// An event of a commit after its first: what the loop reads of it.
+#[derive(Debug, Deserialize)]
+struct NextEvent {
     payload: AccountEvent,
 }
 
@@ -63,7 +73,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Event records applied since the loop started.
+    /// Events applied since the loop started (a record of a commit of
+    /// several counts each).
     pub fn applied(&self) -> u64 {
         self.applied.load(Ordering::Relaxed)
     }
@@ -176,7 +187,8 @@ impl Loop {
         Ok(())
     }
 
-    /// Adds one event record to its account's view: read, change, put.
+    /// Adds one event record (a commit: one event or several) to its
+    /// account's view: read, change, put.
     async fn apply(&self, record: &Record) -> Result<()> {
         if record.event_name() == Some(&OperationType::Remove) {
             return Ok(());
@@ -212,6 +224,9 @@ impl Loop {
         };
         let mut account = view.account();
         evolve(&mut account, &event.payload);
+        for next in &event.next_events {
+            evolve(&mut account, &next.payload);
+        }
         view.balance = account.balance;
         view.deposits = account.deposits;
         self.dynamo
@@ -221,7 +236,9 @@ impl Loop {
             .send()
             .await
             .context("PutItem of a view")?;
-        self.progress.applied.fetch_add(1, Ordering::Relaxed);
+        self.progress
+            .applied
+            .fetch_add(1 + event.next_events.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -35,7 +35,12 @@ pub enum AccountEvent {
 pub struct Refused;
 
 /// A positive amount deposits, a negative one withdraws; `day` is where
-/// the totals count it.
+/// the totals count it. A deposit of [`SPLIT_FROM`] or more is decided as
+/// two events (all of it but 1, then 1): a commit of two events, one item
+/// and one stream record.
+/// The smallest deposit decided as two events.
+pub const SPLIT_FROM: i64 = 40;
+
 #[derive(Debug, Clone)]
 pub struct Move {
     pub amount: i64,
@@ -51,7 +56,15 @@ impl Aggregate for Account {
 
     fn handle(&self, command: &Move) -> Result<Vec<AccountEvent>, Refused> {
         let day = command.day.clone();
-        if command.amount >= 0 {
+        if command.amount >= SPLIT_FROM {
+            Ok(vec![
+                AccountEvent::Deposited {
+                    amount: command.amount - 1,
+                    day: day.clone(),
+                },
+                AccountEvent::Deposited { amount: 1, day },
+            ])
+        } else if command.amount >= 0 {
             Ok(vec![AccountEvent::Deposited {
                 amount: command.amount,
                 day,
