@@ -107,9 +107,16 @@ impl<A: Aggregate> EventStore<A> {
     /// [`Error::CorruptEvent`](crate::Error::CorruptEvent) for an item keyed as an event of this type
     /// that is not one, or whose payload does not deserialize.
     pub fn read_event_item(&self, item: Item) -> Result<Option<Vec<EventEnvelope<A::Event>>>> {
-        self.read_item_events(item)
-            .map(|read| read.events.into_iter().collect())
-            .transpose()
+        let Some((read, attributes)) = self.event_item_of(item) else {
+            return Ok(None);
+        };
+        let mut events = Vec::with_capacity(read.count);
+        read.place()
+            .read_each_event(attributes, self.options().upcasters(), |event| {
+                events.push(event?);
+                Ok(())
+            })?;
+        Ok(Some(events))
     }
 
     /// Reads an item seen outside the store as
@@ -133,32 +140,72 @@ impl<A: Aggregate> EventStore<A> {
     /// # }
     /// ```
     pub fn read_item_events(&self, item: Item) -> Option<ItemEvents<A::Event>> {
+        let (read, attributes) = self.event_item_of(item)?;
+        let (first_version, count) = (read.first, read.count);
+        let mut events = Vec::with_capacity(count);
+        if let Err(error) =
+            read.place()
+                .read_each_event(attributes, self.options().upcasters(), |event| {
+                    events.push(event);
+                    Ok(())
+                })
+        {
+            events.push(Err(error));
+        }
+        Some(ItemEvents {
+            first_version,
+            last_version: first_version
+                .saturating_add(u64::try_from(count.saturating_sub(1)).unwrap_or(u64::MAX)),
+            events,
+        })
+    }
+
+    /// The attributes of `item`, and where it belongs, when it is keyed as
+    /// an event item of this aggregate type.
+    fn event_item_of(&self, item: Item) -> Option<(EventItemOf<'_>, Attributes)> {
         let table = self.table();
         let sort_key = table.sort_key()?;
         let mut attributes = Attributes::take(item, Some(table.partition_key()), Some(sort_key));
         let Some(AttributeValue::S(partition)) = attributes.partition.take() else {
             return None;
         };
-        let id = partition
+        partition
             .strip_prefix(A::TYPE)
             .and_then(|rest| rest.strip_prefix('#'))?;
         let first = match &attributes.sort {
             Some(AttributeValue::S(sort)) => keys::parse_event_sort(sort)?,
             _ => return None,
         };
-        let last_version = first.saturating_add(attributes.following_count());
-        let place = Place::new(A::TYPE, id, sort_key);
-        let mut events = Vec::new();
-        if let Err(error) = place.read_each_event(attributes, self.options().upcasters(), |event| {
-            events.push(event);
-        }) {
-            events.push(Err(error));
-        }
-        Some(ItemEvents {
-            first_version: first,
-            last_version,
-            events,
-        })
+        let count = usize::try_from(attributes.following_count())
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let of = EventItemOf {
+            aggregate_type: A::TYPE,
+            partition,
+            sort_key,
+            first,
+            count,
+        };
+        Some((of, attributes))
+    }
+}
+
+/// Where an item keyed as an event item of an aggregate type belongs.
+struct EventItemOf<'a> {
+    aggregate_type: &'static str,
+    /// `{type}#{id}`.
+    partition: String,
+    sort_key: &'a str,
+    /// The version of its key.
+    first: u64,
+    /// How many events it holds.
+    count: usize,
+}
+
+impl EventItemOf<'_> {
+    fn place(&self) -> Place<'_> {
+        let id = &self.partition[self.aggregate_type.len() + 1..];
+        Place::new(self.aggregate_type, id, self.sort_key)
     }
 }
 

@@ -328,18 +328,17 @@ impl<'a> Place<'a> {
     }
 
     /// Reads the attributes of an event item of this stream, handing each
-    /// of its events (or why it does not read) to `each` in order (see
-    /// [`read_every`](Self::read_every)); an error of the item as a whole
-    /// is returned.
+    /// of its events (or why it does not read) to `each` in order, until
+    /// `each` fails (see [`read_every`](Self::read_every)); an error of the
+    /// item as a whole is returned.
     pub(crate) fn read_each_event<E: DomainEvent>(
         &self,
         item: Attributes,
         upcasters: &Upcasters,
-        mut each: impl FnMut(Result<EventEnvelope<E>>),
+        mut each: impl FnMut(Result<EventEnvelope<E>>) -> Result<()>,
     ) -> Result<()> {
         self.read_every::<EventHeader, E>(item, upcasters, 0..=u64::MAX, |_, read| {
-            each(read.map(|(header, payload)| EventEnvelope::from_parts(header, payload).0));
-            Ok(())
+            each(read.map(|(header, payload)| EventEnvelope::from_parts(header, payload).0))
         })
     }
 
