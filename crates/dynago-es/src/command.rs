@@ -444,7 +444,7 @@ impl<A: Aggregate> EventStore<A> {
         // record is reserved first, on its own.
         let recording = match (&options.command_id, commands.len()) {
             (Some(_), 1) if reserved.load(Ordering::Relaxed) => Recording::Reserved,
-            (Some(_), 1) => Recording::Reserve,
+            (Some(_), 1) if !self.options().writes_item_per_event() => Recording::Reserve,
             _ => Recording::InCommit,
         };
         let watch = match recording {

@@ -410,15 +410,15 @@ impl<'a> Place<'a> {
         let said_last = following.last;
         let mut at = version;
         for mut next in following.events {
-            if at >= *versions.end() {
-                return Ok(());
-            }
             at = at.checked_add(1).ok_or_else(|| {
                 self.corrupt(
                     version,
                     "its events pass the last version there is".to_owned(),
                 )
             })?;
+            if at > *versions.end() {
+                return Ok(());
+            }
             if at < *versions.start() {
                 continue;
             }

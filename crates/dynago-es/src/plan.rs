@@ -149,6 +149,11 @@ pub(crate) fn versions_after(
 pub(crate) struct Writing<'a> {
     /// The name of the table's partition key, for the conditions.
     pub(crate) partition_key: &'a str,
+    /// The name of its sort key, counted in an item's size.
+    pub(crate) sort_key: &'a str,
+    /// Every event an item of its own, as 0.1 wrote them
+    /// ([`StoreOptions::item_per_event`](crate::StoreOptions::item_per_event)).
+    pub(crate) item_per_event: bool,
     pub(crate) encoding: PayloadEncoding,
     /// How long a command record is kept, if it expires.
     pub(crate) record_lifetime: Option<Duration>,
@@ -197,7 +202,13 @@ pub(crate) fn actions<A: Aggregate>(
         }
         let first = plan.expected.saturating_add(1);
         let item = EventEnvelope::commit_item(&plan.events, commit.commit_id, writing.encoding)?;
-        if plan.events.len() == 1 || dynago::item_size(&item) + ITEM_MARGIN <= MAX_ITEM_SIZE {
+        // The keys count in an item's size: an id may be 2 KB.
+        let keys = writing.partition_key.len()
+            + keys::stream(A::TYPE, &plan.id).len()
+            + writing.sort_key.len()
+            + keys::event_sort(first).len();
+        let fits = dynago::item_size(&item) + keys + ITEM_MARGIN <= MAX_ITEM_SIZE;
+        if plan.events.len() == 1 || (fits && !writing.item_per_event) {
             actions.push(Action {
                 role: Role::Event {
                     plan: index,
@@ -235,8 +246,8 @@ pub(crate) fn actions<A: Aggregate>(
     Ok(actions)
 }
 
-/// Room left in an item for its keys and DynamoDB's rounding.
-const ITEM_MARGIN: usize = 2_048;
+/// Room left in an item, besides its keys, for DynamoDB's own counting.
+const ITEM_MARGIN: usize = 1_024;
 
 /// The item of a commit's command record; `reserved` when it is written
 /// before the commit's events, on its own.
@@ -372,6 +383,8 @@ mod tests {
 
     const WRITING: Writing<'static> = Writing {
         partition_key: "pk",
+        sort_key: "sk",
+        item_per_event: false,
         encoding: PayloadEncoding::Map,
         record_lifetime: None,
     };

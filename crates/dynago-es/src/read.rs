@@ -7,7 +7,7 @@ use futures::stream::{Stream, TryStreamExt};
 use crate::aggregate::Aggregate;
 use crate::envelope::{self, EventEnvelope, Origin};
 use crate::error::{Error, Result};
-use crate::event_item::LAST_VERSION;
+use crate::event_item::Attributes;
 use crate::id::AggregateId;
 use crate::keys;
 use crate::store::EventStore;
@@ -113,43 +113,43 @@ impl<A: Aggregate> EventStore<A> {
     /// query of one key, newest first.
     pub(crate) async fn last_version(&self, id: &AggregateId) -> Result<u64> {
         let origin = self.origin(id);
-        let table = self.table();
+        // The whole item: a read unit is charged by the item's size
+        // whatever is projected, and its list of events says where it
+        // ends as much as its `last_version` does; both must agree.
         let page = self
             .events_query(id, 1, u64::MAX)
             .descending()
             .limit(1)
-            .projection("#sk, #last")
-            .name("#last", LAST_VERSION)
             .send_raw()
             .await?;
-        let sort_key = table.sort_key().unwrap_or_default();
-        let Some(item) = page.items.first() else {
+        let sort_key = self.table().sort_key().unwrap_or_default();
+        let Some(item) = page.items.into_iter().next() else {
             return Ok(0);
         };
-        let first = match item.get(sort_key) {
+        let mut attributes = Attributes::take(item, None, Some(sort_key));
+        let first = match attributes.sort.take() {
             Some(dynago::AttributeValue::S(sort)) => {
-                keys::parse_event_sort(sort).ok_or_else(|| origin.not_an_event_key(sort))?
+                keys::parse_event_sort(&sort).ok_or_else(|| origin.not_an_event_key(&sort))?
             }
             other => return Err(origin.not_an_event_key(&format!("{other:?}"))),
         };
-        // A commit of several events says where it ends.
-        match item.get(LAST_VERSION) {
-            None => Ok(first),
-            Some(dynago::AttributeValue::N(last)) => match last.parse::<u64>() {
-                Ok(last) if last >= first => Ok(last),
-                _ => Err(Error::CorruptEvent {
-                    aggregate: Self::aggregate_name(id),
-                    version: first,
-                    reason: format!(
-                        "its `{LAST_VERSION}` {last:?} is not a version from {first} on"
-                    ),
-                }),
-            },
-            Some(other) => Err(Error::CorruptEvent {
-                aggregate: Self::aggregate_name(id),
-                version: first,
-                reason: format!("its `{LAST_VERSION}` is not a number: {other:?}"),
-            }),
+        let corrupt = |reason: String| Error::CorruptEvent {
+            aggregate: Self::aggregate_name(id),
+            version: first,
+            reason,
+        };
+        let Some(following) = attributes.following().map_err(corrupt)? else {
+            return Ok(first);
+        };
+        let count = u64::try_from(following.events.len()).unwrap_or(u64::MAX);
+        let end = first
+            .checked_add(count)
+            .ok_or_else(|| corrupt("its events pass the last version there is".to_owned()))?;
+        match following.last {
+            Some(said) if said != end => Err(corrupt(format!(
+                "it says its last version is {said}, but its events end at version {end}"
+            ))),
+            _ => Ok(end),
         }
     }
 
@@ -255,33 +255,41 @@ impl<E: crate::DomainEvent> Pages<E> {
     /// Reads the next page: its events from `next` to `to` in order, or
     /// `None` after the last.
     async fn next_page(mut self) -> Result<Option<(Vec<EventEnvelope<E>>, Self)>> {
-        let (query, then) = match std::mem::replace(&mut self.phase, Phase::Done) {
+        let (query, holding) = match std::mem::replace(&mut self.phase, Phase::Done) {
             Phase::Failed(error) => return Err(error),
             Phase::Done => return Ok(None),
             Phase::Holding(queries) => {
                 let (query, after) = *queries;
-                (query, after.map(Phase::After))
+                // One item, newest first: never paged on.
+                self.phase = after.map_or(Phase::Done, Phase::After);
+                (query, true)
             }
-            Phase::After(query) => (query, None),
+            Phase::After(query) => (query, false),
         };
         let page = query.clone().send_raw().await?;
-        self.phase = match (then, page.cursor) {
-            (Some(then), _) => then,
-            (None, Some(cursor)) => Phase::After(query.cursor(cursor)),
-            (None, None) => Phase::Done,
-        };
+        if !holding {
+            self.phase = match page.cursor {
+                Some(cursor) => Phase::After(query.cursor(cursor)),
+                None => Phase::Done,
+            };
+        }
         let mut events = Vec::new();
         for item in page.items {
-            let versions = self.next..=self.to;
+            // The item holding the first version: the events before it are
+            // not read. Any other: every event is, and one before the next
+            // version expected is a version stored twice.
+            let versions = if holding {
+                self.next..=self.to
+            } else {
+                0..=self.to
+            };
             let read = EventEnvelope::from_item(
                 item,
                 &self.origin,
                 &self.upcasters,
                 versions,
                 |event, _| {
-                    if event.version < self.next || event.version > self.to {
-                        // Before the range, in the commit holding its first
-                        // version, or after it, in the commit holding its last.
+                    if holding && event.version < self.next {
                         return Ok(());
                     }
                     if event.version != self.next {

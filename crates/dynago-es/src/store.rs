@@ -39,6 +39,7 @@ pub struct StoreOptions {
     command_record_lifetime: Option<Duration>,
     allow_replicas: bool,
     payload_encoding: PayloadEncoding,
+    item_per_event: bool,
 }
 
 impl Default for StoreOptions {
@@ -56,6 +57,7 @@ impl Default for StoreOptions {
             command_record_lifetime: None,
             allow_replicas: false,
             payload_encoding: PayloadEncoding::Map,
+            item_per_event: false,
         }
     }
 }
@@ -132,6 +134,25 @@ impl StoreOptions {
         self
     }
 
+    /// Writes every event as an item of its own, several in one
+    /// transaction, and every command record in its commit's transaction,
+    /// as dynago-es 0.1 did (default `false`): for a rolling upgrade from
+    /// 0.1, while a 0.1 process may still write to the table. A 0.1
+    /// process reads only the first event of an item holding several, so
+    /// it could decide on a stale version and write inside such an item.
+    /// Both formats are read either way. It costs what 0.1 cost (`2k`
+    /// write units for `k` events, 4 for one event with a command id):
+    /// turn it off once no 0.1 process is left.
+    ///
+    /// ```
+    /// let upgrading = dynago_es::StoreOptions::default().item_per_event(true);
+    /// # let _ = upgrading;
+    /// ```
+    pub fn item_per_event(mut self, on: bool) -> Self {
+        self.item_per_event = on;
+        self
+    }
+
     /// How the events' payloads are written (default
     /// [`PayloadEncoding::Map`]); both forms are read whatever this says.
     pub fn payload_encoding(mut self, encoding: PayloadEncoding) -> Self {
@@ -141,6 +162,10 @@ impl StoreOptions {
 
     pub(crate) fn payload_encoding_of(&self) -> PayloadEncoding {
         self.payload_encoding
+    }
+
+    pub(crate) fn writes_item_per_event(&self) -> bool {
+        self.item_per_event
     }
 
     pub(crate) fn upcasters(&self) -> &Upcasters {
@@ -386,6 +411,8 @@ impl<A: Aggregate> EventStore<A> {
     pub(crate) fn writing(&self) -> Writing<'_> {
         Writing {
             partition_key: self.table().partition_key(),
+            sort_key: self.table().sort_key().unwrap_or_default(),
+            item_per_event: self.options().writes_item_per_event(),
             encoding: self.options().payload_encoding_of(),
             record_lifetime: self.options().command_record_lifetime(),
         }

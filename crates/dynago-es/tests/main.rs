@@ -30,6 +30,7 @@ mod outcome_checker;
 mod outcomes;
 mod payload;
 mod previous_format;
+mod probes_commits;
 mod property;
 mod replicated;
 mod retries;

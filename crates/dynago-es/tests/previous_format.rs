@@ -154,3 +154,56 @@ async fn a_stream_of_the_previous_format_is_read_appended_to_and_its_records_ans
         Some((4, 7))
     );
 }
+
+/// During a rolling upgrade from 0.1, `item_per_event` writes what 0.1
+/// reads: an item per event, several in one transaction, and a command's
+/// record in that transaction.
+#[tokio::test]
+async fn item_per_event_writes_what_the_previous_version_reads() {
+    let (direct, proxied, proxy) = {
+        let direct = common::table().await;
+        let (proxied, proxy) =
+            common::through_proxy(&direct, dynago_local::FaultPlan::default(), 3, |o| o).await;
+        (direct, proxied, proxy)
+    };
+    let store = dynago_es::EventStore::<common::Account>::new(
+        proxied,
+        StoreOptions::default().item_per_event(true),
+    )
+    .expect("a store");
+    store
+        .execute(
+            "up",
+            AccountCommand::Open {
+                owner: "ada".into(),
+            },
+        )
+        .await
+        .expect("open");
+    let before = proxy.stats();
+    store
+        .execute_with(
+            "up",
+            AccountCommand::DepositMany {
+                amounts: vec![1, 2, 3],
+            },
+            CommandOptions::default().command_id(CommandId::new("up-1")),
+        )
+        .await
+        .expect("three deposits with an id");
+    let after = proxy.stats();
+    let sent = |op: &str| after.requests_for(op) - before.requests_for(op);
+    assert_eq!((sent("TransactWriteItems"), sent("PutItem")), (1, 0));
+    assert_eq!(
+        common::raw_event_versions(&direct, "account", "up").await,
+        vec![1, 2, 3, 4],
+        "an item per event"
+    );
+    let record = common::raw_get(
+        &direct,
+        dynago::Key::new(string_value("cmd#account#up-1")).sort(string_value("command")),
+    )
+    .await
+    .expect("the record");
+    assert!(!record.contains_key("reserved"), "{record:?}");
+}

@@ -265,7 +265,22 @@ impl<P: Projection> Applier<P> {
                     Err(error) if error.is_corrupt() => match unreadable_version(&error) {
                         Some(version) if P::UNKNOWN_EVENTS == UnknownEvents::Skip => {
                             match Box::pin(self.pass_unreadable(id, version)).await? {
-                                Offer::Skipped | Offer::Duplicate => continue,
+                                Offer::Skipped => continue,
+                                // Passed over already, and the gap still
+                                // does not read: the item holding it is
+                                // damaged past that event (its list of
+                                // events), and how far it goes is unknown.
+                                // Parked, not read again forever.
+                                Offer::Duplicate => {
+                                    return self
+                                        .park_unreadable(
+                                            id,
+                                            event.version,
+                                            &event.event_type,
+                                            &error,
+                                        )
+                                        .await
+                                }
                                 held => return Ok(held),
                             }
                         }

@@ -17,6 +17,7 @@ mod lineage;
 mod metrics;
 mod ordering;
 mod poison;
+mod probes_commits;
 mod reset;
 mod stream;
 mod workers;
