@@ -3,9 +3,10 @@
 //! event by event, exactly once, in order; gap fills that start inside a
 //! commit; unreadable events inside a commit; damaged commit items.
 //!
-//! Probes that FAIL on the reviewed change are marked `DEFECT` in their
-//! doc comment (left failing on purpose, for the owner); the others pass
-//! and stay as regression tests.
+//! Each probe documents a case: those marked `FIXED in` failed before the
+//! commit they name and pass since; one marked `DEFECT` and `#[ignore]`d
+//! documents a known limit, with its reason; the others held from the
+//! start. All stay as regression tests.
 
 use crate::common;
 
@@ -360,7 +361,9 @@ async fn with_a_damaged_commit(setup: &common::Setup, id: &str, damage: Damage) 
 /// map, or a `last_version` that lies) in a gap fill: the offer ends, the
 /// aggregate is passed over or parked, nothing is applied twice.
 ///
-/// DEFECT: the offer never ends. The item's error names the item's first
+/// FIXED in 753987c (failed on d5b9cbd: no end, ~1,500 queries a
+/// second; `offer` now parks on `Duplicate`).
+/// Was: the offer never ends. The item's error names the item's first
 /// version (v2, readable itself); `offer` passes over v2 (or finds it
 /// passed over: `Duplicate`) and `continue`s, reads the gap again from
 /// v3, meets the same item, the same error at v2, and loops forever
@@ -478,7 +481,9 @@ async fn probe_a_lambda_batch_of_commit_records_applies_each_event_once() {
 /// record of the one between not there yet) reads the one between: a few
 /// requests, whatever the length of the stream below.
 ///
-/// DEFECT (cost, from the store's `events_between`): `pass_unreadable`
+/// Written after 753987c's fix of `events_between` (passes there;
+/// by reading, d5b9cbd walked ~61 queries here, not run there).
+/// Was (cost, from the store's `events_between`): `pass_unreadable`
 /// reads the one event before it with `events_between(v..=v)`, which
 /// walks the stream down to version 1, one `Query` per item (see the
 /// store's probe `probe_events_between_one_version_costs_one_query`).
@@ -539,7 +544,9 @@ async fn probe_passing_over_an_unknown_event_costs_no_more_on_a_long_stream() {
 /// a whole far below (passed over long ago), and a new event type (a
 /// writer deployed first) past a gap: the offer ends.
 ///
-/// DEFECT: `pass_unreadable(62)` reads v61 with `events_between(61..=61)`,
+/// Written after 753987c's fix of `events_between` (passes there;
+/// by reading, d5b9cbd looped forever here, not run there). Was:
+/// `pass_unreadable(62)` reads v61 with `events_between(61..=61)`,
 /// which walks down to the damaged item at v3 and fails there;
 /// `pass_unreadable(3)` answers `Duplicate`, which `offer` takes as
 /// progress and `continue`s: the same reads, forever.
