@@ -289,9 +289,6 @@ impl<E: crate::DomainEvent> Pages<E> {
                 &self.upcasters,
                 versions,
                 |event, _| {
-                    if holding && event.version < self.next {
-                        return Ok(());
-                    }
                     if event.version != self.next {
                         return Err(Error::VersionGap {
                             aggregate: self.aggregate.clone(),
