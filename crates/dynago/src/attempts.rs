@@ -64,11 +64,16 @@ pub(crate) enum Resend {
 /// Runs `send` (one request of this crate) and says whether one of its
 /// attempts ended without a definitive answer: a request that may have
 /// been applied although its answer says otherwise, or says nothing.
+///
+/// The SDK's future for one request takes kilobytes; it is boxed here, so
+/// that the futures of this crate and of its callers, which hold it across
+/// an `await`, stay small and are not copied whole each time they move.
 pub(crate) async fn watched<F: Future>(send: F, resend: Resend) -> (F::Output, bool) {
     let watch = Watch {
         uncertain: Cell::new(false),
         resend,
     };
+    let send = Box::pin(send);
     WATCH
         .scope(watch, async {
             let output = send.await;

@@ -241,8 +241,8 @@ pub(crate) async fn landed(table: &Table, key: &Key, id: &AttributeValue) -> Opt
     (stored.get(WRITE_ID_ATTRIBUTE) == Some(id)).then_some(stored)
 }
 
-fn written_by(stored: Option<&Item>, sent: &Item) -> bool {
-    match (stored, sent.get(WRITE_ID_ATTRIBUTE)) {
+fn written_by(stored: Option<&Item>, write_id: Option<&AttributeValue>) -> bool {
+    match (stored, write_id) {
         (Some(stored), Some(id)) => stored.get(WRITE_ID_ATTRIBUTE) == Some(id),
         _ => false,
     }
@@ -357,12 +357,15 @@ impl PutItem {
             WriteId::when(guarded && self.write_id),
         )?;
         let (expression, names, values) = self.condition.checked_parts(table)?;
+        // The write id alone tells our own earlier success from another
+        // writer's item (`written_by`, `landed`): kept, the item sent as is.
+        let write_id = item.get(WRITE_ID_ATTRIBUTE).cloned();
         let span = request_span(table, "PutItem", 1);
         let send = table
             .client()
             .put_item()
             .table_name(table.name())
-            .set_item(Some(item.clone()))
+            .set_item(Some(item))
             .set_condition_expression(expression)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
@@ -407,7 +410,7 @@ impl PutItem {
                 // The write id alone says whose write it is: the stored item
                 // need not equal the one sent (DynamoDB keeps a set's members
                 // in an order of its own, and a number in its own spelling).
-                let ours = written_by(stored.as_ref(), &item);
+                let ours = written_by(stored.as_ref(), write_id.as_ref());
                 if ours {
                     tracing::debug!(
                         table = table.name(),
@@ -429,8 +432,7 @@ impl PutItem {
             }
             Err(e) => {
                 let error = from_sdk_write(table.name(), "PutItem", e, uncertain);
-                let id = item.get(WRITE_ID_ATTRIBUTE);
-                match id {
+                match &write_id {
                     // Its item read back with its write id: it landed, once
                     // (it was not sent again).
                     Some(id) if error.is_outcome_unknown() => {
