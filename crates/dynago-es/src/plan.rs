@@ -154,6 +154,9 @@ pub(crate) struct Writing<'a> {
     /// Every event an item of its own, as 0.1 wrote them
     /// ([`StoreOptions::item_per_event`](crate::StoreOptions::item_per_event)).
     pub(crate) item_per_event: bool,
+    /// Each commit item holds its aggregate's state after it
+    /// ([`SnapshotPolicy::InCommit`](crate::SnapshotPolicy::InCommit)).
+    pub(crate) state_in_commit: bool,
     pub(crate) encoding: PayloadEncoding,
     /// How long a command record is kept, if it expires.
     pub(crate) record_lifetime: Option<Duration>,
@@ -201,7 +204,8 @@ pub(crate) fn actions<A: Aggregate>(
             continue;
         }
         let first = plan.expected.saturating_add(1);
-        let item = EventEnvelope::commit_item(&plan.events, commit.commit_id, writing.encoding)?;
+        let mut item =
+            EventEnvelope::commit_item(&plan.events, commit.commit_id, writing.encoding)?;
         // The keys count in an item's size: an id may be 2 KB.
         let keys = writing.partition_key.len()
             + keys::stream(A::TYPE, &plan.id).len()
@@ -209,6 +213,11 @@ pub(crate) fn actions<A: Aggregate>(
             + keys::event_sort(first).len();
         let fits = dynago::item_size(&item) + keys + ITEM_MARGIN <= MAX_ITEM_SIZE;
         if plan.events.len() == 1 || (fits && !writing.item_per_event) {
+            if writing.state_in_commit && fits {
+                if let Some(state) = &plan.state {
+                    add_state(&mut item, state, &plan.id, plan.version(), keys);
+                }
+            }
             actions.push(Action {
                 role: Role::Event {
                     plan: index,
@@ -248,6 +257,34 @@ pub(crate) fn actions<A: Aggregate>(
 
 /// Room left in an item, besides its keys, for DynamoDB's own counting.
 const ITEM_MARGIN: usize = 1_024;
+
+/// Adds the aggregate's state after the commit to its item, when it can
+/// be written as it is and the item still fits; else leaves the item
+/// without (a load then replays the events), with a warning.
+fn add_state<A: Aggregate>(
+    item: &mut Item,
+    state: &A,
+    id: &AggregateId,
+    version: u64,
+    keys: usize,
+) {
+    let aggregate = keys::stream(A::TYPE, id);
+    let attributes = match snapshot::commit_attributes(state) {
+        Ok(attributes) => attributes,
+        Err(error) => {
+            tracing::warn!(%aggregate, version, %error, "the state cannot be written; the commit goes without it");
+            return;
+        }
+    };
+    let names = attributes.each_ref().map(|(name, _)| *name);
+    item.extend(attributes.map(|(name, value)| (name.to_owned(), value)));
+    if dynago::item_size(item) + keys + ITEM_MARGIN > MAX_ITEM_SIZE {
+        for name in names {
+            item.remove(name);
+        }
+        tracing::warn!(%aggregate, version, "the state does not fit in the commit item; the commit goes without it");
+    }
+}
 
 /// The item of a commit's command record; `reserved` when it is written
 /// before the commit's events, on its own.
@@ -385,6 +422,7 @@ mod tests {
         partition_key: "pk",
         sort_key: "sk",
         item_per_event: false,
+        state_in_commit: false,
         encoding: PayloadEncoding::Map,
         record_lifetime: None,
     };
@@ -547,6 +585,35 @@ mod tests {
             assert!(!second.contains_key(shared), "{shared} in {second:?}");
         }
         assert_eq!(second.get("version"), Some(&dynago::number_value(6_u64)));
+    }
+
+    #[test]
+    fn a_commit_item_holds_the_state_after_it_only_when_asked() {
+        let plans = [plan("a", 4, 3, false)];
+        let item = |writing: &Writing<'_>| {
+            let actions = actions(&commit(&plans, None), writing).expect("actions");
+            actions[0].item.clone().expect("an item")
+        };
+        let without = item(&WRITING);
+        assert!(!without.contains_key("state") && !without.contains_key("state_version"));
+        let with = item(&Writing {
+            state_in_commit: true,
+            ..WRITING
+        });
+        let state = plans[0].state.as_ref().expect("a state");
+        assert_eq!(
+            with.get("state"),
+            Some(&dynago::item::to_attribute_value(state).expect("a value"))
+        );
+        assert_eq!(
+            with.get("state_version"),
+            Some(&dynago::number_value(Tally::SNAPSHOT_VERSION))
+        );
+        // Everything else is the item without the state.
+        let mut rest = with.clone();
+        rest.remove("state");
+        rest.remove("state_version");
+        assert_eq!(rest, without);
     }
 
     #[test]

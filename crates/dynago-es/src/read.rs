@@ -10,7 +10,18 @@ use crate::error::{Error, Result};
 use crate::event_item::Attributes;
 use crate::id::AggregateId;
 use crate::keys;
+use crate::snapshot;
 use crate::store::EventStore;
+
+/// The newest event item of a stream up to a version
+/// ([`EventStore::newest_item`]).
+pub(crate) struct Newest {
+    /// The version of its last event.
+    pub(crate) last: u64,
+    /// The state it holds, if any: its attributes of
+    /// [`snapshot::COMMIT_ATTRIBUTES`].
+    pub(crate) state: Item,
+}
 
 impl<A: Aggregate> EventStore<A> {
     /// The item under `key`, read strongly, counted in `requests`.
@@ -112,20 +123,34 @@ impl<A: Aggregate> EventStore<A> {
     /// The version of the last event of `id` (0 for none): one consistent
     /// query of one key, newest first.
     pub(crate) async fn last_version(&self, id: &AggregateId) -> Result<u64> {
+        Ok(self
+            .newest_item(id, u64::MAX)
+            .await?
+            .map_or(0, |newest| newest.last))
+    }
+
+    /// The newest event item of `id` keyed at or before version `upto`, with
+    /// the version of its last event; `None` when there is none. One
+    /// consistent query of one item, newest first.
+    pub(crate) async fn newest_item(&self, id: &AggregateId, upto: u64) -> Result<Option<Newest>> {
         let origin = self.origin(id);
         // The whole item: a read unit is charged by the item's size
         // whatever is projected, and its list of events says where it
         // ends as much as its `last_version` does; both must agree.
         let page = self
-            .events_query(id, 1, u64::MAX)
+            .events_query(id, 1, upto)
             .descending()
             .limit(1)
             .send_raw()
             .await?;
         let sort_key = self.table().sort_key().unwrap_or_default();
-        let Some(item) = page.items.into_iter().next() else {
-            return Ok(0);
+        let Some(mut item) = page.items.into_iter().next() else {
+            return Ok(None);
         };
+        let state: Item = snapshot::COMMIT_ATTRIBUTES
+            .iter()
+            .filter_map(|name| item.remove_entry(*name))
+            .collect();
         let mut attributes = Attributes::take(item, None, Some(sort_key));
         let first = match attributes.sort.take() {
             Some(dynago::AttributeValue::S(sort)) => {
@@ -139,7 +164,7 @@ impl<A: Aggregate> EventStore<A> {
             reason,
         };
         let Some(following) = attributes.following().map_err(corrupt)? else {
-            return Ok(first);
+            return Ok(Some(Newest { last: first, state }));
         };
         let count = u64::try_from(following.events.len()).unwrap_or(u64::MAX);
         let end = first
@@ -149,7 +174,7 @@ impl<A: Aggregate> EventStore<A> {
             Some(said) if said != end => Err(corrupt(format!(
                 "it says its last version is {said}, but its events end at version {end}"
             ))),
-            _ => Ok(end),
+            _ => Ok(Some(Newest { last: end, state })),
         }
     }
 

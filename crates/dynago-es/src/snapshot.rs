@@ -14,16 +14,22 @@ use crate::id::AggregateId;
 
 /// When a snapshot of an aggregate's state is saved.
 ///
-/// A due snapshot is written in the same transaction as the events that make
-/// it due, stamped with the version of the last of them, and holds the state
-/// folded from the loaded state and exactly those events.
+/// With [`Every`](Self::Every) and [`Custom`](Self::Custom), a due snapshot
+/// is an item of its own, written after the events that make it due (a
+/// snapshot that cannot be written is left out: it is a cache), stamped
+/// with the version of the last of them, and holds the state folded from
+/// the loaded state and exactly those events; a load reads it, then the
+/// events after it: two requests. With [`InCommit`](Self::InCommit), the
+/// state is in the item of the events themselves, and a load reads one
+/// item in one request.
 ///
 /// ```
 /// use dynago_es::{SnapshotDue, SnapshotPolicy};
 ///
 /// let every_100 = SnapshotPolicy::Every(100);
 /// let big_commands = SnapshotPolicy::custom(|due: &SnapshotDue| due.events >= 10);
-/// # let _ = (every_100, big_commands);
+/// let in_commit = SnapshotPolicy::InCommit;
+/// # let _ = (every_100, big_commands, in_commit);
 /// ```
 #[derive(Clone, Default)]
 #[non_exhaustive]
@@ -35,6 +41,28 @@ pub enum SnapshotPolicy {
     Every(u64),
     /// A snapshot whenever the function says so.
     Custom(Arc<dyn Fn(&SnapshotDue) -> bool + Send + Sync>),
+    /// The state after every command in the item of the command's events
+    /// (attributes `state` and `state_version`, as a snapshot holds them),
+    /// written by the same `PutItem`; a load reads the newest item alone,
+    /// newest first: **one request, one item**, whatever the stream's
+    /// length.
+    ///
+    /// What it costs: each commit item is larger by its state, and a write
+    /// costs a unit per started KB (a state that takes an item past a KB
+    /// boundary costs one more unit per command; the state of most
+    /// aggregates fits in the unit the events start); reads of the events
+    /// themselves (`events`, a projection's catch-up from the table) read
+    /// the states with them. A command across aggregates writes each
+    /// aggregate's state in its item too.
+    ///
+    /// Items without a state: those of [`append`](crate::EventStore::append)
+    /// (which decides nothing, so knows no state), of a commit too large for
+    /// one item, of [`item_per_event`](crate::StoreOptions::item_per_event),
+    /// and a state that cannot be written as it is or is of another
+    /// [`SNAPSHOT_VERSION`](crate::Aggregate::SNAPSHOT_VERSION). When the
+    /// newest item holds none, a load replays every event, as without
+    /// snapshots (one more request), until the next command writes a state.
+    InCommit,
 }
 
 impl fmt::Debug for SnapshotPolicy {
@@ -43,6 +71,7 @@ impl fmt::Debug for SnapshotPolicy {
             SnapshotPolicy::Never => f.write_str("Never"),
             SnapshotPolicy::Every(n) => write!(f, "Every({n})"),
             SnapshotPolicy::Custom(_) => f.write_str("Custom(..)"),
+            SnapshotPolicy::InCommit => f.write_str("InCommit"),
         }
     }
 }
@@ -67,12 +96,72 @@ impl SnapshotPolicy {
         SnapshotPolicy::Custom(Arc::new(due))
     }
 
+    /// Whether commits hold the state ([`InCommit`](Self::InCommit)).
+    pub(crate) fn in_commit(&self) -> bool {
+        matches!(self, SnapshotPolicy::InCommit)
+    }
+
+    /// Whether a snapshot item of its own is due after an append.
     pub(crate) fn is_due(&self, due: &SnapshotDue) -> bool {
         match self {
-            SnapshotPolicy::Never => false,
+            SnapshotPolicy::Never | SnapshotPolicy::InCommit => false,
             SnapshotPolicy::Every(0) => false,
             SnapshotPolicy::Every(n) => due.before / n != due.after / n,
             SnapshotPolicy::Custom(f) => f(due),
+        }
+    }
+}
+
+/// The state in the commit item, attribute by attribute: the state, and
+/// the [`Aggregate::SNAPSHOT_VERSION`] it was written under.
+pub(crate) fn commit_attributes<A: Aggregate>(
+    state: &A,
+) -> std::result::Result<[(&'static str, AttributeValue); 2], String> {
+    let value = encode_state(state)?;
+    decode_faithfully::<A>(&value)?;
+    Ok([
+        (STATE_ATTRIBUTE, value),
+        (
+            STATE_VERSION_ATTRIBUTE,
+            AttributeValue::N(A::SNAPSHOT_VERSION.to_string()),
+        ),
+    ])
+}
+
+/// The state a commit item holds (taken out of `item`), when it holds one
+/// of this [`Aggregate::SNAPSHOT_VERSION`] that reads; `None` otherwise,
+/// with a warning for one that is there and does not read.
+pub(crate) fn take_from_commit<A: Aggregate>(
+    item: &mut Item,
+    aggregate: &str,
+    version: u64,
+) -> Option<A> {
+    let stamp = item.remove(STATE_VERSION_ATTRIBUTE);
+    let state = item.remove(STATE_ATTRIBUTE)?;
+    let written_under = match &stamp {
+        Some(AttributeValue::N(n)) => n.parse::<u32>().ok(),
+        _ => None,
+    };
+    if written_under != Some(A::SNAPSHOT_VERSION) {
+        tracing::warn!(
+            aggregate,
+            version,
+            stored = ?stamp,
+            current = A::SNAPSHOT_VERSION,
+            "ignoring the state of a commit item of another state version; replaying events"
+        );
+        return None;
+    }
+    match serde_dynamo::aws_sdk_dynamodb_1::from_attribute_value::<A>(state) {
+        Ok(state) => Some(state),
+        Err(error) => {
+            tracing::warn!(
+                aggregate,
+                version,
+                %error,
+                "ignoring the state of a commit item that does not deserialize; replaying events"
+            );
+            None
         }
     }
 }
@@ -100,6 +189,14 @@ pub(crate) const VERSION_ATTRIBUTE: &str = "version";
 
 /// The attribute that holds the state.
 const STATE_ATTRIBUTE: &str = "state";
+
+/// The attribute that holds the [`Aggregate::SNAPSHOT_VERSION`] a state was
+/// written under.
+const STATE_VERSION_ATTRIBUTE: &str = "state_version";
+
+/// The attributes of a commit item that hold the state after it
+/// ([`SnapshotPolicy::InCommit`]).
+pub(crate) const COMMIT_ATTRIBUTES: [&str; 2] = [STATE_ATTRIBUTE, STATE_VERSION_ATTRIBUTE];
 
 /// The item of a snapshot of `state` at `version`.
 ///
@@ -267,6 +364,13 @@ mod tests {
             events: usize::try_from(after - before).unwrap_or(usize::MAX),
             last_snapshot: 0,
         }
+    }
+
+    #[test]
+    fn a_state_in_the_commit_is_no_snapshot_item_of_its_own() {
+        assert!(!SnapshotPolicy::InCommit.is_due(&due(0, 1000)));
+        assert!(SnapshotPolicy::InCommit.in_commit());
+        assert!(!SnapshotPolicy::Every(10).in_commit());
     }
 
     #[test]

@@ -413,6 +413,7 @@ impl<A: Aggregate> EventStore<A> {
             partition_key: self.table().partition_key(),
             sort_key: self.table().sort_key().unwrap_or_default(),
             item_per_event: self.options().writes_item_per_event(),
+            state_in_commit: self.snapshot_policy().in_commit(),
             encoding: self.options().payload_encoding_of(),
             record_lifetime: self.options().command_record_lifetime(),
         }
@@ -481,8 +482,18 @@ impl<A: Aggregate> EventStore<A> {
 
     pub(crate) async fn load_upto(&self, id: &AggregateId, upto: Option<u64>) -> Result<Loaded<A>> {
         let aggregate = Self::aggregate_name(id);
+        if self.snapshot_policy().in_commit() {
+            // Boxed: a future nested this deep would take a caller's
+            // generic `async fn` past the compiler's depth limit for layouts.
+            if let Some(loaded) = Box::pin(self.load_newest_state(id, upto)).await? {
+                return Ok(loaded);
+            }
+        }
         let mut start = (A::default(), 0);
-        if !matches!(self.snapshot_policy(), SnapshotPolicy::Never) {
+        if !matches!(
+            self.snapshot_policy(),
+            SnapshotPolicy::Never | SnapshotPolicy::InCommit
+        ) {
             let item = self.read_consistent(keys::snapshot(A::TYPE, id)).await?;
             if let Some((state, version)) =
                 item.and_then(|item| snapshot::from_item::<A>(item, &aggregate))
@@ -499,6 +510,48 @@ impl<A: Aggregate> EventStore<A> {
             snapshot_version,
         };
         self.fold_after(id, from, upto).await
+    }
+
+    /// The state as of `upto` (the end when `None`) from the state in the
+    /// newest item up to it ([`SnapshotPolicy::InCommit`]): one query, one
+    /// item. `None` when that item holds no state that reads, or its commit
+    /// goes on past `upto`: the caller replays the events.
+    async fn load_newest_state(
+        &self,
+        id: &AggregateId,
+        upto: Option<u64>,
+    ) -> Result<Option<Loaded<A>>> {
+        if upto == Some(0) {
+            return Ok(None);
+        }
+        let Some(mut newest) = self.newest_item(id, upto.unwrap_or(u64::MAX)).await? else {
+            // No event up to `upto`: the state is the default.
+            crate::metrics::load::<A>(0);
+            return Ok(Some(Loaded {
+                id: id.clone(),
+                state: A::default(),
+                version: 0,
+                snapshot_version: 0,
+                events_read: 0,
+            }));
+        };
+        if upto.is_some_and(|upto| newest.last > upto) {
+            return Ok(None);
+        }
+        let aggregate = Self::aggregate_name(id);
+        let Some(state) =
+            snapshot::take_from_commit::<A>(&mut newest.state, &aggregate, newest.last)
+        else {
+            return Ok(None);
+        };
+        crate::metrics::load::<A>(0);
+        Ok(Some(Loaded {
+            id: id.clone(),
+            state,
+            version: newest.last,
+            snapshot_version: newest.last,
+            events_read: 0,
+        }))
     }
 
     /// Applies the events after `from`'s version (up to `upto`) to its state.

@@ -37,4 +37,5 @@ mod retries;
 mod snapshot_limits;
 mod snapshot_states;
 mod snapshots;
+mod states_in_commits;
 mod upcasting;
