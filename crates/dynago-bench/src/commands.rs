@@ -23,13 +23,13 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{AggregateError, CqrsFramework, EventStore as _};
-use dynago::{RetryPolicy, ScalarAttributeType};
-use dynago_es::{EventStore, StoreOptions};
+use dynago::{RetryPolicy, ScalarAttributeType, TableDefinition};
+use dynago_es::{EventStore, SnapshotPolicy, StoreOptions};
 use dynamo_es::DynamoEventRepository;
 use futures::TryStreamExt;
 
 use crate::account::{Account, AccountCommand, AccountError};
-use crate::server::Server;
+use crate::server::{create_table, Server};
 use crate::stats::{median, ms, percentile};
 
 /// cqrs-es with the dynamo-es repository, as `dynamo_es::dynamodb_cqrs` builds it.
@@ -51,16 +51,31 @@ impl CqrsTables {
     ///
     /// When a table cannot be created.
     pub async fn create(server: &Server) -> Result<Self> {
-        let events = server
-            .create_table(
-                "bench-cqrs-events",
-                "AggregateTypeAndId",
-                Some(("AggregateIdSequence", ScalarAttributeType::N)),
-            )
-            .await?;
-        let snapshots = server
-            .create_table("bench-cqrs-snapshots", "AggregateTypeAndId", None)
-            .await?;
+        Self::create_on(server.client()).await
+    }
+
+    /// Creates both tables through `client`.
+    ///
+    /// # Errors
+    ///
+    /// When a table cannot be created.
+    pub async fn create_on(client: &aws_sdk_dynamodb::Client) -> Result<Self> {
+        let events = create_table(
+            client,
+            "bench-cqrs-events",
+            "AggregateTypeAndId",
+            Some(("AggregateIdSequence", ScalarAttributeType::N)),
+            TableDefinition::default(),
+        )
+        .await?;
+        let snapshots = create_table(
+            client,
+            "bench-cqrs-snapshots",
+            "AggregateTypeAndId",
+            None,
+            TableDefinition::default(),
+        )
+        .await?;
         Ok(Self {
             events: events.name().to_owned(),
             snapshots: snapshots.name().to_owned(),
@@ -88,6 +103,9 @@ pub fn retry_policy() -> RetryPolicy {
 pub enum Contender {
     /// dynago-es without its cache: every command loads the aggregate.
     DynagoEs,
+    /// dynago-es without its cache, with `SnapshotPolicy::InCommit`: every
+    /// command loads the newest item alone, which holds the state.
+    DynagoEsInCommit,
     /// dynago-es with `StoreOptions::cache`.
     DynagoEsCached,
     /// cqrs-es + dynamo-es (event store, no snapshots).
@@ -96,8 +114,9 @@ pub enum Contender {
 
 impl Contender {
     /// Every contender, in report order.
-    pub const ALL: [Contender; 3] = [
+    pub const ALL: [Contender; 4] = [
         Contender::DynagoEs,
+        Contender::DynagoEsInCommit,
         Contender::DynagoEsCached,
         Contender::CqrsEs,
     ];
@@ -106,6 +125,7 @@ impl Contender {
     pub fn label(self) -> &'static str {
         match self {
             Contender::DynagoEs => "dynago-es",
+            Contender::DynagoEsInCommit => "dynago-es, state in each commit",
             Contender::DynagoEsCached => "dynago-es + cache",
             Contender::CqrsEs => "cqrs-es + dynamo-es",
         }
@@ -114,6 +134,7 @@ impl Contender {
     fn slug(self) -> &'static str {
         match self {
             Contender::DynagoEs => "dyn",
+            Contender::DynagoEsInCommit => "dynic",
             Contender::DynagoEsCached => "dync",
             Contender::CqrsEs => "cqrs",
         }
@@ -209,6 +230,10 @@ pub async fn run(server: &Server, plan: &CommandPlan) -> Result<Vec<CommandResul
     let cqrs_tables = CqrsTables::create(server).await?;
     let options = StoreOptions::default().retry(retry_policy());
     let plain = EventStore::<Account>::new(es_table.clone(), options.clone())?;
+    let in_commit = EventStore::<Account>::new(
+        es_table.clone(),
+        options.clone().snapshots(SnapshotPolicy::InCommit),
+    )?;
     let cached = EventStore::<Account>::new(es_table.clone(), options.cache(100_000))?;
     let verify = EventStore::<Account>::new(es_table, StoreOptions::default())?;
     let cqrs: Arc<Cqrs> = Arc::new(CqrsFramework::new(
@@ -229,6 +254,7 @@ pub async fn run(server: &Server, plan: &CommandPlan) -> Result<Vec<CommandResul
             for contender in order {
                 let handle = match contender {
                     Contender::DynagoEs => Handle::Dynago(plain.clone()),
+                    Contender::DynagoEsInCommit => Handle::Dynago(in_commit.clone()),
                     Contender::DynagoEsCached => Handle::Dynago(cached.clone()),
                     Contender::CqrsEs => Handle::Cqrs(Arc::clone(&cqrs)),
                 };

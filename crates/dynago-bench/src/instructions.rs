@@ -254,6 +254,26 @@ impl Counts {
     }
 }
 
+/// Whether valgrind runs here.
+///
+/// # Errors
+///
+/// When it does not, saying how to install it.
+pub fn check_valgrind() -> Result<()> {
+    match Command::new("valgrind").arg("--version").output() {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => bail!(
+            "`valgrind --version` failed ({}): the instruction counts need valgrind's callgrind",
+            output.status
+        ),
+        Err(error) => bail!(
+            "valgrind is not installed ({error}): the instruction counts need valgrind's \
+             callgrind (Debian, Ubuntu: `apt-get install valgrind`)"
+        ),
+    }
+    Ok(())
+}
+
 /// The `event-instructions` binary beside the running one (in its
 /// directory or the one above, where a test's binary sits in `deps/`).
 ///
@@ -261,8 +281,18 @@ impl Counts {
 ///
 /// When there is none.
 pub fn binary() -> Result<PathBuf> {
+    binary_named(BINARY)
+}
+
+/// The binary of this crate named `binary`, beside the running one (in
+/// its directory or the one above).
+///
+/// # Errors
+///
+/// When there is none.
+pub fn binary_named(binary: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("the path of the running binary")?;
-    let name = format!("{BINARY}{}", std::env::consts::EXE_SUFFIX);
+    let name = format!("{binary}{}", std::env::consts::EXE_SUFFIX);
     exe.ancestors()
         .skip(1)
         .take(2)
@@ -270,7 +300,7 @@ pub fn binary() -> Result<PathBuf> {
         .find(|candidate| candidate.is_file())
         .ok_or_else(|| {
             anyhow!(
-                "no {name} beside {}: build it with `cargo build -p dynago-bench --bin {BINARY}`",
+                "no {name} beside {}: build it with `cargo build -p dynago-bench --bin {binary}`",
                 exe.display()
             )
         })
@@ -284,17 +314,7 @@ pub fn binary() -> Result<PathBuf> {
 ///
 /// When valgrind is not installed, or a run fails.
 pub fn measure(binary: &Path) -> Result<Counts> {
-    match Command::new("valgrind").arg("--version").output() {
-        Ok(output) if output.status.success() => {}
-        Ok(output) => bail!(
-            "`valgrind --version` failed ({}): the instruction counts need valgrind's callgrind",
-            output.status
-        ),
-        Err(error) => bail!(
-            "valgrind is not installed ({error}): the instruction counts need valgrind's \
-             callgrind (Debian, Ubuntu: `apt-get install valgrind`)"
-        ),
-    }
+    check_valgrind()?;
     let results: Vec<Result<(f64, String)>> = std::thread::scope(|scope| {
         EventPath::ALL
             .chunks(2)
@@ -327,79 +347,154 @@ pub fn measure(binary: &Path) -> Result<Counts> {
 /// Instructions per event of `path` and the build profile the binary
 /// reports, from one run under callgrind.
 fn per_event(binary: &Path, path: EventPath) -> Result<(f64, String)> {
-    let dir = std::env::temp_dir().join(format!(
-        "dynago-bench-callgrind-{}-{}",
-        std::process::id(),
-        path.name()
-    ));
+    let counted = callgrind(
+        binary,
+        path.function(),
+        &["--path", path.name(), "--events", &format!("0,{EVENTS}")],
+        &[],
+        &format!("{}-{}", std::process::id(), path.name()),
+        None,
+    )?;
+    let profile = counted.profile()?;
+    Ok((counted.per_unit(EVENTS)?, profile))
+}
+
+/// What one callgrind run counted inside the measured function, one count
+/// per call; the last two calls are for none of the units measured and for
+/// N (a call before them warms up).
+#[derive(Debug, Clone)]
+pub struct Counted {
+    /// Instructions of each call, in order.
+    pub calls: Vec<u64>,
+    /// What the binary printed.
+    pub stdout: String,
+    /// What valgrind and the binary printed on standard error.
+    pub stderr: String,
+}
+
+impl Counted {
+    /// Instructions per unit: (last call − the one before) / `units`.
+    ///
+    /// # Errors
+    ///
+    /// When there are not two calls, or the last took no more instructions
+    /// than the one before.
+    pub fn per_unit(&self, units: usize) -> Result<f64> {
+        let [.., none, some] = self.calls[..] else {
+            bail!("{} calls counted, not two or more", self.calls.len());
+        };
+        ensure!(
+            some > none,
+            "no more instructions for {units} units ({some}) than for none ({none})"
+        );
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        Ok((some - none) as f64 / units as f64)
+    }
+
+    /// The build profile the binary said it was (a line ending `, {profile}
+    /// build`).
+    ///
+    /// # Errors
+    ///
+    /// When it said none.
+    pub fn profile(&self) -> Result<String> {
+        self.stdout
+            .lines()
+            .find_map(|line| line.strip_suffix(" build"))
+            .and_then(|line| line.rsplit_once(", "))
+            .map(|(_, profile)| profile.to_owned())
+            .ok_or_else(|| anyhow!("the binary did not say its build profile: {}", self.stdout))
+    }
+}
+
+/// Runs `binary args` under callgrind (with `env` set), counting only
+/// inside `function` and dumping the count at each of its exits; `name`
+/// tells this run's scratch directory from others'. Checks that the dumps
+/// add up to what callgrind collected. With `keep`, the last dump is copied
+/// there, for `callgrind_annotate`.
+///
+/// # Errors
+///
+/// When the run fails, or its counts are not two that add up.
+pub fn callgrind(
+    binary: &Path,
+    function: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    name: &str,
+    keep: Option<&Path>,
+) -> Result<Counted> {
+    let dir = std::env::temp_dir().join(format!("dynago-bench-callgrind-{name}"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let result = run_callgrind(binary, path, &dir);
+    let result = callgrind_in(binary, function, args, env, &dir).and_then(|counted| {
+        if let Some(keep) = keep {
+            let last = dir.join(format!("callgrind.out.{}", counted.calls.len()));
+            std::fs::copy(last, keep)
+                .with_context(|| format!("keeping the dump as {}", keep.display()))?;
+        }
+        Ok(counted)
+    });
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-fn run_callgrind(binary: &Path, path: EventPath, dir: &Path) -> Result<(f64, String)> {
+fn callgrind_in(
+    binary: &Path,
+    function: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    dir: &Path,
+) -> Result<Counted> {
     let out = dir.join("callgrind.out");
     let output = Command::new("valgrind")
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg("--collect-atstart=no")
-        .arg(format!("--toggle-collect={}", path.function()))
-        .arg(format!("--dump-after={}", path.function()))
+        .arg(format!("--toggle-collect={function}"))
+        .arg(format!("--dump-after={function}"))
         .arg(binary)
-        .args(["--path", path.name(), "--events", &format!("0,{EVENTS}")])
+        .args(args)
+        .envs(env.iter().copied())
         .output()
         .with_context(|| format!("running {} under valgrind", binary.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let context = || {
         format!(
-            "callgrind on `{} --path {} --events 0,{EVENTS}` ({}):\n{}{}",
+            "callgrind on `{} {}` ({}):\n{stdout}{stderr}",
             binary.display(),
-            path.name(),
+            args.join(" "),
             output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
         )
     };
     ensure!(output.status.success(), "{}", context());
-    // One dump at each exit of the measured function: N = 0, N = EVENTS.
-    let totals = (1..=2)
-        .map(|part| {
-            let dump = dir.join(format!("callgrind.out.{part}"));
+    // One dump at each exit of the measured function.
+    let calls = (1..)
+        .map(|part| dir.join(format!("callgrind.out.{part}")))
+        .take_while(|dump| dump.is_file())
+        .map(|dump| {
             let text = std::fs::read_to_string(&dump)
                 .with_context(|| format!("reading {}", dump.display()))?;
             totals(&text).ok_or_else(|| anyhow!("no `totals:` in {}", dump.display()))
         })
         .collect::<Result<Vec<u64>>>()
         .with_context(context)?;
-    let (none, some) = (totals[0], totals[1]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
     let collected = stderr
         .lines()
         .find_map(|line| line.split_once("Collected :"))
         .and_then(|(_, total)| total.trim().parse::<u64>().ok());
     ensure!(
-        collected == Some(none + some),
-        "callgrind collected {collected:?} instructions, its dumps {none} + {some}: {}",
+        calls.len() >= 2 && collected == Some(calls.iter().sum()),
+        "callgrind collected {collected:?} instructions, its dumps {calls:?}: {}",
         context()
     );
-    ensure!(
-        some > none,
-        "{}: no more instructions for {EVENTS} events ({some}) than for none ({none})",
-        path.name()
-    );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let profile = stdout
-        .lines()
-        .find_map(|line| line.strip_suffix(" build"))
-        .and_then(|line| line.rsplit_once(", "))
-        .map(|(_, profile)| profile.to_owned())
-        .ok_or_else(|| anyhow!("the binary did not say its build profile: {}", context()))?;
-    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-    let per_event = (some - none) as f64 / EVENTS as f64;
-    Ok((per_event, profile))
+    Ok(Counted {
+        calls,
+        stdout,
+        stderr,
+    })
 }
 
-/// The `totals:` line of a callgrind dump (the one event it counts, Ir).
 fn totals(dump: &str) -> Option<u64> {
     dump.lines()
         .find_map(|line| line.strip_prefix("totals:"))

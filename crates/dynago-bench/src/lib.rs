@@ -9,7 +9,8 @@
 //!    and without, in both libraries;
 //! 4. [`cpu`]: the CPU one event costs, to and from a DynamoDB item (also as
 //!    criterion benchmarks: `cargo bench -p dynago-bench`; in instructions,
-//!    counted by callgrind: [`instructions`]);
+//!    counted by callgrind: [`instructions`]; per command and per load,
+//!    all the client's work included: [`client_instructions`]);
 //! 5. [`projections`]: a view per account kept from the events table's
 //!    stream by `dynago-projections` and by a loop written by hand with
 //!    `aws-sdk-dynamodbstreams`: catch-up speed, requests and capacity units
@@ -25,6 +26,7 @@
 
 pub mod account;
 pub mod chart;
+pub mod client_instructions;
 pub mod commands;
 pub mod counter;
 pub mod cpu;

@@ -2,7 +2,8 @@
 //! snapshots every 100 events and without.
 //!
 //! Streams are built through each library's own write path (dynago-es:
-//! `append` without snapshots, `execute` with them; cqrs-es: its
+//! `append` of one event at a time without snapshots, an item per event as
+//! dynamo-es writes them, and `execute` with them; cqrs-es: its
 //! repository's `persist` without snapshots, the snapshot store's commands
 //! with them), then loaded again and again, the libraries taking turns. Every
 //! load is checked against the state the stream must fold to.
@@ -38,6 +39,9 @@ pub const SNAPSHOT_EVERY: u64 = 100;
 pub enum Library {
     /// dynago-es.
     DynagoEs,
+    /// dynago-es with `SnapshotPolicy::InCommit`: the state in each commit
+    /// item (measured on the rows with snapshots).
+    DynagoEsInCommit,
     /// cqrs-es + dynamo-es.
     CqrsEs,
 }
@@ -47,6 +51,7 @@ impl Library {
     pub fn label(self) -> &'static str {
         match self {
             Library::DynagoEs => "dynago-es",
+            Library::DynagoEsInCommit => "dynago-es, state in each commit",
             Library::CqrsEs => "cqrs-es + dynamo-es",
         }
     }
@@ -188,6 +193,7 @@ impl PersistedEventRepository for CountingRepository {
 struct Loaders {
     dynago_plain: EventStore<Account>,
     dynago_snap: EventStore<Account>,
+    dynago_in_commit: EventStore<Account>,
     cqrs_plain: PersistedEventStore<CountingRepository, Account>,
     cqrs_snap: PersistedEventStore<CountingRepository, Account>,
     cqrs_items: Arc<AtomicU64>,
@@ -206,6 +212,7 @@ pub async fn run(server: &Server, plan: &LoadPlan) -> Result<LoadOutcome> {
     let tables = CqrsTables::create(server).await?;
     let never = StoreOptions::default();
     let every = StoreOptions::default().snapshots(SnapshotPolicy::Every(SNAPSHOT_EVERY));
+    let in_commit = StoreOptions::default().snapshots(SnapshotPolicy::InCommit);
     let cqrs_items = Arc::new(AtomicU64::new(0));
     let counting = || CountingRepository {
         inner: tables.repository(server.client()),
@@ -214,6 +221,7 @@ pub async fn run(server: &Server, plan: &LoadPlan) -> Result<LoadOutcome> {
     let loaders = Loaders {
         dynago_plain: EventStore::new(table.clone(), never.clone())?,
         dynago_snap: EventStore::new(table.clone(), every.clone())?,
+        dynago_in_commit: EventStore::new(table.clone(), in_commit.clone())?,
         cqrs_plain: PersistedEventStore::new_event_store(counting()),
         cqrs_snap: PersistedEventStore::new_snapshot_store(
             counting(),
@@ -224,6 +232,7 @@ pub async fn run(server: &Server, plan: &LoadPlan) -> Result<LoadOutcome> {
 
     // Build every stream first.
     let writer_snap = EventStore::<Account>::new(table.clone(), every.cache(1_000))?;
+    let writer_in_commit = EventStore::<Account>::new(table.clone(), in_commit.cache(1_000))?;
     let cqrs_writer_snap = CqrsFramework::new(
         PersistedEventStore::<_, Account>::new_snapshot_store(
             tables.repository(server.client()),
@@ -236,6 +245,7 @@ pub async fn run(server: &Server, plan: &LoadPlan) -> Result<LoadOutcome> {
     for &n in &plan.lengths {
         build_dynago_plain(&loaders.dynago_plain, &stream_id(n, false), n).await?;
         build_dynago_snap(&writer_snap, &stream_id(n, true), n).await?;
+        build_dynago_snap(&writer_in_commit, &in_commit_id(n), n).await?;
         build_cqrs_plain(&cqrs_repo, &stream_id(n, false), n).await?;
         let id = stream_id(n, true);
         for count in batches(n, 20) {
@@ -257,7 +267,10 @@ pub async fn run(server: &Server, plan: &LoadPlan) -> Result<LoadOutcome> {
     for round in 0..=plan.rounds {
         for &n in &plan.lengths {
             for snapshots in [false, true] {
-                let mut order = [Library::DynagoEs, Library::CqrsEs];
+                let mut order = vec![Library::DynagoEs, Library::CqrsEs];
+                if snapshots {
+                    order.insert(1, Library::DynagoEsInCommit);
+                }
                 if round % 2 == 1 {
                     order.reverse();
                 }
@@ -395,6 +408,10 @@ fn stream_id(n: u64, snapshots: bool) -> String {
     format!("load-{n}-{}", if snapshots { "snap" } else { "plain" })
 }
 
+fn in_commit_id(n: u64) -> String {
+    format!("load-{n}-in-commit")
+}
+
 /// `n` split into batches of at most `size`.
 fn batches(n: u64, size: u32) -> impl Iterator<Item = u32> {
     let size64 = u64::from(size);
@@ -414,16 +431,17 @@ fn repetitions(n: u64) -> usize {
 }
 
 async fn build_dynago_plain(store: &EventStore<Account>, id: &str, n: u64) -> Result<()> {
-    // The head and 99 events: one transaction of 100 actions.
-    let mut version = 0;
-    for count in batches(n, 99) {
-        let events = (0..count)
-            .map(|_| AccountEvent::Deposited { amount: AMOUNT })
-            .collect();
+    // One event per commit, the shape of one-event commands: an item per
+    // event, as dynamo-es writes them.
+    for version in 0..n {
         store
-            .append(id, version, events, Metadata::default())
+            .append(
+                id,
+                version,
+                vec![AccountEvent::Deposited { amount: AMOUNT }],
+                Metadata::default(),
+            )
             .await?;
-        version += u64::from(count);
     }
     Ok(())
 }
@@ -475,11 +493,12 @@ async fn load_once(
     let id = stream_id(n, snapshots);
     let want = expected(AMOUNT, n);
     match library {
-        Library::DynagoEs => {
-            let store = if snapshots {
-                &loaders.dynago_snap
-            } else {
-                &loaders.dynago_plain
+        Library::DynagoEs | Library::DynagoEsInCommit => {
+            let in_commit = library == Library::DynagoEsInCommit;
+            let (store, id) = match (in_commit, snapshots) {
+                (true, _) => (&loaders.dynago_in_commit, in_commit_id(n)),
+                (false, true) => (&loaders.dynago_snap, id),
+                (false, false) => (&loaders.dynago_plain, id),
             };
             let started = Instant::now();
             let loaded = store.load(id.as_str()).await?;
@@ -490,7 +509,14 @@ async fn load_once(
                 loaded.state,
                 loaded.version
             );
-            if snapshots {
+            if in_commit {
+                ensure!(
+                    loaded.snapshot_version == n && loaded.events_read == 0,
+                    "dynago-es loaded {id} from the state at {} after {} events",
+                    loaded.snapshot_version,
+                    loaded.events_read
+                );
+            } else if snapshots {
                 ensure!(
                     loaded.snapshot_version == n / SNAPSHOT_EVERY * SNAPSHOT_EVERY,
                     "dynago-es loaded {id} from the snapshot at {}",

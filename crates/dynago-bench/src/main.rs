@@ -15,7 +15,8 @@ use clap::{Parser, ValueEnum};
 use dynago_bench::report::{load_average, Machine, Report};
 use dynago_bench::server::Server;
 use dynago_bench::{
-    chart, checks, commands, cpu, instructions, load, projections, table_layer, write_units, Plan,
+    chart, checks, client_instructions, commands, cpu, instructions, load, projections,
+    table_layer, write_units, Plan,
 };
 
 /// Benchmarks dynago and dynago-es against hand-written SDK calls and
@@ -95,6 +96,7 @@ async fn main() -> Result<()> {
         truncated_append: None,
         cpu: Vec::new(),
         instructions: None,
+        client_instructions: None,
         projections: None,
         write_units: Vec::new(),
         chart: None,
@@ -122,6 +124,11 @@ async fn main() -> Result<()> {
             report.instructions = Some(
                 instructions::binary()
                     .and_then(|binary| instructions::measure(&binary))
+                    .map_err(|error| format!("{error:#}")),
+            );
+            report.client_instructions = Some(
+                count_client_instructions(&server)
+                    .await
                     .map_err(|error| format!("{error:#}")),
             );
         }
@@ -195,4 +202,16 @@ fn relative_to(path: &Path, from: &Path) -> String {
         (true, Some(name)) => name.to_string_lossy().into_owned(),
         _ => path.display().to_string(),
     }
+}
+
+/// Client instructions per command and per load, counted by callgrind
+/// against this run's server (see `dynago_bench::client_instructions`).
+async fn count_client_instructions(
+    server: &Server,
+) -> anyhow::Result<client_instructions::ClientCounts> {
+    let binary = client_instructions::binary()?;
+    let tables = client_instructions::prepare(server.client()).await?;
+    let url = server.url().to_owned();
+    tokio::task::spawn_blocking(move || client_instructions::count(&binary, &url, &tables, None))
+        .await?
 }

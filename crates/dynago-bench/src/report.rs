@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::client_instructions::ClientCounts;
 use crate::commands::{CommandResult, Contender};
 use crate::cpu::CpuResult;
 use crate::instructions::Counts;
@@ -87,6 +88,9 @@ pub struct Report {
     /// Part 4 in instructions, counted by callgrind (full runs): the
     /// counts, or why there are none.
     pub instructions: Option<Result<Counts, String>>,
+    /// Client instructions per command and per load, counted by callgrind
+    /// (full runs).
+    pub client_instructions: Option<Result<ClientCounts, String>>,
     /// Part 5.
     pub projections: Option<ProjectionResult>,
     /// Part 6.
@@ -120,7 +124,10 @@ when an answer is lost), which the hand-written request does not: the rows \
 the difference between the two rows is what that guarantee costs.
 2. **Commands**: one deposit per command, decided by the same `Account` logic \
 implemented for both libraries' `Aggregate` traits. New accounts every round, so that \
-streams stay short and equal; no snapshots. dynago-es retries conflicts itself; \
+streams stay short and equal; no snapshots, but for the rows \
+\"state in each commit\" (`SnapshotPolicy::InCommit`: the state after each command \
+in the item of its events, so that an uncached command reads the newest item alone). \
+dynago-es retries conflicts itself; \
 cqrs-es has no retry, so the benchmark loops on its `AggregateConflict` with the same \
 backoff (5 ms doubling to 500 ms, jittered). Requests are counted on the SDK client by \
 an interceptor (every HTTP attempt), the same way for both. After every round each \
@@ -128,7 +135,10 @@ account is read back: its balance must be the sum of its deposits and its versio
 1, 2, … with no gap, or the run fails.
 3. **Loading**: streams built through each library's own write path, then loaded \
 again and again; every load is checked against the state the stream folds to. \
-Snapshots are taken every 100 events by both libraries.
+Without snapshots, dynago-es's streams are appended one event at a time (an item per \
+event, as dynamo-es writes them). Snapshots are taken every 100 events by both \
+libraries; the rows `InCommit` hold dynago-es's state in each commit item instead, \
+against cqrs-es's snapshots every 100 events.
 4. **CPU per event**: one deposit event to a DynamoDB item and back, as each library \
 does it (dynago-es through its store's public codec, with its payload as a map and as \
 JSON text; dynamo-es's crate-private path mirrored: see \
@@ -413,10 +423,16 @@ impl Report {
         let mut lengths: Vec<u64> = self.loads.iter().map(|r| r.events).collect();
         lengths.dedup();
         let mut truncated = false;
-        for snapshots in [false, true] {
+        // Rows without snapshots, with a snapshot every 100 events, and with
+        // the state in each commit (against cqrs-es's snapshots).
+        for (snapshots, ours) in [
+            (false, Library::DynagoEs),
+            (true, Library::DynagoEs),
+            (true, Library::DynagoEsInCommit),
+        ] {
             for &events in &lengths {
                 let (Some(d), Some(c)) = (
-                    find(events, snapshots, Library::DynagoEs),
+                    find(events, snapshots, ours),
                     find(events, snapshots, Library::CqrsEs),
                 ) else {
                     continue;
@@ -441,7 +457,11 @@ impl Report {
                     out,
                     "| {} | {} | {:.2} | {} | {:.0} | {:.2} | {} | {:.0} | {} |",
                     events,
-                    if snapshots {
+                    if ours == Library::DynagoEsInCommit {
+                        format!(
+                            "dynago-es: in each commit (`InCommit`); cqrs-es: every {SNAPSHOT_EVERY}"
+                        )
+                    } else if snapshots {
                         format!("every {SNAPSHOT_EVERY}")
                     } else {
                         "none".to_owned()
@@ -560,6 +580,27 @@ impl Report {
             }
             Some(Err(reason)) => {
                 writeln!(out, "Instructions per event: not counted ({reason}).")?;
+                writeln!(out)?;
+            }
+            None => {}
+        }
+        match &self.client_instructions {
+            Some(Ok(counts)) => {
+                writeln!(
+                    out,
+                    "All the client's work for a command and for a load (the library, the \
+                     SDK, signing, HTTP, JSON, the runtime; the server, in another process, \
+                     left out), counted by callgrind (`target/release/client-instructions`; \
+                     see `crates/dynago-bench/src/client_instructions.rs`): 20 deposits \
+                     without the cache, loading streams of 1 to 20 events, and loads of a \
+                     stream of one item per event:"
+                )?;
+                writeln!(out)?;
+                write!(out, "{}", counts.table())?;
+                writeln!(out)?;
+            }
+            Some(Err(reason)) => {
+                writeln!(out, "Client instructions: not counted ({reason}).")?;
                 writeln!(out)?;
             }
             None => {}

@@ -85,19 +85,35 @@ impl Server {
         prefix: &str,
         partition_key: &str,
         sort_key: Option<(&str, ScalarAttributeType)>,
-        mut definition: TableDefinition,
+        definition: TableDefinition,
     ) -> Result<Table> {
-        let name = dynago_local::unique_table_name(prefix);
-        let mut options = TableOptions::new(&name).partition_key(partition_key);
-        if let Some((sort, kind)) = sort_key {
-            options = options.sort_key(sort);
-            definition = definition.attribute_type(sort, kind);
-        }
-        let table = Table::with_client(self.client.clone(), options)?;
-        table
-            .create_table(definition)
-            .await
-            .with_context(|| format!("creating table {name}"))?;
-        Ok(table)
+        create_table(&self.client, prefix, partition_key, sort_key, definition).await
     }
+}
+
+/// A new table named `{prefix}-{unique}`, as [`Server::create_table_with`]
+/// creates it, on any client.
+///
+/// # Errors
+///
+/// When the table cannot be created.
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    prefix: &str,
+    partition_key: &str,
+    sort_key: Option<(&str, ScalarAttributeType)>,
+    mut definition: TableDefinition,
+) -> Result<Table> {
+    let name = dynago_local::unique_table_name(prefix);
+    let mut options = TableOptions::new(&name).partition_key(partition_key);
+    if let Some((sort, kind)) = sort_key {
+        options = options.sort_key(sort);
+        definition = definition.attribute_type(sort, kind);
+    }
+    let table = Table::with_client(client.clone(), options)?;
+    table
+        .create_table(definition)
+        .await
+        .with_context(|| format!("creating table {name}"))?;
+    Ok(table)
 }
