@@ -34,7 +34,7 @@ use anyhow::{ensure, Context, Result};
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::CqrsFramework;
 use dynago::{ScalarAttributeType, TableDefinition, TableOptions};
-use dynago_es::{EventStore, StoreOptions};
+use dynago_es::{EventStore, SnapshotPolicy, StoreOptions};
 use dynago_local::LocalDynamo;
 
 use crate::account::{expected, Account, AccountCommand};
@@ -63,6 +63,9 @@ pub const BINARY: &str = "client-instructions";
 pub enum ClientPath {
     /// dynago-es without its cache: one deposit (a query, then a `PutItem`).
     DynagoEsCommand,
+    /// dynago-es without its cache, with `SnapshotPolicy::InCommit`: one
+    /// deposit (a query of the newest item, then a `PutItem` with the state).
+    DynagoEsInCommitCommand,
     /// cqrs-es + dynamo-es: one deposit (a query, then a `TransactWriteItems`).
     CqrsCommand,
     /// dynago-es: loading an aggregate of [`LOAD_EVENTS`] events.
@@ -73,8 +76,9 @@ pub enum ClientPath {
 
 impl ClientPath {
     /// Every path, in the order of the report.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::DynagoEsCommand,
+        Self::DynagoEsInCommitCommand,
         Self::CqrsCommand,
         Self::DynagoEsLoad,
         Self::CqrsLoad,
@@ -84,6 +88,7 @@ impl ClientPath {
     pub fn name(self) -> &'static str {
         match self {
             Self::DynagoEsCommand => "dynago-es-command",
+            Self::DynagoEsInCommitCommand => "dynago-es-in-commit-command",
             Self::CqrsCommand => "cqrs-command",
             Self::DynagoEsLoad => "dynago-es-load",
             Self::CqrsLoad => "cqrs-load",
@@ -94,6 +99,9 @@ impl ClientPath {
     pub fn function(self) -> &'static str {
         match self {
             Self::DynagoEsCommand => concat!(module_path!(), "::measured::dynago_es_commands"),
+            Self::DynagoEsInCommitCommand => {
+                concat!(module_path!(), "::measured::dynago_es_in_commit_commands")
+            }
             Self::CqrsCommand => concat!(module_path!(), "::measured::cqrs_commands"),
             Self::DynagoEsLoad => concat!(module_path!(), "::measured::dynago_es_loads"),
             Self::CqrsLoad => concat!(module_path!(), "::measured::cqrs_loads"),
@@ -103,7 +111,7 @@ impl ClientPath {
     /// How many units the counted run does.
     pub fn units(self) -> usize {
         match self {
-            Self::DynagoEsCommand | Self::CqrsCommand => 20,
+            Self::DynagoEsCommand | Self::DynagoEsInCommitCommand | Self::CqrsCommand => 20,
             Self::DynagoEsLoad | Self::CqrsLoad => 3,
         }
     }
@@ -216,7 +224,11 @@ pub fn run(path: ClientPath, tables: &Tables, units: &[usize]) -> Result<()> {
             .partition_key("pk")
             .sort_key("sk"),
     )?;
-    let store = EventStore::<Account>::new(table, StoreOptions::default())?;
+    let store = EventStore::<Account>::new(table.clone(), StoreOptions::default())?;
+    let in_commit = EventStore::<Account>::new(
+        table,
+        StoreOptions::default().snapshots(SnapshotPolicy::InCommit),
+    )?;
     let cqrs_tables = tables.cqrs();
     let cqrs = cqrs_framework(&client, &cqrs_tables);
     let loader =
@@ -229,6 +241,9 @@ pub fn run(path: ClientPath, tables: &Tables, units: &[usize]) -> Result<()> {
         let started = Instant::now();
         match path {
             ClientPath::DynagoEsCommand => measured::dynago_es_commands(&runtime, &store, n)?,
+            ClientPath::DynagoEsInCommitCommand => {
+                measured::dynago_es_in_commit_commands(&runtime, &in_commit, n)?;
+            }
             ClientPath::CqrsCommand => measured::cqrs_commands(&runtime, &cqrs, n)?,
             ClientPath::DynagoEsLoad => measured::dynago_es_loads(&runtime, &store, n)?,
             ClientPath::CqrsLoad => measured::cqrs_loads(&runtime, &loader, n)?,
@@ -281,6 +296,21 @@ pub mod measured {
             }
             Ok(())
         })
+    }
+
+    /// `n` deposits through dynago-es without its cache, with the state in
+    /// each commit.
+    ///
+    /// # Errors
+    ///
+    /// When a command fails.
+    #[inline(never)]
+    pub fn dynago_es_in_commit_commands(
+        runtime: &Runtime,
+        store: &EventStore<Account>,
+        n: usize,
+    ) -> Result<()> {
+        dynago_es_commands(runtime, store, n)
     }
 
     /// `n` deposits through cqrs-es + dynamo-es.
@@ -345,7 +375,7 @@ pub struct ClientCounts {
     /// The build profile of the binary counted: `debug` or `release`.
     pub profile: String,
     /// Per path, in the order of [`ClientPath::ALL`]: instructions per unit.
-    pub per_unit: [f64; 4],
+    pub per_unit: [f64; 5],
 }
 
 impl ClientCounts {
@@ -371,11 +401,17 @@ impl ClientCounts {
         let events = LOAD_EVENTS as f64;
         format!(
             "| {} build, client instructions | dynago-es | cqrs-es + dynamo-es | dynago-es ÷ cqrs-es |\n\
-             |---|---:|---:|---:|\n{}{}{}",
+             |---|---:|---:|---:|\n{}{}{}{}",
             self.profile,
             row(
                 "one uncached command (a query, then the write)",
                 ClientPath::DynagoEsCommand,
+                ClientPath::CqrsCommand,
+                1.0
+            ),
+            row(
+                "the same, the state in each commit (`InCommit`)",
+                ClientPath::DynagoEsInCommitCommand,
                 ClientPath::CqrsCommand,
                 1.0
             ),
@@ -437,7 +473,7 @@ pub fn count(
     if let Some(keep) = keep {
         std::fs::create_dir_all(keep).with_context(|| format!("creating {}", keep.display()))?;
     }
-    let mut per_unit = [0.0; 4];
+    let mut per_unit = [0.0; 5];
     let mut built = String::new();
     for (index, path) in ClientPath::ALL.into_iter().enumerate() {
         let units = format!("0,{}", path.units());
@@ -480,7 +516,7 @@ pub fn binary() -> Result<std::path::PathBuf> {
 /// # Errors
 ///
 /// When the server does not start or a run fails.
-pub fn time(binary: &Path, units: usize, rounds: usize) -> Result<[f64; 4]> {
+pub fn time(binary: &Path, units: usize, rounds: usize) -> Result<[f64; 5]> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -491,7 +527,7 @@ pub fn time(binary: &Path, units: usize, rounds: usize) -> Result<[f64; 4]> {
         let tables = prepare(&dynamo.client().await).await?;
         anyhow::Ok((dynamo, tables))
     })?;
-    let mut samples: [Vec<f64>; 4] = Default::default();
+    let mut samples: [Vec<f64>; 5] = Default::default();
     for round in 0..rounds {
         let mut order = ClientPath::ALL;
         if round % 2 == 1 {
