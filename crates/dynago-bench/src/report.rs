@@ -145,7 +145,9 @@ JSON text; dynamo-es's crate-private path mirrored: see \
 `crates/dynago-bench/src/envelope.rs`), each library's loop owning the items it \
 reads and dropping them as its load does; criterion has the same as \
 `cargo bench -p dynago-bench`. Full runs also count the instructions of each path \
-with callgrind (valgrind), which the machine's load does not move: build both \
+with callgrind (valgrind), which the machine's load does not move, and all the \
+client's instructions for an uncached command and for a load (`client-instructions`: \
+the library, the SDK, signing, HTTP, JSON; the server left out): build the \
 binaries first (`cargo build -p dynago-bench --release --bins`).
 5. **Projections**: a view per account kept from the events table's stream by one \
 `dynago-projections` worker and by a loop written by hand with \
