@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
-use dynago::{string_value, Key, ReturnValues, Table, UpdateExpression};
+use dynago::{string_value, Key, ReturnValues, Table, TableDefinition, UpdateExpression};
 use serde::{Deserialize, Serialize};
 
-use crate::server::Server;
+use crate::server::{create_table, Server};
 use crate::stats::{median, us};
 
 /// The item both sides read and write: a small account record.
@@ -115,7 +115,8 @@ impl Operation {
         }
     }
 
-    fn bulk(self) -> bool {
+    /// Whether it reads 100 items.
+    pub fn bulk(self) -> bool {
         matches!(
             self,
             Operation::Query100 | Operation::BatchGet100 | Operation::Scan100
@@ -123,9 +124,12 @@ impl Operation {
     }
 }
 
+/// Who sends an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub enum Side {
+    /// `dynago`.
     Dynago,
+    /// `aws-sdk-dynamodb` + `serde_dynamo`, written by hand.
     Raw,
 }
 
@@ -157,7 +161,8 @@ pub struct OperationResult {
     pub raw_requests: f64,
 }
 
-struct Ctx {
+/// The tables and items both sides work on.
+pub struct Ctx {
     table: Table,
     client: aws_sdk_dynamodb::Client,
     /// Read by both sides.
@@ -180,6 +185,93 @@ struct Ctx {
     scanned_items: HashMap<String, Record>,
 }
 
+impl Ctx {
+    /// Creates the tables through `client` and writes the items both sides
+    /// read.
+    ///
+    /// # Errors
+    ///
+    /// When a request fails.
+    pub async fn new(client: &aws_sdk_dynamodb::Client) -> Result<Self> {
+        let table = create_table(
+            client,
+            "bench-items",
+            "pk",
+            Some(("sk", dynago::ScalarAttributeType::S)),
+            TableDefinition::default(),
+        )
+        .await?;
+        let client = client.clone();
+        let shared = Record::new("shared", "shared");
+        let dynago_item = Record::new("locked-dynago", "item");
+        let raw_item = Record::new("locked-raw", "item");
+        table.put_item(shared.key(), &shared).send().await?;
+        let partition = "partition-of-100".to_owned();
+        let items: Vec<Record> = (0..ITEMS)
+            .map(|i| Record::new(&partition, &format!("item#{i:03}")))
+            .collect();
+        let mut batch = table.batch_write();
+        for item in &items {
+            batch = batch.put(item.key(), item);
+        }
+        batch.send().await.context("seeding 100 items")?;
+        let scanned = create_table(
+            &client,
+            "bench-scan",
+            "pk",
+            Some(("sk", dynago::ScalarAttributeType::S)),
+            TableDefinition::default(),
+        )
+        .await?;
+        let scanned_items: HashMap<String, Record> = (0..ITEMS)
+            .map(|i| {
+                let record = Record::new(&format!("scanned#{i:03}"), "item");
+                (record.pk.clone(), record)
+            })
+            .collect();
+        let mut batch = scanned.batch_write();
+        for item in scanned_items.values() {
+            batch = batch.put(item.key(), item);
+        }
+        batch.send().await.context("seeding the scanned table")?;
+        // Both locked items start at version 1.
+        table
+            .put_item(dynago_item.key(), &dynago_item)
+            .optimistic_lock("version", 0)
+            .send()
+            .await?;
+        client
+            .put_item()
+            .table_name(table.name())
+            .set_item(Some(serde_dynamo::aws_sdk_dynamodb_1::to_item(&raw_item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await?;
+        let updated = [Updated::new("update-dynago"), Updated::new("update-raw")];
+        for item in &updated {
+            table
+                .put_item(item.record.key(), &item.record)
+                .optimistic_lock("version", 0)
+                .send()
+                .await?;
+        }
+        Ok(Ctx {
+            updated,
+            table,
+            client,
+            shared,
+            dynago_item,
+            raw_item,
+            dynago_version: 1,
+            raw_version: 1,
+            partition,
+            keys: items,
+            scanned,
+            scanned_items,
+        })
+    }
+}
+
 const ITEMS: usize = 100;
 
 /// Runs part 1.
@@ -188,81 +280,7 @@ const ITEMS: usize = 100;
 ///
 /// A failed request, or a wrong answer from either side.
 pub async fn run(server: &Server, plan: TableLayerPlan) -> Result<Vec<OperationResult>> {
-    let table = server
-        .create_table(
-            "bench-items",
-            "pk",
-            Some(("sk", dynago::ScalarAttributeType::S)),
-        )
-        .await?;
-    let client = server.client().clone();
-    let shared = Record::new("shared", "shared");
-    let dynago_item = Record::new("locked-dynago", "item");
-    let raw_item = Record::new("locked-raw", "item");
-    table.put_item(shared.key(), &shared).send().await?;
-    let partition = "partition-of-100".to_owned();
-    let items: Vec<Record> = (0..ITEMS)
-        .map(|i| Record::new(&partition, &format!("item#{i:03}")))
-        .collect();
-    let mut batch = table.batch_write();
-    for item in &items {
-        batch = batch.put(item.key(), item);
-    }
-    batch.send().await.context("seeding 100 items")?;
-    let scanned = server
-        .create_table(
-            "bench-scan",
-            "pk",
-            Some(("sk", dynago::ScalarAttributeType::S)),
-        )
-        .await?;
-    let scanned_items: HashMap<String, Record> = (0..ITEMS)
-        .map(|i| {
-            let record = Record::new(&format!("scanned#{i:03}"), "item");
-            (record.pk.clone(), record)
-        })
-        .collect();
-    let mut batch = scanned.batch_write();
-    for item in scanned_items.values() {
-        batch = batch.put(item.key(), item);
-    }
-    batch.send().await.context("seeding the scanned table")?;
-    // Both locked items start at version 1.
-    table
-        .put_item(dynago_item.key(), &dynago_item)
-        .optimistic_lock("version", 0)
-        .send()
-        .await?;
-    client
-        .put_item()
-        .table_name(table.name())
-        .set_item(Some(serde_dynamo::aws_sdk_dynamodb_1::to_item(&raw_item)?))
-        .condition_expression("attribute_not_exists(pk)")
-        .send()
-        .await?;
-    let updated = [Updated::new("update-dynago"), Updated::new("update-raw")];
-    for item in &updated {
-        table
-            .put_item(item.record.key(), &item.record)
-            .optimistic_lock("version", 0)
-            .send()
-            .await?;
-    }
-    let mut ctx = Ctx {
-        updated,
-        table,
-        client,
-        shared,
-        dynago_item,
-        raw_item,
-        dynago_version: 1,
-        raw_version: 1,
-        partition,
-        keys: items,
-        scanned,
-        scanned_items,
-    };
-
+    let mut ctx = Ctx::new(server.client()).await?;
     let mut results = Vec::new();
     for operation in Operation::ALL {
         let n = if operation.bulk() {
@@ -314,6 +332,18 @@ pub async fn run(server: &Server, plan: TableLayerPlan) -> Result<Vec<OperationR
 
 async fn run_side(ctx: &mut Ctx, side: Side, operation: Operation, n: usize) -> Result<Duration> {
     let started = Instant::now();
+    run_ops(ctx, side, operation, n).await?;
+    let elapsed = started.elapsed();
+    crate::checks::pass(u64::try_from(n)?);
+    Ok(elapsed)
+}
+
+/// `n` operations of one kind from one side, each answer checked.
+///
+/// # Errors
+///
+/// A failed request or a wrong answer.
+pub async fn run_ops(ctx: &mut Ctx, side: Side, operation: Operation, n: usize) -> Result<()> {
     for _ in 0..n {
         match (side, operation) {
             (Side::Dynago, Operation::Get) => dynago_get(ctx).await?,
@@ -340,9 +370,7 @@ async fn run_side(ctx: &mut Ctx, side: Side, operation: Operation, n: usize) -> 
             (Side::Raw, Operation::Scan100) => raw_scan(ctx).await?,
         }
     }
-    let elapsed = started.elapsed();
-    crate::checks::pass(u64::try_from(n)?);
-    Ok(elapsed)
+    Ok(())
 }
 
 fn raw_key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
