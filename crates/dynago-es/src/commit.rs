@@ -52,7 +52,7 @@ impl<A: Aggregate> EventStore<A> {
         commit: &Commit<'_, A>,
         budget: &SendBudget,
     ) -> Result<CommitOutcome> {
-        let actions = plan::actions(commit, &self.writing())?;
+        let mut actions = plan::actions(commit, &self.writing())?;
         if actions.len() > MAX_TRANSACTION_ACTIONS {
             let with_events = || commit.plans.iter().filter(|plan| !plan.events.is_empty());
             return Err(Error::TooManyEvents {
@@ -75,7 +75,14 @@ impl<A: Aggregate> EventStore<A> {
             }
         }
         let sends = Sends::default();
-        let outcome = match self.send(commit, &actions, budget, &sends).await {
+        let mut sent = self.send(commit, &actions, budget, &sends).await;
+        // A state is a cache: one DynamoDB refuses (nothing was written)
+        // never keeps the events out. They are sent again without it.
+        if sent.as_ref().is_err_and(refused_as_invalid) && plan::without_states(&mut actions) {
+            tracing::warn!("DynamoDB refused the commit with its states; sending it without them");
+            sent = self.send(commit, &actions, budget, &sends).await;
+        }
+        let outcome = match sent {
             Ok(()) => None,
             Err(error) => Some(
                 self.resolve_failure(commit, &actions, error, &sends)
@@ -457,6 +464,16 @@ impl<A: Aggregate> EventStore<A> {
             }
         }
         written
+    }
+}
+
+/// Whether DynamoDB refused a request as invalid, having written nothing.
+fn refused_as_invalid(error: &TableError) -> bool {
+    match error {
+        TableError::TransactionCanceled { reasons, .. } => reasons
+            .failed()
+            .any(|reason| reason.code == "ValidationError"),
+        other => !other.is_outcome_unknown() && other.code() == Some("ValidationException"),
     }
 }
 

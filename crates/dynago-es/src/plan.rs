@@ -242,6 +242,20 @@ pub(crate) fn actions<A: Aggregate>(
             });
         }
     }
+    // States are a cache: a transaction they would take past DynamoDB's
+    // 4 MB goes without them.
+    if actions.len() > 1 {
+        let size: usize = actions
+            .iter()
+            .filter_map(|action| action.item.as_ref())
+            .map(|item| dynago::item_size(item) + ITEM_MARGIN)
+            .sum();
+        if size > dynago::MAX_TRANSACTION_SIZE && without_states(&mut actions) {
+            tracing::warn!(
+                "the states do not fit in the commit's transaction; it goes without them"
+            );
+        }
+    }
     if let (Some(command_id), true, Recording::InCommit) =
         (commit.command_id, writes, commit.recording)
     {
@@ -257,6 +271,18 @@ pub(crate) fn actions<A: Aggregate>(
 
 /// Room left in an item, besides its keys, for DynamoDB's own counting.
 const ITEM_MARGIN: usize = 1_024;
+
+/// Takes every aggregate's state out of `actions`' items; whether there was
+/// one.
+pub(crate) fn without_states(actions: &mut [Action]) -> bool {
+    let mut removed = false;
+    for item in actions.iter_mut().filter_map(|action| action.item.as_mut()) {
+        for name in snapshot::COMMIT_ATTRIBUTES {
+            removed |= item.remove(name).is_some();
+        }
+    }
+    removed
+}
 
 /// Adds the aggregate's state after the commit to its item, when it can
 /// be written as it is and the item still fits; else leaves the item

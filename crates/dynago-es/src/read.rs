@@ -13,16 +13,6 @@ use crate::keys;
 use crate::snapshot;
 use crate::store::EventStore;
 
-/// The newest event item of a stream up to a version
-/// ([`EventStore::newest_item`]).
-pub(crate) struct Newest {
-    /// The version of its last event.
-    pub(crate) last: u64,
-    /// The state it holds, if any: its attributes of
-    /// [`snapshot::COMMIT_ATTRIBUTES`].
-    pub(crate) state: Item,
-}
-
 impl<A: Aggregate> EventStore<A> {
     /// The item under `key`, read strongly, counted in `requests`.
     pub(crate) async fn read_consistent(&self, key: Key) -> Result<Option<Item>> {
@@ -123,34 +113,11 @@ impl<A: Aggregate> EventStore<A> {
     /// The version of the last event of `id` (0 for none): one consistent
     /// query of one key, newest first.
     pub(crate) async fn last_version(&self, id: &AggregateId) -> Result<u64> {
-        Ok(self
-            .newest_item(id, u64::MAX)
-            .await?
-            .map_or(0, |newest| newest.last))
-    }
-
-    /// The newest event item of `id` keyed at or before version `upto`, with
-    /// the version of its last event; `None` when there is none. One
-    /// consistent query of one item, newest first.
-    pub(crate) async fn newest_item(&self, id: &AggregateId, upto: u64) -> Result<Option<Newest>> {
         let origin = self.origin(id);
-        // The whole item: a read unit is charged by the item's size
-        // whatever is projected, and its list of events says where it
-        // ends as much as its `last_version` does; both must agree.
-        let page = self
-            .events_query(id, 1, upto)
-            .descending()
-            .limit(1)
-            .send_raw()
-            .await?;
         let sort_key = self.table().sort_key().unwrap_or_default();
-        let Some(mut item) = page.items.into_iter().next() else {
-            return Ok(None);
+        let Some(item) = self.newest_item(id, u64::MAX).await? else {
+            return Ok(0);
         };
-        let state: Item = snapshot::COMMIT_ATTRIBUTES
-            .iter()
-            .filter_map(|name| item.remove_entry(*name))
-            .collect();
         let mut attributes = Attributes::take(item, None, Some(sort_key));
         let first = match attributes.sort.take() {
             Some(dynago::AttributeValue::S(sort)) => {
@@ -164,7 +131,7 @@ impl<A: Aggregate> EventStore<A> {
             reason,
         };
         let Some(following) = attributes.following().map_err(corrupt)? else {
-            return Ok(Some(Newest { last: first, state }));
+            return Ok(first);
         };
         let count = u64::try_from(following.events.len()).unwrap_or(u64::MAX);
         let end = first
@@ -174,8 +141,62 @@ impl<A: Aggregate> EventStore<A> {
             Some(said) if said != end => Err(corrupt(format!(
                 "it says its last version is {said}, but its events end at version {end}"
             ))),
-            _ => Ok(Some(Newest { last: end, state })),
+            _ => Ok(end),
         }
+    }
+
+    /// The newest event item of `id` keyed at or before version `upto`, whole
+    /// (a read unit is charged by the item's size whatever is projected,
+    /// and its list of events says where it ends as much as its
+    /// `last_version` does); `None` when there is none. One consistent query
+    /// of one item, newest first.
+    pub(crate) async fn newest_item(&self, id: &AggregateId, upto: u64) -> Result<Option<Item>> {
+        let page = self
+            .events_query(id, 1, upto)
+            .descending()
+            .limit(1)
+            .send_raw()
+            .await?;
+        Ok(page.items.into_iter().next())
+    }
+
+    /// The state and the version of the last event of the newest item of
+    /// `id` at or before `upto`, read as a load would read the item's
+    /// events (every check a replay makes, each event decoded and dropped),
+    /// the state taken from the item: `Ok(None)` when there is no item, and
+    /// `Some((None, last))` when it holds no state.
+    pub(crate) async fn newest_state(
+        &self,
+        id: &AggregateId,
+        upto: u64,
+    ) -> Result<Option<(Option<A>, u64)>> {
+        let Some(mut item) = self.newest_item(id, upto).await? else {
+            return Ok(None);
+        };
+        let mut state: Item = snapshot::COMMIT_ATTRIBUTES
+            .iter()
+            .filter_map(|name| item.remove_entry(*name))
+            .collect();
+        let origin = self.origin(id);
+        let mut last = None;
+        envelope::replay::<A::Event>(
+            item,
+            &origin,
+            self.options().upcasters(),
+            0..=u64::MAX,
+            |version, _| {
+                last = Some(version);
+                Ok(())
+            },
+        )?;
+        let Some(last) = last else {
+            return Ok(None);
+        };
+        let aggregate = Self::aggregate_name(id);
+        Ok(Some((
+            snapshot::take_from_commit::<A>(&mut state, &aggregate, last),
+            last,
+        )))
     }
 
     /// Where the events of `id` are read from.

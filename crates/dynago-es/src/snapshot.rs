@@ -50,18 +50,23 @@ pub enum SnapshotPolicy {
     /// What it costs: each commit item is larger by its state, and a write
     /// costs a unit per started KB (a state that takes an item past a KB
     /// boundary costs one more unit per command; the state of most
-    /// aggregates fits in the unit the events start); reads of the events
-    /// themselves (`events`, a projection's catch-up from the table) read
-    /// the states with them. A command across aggregates writes each
-    /// aggregate's state in its item too.
+    /// aggregates fits in the unit the events start); whatever reads an item
+    /// pays for its state (`append`'s read of the stream's end, `events`, a
+    /// projection's catch-up from the table). A command across aggregates
+    /// writes each aggregate's state in its item too.
     ///
     /// Items without a state: those of [`append`](crate::EventStore::append)
     /// (which decides nothing, so knows no state), of a commit too large for
-    /// one item, of [`item_per_event`](crate::StoreOptions::item_per_event),
-    /// and a state that cannot be written as it is or is of another
-    /// [`SNAPSHOT_VERSION`](crate::Aggregate::SNAPSHOT_VERSION). When the
-    /// newest item holds none, a load replays every event, as without
-    /// snapshots (one more request), until the next command writes a state.
+    /// one item, of several events with
+    /// [`item_per_event`](crate::StoreOptions::item_per_event), and a state
+    /// that cannot be written as it is, that DynamoDB would refuse (the
+    /// commit goes without it: a state never keeps the events out), that
+    /// would take the item past 400 KB or a transaction past 4 MB; a state of
+    /// another [`SNAPSHOT_VERSION`](crate::Aggregate::SNAPSHOT_VERSION) is
+    /// passed over. When the newest item holds none, a load replays every
+    /// event, as without snapshots (one more request), until the next
+    /// command writes a state. The newest item's events are read with every
+    /// check a replay makes: an item a replay calls corrupt is corrupt here.
     InCommit,
 }
 
@@ -119,6 +124,9 @@ pub(crate) fn commit_attributes<A: Aggregate>(
 ) -> std::result::Result<[(&'static str, AttributeValue); 2], String> {
     let value = encode_state(state)?;
     decode_faithfully::<A>(&value)?;
+    // In the commit's own put, a value DynamoDB refuses would refuse the
+    // events with it: what it refuses is found here, before sending.
+    storable(&value, 1)?;
     Ok([
         (STATE_ATTRIBUTE, value),
         (
@@ -126,6 +134,44 @@ pub(crate) fn commit_attributes<A: Aggregate>(
             AttributeValue::N(A::SNAPSHOT_VERSION.to_string()),
         ),
     ])
+}
+
+/// DynamoDB refuses a value whose leaf is inside this many maps or lists.
+const MAX_NESTING: usize = 32;
+
+/// Whether DynamoDB stores `value` at nesting level `depth` (the attribute
+/// itself is at 1): no leaf inside [`MAX_NESTING`] maps or lists, no map
+/// key that is empty, no set that is empty.
+fn storable(value: &AttributeValue, depth: usize) -> std::result::Result<(), String> {
+    let deeper = |children: &mut dyn Iterator<Item = &AttributeValue>| {
+        if depth >= MAX_NESTING {
+            return Err(format!(
+                "the state nests maps and lists deeper than the {MAX_NESTING} levels DynamoDB stores"
+            ));
+        }
+        for child in children {
+            storable(child, depth + 1)?;
+        }
+        Ok(())
+    };
+    match value {
+        AttributeValue::M(map) => {
+            if map.keys().any(String::is_empty) {
+                return Err(
+                    "the state holds a map key that is empty, which DynamoDB refuses".to_owned(),
+                );
+            }
+            deeper(&mut map.values())
+        }
+        AttributeValue::L(list) => deeper(&mut list.iter()),
+        AttributeValue::Ss(set) | AttributeValue::Ns(set) if set.is_empty() => {
+            Err("the state holds an empty set, which DynamoDB refuses".to_owned())
+        }
+        AttributeValue::Bs(set) if set.is_empty() => {
+            Err("the state holds an empty set, which DynamoDB refuses".to_owned())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The state a commit item holds (taken out of `item`), when it holds one
@@ -364,6 +410,22 @@ mod tests {
             events: usize::try_from(after - before).unwrap_or(usize::MAX),
             last_snapshot: 0,
         }
+    }
+
+    #[test]
+    fn a_state_dynamodb_would_refuse_is_found_before_sending() {
+        let nested = |levels: usize| {
+            (0..levels).fold(AttributeValue::N("1".into()), |inner, _| {
+                AttributeValue::L(vec![inner])
+            })
+        };
+        // A leaf inside 32 maps or lists is refused, inside 31 stored.
+        assert!(storable(&nested(MAX_NESTING - 1), 1).is_ok());
+        assert!(storable(&nested(MAX_NESTING), 1).is_err());
+        let empty_key = AttributeValue::M([(String::new(), AttributeValue::Bool(true))].into());
+        assert!(storable(&AttributeValue::L(vec![empty_key]), 1).is_err());
+        assert!(storable(&AttributeValue::Ss(Vec::new()), 1).is_err());
+        assert!(storable(&AttributeValue::S(String::new()), 1).is_ok());
     }
 
     #[test]

@@ -524,7 +524,7 @@ impl<A: Aggregate> EventStore<A> {
         if upto == Some(0) {
             return Ok(None);
         }
-        let Some(mut newest) = self.newest_item(id, upto.unwrap_or(u64::MAX)).await? else {
+        let Some((state, last)) = self.newest_state(id, upto.unwrap_or(u64::MAX)).await? else {
             // No event up to `upto`: the state is the default.
             crate::metrics::load::<A>(0);
             return Ok(Some(Loaded {
@@ -535,21 +535,16 @@ impl<A: Aggregate> EventStore<A> {
                 events_read: 0,
             }));
         };
-        if upto.is_some_and(|upto| newest.last > upto) {
-            return Ok(None);
-        }
-        let aggregate = Self::aggregate_name(id);
-        let Some(state) =
-            snapshot::take_from_commit::<A>(&mut newest.state, &aggregate, newest.last)
-        else {
+        // A commit that goes on past `upto` holds the state after it.
+        let Some(state) = state.filter(|_| upto.is_none_or(|upto| last <= upto)) else {
             return Ok(None);
         };
         crate::metrics::load::<A>(0);
         Ok(Some(Loaded {
             id: id.clone(),
             state,
-            version: newest.last,
-            snapshot_version: newest.last,
+            version: last,
+            snapshot_version: last,
             events_read: 0,
         }))
     }

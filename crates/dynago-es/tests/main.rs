@@ -31,6 +31,7 @@ mod outcomes;
 mod payload;
 mod previous_format;
 mod probes_commits;
+mod probes_in_commit;
 mod property;
 mod replicated;
 mod retries;
