@@ -1,7 +1,10 @@
 //! Batch reads and writes of any size: split into DynamoDB's chunks, sent
 //! concurrently, with what DynamoDB leaves unprocessed retried under backoff.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use foldhash::fast::RandomState;
 use std::future::Future;
 
 use aws_sdk_dynamodb::types::{
@@ -14,7 +17,7 @@ use tracing::Instrument;
 
 use crate::attempts::{from_sdk_write, watched, Resend};
 use crate::error::{from_sdk, Error, Result};
-use crate::item::{from_item, to_item_named};
+use crate::item::to_item_named;
 use crate::key::{Key, KeyId};
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span, Access};
@@ -98,32 +101,42 @@ impl BatchGet {
     /// that is not a `T`; [`Error::TableNotFound`], [`Error::Dynamo`].
     pub async fn send<T: DeserializeOwned>(self) -> Result<Vec<T>> {
         let table = &self.table;
-        let mut order: Vec<KeyId> = Vec::with_capacity(self.keys.len());
+        // Each key once, by its place among the keys; the items found go
+        // to their key's place, so that they come back in the keys' order.
+        let mut places: HashMap<KeyId, usize, RandomState> =
+            HashMap::with_capacity_and_hasher(self.keys.len(), RandomState::default());
         let mut unique: Vec<Item> = Vec::with_capacity(self.keys.len());
-        let mut seen = HashSet::with_capacity(self.keys.len());
         for key in &self.keys {
             let item = table.key_item(key)?;
             let id = table.key_id(&item)?;
-            if seen.insert(id.clone()) {
-                order.push(id);
+            let place = places.len();
+            if let Entry::Vacant(entry) = places.entry(id) {
+                entry.insert(place);
                 unique.push(item);
             }
         }
-        let chunks: Vec<Vec<Item>> = unique.chunks(MAX_BATCH_GET).map(<[Item]>::to_vec).collect();
+        let mut keys = unique.into_iter();
+        let chunks: Vec<Vec<Item>> = std::iter::from_fn(|| {
+            let chunk: Vec<Item> = keys.by_ref().take(MAX_BATCH_GET).collect();
+            (!chunk.is_empty()).then_some(chunk)
+        })
+        .collect();
         let consistent = self.consistent_read;
         let outcomes: Vec<Result<Vec<Item>, ChunkFailure<Item>>> = stream::iter(chunks)
             .map(|chunk| drain(table, chunk, move |keys| get_chunk(table, keys, consistent)))
             .buffer_unordered(table.batch_concurrency())
             .collect()
             .await;
-        let mut found: HashMap<KeyId, Item> = HashMap::with_capacity(order.len());
+        let mut found: Vec<Option<Item>> = Vec::new();
+        found.resize_with(places.len(), || None);
         let mut failures = Vec::new();
         for outcome in outcomes {
             match outcome {
                 Ok(items) => {
                     for item in items {
-                        if let Some(id) = table.keys().id_of(&item) {
-                            found.insert(id, item);
+                        let place = table.keys().id_of(&item).and_then(|id| places.get(&id));
+                        if let Some(&place) = place {
+                            found[place] = Some(item);
                         }
                     }
                 }
@@ -133,10 +146,10 @@ impl BatchGet {
         if let Some(error) = merge_failures(failures, "BatchGetItem", |keys| (keys, Vec::new()))? {
             return Err(error);
         }
-        order
+        found
             .into_iter()
-            .filter_map(|id| found.remove(&id))
-            .map(|item| from_item(item, table.name(), |i| table.describe(i)))
+            .flatten()
+            .map(|item| table.read_item(item))
             .collect()
     }
 }

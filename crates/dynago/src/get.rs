@@ -5,7 +5,6 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::error::{from_sdk, Result};
-use crate::item::from_item;
 use crate::key::Key;
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span, Access};
@@ -70,7 +69,7 @@ impl GetItem {
         let table = self.table.clone();
         self.send_raw()
             .await?
-            .map(|item| from_item(item, table.name(), |i| table.describe(i)))
+            .map(|item| table.read_item(item))
             .transpose()
     }
 

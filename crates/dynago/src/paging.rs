@@ -15,7 +15,6 @@ use tracing::Span;
 use crate::cursor::{check_key, Kind, Scope};
 use crate::error::{unusable_answer, Result};
 use crate::expr::{check_request, Compiled, Invalid};
-use crate::item::from_item;
 use crate::table::Table;
 use crate::telemetry::{record_capacity, Access};
 use crate::value::Item;
@@ -338,7 +337,7 @@ pub(crate) fn decode<T: DeserializeOwned>(table: &Table, page: Page<Item>) -> Re
     let Page { items, cursor } = page;
     let items = items
         .into_iter()
-        .map(|item| from_item(item, table.name(), |i| table.describe(i)))
+        .map(|item| table.read_item(item))
         .collect::<Result<_>>()?;
     Ok(Page { items, cursor })
 }

@@ -232,6 +232,15 @@ impl Table {
     pub(crate) fn describe(&self, item: &Item) -> String {
         self.inner.keys.describe(item)
     }
+
+    /// Deserializes a stored item of this table; an error names its key
+    /// (taken before, and written out only for an error).
+    pub(crate) fn read_item<T: serde::de::DeserializeOwned>(&self, item: Item) -> Result<T> {
+        let key = self.inner.keys.id_of(&item);
+        crate::item::from_item(item, &self.inner.name, || {
+            key.map_or_else(|| "?".to_owned(), |id| id.to_string())
+        })
+    }
 }
 
 /// `client` with the interceptor that notes the attempts of a write that

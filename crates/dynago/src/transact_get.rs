@@ -9,7 +9,6 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::error::{from_sdk, unusable_answer, CancellationReasons, Error, Result};
-use crate::item::from_item;
 use crate::key::{Key, KeyId};
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span, Access};
@@ -171,10 +170,7 @@ impl TransactGet {
         self.send_raw()
             .await?
             .into_iter()
-            .map(|item| {
-                item.map(|item| from_item(item, table.name(), |i| table.describe(i)))
-                    .transpose()
-            })
+            .map(|item| item.map(|item| table.read_item(item)).transpose())
             .collect()
     }
 

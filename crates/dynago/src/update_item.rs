@@ -12,7 +12,6 @@ use tracing::Instrument;
 use crate::attempts::{from_sdk_write, watched, Resend};
 use crate::condition::{Condition, OptimisticLock, WriteCondition};
 use crate::error::Result;
-use crate::item::from_item;
 use crate::key::Key;
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span, Access};
@@ -120,7 +119,7 @@ impl UpdateOutcome {
     pub fn attributes_as<T: DeserializeOwned>(&self, table: &Table) -> Result<Option<T>> {
         self.attributes
             .clone()
-            .map(|item| from_item(item, table.name(), |i| table.describe(i)))
+            .map(|item| table.read_item(item))
             .transpose()
     }
 }

@@ -14,7 +14,7 @@ use tracing::Instrument;
 use crate::attempts::{from_sdk_write, watched, Resend};
 use crate::condition::{Condition, OptimisticLock, WriteCondition};
 use crate::error::{Error, Result};
-use crate::item::{check_size, from_item, to_item_named};
+use crate::item::{check_size, to_item_named};
 use crate::key::Key;
 use crate::table::Table;
 use crate::telemetry::{record_capacity, request_span, Access};
@@ -62,7 +62,7 @@ impl WriteOutcome {
     pub fn old<T: DeserializeOwned>(&self, table: &Table) -> Result<Option<T>> {
         self.old_item
             .clone()
-            .map(|item| from_item(item, table.name(), |i| table.describe(i)))
+            .map(|item| table.read_item(item))
             .transpose()
     }
 }
@@ -357,6 +357,7 @@ impl PutItem {
             WriteId::when(guarded && self.write_id),
         )?;
         let (expression, names, values) = self.condition.checked_parts(table)?;
+        let conditional = expression.is_some();
         // The write id alone tells our own earlier success from another
         // writer's item (`written_by`, `landed`): kept, the item sent as is.
         let write_id = item.get(WRITE_ID_ATTRIBUTE).cloned();
@@ -369,12 +370,12 @@ impl PutItem {
             .set_condition_expression(expression)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
-            .return_values(if self.return_old {
-                ReturnValue::AllOld
-            } else {
-                ReturnValue::None
-            })
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            // Asked for only when wanted: NONE is DynamoDB's default, and
+            // what is not sent is neither signed nor parsed.
+            .set_return_values(self.return_old.then_some(ReturnValue::AllOld))
+            .set_return_values_on_condition_check_failure(
+                conditional.then_some(ReturnValuesOnConditionCheckFailure::AllOld),
+            )
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send();
         let (result, uncertain) = watched(send, Resend::NotAfterSilence)
@@ -495,6 +496,7 @@ impl DeleteItem {
         let table = &self.table;
         let key = table.key_item(&self.key)?;
         let (expression, names, values) = self.condition.checked_parts(table)?;
+        let conditional = expression.is_some();
         let span = request_span(table, "DeleteItem", 1);
         let send = table
             .client()
@@ -504,12 +506,12 @@ impl DeleteItem {
             .set_condition_expression(expression)
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
-            .return_values(if self.return_old {
-                ReturnValue::AllOld
-            } else {
-                ReturnValue::None
-            })
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            // Asked for only when wanted: NONE is DynamoDB's default, and
+            // what is not sent is neither signed nor parsed.
+            .set_return_values(self.return_old.then_some(ReturnValue::AllOld))
+            .set_return_values_on_condition_check_failure(
+                conditional.then_some(ReturnValuesOnConditionCheckFailure::AllOld),
+            )
             .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send();
         let (result, uncertain) = watched(send, Resend::NotAfterSilence)
