@@ -32,6 +32,7 @@ mod payload;
 mod previous_format;
 mod probes_commits;
 mod probes_in_commit;
+mod probes_in_commit_faults;
 mod property;
 mod replicated;
 mod retries;

@@ -18,6 +18,7 @@ mod metrics;
 mod ordering;
 mod poison;
 mod probes_commits;
+mod probes_in_commit;
 mod reset;
 mod stream;
 mod workers;
