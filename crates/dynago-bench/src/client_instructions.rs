@@ -41,6 +41,7 @@ use crate::account::{expected, Account, AccountCommand};
 use crate::commands::{Cqrs, CqrsTables};
 use crate::instructions::{callgrind, profile};
 use crate::server::create_table;
+use crate::table_instructions::{self, TableCount};
 
 /// The events of the stream a load reads.
 pub const LOAD_EVENTS: u64 = 1_000;
@@ -376,6 +377,8 @@ pub struct ClientCounts {
     pub profile: String,
     /// Per path, in the order of [`ClientPath::ALL`]: instructions per unit.
     pub per_unit: [f64; 5],
+    /// Part 1's operations, through `dynago` and by hand.
+    pub table_layer: Vec<TableCount>,
 }
 
 impl ClientCounts {
@@ -399,7 +402,7 @@ impl ClientCounts {
         };
         #[allow(clippy::cast_precision_loss)] // a small count
         let events = LOAD_EVENTS as f64;
-        format!(
+        let stores = format!(
             "| {} build, client instructions | dynago-es | cqrs-es + dynamo-es | dynago-es ÷ cqrs-es |\n\
              |---|---:|---:|---:|\n{}{}{}{}",
             self.profile,
@@ -427,6 +430,13 @@ impl ClientCounts {
                 ClientPath::CqrsLoad,
                 events
             ),
+        );
+        if self.table_layer.is_empty() {
+            return stores;
+        }
+        format!(
+            "{stores}\n{}",
+            table_instructions::table(&self.table_layer, &self.profile)
         )
     }
 }
@@ -493,9 +503,11 @@ pub fn count(
         built = counted.profile()?;
     }
     ensure!(!built.is_empty(), "no path was counted");
+    let (table_layer, _) = table_instructions::count(binary, url)?;
     Ok(ClientCounts {
         profile: built,
         per_unit,
+        table_layer,
     })
 }
 
@@ -567,4 +579,27 @@ pub fn time(binary: &Path, units: usize, rounds: usize) -> Result<[f64; 5]> {
     }
     drop(dynamo);
     Ok(samples.map(|s| crate::stats::median(&s)))
+}
+
+/// Starts the server `DYNAGO_BACKEND` names, prints its URL and serves
+/// until the process is stopped.
+///
+/// # Errors
+///
+/// When the server does not start.
+pub fn serve() -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("a runtime")?;
+    runtime.block_on(async {
+        let dynamo = LocalDynamo::start().await?;
+        println!("{}", dynamo.url());
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for Ctrl-C")?;
+        drop(dynamo);
+        anyhow::Ok(())
+    })
 }

@@ -37,6 +37,7 @@ pub mod projections;
 pub mod report;
 pub mod server;
 pub mod stats;
+pub mod table_instructions;
 pub mod table_layer;
 pub mod write_units;
 

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 use dynago_bench::client_instructions::{self, ClientPath, Tables};
+use dynago_bench::table_instructions;
+use dynago_bench::table_layer::Side;
 
 /// With no `--path`: starts a server, prepares its tables, runs each path
 /// under callgrind against it and prints instructions per unit. With
@@ -31,6 +33,17 @@ struct Cli {
     #[arg(long)]
     keep: Option<PathBuf>,
 
+    /// Only start the server (`DYNAGO_BACKEND`) and print its URL, until
+    /// stopped: to run one path by hand under callgrind or a profiler
+    /// (`DYNAMODB_ENDPOINT=URL valgrind --tool=callgrind … --table-side sdk`).
+    #[arg(long)]
+    serve: bool,
+
+    /// Run part 1's operations from this side (`dynago` or `sdk`) against
+    /// `DYNAMODB_ENDPOINT`, for callgrind.
+    #[arg(long, value_parser = ["dynago", "sdk"])]
+    table_side: Option<String>,
+
     /// Instead of counting instructions, time each path's client in a
     /// process of its own: this many rounds of the units given.
     #[arg(long)]
@@ -42,6 +55,17 @@ struct Cli {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if cli.serve {
+        return client_instructions::serve();
+    }
+    if let Some(side) = cli.table_side.as_deref() {
+        let side = if side == "dynago" {
+            Side::Dynago
+        } else {
+            Side::Raw
+        };
+        return table_instructions::run(side);
+    }
     match cli.path {
         Some(path) => client_instructions::run(path, &cli.tables, &cli.units),
         None if cli.time.is_some() => {
