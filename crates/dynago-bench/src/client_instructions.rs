@@ -450,16 +450,7 @@ impl ClientCounts {
 /// When valgrind is missing, the server does not start, or a run fails.
 pub fn measure(binary: &Path, keep: Option<&Path>) -> Result<ClientCounts> {
     crate::instructions::check_valgrind()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("a runtime")?;
-    let (dynamo, tables) = runtime.block_on(async {
-        let dynamo = LocalDynamo::start().await?;
-        let tables = prepare(&dynamo.client().await).await?;
-        anyhow::Ok((dynamo, tables))
-    })?;
+    let (_runtime, dynamo, tables) = prepared_server()?;
     let counts = count(binary, dynamo.url(), &tables, keep);
     drop(dynamo);
     counts
@@ -529,16 +520,7 @@ pub fn binary() -> Result<std::path::PathBuf> {
 ///
 /// When the server does not start or a run fails.
 pub fn time(binary: &Path, units: usize, rounds: usize) -> Result<[f64; 5]> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("a runtime")?;
-    let (dynamo, tables) = runtime.block_on(async {
-        let dynamo = LocalDynamo::start().await?;
-        let tables = prepare(&dynamo.client().await).await?;
-        anyhow::Ok((dynamo, tables))
-    })?;
+    let (_runtime, dynamo, tables) = prepared_server()?;
     let mut samples: [Vec<f64>; 5] = Default::default();
     for round in 0..rounds {
         let mut order = ClientPath::ALL;
@@ -588,12 +570,7 @@ pub fn time(binary: &Path, units: usize, rounds: usize) -> Result<[f64; 5]> {
 ///
 /// When the server does not start.
 pub fn serve() -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("a runtime")?;
-    runtime.block_on(async {
+    server_runtime()?.block_on(async {
         let dynamo = LocalDynamo::start().await?;
         println!("{}", dynamo.url());
         tokio::signal::ctrl_c()
@@ -602,4 +579,27 @@ pub fn serve() -> Result<()> {
         drop(dynamo);
         anyhow::Ok(())
     })
+}
+
+/// A runtime of two threads for the server this process runs; the server
+/// keeps running while this process blocks on its children.
+fn server_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("a runtime")
+}
+
+/// The server `DYNAGO_BACKEND` names, started on a runtime of its own
+/// (returned: dropping it stops the server), with the tables [`prepare`]
+/// makes.
+fn prepared_server() -> Result<(tokio::runtime::Runtime, LocalDynamo, Tables)> {
+    let runtime = server_runtime()?;
+    let (dynamo, tables) = runtime.block_on(async {
+        let dynamo = LocalDynamo::start().await?;
+        let tables = prepare(&dynamo.client().await).await?;
+        anyhow::Ok((dynamo, tables))
+    })?;
+    Ok((runtime, dynamo, tables))
 }

@@ -11,34 +11,12 @@ use std::collections::BTreeMap;
 
 use crate::common;
 
-use common::{Account, AccountCommand};
+use common::{deposit, in_commit, many, Account};
 use dynago::{AttributeValue, Item};
 use dynago_es::{
     Aggregate, AggregateId, CommandOptions, DomainEvent, EventStore, SnapshotPolicy, StoreOptions,
 };
 use serde::{Deserialize, Serialize};
-
-fn in_commit() -> StoreOptions {
-    StoreOptions::default().snapshots(SnapshotPolicy::InCommit)
-}
-
-fn deposit(amount: i64) -> AccountCommand {
-    AccountCommand::Deposit { amount }
-}
-
-fn many(amounts: &[i64]) -> AccountCommand {
-    AccountCommand::DepositMany {
-        amounts: amounts.to_vec(),
-    }
-}
-
-/// A store with states in commits and one without, on one table.
-async fn stores() -> (EventStore<Account>, EventStore<Account>) {
-    let store = common::store(in_commit()).await;
-    let plain =
-        EventStore::<Account>::new(store.table().clone(), StoreOptions::default()).expect("store");
-    (store, plain)
-}
 
 async fn item_at(table: &dynago::Table, aggregate_type: &str, id: &str, version: u64) -> Item {
     common::raw_get(table, common::event_key(aggregate_type, id, version))
@@ -296,7 +274,7 @@ async fn corrupt_both_ways(
 /// version 4. FAILED on 237d300; passes since the fix that follows it.
 #[tokio::test]
 async fn probe_next_events_with_wrong_versions_give_a_state() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     let id = "next-versions";
     store.execute(id, common::open("ada")).await.expect("open");
     store.execute(id, many(&[1, 2, 3])).await.expect("three");
@@ -317,7 +295,7 @@ async fn probe_next_events_with_wrong_versions_give_a_state() {
 /// returns the state. FAILED on 237d300; passes since the fix that follows it.
 #[tokio::test]
 async fn probe_a_newest_item_whose_payload_is_garbage_gives_a_state() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     let id = "garbage-payload";
     store.execute(id, common::open("ada")).await.expect("open");
     store.execute(id, deposit(10)).await.expect("deposit");
@@ -337,7 +315,7 @@ async fn probe_a_newest_item_whose_payload_is_garbage_gives_a_state() {
 /// load returns the state at version 2. FAILED on 237d300; passes since the fix that follows it.
 #[tokio::test]
 async fn probe_a_newest_item_whose_version_disagrees_with_its_key_gives_a_state() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     let id = "version-key";
     store.execute(id, common::open("ada")).await.expect("open");
     store.execute(id, deposit(10)).await.expect("deposit");
@@ -354,7 +332,7 @@ async fn probe_a_newest_item_whose_version_disagrees_with_its_key_gives_a_state(
 /// 237d300; passes since the fix that follows it.
 #[tokio::test]
 async fn probe_a_foreign_item_gives_another_aggregates_state() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     store
         .execute("mine", common::open("me"))
         .await
@@ -382,7 +360,7 @@ async fn probe_a_foreign_item_gives_another_aggregates_state() {
 /// `state_at` through the Inspector, against a replay. PASSES.
 #[tokio::test]
 async fn probe_load_at_every_version_matches_a_replay() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     let id = "every";
     store.execute(id, common::open("ada")).await.expect("open");
     store.execute(id, many(&[1, 2, 3])).await.expect("three");
@@ -413,7 +391,7 @@ async fn probe_load_at_every_version_matches_a_replay() {
 /// newest item against a replay, and the balance against the sum. PASSES.
 #[tokio::test]
 async fn probe_sixteen_writers_leave_the_state_a_replay_gives() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     let cached =
         EventStore::<Account>::new(store.table().clone(), in_commit().cache(16)).expect("store");
     let id = "contended";
@@ -479,7 +457,7 @@ async fn probe_execute_all_with_a_silent_aggregate_and_a_repeat() {
 /// replay after every command. PASSES.
 #[tokio::test]
 async fn probe_a_mixed_fleet_agrees_with_a_replay() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     let table = store.table().clone();
     let every = EventStore::<Account>::new(
         table.clone(),

@@ -8,29 +8,15 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{Account, AccountCommand, AccountEvent};
+use common::{deposit, in_commit, many, Account, AccountEvent};
 use dynago::{AttributeValue, Item, Table};
 use dynago_es::{
     Aggregate, CommandError, CommandId, CommandOptions, CommandOutcome, DomainEvent, Error,
-    EventEnvelope, EventStore, SnapshotPolicy, StoreOptions,
+    EventEnvelope, EventStore, StoreOptions,
 };
 use dynago_local::{FaultPlan, Throttle};
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
-
-fn in_commit() -> StoreOptions {
-    StoreOptions::default().snapshots(SnapshotPolicy::InCommit)
-}
-
-fn deposit(amount: i64) -> AccountCommand {
-    AccountCommand::Deposit { amount }
-}
-
-fn many(amounts: &[i64]) -> AccountCommand {
-    AccountCommand::DepositMany {
-        amounts: amounts.to_vec(),
-    }
-}
 
 fn with_id(id: &str) -> CommandOptions {
     CommandOptions::default()
@@ -407,7 +393,7 @@ async fn probe_no_command_id_under_faults_in_commit() {
         handles.push(tokio::spawn(async move {
             let mut answers = Vec::new();
             for n in 0..6u32 {
-                let amount = 1i64 << (task as u32 * 6 + n);
+                let amount = 1i64 << (u32::try_from(task).expect("a few tasks") * 6 + n);
                 let result = store.execute("n", deposit(amount)).await;
                 answers.push((amount, answer_of(&result)));
             }
@@ -583,7 +569,12 @@ async fn probe_odd_ids_in_commit() {
     for (n, id) in ids.iter().enumerate() {
         let result = async {
             store.execute(id.as_str(), common::open("o")).await?;
-            store.execute(id.as_str(), deposit(n as i64 + 1)).await?;
+            store
+                .execute(
+                    id.as_str(),
+                    deposit(i64::try_from(n).expect("a few ids") + 1),
+                )
+                .await?;
             store.execute(id.as_str(), many(&[10, 20])).await?;
             Ok::<_, CommandError<Account>>(())
         }

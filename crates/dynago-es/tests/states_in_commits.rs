@@ -5,33 +5,9 @@
 
 use crate::common;
 
-use common::{Account, AccountCommand};
+use common::{deposit, many, Account, AccountCommand};
 use dynago::{AttributeValue, Item};
-use dynago_es::{
-    AggregateId, CommandOptions, Error, EventStore, Metadata, SnapshotPolicy, StoreOptions,
-};
-
-fn in_commit() -> StoreOptions {
-    StoreOptions::default().snapshots(SnapshotPolicy::InCommit)
-}
-
-fn deposit(amount: i64) -> AccountCommand {
-    AccountCommand::Deposit { amount }
-}
-
-fn many(amounts: &[i64]) -> AccountCommand {
-    AccountCommand::DepositMany {
-        amounts: amounts.to_vec(),
-    }
-}
-
-/// A store with states in commits and one without, on one table.
-async fn stores() -> (EventStore<Account>, EventStore<Account>) {
-    let store = common::store(in_commit()).await;
-    let plain =
-        EventStore::<Account>::new(store.table().clone(), StoreOptions::default()).expect("store");
-    (store, plain)
-}
+use dynago_es::{AggregateId, CommandOptions, Error, EventStore, Metadata};
 
 /// Loads `id` through `store` (which must have no cache) and checks it
 /// against a replay of every event; returns the requests the load took.
@@ -56,7 +32,7 @@ async fn newest_item(store: &EventStore<Account>, id: &str, version: u64) -> Ite
 
 #[tokio::test]
 async fn a_load_reads_the_newest_item_alone_in_one_request() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     let id = "one-request";
     store.execute(id, common::open("ada")).await.expect("open");
     for amount in 1..=20 {
@@ -79,7 +55,7 @@ async fn a_load_reads_the_newest_item_alone_in_one_request() {
 
 #[tokio::test]
 async fn a_load_of_nothing_is_the_default_state_in_one_request() {
-    let (store, _) = stores().await;
+    let (store, _) = common::in_commit_and_plain().await;
     let before = store.table().request_count();
     let loaded = store.load("nobody").await.expect("load");
     assert_eq!(store.table().request_count() - before, 1);
@@ -88,7 +64,7 @@ async fn a_load_of_nothing_is_the_default_state_in_one_request() {
 
 #[tokio::test]
 async fn every_version_loads_as_the_events_replayed_to_it() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     let id = "every-version";
     store.execute(id, common::open("ada")).await.expect("open");
     store.execute(id, many(&[1, 2, 3])).await.expect("three");
@@ -107,7 +83,7 @@ async fn every_version_loads_as_the_events_replayed_to_it() {
 
 #[tokio::test]
 async fn an_uncached_command_reads_one_item_and_writes_one() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     let id = "uncached";
     store.execute(id, common::open("ada")).await.expect("open");
     for amount in 1..=10 {
@@ -128,7 +104,7 @@ async fn an_uncached_command_reads_one_item_and_writes_one() {
 
 #[tokio::test]
 async fn a_transfer_writes_the_state_of_each_side() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     for id in ["alice", "bob"] {
         store.execute(id, common::open(id)).await.expect("open");
     }
@@ -152,7 +128,7 @@ async fn a_transfer_writes_the_state_of_each_side() {
 
 #[tokio::test]
 async fn an_append_leaves_no_state_and_the_next_load_replays() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     let id = "appended";
     store.execute(id, common::open("ada")).await.expect("open");
     store.execute(id, deposit(10)).await.expect("deposit");
@@ -179,7 +155,7 @@ async fn an_append_leaves_no_state_and_the_next_load_replays() {
 
 #[tokio::test]
 async fn a_state_that_does_not_read_or_is_of_another_state_version_is_replayed() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     type Damage = fn(&mut Item);
     let damages: [(&str, Damage); 4] = [
         ("another state version", |item| {
@@ -223,7 +199,7 @@ async fn a_state_that_does_not_read_or_is_of_another_state_version_is_replayed()
 
 #[tokio::test]
 async fn a_newest_item_that_contradicts_itself_is_corrupt_not_a_state() {
-    let (store, _) = stores().await;
+    let (store, _) = common::in_commit_and_plain().await;
     let id = "contradicts";
     store.execute(id, common::open("ada")).await.expect("open");
     store.execute(id, many(&[1, 2, 3])).await.expect("three");
@@ -239,7 +215,7 @@ async fn a_newest_item_that_contradicts_itself_is_corrupt_not_a_state() {
 
 #[tokio::test]
 async fn a_store_without_the_policy_reads_commits_with_states() {
-    let (store, plain) = stores().await;
+    let (store, plain) = common::in_commit_and_plain().await;
     let id = "mixed";
     store.execute(id, common::open("ada")).await.expect("open");
     store.execute(id, many(&[1, 2])).await.expect("two");

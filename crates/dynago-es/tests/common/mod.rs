@@ -260,6 +260,32 @@ pub fn open(owner: &str) -> AccountCommand {
     }
 }
 
+/// A deposit of `amount`.
+pub fn deposit(amount: i64) -> AccountCommand {
+    AccountCommand::Deposit { amount }
+}
+
+/// Several deposits in one command: a commit of as many events.
+pub fn many(amounts: &[i64]) -> AccountCommand {
+    AccountCommand::DepositMany {
+        amounts: amounts.to_vec(),
+    }
+}
+
+/// Options that keep the state after each command in its commit item.
+pub fn in_commit() -> StoreOptions {
+    StoreOptions::default().snapshots(dynago_es::SnapshotPolicy::InCommit)
+}
+
+/// A store with states in commits on a fresh table, and a store without
+/// snapshots on the same table, which replays every event.
+pub async fn in_commit_and_plain() -> (EventStore<Account>, EventStore<Account>) {
+    let store = store(in_commit()).await;
+    let plain =
+        EventStore::<Account>::new(store.table().clone(), StoreOptions::default()).expect("store");
+    (store, plain)
+}
+
 /// A store of journals on a fresh table.
 pub async fn journal_store(options: StoreOptions) -> EventStore<Journal> {
     EventStore::new(table().await, options).expect("a store")
