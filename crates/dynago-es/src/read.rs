@@ -189,8 +189,10 @@ impl<A: Aggregate> EventStore<A> {
                 Ok(())
             },
         )?;
+        // An item always holds an event; were none read, its state is not
+        // taken (the caller replays), never the empty stream's.
         let Some(last) = last else {
-            return Ok(None);
+            return Ok(Some((None, 0)));
         };
         let aggregate = Self::aggregate_name(id);
         Ok(Some((

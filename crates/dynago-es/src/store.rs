@@ -524,27 +524,19 @@ impl<A: Aggregate> EventStore<A> {
         if upto == Some(0) {
             return Ok(None);
         }
-        let Some((state, last)) = self.newest_state(id, upto.unwrap_or(u64::MAX)).await? else {
+        let (state, version) = match self.newest_state(id, upto.unwrap_or(u64::MAX)).await? {
             // No event up to `upto`: the state is the default.
-            crate::metrics::load::<A>(0);
-            return Ok(Some(Loaded {
-                id: id.clone(),
-                state: A::default(),
-                version: 0,
-                snapshot_version: 0,
-                events_read: 0,
-            }));
-        };
-        // A commit that goes on past `upto` holds the state after it.
-        let Some(state) = state.filter(|_| upto.is_none_or(|upto| last <= upto)) else {
-            return Ok(None);
+            None => (A::default(), 0),
+            // A commit that goes on past `upto` holds the state after it.
+            Some((Some(state), last)) if upto.is_none_or(|upto| last <= upto) => (state, last),
+            Some(_) => return Ok(None),
         };
         crate::metrics::load::<A>(0);
         Ok(Some(Loaded {
             id: id.clone(),
             state,
-            version: last,
-            snapshot_version: last,
+            version,
+            snapshot_version: version,
             events_read: 0,
         }))
     }
